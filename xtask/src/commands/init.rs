@@ -1,0 +1,18 @@
+use clap::Args;
+use xshell::Shell;
+
+use crate::edges::packer;
+use crate::host::HostTree;
+
+/// Install the Packer plugins the template requires (`packer init`).
+#[derive(Args)]
+pub struct Init {}
+
+impl Init {
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        packer::check_version(sh, &host.packer_dir)?;
+        let _dir = sh.push_dir(&host.packer_dir);
+        packer::init(sh).run()?;
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! The subcommands of `cargo xtask slurm-image`: each reads, calls the pure core, writes and runs.
+
+mod build;
+mod check;
+mod clean;
+mod fmt;
+mod images;
+mod init;
+mod launcher;
+mod orphans;
+mod prune;
+
+use clap::Subcommand;
+use xshell::Shell;
+
+use crate::host::HostTree;
+use crate::model::config::Config;
+
+#[derive(Subcommand)]
+pub enum SlurmImage {
+    Init(init::Init),
+    Fmt(fmt::Fmt),
+    Check(check::Check),
+    Clean(clean::Clean),
+    Build(build::Build),
+    Launcher(launcher::Launcher),
+    Images(images::Images),
+    Prune(prune::Prune),
+    Orphans(orphans::Orphans),
+}
+
+impl SlurmImage {
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        match self {
+            SlurmImage::Init(cmd) => cmd.run(sh, host),
+            SlurmImage::Fmt(cmd) => cmd.run(sh, host),
+            SlurmImage::Check(cmd) => cmd.run(sh, host),
+            SlurmImage::Clean(cmd) => cmd.run(sh, host),
+            SlurmImage::Build(cmd) => cmd.run(sh, host),
+            SlurmImage::Launcher(cmd) => cmd.run(sh, host),
+            SlurmImage::Images(cmd) => cmd.run(sh, host),
+            SlurmImage::Prune(cmd) => cmd.run(sh, host),
+            SlurmImage::Orphans(cmd) => cmd.run(sh, host),
+        }
+    }
+}
+
+/// Reads the config file of the host tree.
+pub fn load_config(host: &HostTree) -> anyhow::Result<Config> {
+    let text = std::fs::read_to_string(&host.config_file).map_err(|err| {
+        anyhow::anyhow!(
+            "cannot read {} ({err}): it holds the GCP project, zone and images to use",
+            host.show(&host.config_file)
+        )
+    })?;
+    Config::parse(&text, &host.show(&host.config_file))
+}

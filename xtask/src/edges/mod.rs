@@ -1,0 +1,6 @@
+//! The edges: the only places that talk to the programs and servers the tool drives.
+
+pub mod artifactory;
+pub mod gcloud;
+pub mod git;
+pub mod packer;

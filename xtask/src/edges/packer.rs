@@ -1,0 +1,227 @@
+//! packer: the only module that runs it.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Cmd, Shell};
+
+use crate::term::{signal_name, InterruptGuard};
+
+/// A packer version `X.Y.Z`.
+pub type Version = (u64, u64, u64);
+
+/// Parses `Packer v1.6.6` (later versions add lines after it) or a bare `1.8.6`.
+pub fn parse_version(output: &str) -> Option<Version> {
+    let first = output.lines().next()?.trim();
+    let text = first
+        .strip_prefix("Packer ")
+        .unwrap_or(first)
+        .trim_start_matches('v');
+    parse_xyz(text)
+}
+
+fn parse_xyz(text: &str) -> Option<Version> {
+    let core = text.split(['-', '+', ' ']).next()?;
+    let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
+    let version = (parts.next()??, parts.next()??, parts.next()??);
+    parts.next().is_none().then_some(version)
+}
+
+/// The template's minimum packer version, from `required_version = ">= X.Y.Z"` in its
+/// `packer {}` block, so that the template stays the one place that says it.
+pub fn required_version(template_text: &str) -> Option<Version> {
+    template_text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        if key.trim() != "required_version" {
+            return None;
+        }
+        parse_xyz(
+            value
+                .trim()
+                .trim_matches('"')
+                .trim_start_matches(">=")
+                .trim(),
+        )
+    })
+}
+
+pub fn show(v: Version) -> String {
+    format!("{}.{}.{}", v.0, v.1, v.2)
+}
+
+/// The packer on PATH, checked against the template's minimum.
+pub fn check_version(sh: &Shell, template_dir: &Path) -> anyhow::Result<Version> {
+    let output = cmd!(sh, "packer version").quiet().ignore_stderr().read().map_err(|err| {
+        anyhow::anyhow!(
+            "cannot run packer ({err}): install Packer (https://developer.hashicorp.com/packer/install) and put it on PATH"
+        )
+    })?;
+    let Some(found) = parse_version(&output) else {
+        bail!(
+            "`packer version` printed {:?}, which is not a version",
+            output.trim()
+        );
+    };
+    let plugins = template_dir.join("plugins.pkr.hcl");
+    let text = std::fs::read_to_string(&plugins)
+        .with_context(|| format!("reading {}", plugins.display()))?;
+    let Some(needed) = required_version(&text) else {
+        bail!(
+            "{} has no `required_version = \">= X.Y.Z\"` line",
+            plugins.display()
+        );
+    };
+    if found < needed {
+        bail!(
+            "packer {} is installed but the template needs packer >= {} (`packer init` and `required_plugins` came in 1.7.0): \
+             install a newer packer from https://developer.hashicorp.com/packer/install",
+            show(found),
+            show(needed)
+        );
+    }
+    Ok(found)
+}
+
+/// `packer init .`: fetches the plugins the template requires.
+pub fn init<'a>(sh: &'a Shell) -> Cmd<'a> {
+    cmd!(sh, "packer init .")
+}
+
+/// `packer fmt [-check] .`
+pub fn fmt<'a>(sh: &'a Shell, check: bool) -> Cmd<'a> {
+    let check = check.then_some("-check");
+    cmd!(sh, "packer fmt {check...} .")
+}
+
+/// `packer validate [-syntax-only] -var-file=<file> .`
+pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a> {
+    let var_file = format!("-var-file={}", var_file.display());
+    let syntax_only = syntax_only.then_some("-syntax-only");
+    cmd!(sh, "packer validate {syntax_only...} {var_file} .")
+}
+
+/// `packer build -var-file=<file> .`, with packer's detailed log in `log_file`; `--debug`
+/// pauses before each step and logs everything to the terminal, as the Makefile did.
+pub fn build<'a>(sh: &'a Shell, var_file: &Path, log_file: &Path, debug: bool) -> Cmd<'a> {
+    let var_file = format!("-var-file={}", var_file.display());
+    let debug_flag = debug.then_some("-debug");
+    let cmd = cmd!(sh, "packer build {debug_flag...} {var_file} .");
+    if debug {
+        cmd.env("PACKER_LOG", "10").env_remove("PACKER_LOG_PATH")
+    } else {
+        cmd.env("PACKER_LOG", "1").env("PACKER_LOG_PATH", log_file)
+    }
+}
+
+/// How a packer run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Succeeded,
+    Failed(Option<i32>),
+    /// The user interrupted the run; packer was left to cancel and delete its VM.
+    Interrupted {
+        signal: i32,
+        code: Option<i32>,
+    },
+}
+
+/// Runs a long packer command with its output streaming to the terminal. Ctrl-C reaches packer
+/// from the terminal itself; the tool then waits for packer to delete its VM instead of dying
+/// and leaving an orphan. A SIGTERM sent to the tool alone is passed on to packer.
+pub fn run_to_end(cmd: Cmd<'_>, interactive: bool) -> anyhow::Result<Outcome> {
+    let shown = cmd.to_string();
+    let mut command = Command::from(cmd);
+    // `-debug` waits for Enter before each step, so it needs the terminal's stdin.
+    command.stdin(if interactive {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    });
+    let guard = InterruptGuard::new()?;
+    eprintln!("$ {shown}");
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("starting `{shown}`"))?;
+    let mut forwarded = false;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("waiting for packer")? {
+            break status;
+        }
+        if let Some(signal) = guard.received() {
+            if signal == signal_hook::consts::SIGTERM && !forwarded {
+                forwarded = true;
+                eprintln!("received SIGTERM: asking packer to cancel and delete its VM");
+                // SAFETY: kill(2) on the pid of a child we have not yet waited for.
+                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Ok(match (guard.received(), status.success()) {
+        (Some(signal), _) => {
+            eprintln!(
+                "{} received: packer finished its cleanup",
+                signal_name(signal)
+            );
+            Outcome::Interrupted {
+                signal,
+                code: status.code(),
+            }
+        }
+        (None, true) => Outcome::Succeeded,
+        (None, false) => Outcome::Failed(status.code()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_packer_versions() {
+        assert_eq!(parse_version("Packer v1.6.6\n"), Some((1, 6, 6)));
+        assert_eq!(
+            parse_version("Packer v1.8.6\n\nYour version of Packer is out of date!"),
+            Some((1, 8, 6))
+        );
+        assert_eq!(parse_version("1.11.2"), Some((1, 11, 2)));
+        assert_eq!(parse_version("Packer v1.9.0-dev"), Some((1, 9, 0)));
+        assert_eq!(parse_version("packer: command not found"), None);
+        assert_eq!(parse_version(""), None);
+    }
+
+    #[test]
+    fn reads_the_templates_minimum() {
+        let text = "packer {\n  required_version = \">= 1.7.0\"\n  required_plugins {}\n}\n";
+        assert_eq!(required_version(text), Some((1, 7, 0)));
+        assert_eq!(required_version("packer {}\n"), None);
+    }
+
+    #[test]
+    fn commands_are_built_as_the_makefile_ran_them() {
+        let sh = Shell::new().unwrap();
+        assert_eq!(fmt(&sh, true).to_string(), "packer fmt -check .");
+        assert_eq!(fmt(&sh, false).to_string(), "packer fmt .");
+        assert_eq!(init(&sh).to_string(), "packer init .");
+        let var_file = Path::new("build/slurm.pkrvars.hcl");
+        let log = Path::new("build/slurm-packer.log");
+        assert_eq!(
+            validate(&sh, var_file, false).to_string(),
+            "packer validate -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            validate(&sh, var_file, true).to_string(),
+            "packer validate -syntax-only -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            build(&sh, var_file, log, false).to_string(),
+            "packer build -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            build(&sh, var_file, log, true).to_string(),
+            "packer build -debug -var-file=build/slurm.pkrvars.hcl ."
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Where things are in the host repository: the Packer template, its build folder, images.conf.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+
+use crate::model::WorkloadManager;
+
+/// The template folder, relative to the repository root; finding it is how the root is found.
+const PACKER_DIR: &str = "tools/slurm/packer";
+
+/// The paths of the host tree the xtask drives, all absolute.
+#[derive(Debug, Clone)]
+pub struct HostTree {
+    pub root: PathBuf,
+    /// `tools/slurm/packer/`: the template, the playbook, the config file.
+    pub packer_dir: PathBuf,
+    /// `tools/slurm/packer/build/`: ignored by git; launcher packages and each build's files.
+    pub build_dir: PathBuf,
+    /// `tools/slurm/terraform/images.conf`: the image each cluster boots.
+    pub images_conf: PathBuf,
+    /// `tools/slurm/packer/slurm-image.toml`: what the old scripts hard-coded.
+    pub config_file: PathBuf,
+}
+
+impl HostTree {
+    /// Walks up from `start` to the first folder holding `tools/slurm/packer`, so the xtask
+    /// works from anywhere inside the repository.
+    pub fn find(start: &Path) -> anyhow::Result<HostTree> {
+        for dir in start.ancestors() {
+            if dir.join(PACKER_DIR).is_dir() {
+                return Ok(HostTree::at(dir));
+            }
+        }
+        bail!(
+            "no {PACKER_DIR} folder in {} or any folder above it: run cargo xtask from inside the repository",
+            start.display()
+        )
+    }
+
+    pub fn at(root: &Path) -> HostTree {
+        let packer_dir = root.join(PACKER_DIR);
+        HostTree {
+            root: root.to_path_buf(),
+            build_dir: packer_dir.join("build"),
+            config_file: packer_dir.join("slurm-image.toml"),
+            images_conf: root.join("tools/slurm/terraform/images.conf"),
+            packer_dir,
+        }
+    }
+
+    /// The Packer variables file of one build; each workload manager has its own so that two
+    /// builds can run at the same time.
+    pub fn variables_file(&self, wm: WorkloadManager) -> PathBuf {
+        self.build_dir.join(format!("{wm}.pkrvars.hcl"))
+    }
+
+    /// Where the template's manifest post-processor writes for one workload manager.
+    pub fn manifest_file(&self, wm: WorkloadManager) -> PathBuf {
+        self.build_dir.join(format!("{wm}-manifest.json"))
+    }
+
+    /// Packer's detailed log (`PACKER_LOG_PATH`) for one workload manager.
+    pub fn log_file(&self, wm: WorkloadManager) -> PathBuf {
+        self.build_dir.join(format!("{wm}-packer.log"))
+    }
+
+    /// A path as the user would type it from the repository root.
+    pub fn show(&self, path: &Path) -> String {
+        path.strip_prefix(&self.root)
+            .unwrap_or(path)
+            .display()
+            .to_string()
+    }
+}
+
+/// Replaces `path` with `contents` so that a reader, or a crash at any moment, sees either the
+/// old file or the new one, never a half-written one: a temporary file in the same folder is
+/// written, flushed to disk, given the old file's permissions, then renamed over it.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    use anyhow::Context;
+
+    let dir = path
+        .parent()
+        .context("a file to replace has a parent folder")?;
+    let name = path
+        .file_name()
+        .context("a file to replace has a name")?
+        .to_string_lossy();
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("creating {}", temp.display()))?;
+        file.write_all(contents)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result.with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,227 @@
+//! The xtask's configuration file, `tools/slurm/packer/slurm-image.toml`: what the old shell
+//! scripts hard-coded, in one place a release engineer can read.
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+use crate::model::{is_gce_image_name, WorkloadManager};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub gcp: Gcp,
+    pub image: Image,
+    pub slurm: SourceImage,
+    pub pbs: SourceImage,
+    pub artifactory: Artifactory,
+    pub prune: Prune,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gcp {
+    /// The project that owns the images and runs packer's VMs.
+    pub project: String,
+    /// Where packer's VM runs.
+    pub zone: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Image {
+    /// The family every built image joins, whatever its workload manager.
+    pub family: String,
+    /// The user packer logs in as.
+    pub ssh_user: String,
+    /// Task container images cached in the image.
+    pub cpu_task_image: String,
+    pub cuda_task_image: String,
+}
+
+/// The image a workload manager's build starts from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceImage {
+    #[serde(rename = "source_image_project")]
+    pub project: String,
+    #[serde(rename = "source_image_family")]
+    pub family: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifactory {
+    /// The folder holding the launcher releases.
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prune {
+    /// How many of the newest images of each workload manager to keep.
+    pub keep: usize,
+    /// Branches whose images.conf pins images that must never be pruned (`*` matches anything).
+    pub release_branches: String,
+}
+
+impl Config {
+    /// Parses the file's text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|err| describe(text, file, &err))?;
+        config
+            .check()
+            .with_context(|| format!("{file} is not usable"))?;
+        Ok(config)
+    }
+
+    pub fn source_image(&self, wm: WorkloadManager) -> &SourceImage {
+        match wm {
+            WorkloadManager::Slurm => &self.slurm,
+            WorkloadManager::Pbs => &self.pbs,
+        }
+    }
+
+    /// Values that parse but that GCE or the prune planner would refuse later.
+    fn check(&self) -> anyhow::Result<()> {
+        if !is_gce_image_name(&self.image.family) {
+            bail!("image.family {:?} is not a valid GCE family name (lowercase letters, digits, dashes)", self.image.family);
+        }
+        if self.prune.keep == 0 {
+            bail!("prune.keep is 0, which would let prune delete every image: keep at least 1");
+        }
+        for (key, value) in [
+            ("gcp.project", &self.gcp.project),
+            ("gcp.zone", &self.gcp.zone),
+            ("image.ssh_user", &self.image.ssh_user),
+            ("artifactory.url", &self.artifactory.url),
+            ("prune.release_branches", &self.prune.release_branches),
+        ] {
+            if value.trim().is_empty() {
+                bail!("{key} is empty");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A TOML or schema error as "FILE line N, key `a.b`: what is wrong".
+fn describe(text: &str, file: &str, err: &toml::de::Error) -> anyhow::Error {
+    let message = err.message().trim_end();
+    let Some(span) = err.span() else {
+        return anyhow::anyhow!("{file}: {message}");
+    };
+    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+    match key_at(text, span.start) {
+        Some(key) => anyhow::anyhow!("{file} line {line}, key `{key}`: {message}"),
+        None => anyhow::anyhow!("{file} line {line}: {message}"),
+    }
+}
+
+/// The dotted key of the `key = value` line holding byte `at`, prefixed by the `[table]`
+/// above it; `None` when that line is not a key/value line.
+fn key_at(text: &str, at: usize) -> Option<String> {
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let trimmed = line.trim();
+    if trimmed.starts_with('[') {
+        return Some(trimmed.trim_matches(['[', ']']).trim().to_string());
+    }
+    let (key, _) = trimmed.split_once('=')?;
+    let key = key.trim().trim_matches('"');
+    let table = text[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && !l.starts_with("[["))
+        .map(|l| l.trim_matches(['[', ']']).trim());
+    Some(match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// The committed config must parse; the unit tests read the same text.
+    pub(crate) const EXAMPLE: &str = include_str!("../../../tools/slurm/packer/slurm-image.toml");
+
+    fn err(text: &str) -> String {
+        format!("{:#}", Config::parse(text, "slurm-image.toml").unwrap_err())
+    }
+
+    #[test]
+    fn the_committed_config_parses() {
+        let config = Config::parse(EXAMPLE, "slurm-image.toml").unwrap();
+        assert_eq!(config.gcp.project, "determined-ai");
+        assert_eq!(config.gcp.zone, "us-central1-c");
+        assert_eq!(config.image.family, "det-environments-slurm-ci");
+        assert_eq!(
+            config.source_image(WorkloadManager::Slurm).project,
+            "schedmd-slurm-public"
+        );
+        assert_eq!(
+            config.source_image(WorkloadManager::Pbs).family,
+            "ubuntu-2004-lts"
+        );
+        assert_eq!(config.prune.keep, 6);
+        assert_eq!(config.prune.release_branches, "release-*");
+    }
+
+    #[test]
+    fn an_unknown_key_names_file_line_and_key() {
+        let text = EXAMPLE.replace("[prune]\n", "[prune]\nkepe = 3\n");
+        let line = text.lines().position(|l| l == "kepe = 3").unwrap() + 1;
+        let e = err(&text);
+        assert!(
+            e.starts_with(&format!(
+                "slurm-image.toml line {line}, key `prune.kepe`: unknown field `kepe`"
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_names_file_line_and_key() {
+        let text = EXAMPLE.replace("keep = 6", "keep = \"six\"");
+        let line = text.lines().position(|l| l.starts_with("keep = ")).unwrap() + 1;
+        let e = err(&text);
+        assert!(
+            e.starts_with(&format!(
+                "slurm-image.toml line {line}, key `prune.keep`: invalid type: string \"six\""
+            )),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_key_is_named() {
+        let text = EXAMPLE.replace("zone = \"us-central1-c\"\n", "");
+        let e = err(&text);
+        assert!(
+            e.contains("slurm-image.toml") && e.contains("missing field `zone`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_line() {
+        let e = err("[gcp\nproject = 1\n");
+        assert!(e.starts_with("slurm-image.toml line 1"), "{e}");
+    }
+
+    #[test]
+    fn keep_zero_and_bad_family_are_refused() {
+        let e = err(&EXAMPLE.replace("keep = 6", "keep = 0"));
+        assert!(e.contains("prune.keep is 0"), "{e}");
+        let e = err(&EXAMPLE.replace(
+            "family = \"det-environments-slurm-ci\"",
+            "family = \"Det_CI\"",
+        ));
+        assert!(
+            e.contains("image.family \"Det_CI\" is not a valid GCE family name"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! images.conf: one `key: value` line per workload manager, naming the image its clusters boot.
+//!
+//! A Terraform helper reads it with `grep <wm> images.conf | cut -d: -f2 | xargs`, so the file is
+//! checked for anything that would fool that pipeline, and patched without touching any other
+//! byte (comments, order, line endings, a missing final newline).
+
+use anyhow::bail;
+
+use crate::model::{is_gce_image_name, WorkloadManager};
+
+/// A `key: value` line of images.conf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// 1-based line number.
+    pub line: usize,
+    pub key: String,
+    pub value: String,
+    /// Byte range of the value in the file's text.
+    value_at: std::ops::Range<usize>,
+}
+
+/// A parsed images.conf that keeps its text, so a patch changes nothing else.
+#[derive(Debug, Clone)]
+pub struct ImagesConf {
+    text: String,
+    entries: Vec<Entry>,
+}
+
+/// What [`ImagesConf::pin`] did to the workload manager's line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Replaced { old: String, new: String },
+    Added { new: String },
+    Unchanged,
+}
+
+impl ImagesConf {
+    /// Parses and checks the file. Errors name the line and say how to fix it.
+    pub fn parse(text: &str) -> anyhow::Result<ImagesConf> {
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut offset = 0;
+        for (index, raw) in text.split_inclusive('\n').enumerate() {
+            let line_no = index + 1;
+            let start = offset;
+            offset += raw.len();
+            let line = raw.trim_end_matches(['\n', '\r']);
+            let trimmed = line.trim();
+            if trimmed.is_empty() {
+                continue;
+            }
+            if trimmed.starts_with('#') {
+                for wm in WorkloadManager::ALL {
+                    if line.contains(wm.key()) {
+                        bail!(
+                            "line {line_no} is a comment that mentions `{wm}`: the Terraform helper greps \
+                             images.conf for `{wm}`, so reword the comment without that word"
+                        );
+                    }
+                }
+                continue;
+            }
+            let Some((key, rest)) = line.split_once(':') else {
+                bail!("line {line_no} is not `key: value`: {line:?}; write it as e.g. `slurm: <image name>`");
+            };
+            let key = key.trim();
+            let value = rest.trim();
+            if key.is_empty()
+                || !key
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+            {
+                bail!("line {line_no} has no valid key before `:`: {line:?}; write it as e.g. `pbs: <image name>`");
+            }
+            if value.is_empty() || value.contains(char::is_whitespace) || value.contains(':') {
+                bail!("line {line_no} (`{key}`) has no single image name after `:`: {line:?}");
+            }
+            if let Some(first) = entries.iter().find(|e| e.key == key) {
+                bail!(
+                    "key `{key}` is on line {} and again on line {line_no}: keep one line per workload manager",
+                    first.line
+                );
+            }
+            for wm in WorkloadManager::ALL {
+                if key != wm.key() && line.contains(wm.key()) {
+                    bail!(
+                        "line {line_no} (`{key}`) contains `{wm}`: the Terraform helper greps images.conf for \
+                         `{wm}` and would read this line too; rename it"
+                    );
+                }
+            }
+            let value_start =
+                start + (line.len() - rest.len()) + (rest.len() - rest.trim_start().len());
+            entries.push(Entry {
+                line: line_no,
+                key: key.to_string(),
+                value: value.to_string(),
+                value_at: value_start..value_start + value.len(),
+            });
+        }
+        Ok(ImagesConf {
+            text: text.to_string(),
+            entries,
+        })
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The image pinned for a workload manager, if the file has its line.
+    pub fn pinned(&self, wm: WorkloadManager) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.key == wm.key())
+            .map(|e| e.value.as_str())
+    }
+
+    /// The file's text with `image` pinned for `wm`: the value of its line replaced, or a new
+    /// line added at the end in the file's own line ending.
+    pub fn pin(&self, wm: WorkloadManager, image: &str) -> anyhow::Result<(String, Change)> {
+        if !is_gce_image_name(image) {
+            bail!("{image:?} is not a valid GCE image name; images.conf left as it is");
+        }
+        if let Some(entry) = self.entries.iter().find(|e| e.key == wm.key()) {
+            if entry.value == image {
+                return Ok((self.text.clone(), Change::Unchanged));
+            }
+            let mut text = String::with_capacity(self.text.len() + image.len());
+            text.push_str(&self.text[..entry.value_at.start]);
+            text.push_str(image);
+            text.push_str(&self.text[entry.value_at.end..]);
+            return Ok((
+                text,
+                Change::Replaced {
+                    old: entry.value.clone(),
+                    new: image.to_string(),
+                },
+            ));
+        }
+        let eol = if self.text.contains("\r\n") {
+            "\r\n"
+        } else {
+            "\n"
+        };
+        let mut text = self.text.clone();
+        if text.is_empty() || text.ends_with('\n') {
+            text.push_str(&format!("{wm}: {image}{eol}"));
+        } else {
+            // The file had no final newline; the new last line keeps it that way.
+            text.push_str(&format!("{eol}{wm}: {image}"));
+        }
+        Ok((
+            text,
+            Change::Added {
+                new: image.to_string(),
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use WorkloadManager::{Pbs, Slurm};
+
+    const SEED: &str =
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+
+    fn pin(text: &str, wm: WorkloadManager, image: &str) -> (String, Change) {
+        ImagesConf::parse(text).unwrap().pin(wm, image).unwrap()
+    }
+
+    fn parse_err(text: &str) -> String {
+        format!("{:#}", ImagesConf::parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn reads_pinned_images() {
+        let conf = ImagesConf::parse(SEED).unwrap();
+        assert_eq!(
+            conf.pinned(Slurm),
+            Some("det-environments-slurm-ci-1717047568")
+        );
+        assert_eq!(conf.pinned(Pbs), Some("det-environments-pbs-ci-1717016272"));
+        assert_eq!(conf.entries().len(), 2);
+    }
+
+    #[test]
+    fn replaces_only_the_value() {
+        let (text, change) = pin(SEED, Pbs, "det-environments-pbs-ci-1800000000");
+        assert_eq!(text, "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n");
+        assert_eq!(
+            change,
+            Change::Replaced {
+                old: "det-environments-pbs-ci-1717016272".into(),
+                new: "det-environments-pbs-ci-1800000000".into()
+            }
+        );
+    }
+
+    #[test]
+    fn keeps_comments_order_spacing_and_crlf() {
+        let text = "# pinned images, one per line\r\npbs:   old-pbs  \r\n\r\nslurm:old-slurm\r\n";
+        let (out, _) = pin(text, Slurm, "new-slurm");
+        assert_eq!(
+            out,
+            "# pinned images, one per line\r\npbs:   old-pbs  \r\n\r\nslurm:new-slurm\r\n"
+        );
+        let (out, _) = pin(text, Pbs, "new-pbs");
+        assert_eq!(
+            out,
+            "# pinned images, one per line\r\npbs:   new-pbs  \r\n\r\nslurm:old-slurm\r\n"
+        );
+    }
+
+    #[test]
+    fn keeps_a_missing_final_newline() {
+        let (out, _) = pin("slurm: a\npbs: b", Pbs, "c");
+        assert_eq!(out, "slurm: a\npbs: c");
+    }
+
+    #[test]
+    fn adds_a_missing_key_in_the_files_line_ending() {
+        let (out, change) = pin("slurm: a\n", Pbs, "b");
+        assert_eq!(out, "slurm: a\npbs: b\n");
+        assert_eq!(change, Change::Added { new: "b".into() });
+        let (out, _) = pin("slurm: a\r\n", Pbs, "b");
+        assert_eq!(out, "slurm: a\r\npbs: b\r\n");
+        let (out, _) = pin("slurm: a", Pbs, "b");
+        assert_eq!(out, "slurm: a\npbs: b");
+        let (out, _) = pin("", Slurm, "a");
+        assert_eq!(out, "slurm: a\n");
+    }
+
+    #[test]
+    fn same_image_is_unchanged() {
+        let (out, change) = pin(SEED, Slurm, "det-environments-slurm-ci-1717047568");
+        assert_eq!(out, SEED);
+        assert_eq!(change, Change::Unchanged);
+    }
+
+    #[test]
+    fn a_duplicated_key_names_both_lines() {
+        let err = parse_err("slurm: a\npbs: b\nslurm: c\n");
+        assert!(
+            err.contains("`slurm` is on line 1 and again on line 3"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_line_without_a_key_is_named() {
+        // The shape of a hand edit seen in the repository's history: the value without `pbs:`.
+        let err = parse_err("slurm: a\ndet-environments-pbs-ci-1717016272\n");
+        assert!(err.contains("line 2 is not `key: value`"), "{err}");
+        let err = parse_err("slurm: a\n: b\n");
+        assert!(err.contains("line 2 has no valid key"), "{err}");
+        let err = parse_err("slurm:\n");
+        assert!(
+            err.contains("line 1 (`slurm`) has no single image name"),
+            "{err}"
+        );
+        let err = parse_err("slurm: a b\n");
+        assert!(
+            err.contains("line 1 (`slurm`) has no single image name"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn lines_that_would_fool_the_terraform_grep_are_refused() {
+        let err = parse_err("# the slurm image\nslurm: a\n");
+        assert!(
+            err.contains("line 1 is a comment that mentions `slurm`"),
+            "{err}"
+        );
+        let err = parse_err("slurm: a\nold-pbs: b\npbs: c\n");
+        assert!(err.contains("line 2 (`old-pbs`) contains `pbs`"), "{err}");
+    }
+
+    #[test]
+    fn an_invalid_image_name_is_refused() {
+        let conf = ImagesConf::parse(SEED).unwrap();
+        let err = conf.pin(Slurm, "Null").unwrap_err().to_string();
+        assert!(err.contains("not a valid GCE image name"), "{err}");
+    }
+}
