@@ -1,0 +1,170 @@
+//! What the integration tests share: a temporary copy of the host tree, the built xtask run in
+//! it, and stand-in programs put first on its PATH.
+#![allow(dead_code)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The repository this test suite belongs to.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// Whether this run is CI, where a missing tool fails the test instead of skipping it.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Finds `program` on PATH. When it is missing, a developer's run skips loudly and a CI run
+/// fails: a test that needs a real tool must run under CI.
+pub fn require_tool(program: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+        .unwrap_or_default();
+    if found.is_none() {
+        assert!(!under_ci(), "{program} is not installed, and CI=true: this test must run under CI");
+        eprintln!("SKIPPED: {program} is not on PATH (install it to run this test; CI=true makes this a failure)");
+    }
+    found
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh folder under cargo's temporary folder for tests, removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() == "build" {
+                continue;
+            }
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// A copy of the repository's `tools/` tree in a temporary folder, with a `bin/` folder for
+/// stand-in programs that comes first on the PATH of every xtask run.
+pub struct HostCopy {
+    dir: TempDir,
+}
+
+impl HostCopy {
+    pub fn new() -> HostCopy {
+        let dir = TempDir::new("host");
+        copy_tree(&repo_root().join("tools"), &dir.path().join("tools"));
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        HostCopy { dir }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root().join(rel)
+    }
+
+    pub fn build_dir(&self) -> PathBuf {
+        self.path("tools/slurm/packer/build")
+    }
+
+    pub fn images_conf(&self) -> PathBuf {
+        self.path("tools/slurm/terraform/images.conf")
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+    }
+
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
+        let path = self.path(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+
+    /// Puts an executable script named `name` first on PATH for xtask runs.
+    pub fn stand_in(&self, name: &str, script: &str) {
+        let path = self.root().join("bin").join(name);
+        std::fs::write(&path, script).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The PATH of xtask runs: the stand-ins, then the test's own PATH.
+    pub fn path_var(&self) -> std::ffi::OsString {
+        let mut paths = vec![self.root().join("bin")];
+        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        std::env::join_paths(paths).unwrap()
+    }
+
+    /// The built xtask, as `cargo xtask slurm-image <args>` from the copy's root, with no
+    /// terminal and none of the user's overrides or credentials.
+    pub fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.arg("slurm-image").args(args).current_dir(self.root()).env("PATH", self.path_var()).stdin(Stdio::null());
+        for var in ["SLURM_IMAGE_ARTIFACTORY_URL", "ARTIFACTORY_TOKEN", "ARTIFACTORY_USER", "ARTIFACTORY_PASSWORD", "PACKER_LOG", "PACKER_LOG_PATH"] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.xtask(args))
+    }
+}
+
+/// A finished xtask run.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(mut cmd: Command) -> Run {
+        let Output { status, stdout, stderr } = cmd.output().expect("running the xtask");
+        Run { code: status.code(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+    }
+
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, Some(0), "xtask failed\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Asserts a failure and returns it; its error line must contain every part of `wanted`.
+    pub fn fails_with(self, wanted: &[&str]) -> Run {
+        assert_ne!(self.code, Some(0), "xtask should have failed\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        for part in wanted {
+            assert!(self.stderr.contains(part), "stderr lacks {part:?}\n--- stderr\n{}", self.stderr);
+        }
+        self
+    }
+}
