@@ -1,0 +1,537 @@
+//! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{HostCopy, Run};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+
+/// A stand-in packer: records each call (working folder and arguments) in `packer-calls.log`,
+/// keeps the variables file it was given, and writes a manifest the way packer does, with an
+/// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
+/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version.
+const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
+set -u
+root="$(cd "$(dirname "$0")/.." && pwd)"
+echo "$(pwd) | $*" >> "$root/packer-calls.log"
+case "${1:-}" in
+  version)
+    if [ "${FAKE_PACKER:-}" = "1.6.6" ]; then echo "Packer v1.6.6"; else echo "Packer v1.8.6"; fi
+    exit 0 ;;
+  fmt|init|validate) exit "${FAKE_PACKER_EXIT:-0}" ;;
+  build) ;;
+  *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
+esac
+var_file=""
+for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
+cp "$var_file" "$root/last.pkrvars.hcl"
+manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
+wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
+echo "==> googlecompute.hpc: building a $wm image (stand-in)"
+case "${FAKE_PACKER:-}" in
+  fail) echo "Build 'googlecompute.hpc' errored: quota exceeded" >&2; exit 1 ;;
+  no-manifest) exit 0 ;;
+  slow)
+    trap 'sleep 1; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    touch "$root/packer-started"
+    for _ in $(seq 600); do sleep 0.1; done
+    exit 0 ;;
+esac
+cat > "$manifest" <<JSON
+{
+  "builds": [
+    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
+     "artifact_id": "det-environments-$wm-ci-1700000000", "packer_run_uuid": "old-run", "custom_data": null},
+    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1800000000, "files": null,
+     "artifact_id": "det-environments-$wm-ci-1800000000", "packer_run_uuid": "new-run", "custom_data": null}
+  ],
+  "last_run_uuid": "new-run"
+}
+JSON
+"#;
+
+fn host_with_launcher() -> HostCopy {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host
+}
+
+fn packer_calls(host: &HostCopy) -> Vec<String> {
+    std::fs::read_to_string(host.path("packer-calls.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn build_calls(host: &HostCopy) -> Vec<String> {
+    packer_calls(host)
+        .into_iter()
+        .filter(|c| c.contains("| build"))
+        .collect()
+}
+
+#[test]
+fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
+    let host = host_with_launcher();
+    let run = host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
+    );
+    let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
+    assert_eq!(
+        build_calls(&host),
+        [format!(
+            "{} | build -var-file=build/slurm.pkrvars.hcl .",
+            packer_dir.display()
+        )]
+    );
+    let vars = host.read("last.pkrvars.hcl");
+    for line in [
+        "workload_manager = \"slurm\"",
+        "source_image_project = \"schedmd-slurm-public\"",
+        "source_image_family = \"slurm-gcp-6-3-ubuntu-2004-lts\"",
+        "project_id = \"determined-ai\"",
+        "ssh_username = \"packer2\"",
+        &format!("launcher_deb = \"{LAUNCHER}\""),
+        "manifest_path = \"build/slurm-manifest.json\"",
+    ] {
+        assert!(
+            vars.lines().any(|l| l == line),
+            "variables file lacks {line}:\n{vars}"
+        );
+    }
+    assert!(
+        run.stdout.contains(
+            "slurm: det-environments-slurm-ci-1717047568 -> det-environments-slurm-ci-1800000000"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("git add tools/slurm/terraform/images.conf"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
+    let host = host_with_launcher();
+    host.run(&["build", "--wm", "pbs", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    let vars = host.read("tools/slurm/packer/build/pbs.pkrvars.hcl");
+    assert!(
+        vars.contains("source_image_project = \"ubuntu-os-cloud\""),
+        "{vars}"
+    );
+    assert!(
+        vars.contains("manifest_path = \"build/pbs-manifest.json\""),
+        "{vars}"
+    );
+    let fingerprint = vars
+        .lines()
+        .find_map(|l| l.strip_prefix("input_fingerprint = \""))
+        .unwrap()
+        .trim_end_matches('"');
+    assert!(
+        fingerprint.len() == 32 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{fingerprint}"
+    );
+    assert!(host.build_dir().join("pbs-manifest.json").exists());
+    assert!(!host.build_dir().join("slurm.pkrvars.hcl").exists());
+}
+
+#[test]
+fn the_fingerprint_follows_the_inputs() {
+    let host = host_with_launcher();
+    let fingerprint = |host: &HostCopy| {
+        host.run(&["build", "--offline"]).ok();
+        host.read("last.pkrvars.hcl")
+            .lines()
+            .find(|l| l.starts_with("input_fingerprint"))
+            .unwrap()
+            .to_string()
+    };
+    let first = fingerprint(&host);
+    assert_eq!(fingerprint(&host), first, "same inputs, same fingerprint");
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"another package",
+    );
+    let second = fingerprint(&host);
+    assert_ne!(second, first, "a different launcher changes it");
+    let playbook = host.read("tools/slurm/packer/ansible/playbook.yml");
+    host.write(
+        "tools/slurm/packer/ansible/playbook.yml",
+        playbook + "\n# changed\n",
+    );
+    assert_ne!(fingerprint(&host), second, "a changed playbook changes it");
+}
+
+#[test]
+fn a_failed_packer_run_leaves_images_conf_byte_identical() {
+    let host = host_with_launcher();
+    let conf = "# pinned images\r\npbs: det-environments-pbs-ci-1717016272\r\nslurm: det-environments-slurm-ci-1717047568";
+    host.write("tools/slurm/terraform/images.conf", conf);
+    let run = Run::of({
+        let mut cmd = host.xtask(&["build", "--offline"]);
+        cmd.env("FAKE_PACKER", "fail");
+        cmd
+    });
+    run.fails_with(&[
+        "packer build failed (exit 1)",
+        "images.conf is unchanged",
+        "build/slurm-packer.log",
+    ]);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), conf);
+}
+
+#[test]
+fn a_build_without_a_manifest_changes_nothing() {
+    let host = host_with_launcher();
+    let run = Run::of({
+        let mut cmd = host.xtask(&["build", "--offline"]);
+        cmd.env("FAKE_PACKER", "no-manifest");
+        cmd
+    });
+    run.fails_with(&["wrote no manifest", "build/slurm-manifest.json"]);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn crlf_comments_and_a_missing_final_newline_survive_a_build() {
+    let host = host_with_launcher();
+    host.write(
+        "tools/slurm/terraform/images.conf",
+        "# pinned images\r\npbs: old-pbs\r\n\r\nslurm: old-slurm",
+    );
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "# pinned images\r\npbs: old-pbs\r\n\r\nslurm: det-environments-slurm-ci-1800000000"
+    );
+}
+
+#[test]
+fn a_missing_key_is_added_and_said_so() {
+    let host = host_with_launcher();
+    host.write(
+        "tools/slurm/terraform/images.conf",
+        "slurm: det-environments-slurm-ci-1717047568\n",
+    );
+    let run = host.run(&["build", "--wm", "pbs", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    assert!(
+        run.stdout
+            .contains("added the missing line `pbs: det-environments-pbs-ci-1800000000`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_bad_wm_fails_before_any_work_naming_the_choices() {
+    let host = host_with_launcher();
+    host.run(&["build", "--wm", "lsf"])
+        .fails_with(&["invalid value 'lsf'", "slurm", "pbs"]);
+    assert!(
+        packer_calls(&host).is_empty(),
+        "packer ran: {:?}",
+        packer_calls(&host)
+    );
+}
+
+#[test]
+fn no_launcher_says_what_to_do() {
+    let host = host_with_launcher();
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb",
+        b"a pre-release is not a release",
+    );
+    host.run(&["build", "--offline"]).fails_with(&[
+        "no launcher package in tools/slurm/packer/build",
+        "--launcher PATH",
+    ]);
+    assert!(build_calls(&host).is_empty());
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn several_launchers_are_named_and_refused() {
+    let host = host_with_launcher();
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.10.0-1_amd64.deb",
+        b"newer",
+    );
+    host.run(&["build", "--offline"]).fails_with(&[
+        "2 launcher packages",
+        "hpe-hpc-launcher_3.10.0-1_amd64.deb, hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        "--launcher PATH",
+    ]);
+    assert!(build_calls(&host).is_empty());
+}
+
+#[test]
+fn a_launcher_given_by_path_is_copied_into_build_and_used() {
+    let host = host_with_launcher();
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        "downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb",
+        b"given package",
+    );
+    let given = host.path("downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb");
+    host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
+        .ok();
+    assert_eq!(
+        std::fs::read(host.build_dir().join("hpe-hpc-launcher_3.9.0-7_amd64.deb")).unwrap(),
+        b"given package"
+    );
+    assert!(host
+        .read("last.pkrvars.hcl")
+        .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+}
+
+#[test]
+fn a_launcher_with_another_name_is_refused() {
+    let host = host_with_launcher();
+    host.write("downloads/launcher.deb", b"renamed package");
+    let given = host.path("downloads/launcher.deb");
+    host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
+        .fails_with(&["must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb"]);
+    assert!(build_calls(&host).is_empty());
+}
+
+#[test]
+fn a_broken_images_conf_stops_the_build_before_packer_and_is_left_alone() {
+    for (broken, wanted) in [
+        (
+            "slurm: a\npbs: b\nslurm: c\n",
+            "key `slurm` is on line 1 and again on line 3",
+        ),
+        (
+            "slurm: a\ndet-environments-pbs-ci-1717016272\n",
+            "line 2 is not `key: value`",
+        ),
+    ] {
+        let host = host_with_launcher();
+        host.write("tools/slurm/terraform/images.conf", broken);
+        host.run(&["build", "--offline"])
+            .fails_with(&["tools/slurm/terraform/images.conf is broken", wanted]);
+        assert!(build_calls(&host).is_empty());
+        assert_eq!(host.read("tools/slurm/terraform/images.conf"), broken);
+    }
+}
+
+#[test]
+fn a_dry_run_writes_and_runs_nothing() {
+    let host = host_with_launcher();
+    let run = host
+        .run(&["build", "--wm", "pbs", "--offline", "--dry-run"])
+        .ok();
+    assert!(
+        run.stdout.contains("workload_manager = \"pbs\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("packer build -var-file=build/pbs.pkrvars.hcl ."),
+        "{}",
+        run.stdout
+    );
+    assert!(build_calls(&host).is_empty());
+    assert!(!host.build_dir().join("pbs.pkrvars.hcl").exists());
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn it_runs_from_anywhere_inside_the_repository() {
+    let host = host_with_launcher();
+    let run = Run::of({
+        let mut cmd = host.xtask(&["build", "--offline"]);
+        cmd.current_dir(host.path("tools/slurm/terraform"));
+        cmd
+    });
+    run.ok();
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .starts_with("slurm: det-environments-slurm-ci-1800000000\n"));
+}
+
+#[test]
+fn outside_the_repository_it_says_where_to_run() {
+    let host = HostCopy::new();
+    // The system's temporary folder, unlike cargo's, is not inside this repository.
+    let outside = std::env::temp_dir().join(format!("xtask-outside-{}", std::process::id()));
+    std::fs::create_dir_all(&outside).unwrap();
+    let run = Run::of({
+        let mut cmd = host.xtask(&["clean"]);
+        cmd.current_dir(&outside);
+        cmd
+    });
+    let _ = std::fs::remove_dir(&outside);
+    run.fails_with(&[
+        "no tools/slurm/packer folder",
+        "run cargo xtask from inside the repository",
+    ]);
+}
+
+#[test]
+fn ctrl_c_waits_for_packer_to_clean_up_and_changes_nothing() {
+    let host = host_with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    cmd.env("FAKE_PACKER", "slow")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group stands for the terminal's foreground group, which Ctrl-C signals.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !host.path("packer-started").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stand-in packer never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        output.status.code().is_some(),
+        "the xtask died of the signal instead of waiting for packer: {stderr}"
+    );
+    assert!(
+        host.path("packer-cleaned").exists(),
+        "the xtask exited before packer cleaned up: {stderr}"
+    );
+    assert!(stderr.contains("build interrupted by Ctrl-C"), "{stderr}");
+    assert!(stderr.contains("images.conf is unchanged"), "{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn sigterm_to_the_xtask_alone_is_passed_on_to_packer() {
+    let host = host_with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    cmd.env("FAKE_PACKER", "slow")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !host.path("packer-started").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stand-in packer never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        host.path("packer-cleaned").exists(),
+        "packer was not asked to clean up: {stderr}"
+    );
+    assert!(stderr.contains("build interrupted by SIGTERM"), "{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn clean_removes_build_and_nothing_else() {
+    let host = host_with_launcher();
+    host.run(&["clean"]).ok();
+    assert!(!host.build_dir().exists());
+    assert!(host.path("tools/slurm/packer/main.pkr.hcl").exists());
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    let run = host.run(&["clean"]).ok();
+    assert!(run.stdout.contains("nothing to clean"), "{}", run.stdout);
+}
+
+#[test]
+fn fmt_and_init_run_packer_in_the_template_folder() {
+    let host = host_with_launcher();
+    host.run(&["fmt"]).ok();
+    host.run(&["init"]).ok();
+    let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
+    let calls = packer_calls(&host);
+    assert!(
+        calls.contains(&format!("{} | fmt .", packer_dir.display())),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&format!("{} | init .", packer_dir.display())),
+        "{calls:?}"
+    );
+}
+
+#[test]
+fn fmt_check_failing_says_to_run_fmt() {
+    let host = host_with_launcher();
+    let run = Run::of({
+        let mut cmd = host.xtask(&["fmt", "--check"]);
+        cmd.env("FAKE_PACKER_EXIT", "3");
+        cmd
+    });
+    run.fails_with(&["needs formatting", "run `cargo xtask slurm-image fmt`"]);
+}
+
+#[test]
+fn an_old_packer_is_named_with_the_version_needed() {
+    let host = host_with_launcher();
+    for args in [&["init"][..], &["build", "--offline"]] {
+        let run = Run::of({
+            let mut cmd = host.xtask(args);
+            cmd.env("FAKE_PACKER", "1.6.6");
+            cmd
+        });
+        run.fails_with(&["packer 1.6.6 is installed", "needs packer >= 1.7.0"]);
+    }
+    assert!(!packer_calls(&host)
+        .iter()
+        .any(|c| c.contains("| init") || c.contains("| build")));
+}
+
+#[test]
+fn a_broken_config_names_file_line_and_key() {
+    let host = host_with_launcher();
+    let config = host
+        .read("tools/slurm/packer/slurm-image.toml")
+        .replace("keep = 6", "keep = \"six\"");
+    host.write("tools/slurm/packer/slurm-image.toml", config);
+    host.run(&["build", "--offline"]).fails_with(&[
+        "tools/slurm/packer/slurm-image.toml line",
+        "key `prune.keep`",
+    ]);
+    assert!(packer_calls(&host).is_empty());
+}
