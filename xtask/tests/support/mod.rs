@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The repository this test suite belongs to.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// Whether this run is CI, where a missing tool fails the test instead of skipping it.
@@ -21,10 +24,17 @@ pub fn under_ci() -> bool {
 /// fails: a test that needs a real tool must run under CI.
 pub fn require_tool(program: &str) -> Option<PathBuf> {
     let found = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).map(|d| d.join(program)).find(|p| p.is_file()))
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(program))
+                .find(|p| p.is_file())
+        })
         .unwrap_or_default();
     if found.is_none() {
-        assert!(!under_ci(), "{program} is not installed, and CI=true: this test must run under CI");
+        assert!(
+            !under_ci(),
+            "{program} is not installed, and CI=true: this test must run under CI"
+        );
         eprintln!("SKIPPED: {program} is not on PATH (install it to run this test; CI=true makes this a failure)");
     }
     found
@@ -38,7 +48,8 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     pub fn new(label: &str) -> TempDir {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{label}-{}-{n}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
@@ -121,7 +132,9 @@ impl HostCopy {
     /// The PATH of xtask runs: the stand-ins, then the test's own PATH.
     pub fn path_var(&self) -> std::ffi::OsString {
         let mut paths = vec![self.root().join("bin")];
-        paths.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        paths.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         std::env::join_paths(paths).unwrap()
     }
 
@@ -129,8 +142,19 @@ impl HostCopy {
     /// terminal and none of the user's overrides or credentials.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
-        cmd.arg("slurm-image").args(args).current_dir(self.root()).env("PATH", self.path_var()).stdin(Stdio::null());
-        for var in ["SLURM_IMAGE_ARTIFACTORY_URL", "ARTIFACTORY_TOKEN", "ARTIFACTORY_USER", "ARTIFACTORY_PASSWORD", "PACKER_LOG", "PACKER_LOG_PATH"] {
+        cmd.arg("slurm-image")
+            .args(args)
+            .current_dir(self.root())
+            .env("PATH", self.path_var())
+            .stdin(Stdio::null());
+        for var in [
+            "SLURM_IMAGE_ARTIFACTORY_URL",
+            "ARTIFACTORY_TOKEN",
+            "ARTIFACTORY_USER",
+            "ARTIFACTORY_PASSWORD",
+            "PACKER_LOG",
+            "PACKER_LOG_PATH",
+        ] {
             cmd.env_remove(var);
         }
         cmd
@@ -150,20 +174,44 @@ pub struct Run {
 
 impl Run {
     pub fn of(mut cmd: Command) -> Run {
-        let Output { status, stdout, stderr } = cmd.output().expect("running the xtask");
-        Run { code: status.code(), stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().expect("running the xtask");
+        Run {
+            code: status.code(),
+            stdout: String::from_utf8_lossy(&stdout).into(),
+            stderr: String::from_utf8_lossy(&stderr).into(),
+        }
     }
 
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, Some(0), "xtask failed\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code,
+            Some(0),
+            "xtask failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         self
     }
 
     /// Asserts a failure and returns it; its error line must contain every part of `wanted`.
     pub fn fails_with(self, wanted: &[&str]) -> Run {
-        assert_ne!(self.code, Some(0), "xtask should have failed\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_ne!(
+            self.code,
+            Some(0),
+            "xtask should have failed\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
         for part in wanted {
-            assert!(self.stderr.contains(part), "stderr lacks {part:?}\n--- stderr\n{}", self.stderr);
+            assert!(
+                self.stderr.contains(part),
+                "stderr lacks {part:?}\n--- stderr\n{}",
+                self.stderr
+            );
         }
         self
     }
