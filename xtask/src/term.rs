@@ -116,3 +116,139 @@ pub fn signal_name(signal: i32) -> &'static str {
         _ => "a signal",
     }
 }
+
+/// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
+/// ten times a second; otherwise one line at the start and one at the end, so a CI log stays short.
+pub struct Progress {
+    label: String,
+    total: Option<u64>,
+    done: u64,
+    started: std::time::Instant,
+    last_draw: Option<std::time::Instant>,
+    on_terminal: bool,
+}
+
+impl Progress {
+    pub fn new(label: impl Into<String>) -> Progress {
+        Progress {
+            label: label.into(),
+            total: None,
+            done: 0,
+            started: std::time::Instant::now(),
+            last_draw: None,
+            on_terminal: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// A new attempt begins (again from zero after a retry).
+    pub fn start(&mut self, total: Option<u64>) {
+        self.total = total;
+        self.done = 0;
+        self.started = std::time::Instant::now();
+        self.last_draw = None;
+        if self.on_terminal {
+            self.draw();
+        } else {
+            match total {
+                Some(total) => eprintln!("{}: downloading {}", self.label, bytes(total)),
+                None => eprintln!("{}: downloading", self.label),
+            }
+        }
+    }
+
+    pub fn update(&mut self, done: u64) {
+        self.done = done;
+        let due = self
+            .last_draw
+            .is_none_or(|at| at.elapsed() >= std::time::Duration::from_millis(100));
+        if self.on_terminal && due {
+            self.draw();
+        }
+    }
+
+    /// The download is complete.
+    pub fn finish(&mut self) {
+        let seconds = self.started.elapsed().as_secs_f64();
+        if self.on_terminal {
+            self.draw();
+            eprintln!();
+            self.last_draw = None;
+        } else {
+            eprintln!(
+                "{}: {} in {seconds:.1} s ({}/s)",
+                self.label,
+                bytes(self.done),
+                bytes(rate(self.done, seconds))
+            );
+        }
+    }
+
+    /// The attempt failed: ends the bar's line so that the next message starts on its own.
+    pub fn abandon(&mut self) {
+        if self.on_terminal && self.last_draw.is_some() {
+            eprintln!();
+        }
+        self.last_draw = None;
+    }
+
+    fn draw(&mut self) {
+        const WIDTH: u64 = 30;
+        let seconds = self.started.elapsed().as_secs_f64();
+        let speed = bytes(rate(self.done, seconds));
+        let line = match self.total {
+            Some(total) if total > 0 => {
+                let filled = (self.done.min(total) * WIDTH / total) as usize;
+                format!(
+                    "{} [{}{}] {} / {}  {speed}/s",
+                    self.label,
+                    "#".repeat(filled),
+                    "-".repeat(WIDTH as usize - filled),
+                    bytes(self.done),
+                    bytes(total)
+                )
+            }
+            _ => format!("{} {}  {speed}/s", self.label, bytes(self.done)),
+        };
+        // `\r` and erase-to-end-of-line redraw in place.
+        eprint!("\r{line}\x1b[K");
+        std::io::stderr().flush().ok();
+        self.last_draw = Some(std::time::Instant::now());
+    }
+}
+
+fn rate(done: u64, seconds: f64) -> u64 {
+    if seconds > 0.0 {
+        (done as f64 / seconds) as u64
+    } else {
+        0
+    }
+}
+
+/// A byte count for people: `812 B`, `41.2 KiB`, `256.0 MiB`, `1.5 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod progress_tests {
+    use super::bytes;
+
+    #[test]
+    fn byte_counts_for_people() {
+        assert_eq!(bytes(812), "812 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(256 * 1024 * 1024), "256.0 MiB");
+        assert_eq!(bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
+    }
+}
