@@ -638,6 +638,11 @@ impl Artifactory {
             {
                 unreachable(io.to_string())
             }
+            // A failed DNS lookup (the usual sign of being off the VPN) reaches us as a plain
+            // I/O error from `to_socket_addrs`, of an unnamed kind: std's wording tells it apart.
+            ureq::Error::Io(io) if io.to_string().starts_with("failed to lookup address information") => {
+                unreachable(io.to_string())
+            }
             ureq::Error::Io(io) => Failure::Transient(anyhow!("{}", self.describe_io(io))),
             ureq::Error::Timeout(_) => Failure::Transient(anyhow!(
                 "the server sent nothing for {} s",
@@ -1105,6 +1110,19 @@ mod tests {
         let err = client.releases().unwrap_err();
         assert!(is_unreachable(&err), "{err:#}");
         assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn an_unknown_host_is_unreachable_at_once() {
+        // `.invalid` never resolves (RFC 2606), so this needs no network.
+        let client = Artifactory::new(
+            "https://arti.invalid/artifactory/r/f/".to_string(),
+            None,
+            Duration::from_millis(5),
+            Duration::from_secs(1),
+        );
+        let err = client.releases().unwrap_err();
+        assert!(is_unreachable(&err), "{err:#}");
     }
 
     #[test]
