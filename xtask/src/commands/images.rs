@@ -1,10 +1,17 @@
 //! `images`: the images of both workload managers, and what prune would delete.
 
+use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::load_config;
+use crate::edges::gcloud::Gcloud;
+use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
+use crate::model::images_conf::ImagesConf;
+use crate::model::prune_plan::{self, Decision, Planned, Protections};
+use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::WorkloadManager;
 
 /// List the images of both workload managers, newest first, marking pinned and prunable ones.
@@ -12,11 +19,189 @@ use crate::model::WorkloadManager;
 pub struct Images {}
 
 impl Images {
-    pub fn run(self, _sh: &Shell, _host: &HostTree) -> anyhow::Result<()> {
-        anyhow::bail!("listing images is not built yet (issue 4)")
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        let config = load_config(host)?;
+        let survey = Survey::take(sh, host, &config, config.prune.keep)?;
+        survey.print(&WorkloadManager::ALL);
+        Ok(())
     }
 }
 
 /// After a build: the workload manager's images with the prune hint. A failure here only
 /// warns: the image is built and pinned already.
-pub fn after_build(_sh: &Shell, _host: &HostTree, _config: &Config, _wm: WorkloadManager) {}
+pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadManager) {
+    match Survey::take(sh, host, config, config.prune.keep) {
+        Ok(survey) => {
+            survey.print(&[wm]);
+            let doomed = survey.deletions(wm);
+            if doomed.is_empty() {
+                println!("nothing to prune for {wm}");
+            } else {
+                println!(
+                    "`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            }
+        }
+        Err(err) => {
+            eprintln!("warning: the image is built, but listing the images failed: {err:#}")
+        }
+    }
+}
+
+/// The project's images with the prune plan over them: what `images`, `prune` and a build
+/// show.
+pub struct Survey {
+    pub project: String,
+    pub plan: Vec<Planned>,
+    /// Description and family of each planned image, by position in `plan`.
+    details: Vec<(String, String)>,
+    notes: Vec<String>,
+    now: i64,
+}
+
+impl Survey {
+    /// Lists the images (one gcloud call) and plans the prune with the protections of the
+    /// working tree's images.conf and of the release branches.
+    pub fn take(
+        sh: &Shell,
+        host: &HostTree,
+        config: &Config,
+        keep: usize,
+    ) -> anyhow::Result<Survey> {
+        let shown = host.show(&host.images_conf);
+        let text = std::fs::read_to_string(&host.images_conf)
+            .with_context(|| format!("reading {shown}"))?;
+        // Without knowing the pinned images nothing can be planned safely.
+        let conf = ImagesConf::parse(&text)
+            .with_context(|| format!("{shown} is broken; fix it before listing or pruning"))?;
+        let release = git::release_pins(sh, &host.root, &config.prune.release_branches)
+            .context("reading images.conf on the release branches")?;
+        let protections = Protections {
+            pinned: WorkloadManager::ALL
+                .into_iter()
+                .filter_map(|wm| conf.pinned(wm).map(str::to_string))
+                .collect(),
+            release_pins: release.pins,
+        };
+        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let listed = gcloud.list_images()?;
+        let mut notes = release.notes;
+        let mut images = Vec::new();
+        let mut descriptions = std::collections::BTreeMap::new();
+        for image in listed {
+            let Some(wm) = prune_plan::wm_of_image(&image.name) else {
+                continue;
+            };
+            let Some(created) = parse_rfc3339(&image.creation_timestamp) else {
+                // Unknown age: kept out of the plan, so it is neither counted nor deleted.
+                notes.push(format!(
+                    "{} has an unreadable creationTimestamp {:?}: left out of the plan",
+                    image.name, image.creation_timestamp
+                ));
+                continue;
+            };
+            descriptions.insert(
+                image.name.clone(),
+                (
+                    image.description.unwrap_or_default(),
+                    image.family.unwrap_or_else(|| "no family".to_string()),
+                ),
+            );
+            images.push(prune_plan::Image {
+                name: image.name,
+                wm,
+                created,
+                status: image.status,
+                labels: image.labels,
+            });
+        }
+        let plan = prune_plan::plan(images, &protections, keep);
+        let details = plan
+            .iter()
+            .map(|p| descriptions.remove(&p.image.name).unwrap_or_default())
+            .collect();
+        Ok(Survey {
+            project: config.gcp.project.clone(),
+            plan,
+            details,
+            notes,
+            now: now(),
+        })
+    }
+
+    /// The images a prune deletes for one workload manager.
+    pub fn deletions(&self, wm: WorkloadManager) -> Vec<String> {
+        self.plan
+            .iter()
+            .filter(|p| p.image.wm == wm && p.decision == Decision::Delete)
+            .map(|p| p.image.name.clone())
+            .collect()
+    }
+
+    /// Prints the plan of the given workload managers, one line per image.
+    pub fn print(&self, wms: &[WorkloadManager]) {
+        for note in &self.notes {
+            println!("note: {note}");
+        }
+        for &wm in wms {
+            let rows: Vec<(&Planned, &(String, String))> = self
+                .plan
+                .iter()
+                .zip(&self.details)
+                .filter(|(p, _)| p.image.wm == wm)
+                .collect();
+            println!("{wm} images in project {} (newest first):", self.project);
+            if rows.is_empty() {
+                println!("  none");
+                continue;
+            }
+            let width = rows
+                .iter()
+                .map(|(p, _)| p.image.name.len())
+                .max()
+                .unwrap_or(0);
+            for (planned, (description, family)) in rows {
+                let image = &planned.image;
+                let launcher = prune_plan::launcher_version(description)
+                    .map_or("launcher ?".to_string(), |v| format!("launcher {v}"));
+                let labels = if image.labels.is_empty() {
+                    "no labels".to_string()
+                } else {
+                    image
+                        .labels
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let verdict = match &planned.decision {
+                    Decision::Delete => "DELETE".to_string(),
+                    Decision::Keep(reasons) => format!(
+                        "keep: {}",
+                        reasons
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                };
+                println!(
+                    "  {:<width$}  {:>7}  {:<7}  {:<18}  {family}  {labels}  [{verdict}]",
+                    image.name,
+                    format_age(self.now - image.created),
+                    image.status,
+                    launcher,
+                );
+            }
+        }
+    }
+}
+
+/// Seconds since the Unix epoch, now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

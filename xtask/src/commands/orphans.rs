@@ -1,14 +1,109 @@
+//! `orphans`: packer VMs left behind by a killed build, and deleting them.
+
+use std::collections::BTreeMap;
+
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::images::now;
+use crate::commands::load_config;
+use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
+use crate::model::time::{format_age, parse_duration, parse_rfc3339};
+use crate::term;
 
-/// (issue 4)
+/// What packer writes into the description of every VM it starts.
+const PACKER_DESCRIPTION: &str = "New instance created by Packer";
+
+/// List packer's VMs (named `packer-*`, described "New instance created by Packer") older
+/// than a threshold; other VMs are never listed or touched.
 #[derive(Args)]
-pub struct Orphans {}
+pub struct Orphans {
+    /// Only VMs older than this: whole minutes, hours or days, as `90m`, `4h` or `2d`.
+    #[arg(long, value_name = "DURATION", default_value = "4h")]
+    pub older_than: String,
+    /// Delete the VMs found (after a yes at the terminal, or with --yes).
+    #[arg(long)]
+    pub delete: bool,
+    /// With --delete: delete without asking.
+    #[arg(long)]
+    pub yes: bool,
+}
 
 impl Orphans {
-    pub fn run(self, _sh: &Shell, _host: &HostTree) -> anyhow::Result<()> {
-        anyhow::bail!("not built yet (issue 4)")
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        let threshold = parse_duration(&self.older_than)?;
+        let config = load_config(host)?;
+        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let now = now();
+        let mut orphans: Vec<(Instance, i64)> = gcloud
+            .list_instances()?
+            .into_iter()
+            .filter(|vm| vm.name.starts_with("packer-") && vm.description == PACKER_DESCRIPTION)
+            .filter_map(|vm| {
+                // A VM of unknown age is not reported: it cannot be shown to be old enough.
+                let age = now - parse_rfc3339(&vm.creation_timestamp)?;
+                (age > i64::try_from(threshold).unwrap_or(i64::MAX)).then_some((vm, age))
+            })
+            .collect();
+        orphans.sort_by(|(a, _), (b, _)| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
+        if orphans.is_empty() {
+            println!(
+                "no packer VMs older than {} in project {}",
+                self.older_than,
+                gcloud.project()
+            );
+            return Ok(());
+        }
+        println!(
+            "packer VMs older than {} in project {}:",
+            self.older_than,
+            gcloud.project()
+        );
+        for (vm, age) in &orphans {
+            println!(
+                "  {}  {}  {:>7}  {}",
+                vm.name,
+                vm.zone,
+                format_age(*age),
+                vm.status
+            );
+        }
+        if !self.delete {
+            println!(
+                "delete them with `cargo xtask slurm-image orphans --older-than {} --delete`",
+                self.older_than
+            );
+            return Ok(());
+        }
+        let question = format!(
+            "Delete these {} VM(s) from project {}?",
+            orphans.len(),
+            gcloud.project()
+        );
+        if !term::approved(self.yes, &question)? {
+            println!("nothing deleted: run again with --yes to delete them");
+            return Ok(());
+        }
+        let mut by_zone: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (vm, _) in &orphans {
+            by_zone.entry(&vm.zone).or_default().push(vm.name.clone());
+        }
+        let mut deleted: Vec<String> = Vec::new();
+        for (zone, names) in &by_zone {
+            if let Err(err) = gcloud.delete_instances(zone, names) {
+                let done = if deleted.is_empty() {
+                    "none".to_string()
+                } else {
+                    deleted.join(", ")
+                };
+                return Err(err.context(format!(
+                    "deleting the packer VMs of {zone} failed (deleted before it: {done})"
+                )));
+            }
+            deleted.extend(names.iter().cloned());
+        }
+        println!("deleted {} VM(s): {}", deleted.len(), deleted.join(", "));
+        Ok(())
     }
 }

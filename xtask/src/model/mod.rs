@@ -4,6 +4,8 @@ pub mod config;
 pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
+pub mod prune_plan;
+pub mod time;
 pub mod variables;
 
 use std::fmt;
