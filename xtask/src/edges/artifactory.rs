@@ -32,6 +32,8 @@ const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bytes read from the socket and written to disk at a time: large enough that hashing and
 /// writing run at disk speed, small enough that memory stays flat whatever the package size.
 const CHUNK: usize = 256 * 1024;
+/// Buffers in flight between receiving and writing.
+const BUFFERS: usize = 4;
 
 // ---------------------------------------------------------------------------------------------
 // The pure part: URLs, listings and checksums as plain data.
@@ -464,39 +466,61 @@ impl Artifactory {
             })?,
         };
         let total = response.body().content_length();
-        let mut file = File::create(temp)
+        let file = File::create(temp)
             .with_context(|| format!("creating {}", temp.display()))
             .map_err(Failure::Fatal)?;
         let mut reader = response.into_body().into_reader();
-        let mut hasher = Sha256::new();
-        let mut buffer = vec![0u8; CHUNK];
-        let mut done: u64 = 0;
         progress.start(total);
-        loop {
-            if let Some(signal) = guard.received() {
+        // Receiving runs on this thread, hashing and writing on another, so the three overlap:
+        // the download goes at the speed of the slowest, not of their sum. A few fixed buffers
+        // travel between the two threads, so memory stays flat whatever the package size.
+        let (to_disk, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+        let (recycle, free) = std::sync::mpsc::channel::<Vec<u8>>();
+        for _ in 0..BUFFERS {
+            let _ = recycle.send(vec![0u8; CHUNK]);
+        }
+        let (received, written) = std::thread::scope(|scope| {
+            let writer = scope.spawn(move || -> std::io::Result<Sha256> {
+                let mut file = file;
+                let mut hasher = Sha256::new();
+                for (buffer, n) in chunks {
+                    hasher.update(&buffer[..n]);
+                    file.write_all(&buffer[..n])?;
+                    // The receiving side may have stopped; then the buffer is simply dropped.
+                    let _ = recycle.send(buffer);
+                }
+                file.sync_all()?;
+                Ok(hasher)
+            });
+            let received = receive(&mut reader, &free, &to_disk, guard, progress);
+            drop(to_disk);
+            let written = writer
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
+            (received, written)
+        });
+        let done = match received {
+            Received::All(done) => done,
+            Received::Interrupted(signal) => {
                 return Err(Failure::fatal(format_args!(
                     "download of {name} interrupted by {}: the partial file was removed",
                     signal_name(signal)
+                )))
+            }
+            Received::Failed { done, err } => {
+                // A write error explains a stop better than the receiving side's view of it.
+                written
+                    .with_context(|| format!("writing {}", temp.display()))
+                    .map_err(Failure::Fatal)?;
+                return Err(Failure::Transient(anyhow!(
+                    "the download stopped after {done} bytes: {}",
+                    self.describe_io(&err)
                 )));
             }
-            let n = match reader.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(err) => {
-                    return Err(Failure::Transient(anyhow!(
-                        "the download stopped after {done} bytes: {}",
-                        self.describe_io(&err)
-                    )))
-                }
-            };
-            hasher.update(&buffer[..n]);
-            file.write_all(&buffer[..n])
-                .with_context(|| format!("writing {}", temp.display()))
-                .map_err(Failure::Fatal)?;
-            done += n as u64;
-            progress.update(done);
-        }
+        };
+        let hasher = written
+            .with_context(|| format!("writing {}", temp.display()))
+            .map_err(Failure::Fatal)?;
         if let Some(total) = total {
             if done != total {
                 return Err(Failure::Transient(anyhow!(
@@ -504,9 +528,6 @@ impl Artifactory {
                 )));
             }
         }
-        file.sync_all()
-            .with_context(|| format!("writing {}", temp.display()))
-            .map_err(Failure::Fatal)?;
         let actual = hex(&hasher.finalize());
         if actual != expected {
             return Err(Failure::fatal(format_args!(
@@ -670,6 +691,60 @@ impl Artifactory {
             )
         } else {
             err.to_string()
+        }
+    }
+}
+
+/// How receiving a body ended.
+enum Received {
+    All(u64),
+    Interrupted(i32),
+    Failed { done: u64, err: std::io::Error },
+}
+
+/// Reads the body into free buffers, each filled before it is passed on to be hashed and
+/// written, checking for Ctrl-C between them. Stops early when the writing side has stopped.
+fn receive(
+    reader: &mut impl Read,
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+    to_disk: &std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+    guard: &InterruptGuard,
+    progress: &mut Progress,
+) -> Received {
+    let mut done: u64 = 0;
+    loop {
+        if let Some(signal) = guard.received() {
+            return Received::Interrupted(signal);
+        }
+        let Ok(mut buffer) = free.recv() else {
+            return Received::Failed {
+                done,
+                err: std::io::Error::other("writing stopped"),
+            };
+        };
+        let mut filled = 0;
+        let mut end = false;
+        while filled < buffer.len() {
+            match reader.read(&mut buffer[filled..]) {
+                Ok(0) => {
+                    end = true;
+                    break;
+                }
+                Ok(n) => filled += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Received::Failed { done, err },
+            }
+        }
+        done += filled as u64;
+        if filled > 0 && to_disk.send((buffer, filled)).is_err() {
+            return Received::Failed {
+                done,
+                err: std::io::Error::other("writing stopped"),
+            };
+        }
+        progress.update(done);
+        if end {
+            return Received::All(done);
         }
     }
 }
