@@ -485,3 +485,37 @@ fn credentials_in_the_url_are_refused_without_showing_them() {
     let run = Run::of(cmd).fails_with(&["credentials in the URL", "ARTIFACTORY_TOKEN"]);
     assert!(!run.stderr.contains("hunter2"));
 }
+
+#[test]
+fn ctrl_c_during_the_download_leaves_no_partial_file() {
+    let (host, server) = (host(), server());
+    server.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let mut cmd = xtask(&host, &server, &["launcher", "--fetch"]);
+    cmd.env("SLURM_IMAGE_STALL_TIMEOUT_S", "3")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // The partial file appears once the first half of the body has arrived.
+    let started = Instant::now();
+    while !build_files(&host).iter().any(|n| n.ends_with(".part")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no partial file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
+}
