@@ -188,7 +188,7 @@ impl Survey {
                     ),
                 };
                 println!(
-                    "  {:<width$}  {:>7}  {:<7}  {:<18}  {family}  {labels}  [{verdict}]",
+                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {family}  {labels}  [{verdict}]",
                     image.name,
                     format_age(self.now - image.created),
                     image.status,

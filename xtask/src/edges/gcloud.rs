@@ -85,17 +85,21 @@ impl<'a> Gcloud<'a> {
         .ignore_status()
     }
 
+    /// Runs gcloud; its stdout when it succeeds, else its reason. A list whose requests failed
+    /// (no access to the project, an API error) still exits 0 with `[]` and only warns
+    /// "Some requests did not succeed": that is a failure too, since an incomplete list would
+    /// make prune count the newest images wrongly.
     fn run(&self, args: &[&str]) -> anyhow::Result<String> {
         let output = self
             .command(args)
             .output()
             .with_context(|| format!("running gcloud {}: {INSTALL_HINT}", args.join(" ")))?;
-        if output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        if output.status.success() && !stderr.contains("Some requests did not succeed") {
             return String::from_utf8(output.stdout).with_context(|| {
                 format!("gcloud {} wrote output that is not UTF-8", args.join(" "))
             });
         }
-        let stderr = String::from_utf8_lossy(&output.stderr);
         bail!(
             "gcloud {} failed: {}",
             args.join(" "),
@@ -201,7 +205,10 @@ pub fn explain(stderr: &str, project: &str) -> String {
         .join(" ");
     let reason = match reason.split_once(") ") {
         Some((head, rest)) if head.starts_with("ERROR: (gcloud") => rest.to_string(),
-        _ => reason.trim_start_matches("ERROR: ").to_string(),
+        _ => reason
+            .trim_start_matches("ERROR: ")
+            .trim_start_matches("WARNING: ")
+            .to_string(),
     };
     let lower = reason.to_ascii_lowercase();
     if lower.contains("gcloud auth login")
@@ -281,6 +288,15 @@ mod tests {
             "p",
         );
         assert_eq!(e, "Could not fetch resource: - The image is in use");
+        let e = explain(
+            "WARNING: Some requests did not succeed.\n - Required 'compute.images.list' permission for 'projects/p'\n",
+            "p",
+        );
+        assert!(e.starts_with("no access to GCP project p"), "{e}");
+        assert!(
+            e.contains("Some requests did not succeed. - Required"),
+            "{e}"
+        );
     }
 
     #[test]

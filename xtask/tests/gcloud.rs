@@ -1,0 +1,464 @@
+//! images, prune and orphans through the built xtask and the real gcloud, pointed at a loopback
+//! Compute API that records what it is asked to delete.
+//!
+//! Each gcloud call costs about a second here (python start-up), so the tests are few and each
+//! checks several things.
+
+#[path = "support/compute_api.rs"]
+mod compute_api;
+mod support;
+
+use std::process::Command;
+
+use compute_api::ComputeApi;
+use support::{require_tool, HostCopy, Run, TempDir};
+
+const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
+const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
+const LABELLED: &str = "det-environments-slurm-ci-1717100000";
+const PENDING: &str = "det-environments-slurm-ci-1717200000";
+const OLD_A: &str = "det-environments-slurm-ci-1717300000";
+const OLD_B: &str = "det-environments-slurm-ci-1717400000";
+const OLD_PBS: &str = "det-environments-pbs-ci-1717010000";
+
+/// A host copy, a Compute API stand-in and a gcloud configuration folder of its own.
+struct Cloud {
+    host: HostCopy,
+    api: ComputeApi,
+    gcloud_config: TempDir,
+}
+
+impl Cloud {
+    /// `None` (after a loud skip) on a machine without gcloud; under CI that is a failure.
+    fn new() -> Option<Cloud> {
+        require_tool("gcloud")?;
+        Some(Cloud {
+            host: HostCopy::new(),
+            api: ComputeApi::start(),
+            gcloud_config: TempDir::new("gcloud-config"),
+        })
+    }
+
+    /// Both workload managers' images as the team leaves them, plus images that are not ours.
+    fn with_images() -> Option<Cloud> {
+        let cloud = Cloud::new()?;
+        let deb = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
+        let api = &cloud.api;
+        api.add_image(SLURM_PINNED, 1_717_047_568, "READY", &[], deb);
+        api.add_image(
+            LABELLED,
+            1_717_100_000,
+            "READY",
+            &[("branch", "release-0-1")],
+            deb,
+        );
+        api.add_image(PENDING, 1_717_200_000, "PENDING", &[], deb);
+        api.add_image(OLD_A, 1_717_300_000, "READY", &[], deb);
+        api.add_image(OLD_B, 1_717_400_000, "READY", &[], deb);
+        api.add_image(
+            "det-environments-slurm-ci-1717500000",
+            1_717_500_000,
+            "READY",
+            &[],
+            deb,
+        );
+        api.add_image(
+            "det-environments-slurm-ci-1717600000",
+            1_717_600_000,
+            "READY",
+            &[],
+            deb,
+        );
+        api.add_image(
+            PBS_PINNED,
+            1_717_016_272,
+            "READY",
+            &[],
+            "HPC pbs testing VM hpe-hpc-launcher_3.3.0-1_amd64.deb",
+        );
+        api.add_image(OLD_PBS, 1_717_010_000, "READY", &[], "HPC pbs testing VM");
+        api.add_image(
+            "det-environments-pbs-ci-1717700000",
+            1_717_700_000,
+            "READY",
+            &[],
+            "HPC pbs testing VM",
+        );
+        api.add_image(
+            "det-environments-pbs-ci-1717800000",
+            1_717_800_000,
+            "READY",
+            &[],
+            "HPC pbs testing VM",
+        );
+        // Not ours: never listed, never deleted, however old.
+        api.add_image(
+            "ubuntu-custom-1",
+            1_600_000_000,
+            "READY",
+            &[],
+            "someone else's",
+        );
+        api.add_image(
+            "det-environments-slurm-1600000000",
+            1_600_000_000,
+            "READY",
+            &[],
+            "not a ci image",
+        );
+        Some(cloud)
+    }
+
+    fn xtask(&self, args: &[&str]) -> Command {
+        let mut cmd = self.host.xtask(args);
+        self.api
+            .configure(&mut cmd, self.gcloud_config.path(), "determined-ai");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.xtask(args))
+    }
+
+    fn git(&self, args: &[&str]) {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(self.host.root())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    // The config's keep is the default: 2 makes some images prunable.
+    let config = "tools/slurm/packer/slurm-image.toml";
+    cloud.host.write(
+        config,
+        cloud.host.read(config).replace("keep = 6", "keep = 2"),
+    );
+    let started = std::time::Instant::now();
+    let run = cloud.run(&["images"]).ok();
+    eprintln!(
+        "one `images` run (one gcloud call) took {:?}",
+        started.elapsed()
+    );
+    let out = &run.stdout;
+    assert_eq!(
+        cloud.api.http_requests(),
+        ["GET /compute/v1/projects/determined-ai/global/images"]
+    );
+    assert!(cloud.api.image_deletions().is_empty());
+    assert!(
+        out.contains("is not the root of a git repository: no release branches were checked"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("ubuntu-custom-1") && !out.contains("det-environments-slurm-1600000000"),
+        "{out}"
+    );
+    let line = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} missing\n{out}"))
+            .to_string()
+    };
+    assert!(
+        line(SLURM_PINNED).contains("[keep: pinned in images.conf]"),
+        "{out}"
+    );
+    assert!(
+        line(PBS_PINNED).contains("[keep: pinned in images.conf]"),
+        "{out}"
+    );
+    assert!(line(PBS_PINNED).contains("launcher 3.3.0-1"), "{out}");
+    assert!(
+        line(LABELLED).contains("branch=release-0-1")
+            && line(LABELLED).contains("labelled branch=release-0-1"),
+        "{out}"
+    );
+    assert!(line(PENDING).contains("status PENDING"), "{out}");
+    assert!(
+        line(OLD_A).contains("[DELETE]") && line(OLD_A).contains("launcher 3.3.1-2"),
+        "{out}"
+    );
+    assert!(line(OLD_PBS).contains("[DELETE]"), "{out}");
+    assert_eq!(out.matches("[DELETE]").count(), 3, "{out}");
+    // Grouped by workload manager, newest first.
+    let at = |needle: &str| out.find(needle).unwrap();
+    assert!(at("slurm images") < at("det-environments-slurm-ci-1717600000"));
+    assert!(at("det-environments-slurm-ci-1717600000") < at(OLD_A));
+    assert!(at(OLD_A) < at(SLURM_PINNED));
+    assert!(at(SLURM_PINNED) < at("pbs images"));
+    assert!(at("pbs images") < at(PBS_PINNED));
+}
+
+#[test]
+fn prune_plans_first_and_without_yes_or_terminal_deletes_nothing() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    let run = cloud.run(&["prune", "--keep", "2"]).ok();
+    assert!(
+        run.stdout.contains("would delete 3 image(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("nothing deleted: run again with --yes"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        cloud.api.http_requests().len(),
+        1,
+        "{:?}",
+        cloud.api.http_requests()
+    );
+    assert!(cloud.api.image_deletions().is_empty());
+}
+
+#[test]
+fn prune_yes_deletes_exactly_the_unprotected_in_one_call() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).ok();
+    let out = &run.stdout;
+    assert_eq!(cloud.api.image_deletions(), [OLD_PBS, OLD_A, OLD_B]);
+    assert_eq!(
+        cloud.api.http_requests(),
+        [
+            "GET /compute/v1/projects/determined-ai/global/images",
+            "POST /batch/compute/v1"
+        ],
+        "one list and one delete call"
+    );
+    assert!(out.contains("deleted 3 image(s)"), "{out}");
+    let line = |name: &str| out.lines().find(|l| l.contains(name)).unwrap().to_string();
+    assert!(
+        line("det-environments-slurm-ci-1717600000").contains("[keep: newest 2]"),
+        "{out}"
+    );
+    assert!(cloud
+        .api
+        .image_names()
+        .contains(&"ubuntu-custom-1".to_string()));
+    assert!(cloud.api.image_names().contains(&PENDING.to_string()));
+}
+
+#[test]
+fn release_branches_local_and_remote_protect_what_they_pin() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    if require_tool("git").is_none() {
+        return;
+    }
+    let conf = "tools/slurm/terraform/images.conf";
+    let original = cloud.host.read(conf);
+    cloud.git(&["init", "-q", "-b", "main"]);
+    cloud.git(&["add", "tools"]);
+    cloud.git(&["commit", "-q", "-m", "host"]);
+    let pin_on = |branch: &str, image: &str| {
+        cloud.git(&["checkout", "-q", "-b", branch, "main"]);
+        cloud.host.write(
+            conf,
+            original
+                .replace(SLURM_PINNED, image)
+                .replace(PBS_PINNED, image),
+        );
+        cloud.git(&["commit", "-q", "-am", branch]);
+    };
+    pin_on("release-0.1", OLD_A);
+    // Not a release branch: what it pins is not protected.
+    pin_on("feature-x", OLD_B);
+    pin_on("tmp-remote", OLD_PBS);
+    cloud.git(&[
+        "update-ref",
+        "refs/remotes/origin/release-0.2",
+        "tmp-remote",
+    ]);
+    cloud.git(&["checkout", "-q", "main"]);
+    cloud.git(&["branch", "-q", "-D", "tmp-remote"]);
+
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).ok();
+    let out = &run.stdout;
+    assert_eq!(cloud.api.image_deletions(), [OLD_B], "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.contains(OLD_A) && l.contains("pinned on release-0.1")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains(OLD_PBS) && l.contains("pinned on origin/release-0.2")),
+        "{out}"
+    );
+    assert!(!out.contains("not the root of a git repository"), "{out}");
+}
+
+#[test]
+fn a_part_way_failure_says_what_is_gone_and_what_remains() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    cloud.api.fail_delete_of(OLD_B);
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
+        &format!("deleted {OLD_A}, {OLD_PBS}; still there: {OLD_B}"),
+        "is already being used by",
+    ]);
+    assert!(!run.stdout.contains("deleted 3 image(s)"), "{}", run.stdout);
+    assert_eq!(
+        cloud.api.http_requests(),
+        [
+            "GET /compute/v1/projects/determined-ai/global/images",
+            "POST /batch/compute/v1",
+            "GET /compute/v1/projects/determined-ai/global/images"
+        ]
+    );
+}
+
+#[test]
+fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
+    let Some(cloud) = Cloud::new() else { return };
+    let packer = "New instance created by Packer";
+    let now = now();
+    let api = &cloud.api;
+    api.add_instance(
+        "us-central1-c",
+        "packer-aaa",
+        now - 5 * 3600,
+        "RUNNING",
+        packer,
+    );
+    api.add_instance(
+        "us-west1-b",
+        "packer-bbb",
+        now - 3 * 86_400,
+        "TERMINATED",
+        packer,
+    );
+    api.add_instance(
+        "us-central1-c",
+        "packer-young",
+        now - 3600,
+        "RUNNING",
+        packer,
+    );
+    api.add_instance(
+        "us-central1-c",
+        "packer-lookalike",
+        now - 9 * 86_400,
+        "RUNNING",
+        "a VM of someone else",
+    );
+    api.add_instance(
+        "us-central1-c",
+        "web-1",
+        now - 9 * 86_400,
+        "RUNNING",
+        packer,
+    );
+
+    let out = cloud.run(&["orphans"]).ok().stdout;
+    let listed: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(listed.len(), 2, "{out}");
+    assert!(
+        listed[0].contains("packer-aaa")
+            && listed[0].contains("us-central1-c")
+            && listed[0].contains("5h 0m"),
+        "{out}"
+    );
+    assert!(
+        listed[1].contains("packer-bbb")
+            && listed[1].contains("us-west1-b")
+            && listed[1].contains("3d 0h")
+            && listed[1].contains("TERMINATED"),
+        "{out}"
+    );
+
+    // --delete without --yes and without a terminal: nothing is deleted.
+    let out = cloud.run(&["orphans", "--delete"]).ok().stdout;
+    assert!(out.contains("nothing deleted"), "{out}");
+    assert!(api.instance_deletions().is_empty());
+
+    let out = cloud
+        .run(&["orphans", "--older-than", "30m", "--delete", "--yes"])
+        .ok()
+        .stdout;
+    assert!(out.contains("deleted 3 VM(s)"), "{out}");
+    assert_eq!(
+        api.instance_deletions(),
+        [
+            "us-central1-c/packer-aaa",
+            "us-central1-c/packer-young",
+            "us-west1-b/packer-bbb"
+        ]
+    );
+    let calls = api.http_requests();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.contains("aggregated/instances"))
+            .count(),
+        3,
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls.len(),
+        5,
+        "three lists and one delete call per zone: {calls:?}"
+    );
+}
+
+#[test]
+fn errors_name_the_cause_and_the_fix() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+
+    // Checked before any gcloud call.
+    cloud
+        .run(&["orphans", "--older-than", "4 hours"])
+        .fails_with(&["\"4 hours\" is not a duration", "`90m`, `4h` or `2d`"]);
+    let mut cmd = cloud.xtask(&["images"]);
+    cmd.env("PATH", cloud.host.root().join("bin"));
+    Run::of(cmd).fails_with(&[
+        "gcloud is not on PATH",
+        "https://cloud.google.com/sdk/docs/install",
+    ]);
+    assert!(cloud.api.requests().is_empty());
+
+    // No credentials: gcloud refuses before sending anything.
+    let mut cmd = cloud.xtask(&["prune", "--yes"]);
+    cmd.env_remove("CLOUDSDK_AUTH_DISABLE_CREDENTIALS");
+    Run::of(cmd).fails_with(&[
+        "gcloud is not logged in: run `gcloud auth login`",
+        "active account",
+    ]);
+    assert!(cloud.api.requests().is_empty());
+
+    cloud.api.forbid();
+    cloud.run(&["prune", "--yes"]).fails_with(&[
+        "no access to GCP project determined-ai",
+        "Required 'compute.images.list' permission",
+    ]);
+    assert_eq!(cloud.api.requests().len(), 1);
+    assert!(cloud.api.image_deletions().is_empty());
+}
