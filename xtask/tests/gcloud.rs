@@ -462,3 +462,49 @@ fn errors_name_the_cause_and_the_fix() {
     assert_eq!(cloud.api.requests().len(), 1);
     assert!(cloud.api.image_deletions().is_empty());
 }
+
+#[test]
+fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    let host = &cloud.host;
+    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        b"package",
+    );
+    let config = host
+        .read("tools/slurm/packer/slurm-image.toml")
+        .replace("keep = 6", "keep = 2");
+    host.write("tools/slurm/packer/slurm-image.toml", config);
+    let run = cloud.run(&["build", "--offline"]).ok();
+    // The build pinned a new image, so the one pinned before is now an old image like the rest.
+    assert!(
+        run.stdout.contains(
+            "slurm: det-environments-slurm-ci-1717047568 -> det-environments-slurm-ci-1800000000"
+        ),
+        "{}",
+        run.stdout
+    );
+    let hint = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("`cargo xtask slurm-image prune` would delete"))
+        .unwrap_or_else(|| panic!("no prune hint:\n{}", run.stdout));
+    for old in [SLURM_PINNED, OLD_A, OLD_B] {
+        assert!(hint.contains(old), "{hint}");
+    }
+    assert!(hint.contains("3 old slurm image(s)"), "{hint}");
+    assert!(
+        !run.stdout.contains(PBS_PINNED),
+        "only the built workload manager is summarised"
+    );
+    assert_eq!(
+        cloud.api.http_requests().len(),
+        1,
+        "{:?}",
+        cloud.api.http_requests()
+    );
+    assert!(cloud.api.image_deletions().is_empty());
+}

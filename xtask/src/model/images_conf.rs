@@ -103,10 +103,6 @@ impl ImagesConf {
         })
     }
 
-    pub fn entries(&self) -> &[Entry] {
-        &self.entries
-    }
-
     /// The image pinned for a workload manager, if the file has its line.
     pub fn pinned(&self, wm: WorkloadManager) -> Option<&str> {
         self.entries
@@ -182,7 +178,6 @@ mod tests {
             Some("det-environments-slurm-ci-1717047568")
         );
         assert_eq!(conf.pinned(Pbs), Some("det-environments-pbs-ci-1717016272"));
-        assert_eq!(conf.entries().len(), 2);
     }
 
     #[test]

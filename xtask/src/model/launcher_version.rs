@@ -85,11 +85,6 @@ impl LauncherPackage {
             version: LauncherVersion::parse(version)?,
         })
     }
-
-    /// The file name of a release, e.g. for messages about what to download.
-    pub fn file_name_of(version: &LauncherVersion) -> String {
-        format!("{PREFIX}{version}{SUFFIX}")
-    }
 }
 
 /// The release packages among `names` (anything else is ignored), newest first.
@@ -175,10 +170,6 @@ mod tests {
                 "{bad} should be ignored"
             );
         }
-        assert_eq!(
-            LauncherPackage::file_name_of(&v("3.10.1-12")),
-            "hpe-hpc-launcher_3.10.1-12_amd64.deb"
-        );
     }
 
     #[test]

@@ -146,7 +146,18 @@ impl HostCopy {
             .args(args)
             .current_dir(self.root())
             .env("PATH", self.path_var())
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            // No test reaches Google: gcloud (which a build runs to list images afterwards) gets
+            // a configuration folder of its own, no credentials, and a Compute API address on a
+            // closed loopback port. The gcloud tests point it at their own stand-in instead.
+            .env("CLOUDSDK_CONFIG", self.root().join("gcloud-config"))
+            .env("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true")
+            .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
+            .env("CLOUDSDK_CORE_PROJECT", "determined-ai")
+            .env(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+                "http://127.0.0.1:9/compute/v1/",
+            );
         for var in [
             "SLURM_IMAGE_ARTIFACTORY_URL",
             "ARTIFACTORY_TOKEN",
@@ -216,3 +227,47 @@ impl Run {
         self
     }
 }
+
+/// A stand-in packer: records each call (working folder and arguments) in `packer-calls.log`,
+/// keeps the variables file it was given, and writes a manifest the way packer does, with an
+/// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
+/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version.
+pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
+set -u
+root="$(cd "$(dirname "$0")/.." && pwd)"
+echo "$(pwd) | $*" >> "$root/packer-calls.log"
+case "${1:-}" in
+  version)
+    if [ "${FAKE_PACKER:-}" = "1.6.6" ]; then echo "Packer v1.6.6"; else echo "Packer v1.8.6"; fi
+    exit 0 ;;
+  fmt|init|validate) exit "${FAKE_PACKER_EXIT:-0}" ;;
+  build) ;;
+  *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
+esac
+var_file=""
+for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
+cp "$var_file" "$root/last.pkrvars.hcl"
+manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
+wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
+echo "==> googlecompute.hpc: building a $wm image (stand-in)"
+case "${FAKE_PACKER:-}" in
+  fail) echo "Build 'googlecompute.hpc' errored: quota exceeded" >&2; exit 1 ;;
+  no-manifest) exit 0 ;;
+  slow)
+    trap 'sleep 1; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    touch "$root/packer-started"
+    for _ in $(seq 600); do sleep 0.1; done
+    exit 0 ;;
+esac
+cat > "$manifest" <<JSON
+{
+  "builds": [
+    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
+     "artifact_id": "det-environments-$wm-ci-1700000000", "packer_run_uuid": "old-run", "custom_data": null},
+    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1800000000, "files": null,
+     "artifact_id": "det-environments-$wm-ci-1800000000", "packer_run_uuid": "new-run", "custom_data": null}
+  ],
+  "last_run_uuid": "new-run"
+}
+JSON
+"#;
