@@ -145,11 +145,7 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
     let host = host_with_launcher();
     let conf = "# pinned images\r\npbs: det-environments-pbs-ci-1717016272\r\nslurm: det-environments-slurm-ci-1717047568";
     host.write("tools/slurm/terraform/images.conf", conf);
-    let run = Run::of({
-        let mut cmd = host.xtask(&["build", "--offline"]);
-        cmd.env("FAKE_PACKER", "fail");
-        cmd
-    });
+    let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "fail")]);
     run.fails_with(&[
         "packer build failed (exit 1)",
         "images.conf is unchanged",
@@ -161,11 +157,7 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
 #[test]
 fn a_build_without_a_manifest_changes_nothing() {
     let host = host_with_launcher();
-    let run = Run::of({
-        let mut cmd = host.xtask(&["build", "--offline"]);
-        cmd.env("FAKE_PACKER", "no-manifest");
-        cmd
-    });
+    let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
     run.fails_with(&["wrote no manifest", "build/slurm-manifest.json"]);
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
@@ -454,11 +446,7 @@ fn fmt_and_init_run_packer_in_the_template_folder() {
 #[test]
 fn fmt_check_failing_says_to_run_fmt() {
     let host = host_with_launcher();
-    let run = Run::of({
-        let mut cmd = host.xtask(&["fmt", "--check"]);
-        cmd.env("FAKE_PACKER_EXIT", "3");
-        cmd
-    });
+    let run = host.run_env(&["fmt", "--check"], &[("FAKE_PACKER_EXIT", "3")]);
     run.fails_with(&["needs formatting", "run `cargo xtask slurm-image fmt`"]);
 }
 
@@ -466,11 +454,7 @@ fn fmt_check_failing_says_to_run_fmt() {
 fn an_old_packer_is_named_with_the_version_needed() {
     let host = host_with_launcher();
     for args in [&["init"][..], &["build", "--offline"]] {
-        let run = Run::of({
-            let mut cmd = host.xtask(args);
-            cmd.env("FAKE_PACKER", "1.6.6");
-            cmd
-        });
+        let run = host.run_env(args, &[("FAKE_PACKER", "1.6.6")]);
         run.fails_with(&["packer 1.6.6 is installed", "needs packer >= 1.7.0"]);
     }
     assert!(!packer_calls(&host)

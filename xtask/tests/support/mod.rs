@@ -174,6 +174,13 @@ impl HostCopy {
     pub fn run(&self, args: &[&str]) -> Run {
         Run::of(self.xtask(args))
     }
+
+    /// [`HostCopy::run`] with extra environment variables, e.g. to steer a stand-in.
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.xtask(args);
+        cmd.envs(env.iter().copied());
+        Run::of(cmd)
+    }
 }
 
 /// A finished xtask run.
