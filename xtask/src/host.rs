@@ -75,11 +75,27 @@ impl HostTree {
 }
 
 /// Replaces `path` with `contents` so that a reader, or a crash at any moment, sees either the
-/// old file or the new one, never a half-written one: a temporary file in the same folder is
-/// written, flushed to disk, given the old file's permissions, then renamed over it.
+/// old file or the new one, never a half-written one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
+    replace_atomically(path, |file| std::io::Write::write_all(file, contents))
+}
 
+/// Copies `from` to `to` the same way, streaming, so a large package never sits in memory.
+pub fn copy_atomically(from: &Path, to: &Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+
+    let mut source =
+        std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+    replace_atomically(to, |file| std::io::copy(&mut source, file).map(drop))
+        .with_context(|| format!("copying {}", from.display()))
+}
+
+/// A temporary file in the same folder is written by `write`, flushed to disk, given the old
+/// file's permissions, then renamed over `path`; on any failure it is removed.
+fn replace_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     use anyhow::Context;
 
     let dir = path
@@ -89,14 +105,13 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .file_name()
         .context("a file to replace has a name")?
         .to_string_lossy();
+    // The process id keeps two writers apart; a file left by a killed process of the same id
+    // is its own leftover and is truncated.
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .with_context(|| format!("creating {}", temp.display()))?;
-        file.write_all(contents)?;
+        let mut file =
+            std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        write(&mut file)?;
         if let Ok(meta) = std::fs::metadata(path) {
             file.set_permissions(meta.permissions())?;
         }

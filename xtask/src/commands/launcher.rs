@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::commands::load_config;
 use crate::edges::artifactory::{self, Artifactory};
-use crate::host::{write_atomically, HostTree};
+use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::term::{approved, confirm, is_interactive, Progress};
@@ -366,8 +366,7 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
     }
     std::fs::create_dir_all(&host.build_dir)
         .with_context(|| format!("creating {}", host.build_dir.display()))?;
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    write_atomically(&target, &bytes)?;
+    copy_atomically(path, &target)?;
     eprintln!(
         "launcher: {} (copied into {})",
         package.file_name,
