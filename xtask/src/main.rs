@@ -14,7 +14,12 @@ use crate::host::HostTree;
 
 /// The project's own tooling: `cargo xtask <command>`.
 #[derive(Parser)]
-#[command(name = "cargo xtask", version, disable_help_subcommand = true)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    disable_help_subcommand = true
+)]
 struct Xtask {
     #[command(subcommand)]
     command: Command,

@@ -15,8 +15,10 @@ use crate::term;
 /// What packer writes into the description of every VM it starts.
 const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 
-/// List packer's VMs (named `packer-*`, described "New instance created by Packer") older
-/// than a threshold; other VMs are never listed or touched.
+/// List (and delete) VMs that packer left behind.
+///
+/// Packer's VMs are named `packer-*` and described "New instance created by Packer"; only
+/// those older than the threshold are listed, and other VMs are never listed or touched.
 #[derive(Args)]
 pub struct Orphans {
     /// Only VMs older than this: whole minutes, hours or days, as `90m`, `4h` or `2d`.

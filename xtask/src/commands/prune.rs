@@ -11,9 +11,11 @@ use crate::model::prune_plan;
 use crate::model::WorkloadManager;
 use crate::term;
 
-/// Delete old images, keeping per workload manager the newest N, the images pinned in
-/// images.conf here and on release branches, `branch`-labelled images and images not READY.
-/// The plan is always printed first; nothing is deleted without --yes or a yes at the terminal.
+/// Delete old images, never pinned, release-branch, labelled or not-READY ones.
+///
+/// Keeps per workload manager the newest N, the images pinned in images.conf here and on
+/// release branches, `branch`-labelled images and images not READY. The plan is always printed
+/// first; nothing is deleted without --yes or a yes at the terminal.
 #[derive(Args)]
 pub struct Prune {
     /// How many of the newest READY images of each workload manager to keep (default: prune.keep
