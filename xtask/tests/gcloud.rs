@@ -120,6 +120,14 @@ impl Cloud {
         Run::of(self.xtask(args))
     }
 
+    /// Makes the host copy a git repository with everything committed on `main`, as a
+    /// release engineer's checkout is; prune deletes nothing where it cannot read the branches.
+    fn commit_host(&self) {
+        self.git(&["init", "-q", "-b", "main"]);
+        self.git(&["add", "tools"]);
+        self.git(&["commit", "-q", "-m", "host"]);
+    }
+
     fn git(&self, args: &[&str]) {
         let status = Command::new("git")
             .args(args)
@@ -165,7 +173,8 @@ fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
     );
     assert!(cloud.api.image_deletions().is_empty());
     assert!(
-        out.contains("is not the root of a git repository: no release branches were checked"),
+        out.contains("is not the root of a git repository (")
+            && out.contains("no release branches were checked"),
         "{out}"
     );
     assert!(
@@ -238,6 +247,7 @@ fn prune_yes_deletes_exactly_the_unprotected_in_one_call() {
     let Some(cloud) = Cloud::with_images() else {
         return;
     };
+    cloud.commit_host();
     let run = cloud.run(&["prune", "--keep", "2", "--yes"]).ok();
     let out = &run.stdout;
     assert_eq!(cloud.api.image_deletions(), [OLD_PBS, OLD_A, OLD_B]);
@@ -272,9 +282,7 @@ fn release_branches_local_and_remote_protect_what_they_pin() {
     }
     let conf = "tools/slurm/terraform/images.conf";
     let original = cloud.host.read(conf);
-    cloud.git(&["init", "-q", "-b", "main"]);
-    cloud.git(&["add", "tools"]);
-    cloud.git(&["commit", "-q", "-m", "host"]);
+    cloud.commit_host();
     let pin_on = |branch: &str, image: &str| {
         cloud.git(&["checkout", "-q", "-b", branch, "main"]);
         cloud.host.write(
@@ -318,6 +326,7 @@ fn a_part_way_failure_says_what_is_gone_and_what_remains() {
     let Some(cloud) = Cloud::with_images() else {
         return;
     };
+    cloud.commit_host();
     cloud.api.fail_delete_of(OLD_B);
     let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
         &format!("deleted {OLD_A}, {OLD_PBS}; still there: {OLD_B}"),
@@ -478,8 +487,8 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         .read("tools/slurm/packer/slurm-image.toml")
         .replace("keep = 6", "keep = 2");
     host.write("tools/slurm/packer/slurm-image.toml", config);
+    cloud.commit_host();
     let run = cloud.run(&["build", "--offline"]).ok();
-    // The build pinned a new image, so the one pinned before is now an old image like the rest.
     assert!(
         run.stdout.contains(
             "slurm: det-environments-slurm-ci-1717047568 -> det-environments-slurm-ci-1800000000"
@@ -492,10 +501,14 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         .lines()
         .find(|l| l.contains("`cargo xtask slurm-image prune` would delete"))
         .unwrap_or_else(|| panic!("no prune hint:\n{}", run.stdout));
-    for old in [SLURM_PINNED, OLD_A, OLD_B] {
+    for old in [OLD_A, OLD_B] {
         assert!(hint.contains(old), "{hint}");
     }
-    assert!(hint.contains("3 old slurm image(s)"), "{hint}");
+    // The working tree now pins the new image, but the committed images.conf, which every
+    // cluster boots until the change lands, still pins the old one: it is protected.
+    assert!(!hint.contains(SLURM_PINNED), "{hint}");
+    assert!(hint.contains("2 old slurm image(s)"), "{hint}");
+    assert!(run.stdout.contains("pinned on HEAD"), "{}", run.stdout);
     assert!(
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
@@ -507,4 +520,32 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         cloud.api.http_requests()
     );
     assert!(cloud.api.image_deletions().is_empty());
+}
+
+#[test]
+fn prune_outside_a_git_checkout_shows_the_plan_and_deletes_nothing() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    // The host copy is not a git repository: the release branches cannot be read.
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
+        "nothing deleted: the release branches could not be read",
+        "run prune in the repository's git checkout",
+    ]);
+    assert!(
+        run.stdout.contains("would delete 3 image(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("no release branches were checked")
+            || run.stdout.contains("no release branches were checked")
+    );
+    assert!(cloud.api.image_deletions().is_empty());
+    assert_eq!(
+        cloud.api.http_requests().len(),
+        1,
+        "{:?}",
+        cloud.api.http_requests()
+    );
 }

@@ -58,6 +58,8 @@ pub struct Survey {
     /// Description and family of each planned image, by position in `plan`.
     details: Vec<(String, String)>,
     notes: Vec<String>,
+    /// Whether the release branches could be read; prune deletes nothing without them.
+    pub branches_checked: bool,
     now: i64,
 }
 
@@ -87,6 +89,7 @@ impl Survey {
         };
         let gcloud = Gcloud::new(sh, &config.gcp.project)?;
         let listed = gcloud.list_images()?;
+        let branches_checked = release.checked;
         let mut notes = release.notes;
         let mut images = Vec::new();
         let mut descriptions = std::collections::BTreeMap::new();
@@ -127,6 +130,7 @@ impl Survey {
             plan,
             details,
             notes,
+            branches_checked,
             now: now(),
         })
     }

@@ -1,5 +1,6 @@
 //! `prune`: deletes old images of both workload managers, never a protected one.
 
+use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
@@ -45,6 +46,14 @@ impl Prune {
             doomed.len(),
             doomed.join(", ")
         );
+        if !survey.branches_checked && (self.yes || term::is_interactive()) {
+            // An image pinned on a release branch looks old from here: deleting without
+            // having read the branches could break a release's clusters.
+            bail!(
+                "nothing deleted: the release branches could not be read (see the note above), so images \
+                 pinned on them cannot be told apart; run prune in the repository's git checkout"
+            );
+        }
         let question = format!(
             "Delete these {} image(s) from project {}?",
             doomed.len(),

@@ -18,10 +18,14 @@ pub struct ReleasePins {
     pub pins: BTreeMap<String, BTreeSet<String>>,
     /// Things the user should know: no repository, a branch without images.conf.
     pub notes: Vec<String>,
+    /// Whether the branches could be read at all; without them prune must not delete.
+    pub checked: bool,
 }
 
 /// The images named in images.conf on every local and remote-tracking branch whose name
-/// matches `pattern` (a remote branch matches by its name without the remote).
+/// matches `pattern` (a remote branch matches by its name without the remote), and at `HEAD`:
+/// right after a build the working tree pins the new image while every cluster of the
+/// committed tree still boots the old one.
 pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<ReleasePins> {
     let mut found = ReleasePins::default();
     let _dir = sh.push_dir(root);
@@ -36,12 +40,17 @@ pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<Re
         canon(Path::new(top.trim())).is_some() && canon(Path::new(top.trim())) == canon(root)
     });
     if !same_root {
+        let why = match &toplevel {
+            Err(err) => format!("git cannot read it ({err})"),
+            Ok(top) => format!("git's repository root is {}", top.trim()),
+        };
         found.notes.push(format!(
-            "{} is not the root of a git repository: no release branches were checked",
+            "{} is not the root of a git repository ({why}): no release branches were checked",
             root.display()
         ));
         return Ok(found);
     }
+    found.checked = true;
     let refs = cmd!(
         sh,
         "git for-each-ref --format=%(refname) refs/heads refs/remotes"
@@ -62,6 +71,11 @@ pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<Re
                 "{branch} has no {IMAGES_CONF}: it protects no image"
             )),
         }
+    }
+    // A repository without commits has no HEAD to protect.
+    let head = format!("HEAD:{IMAGES_CONF}");
+    if let Ok(text) = cmd!(sh, "git show {head}").quiet().ignore_stderr().read() {
+        found.pins.insert("HEAD".to_string(), image_names_in(&text));
     }
     Ok(found)
 }
