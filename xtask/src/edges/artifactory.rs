@@ -4,6 +4,9 @@ use std::fmt;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -469,44 +472,64 @@ impl Artifactory {
         let file = File::create(temp)
             .with_context(|| format!("creating {}", temp.display()))
             .map_err(Failure::Fatal)?;
-        let mut reader = response.into_body().into_reader();
+        let reader = response.into_body().into_reader();
         progress.start(total);
-        // Receiving runs on this thread, hashing and writing on another, so the three overlap:
-        // the download goes at the speed of the slowest, not of their sum. A few fixed buffers
-        // travel between the two threads, so memory stays flat whatever the package size.
+        // Receiving runs on one thread, hashing and writing on another, so the two overlap: the
+        // download goes at the speed of the slower, not of their sum. A few fixed buffers
+        // travel between them, so memory stays flat whatever the package size. This thread
+        // only watches: a read blocked on a silent server must not hold up Ctrl-C.
         let (to_disk, chunks) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
         let (recycle, free) = std::sync::mpsc::channel::<Vec<u8>>();
         for _ in 0..BUFFERS {
             let _ = recycle.send(vec![0u8; CHUNK]);
         }
-        let (received, written) = std::thread::scope(|scope| {
-            let writer = scope.spawn(move || -> std::io::Result<Sha256> {
-                let mut file = file;
-                let mut hasher = Sha256::new();
-                for (buffer, n) in chunks {
-                    hasher.update(&buffer[..n]);
-                    file.write_all(&buffer[..n])?;
-                    // The receiving side may have stopped; then the buffer is simply dropped.
-                    let _ = recycle.send(buffer);
-                }
-                file.sync_all()?;
-                Ok(hasher)
-            });
-            let received = receive(&mut reader, &free, &to_disk, guard, progress);
-            drop(to_disk);
-            let written = writer
-                .join()
-                .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
-            (received, written)
+        let writer = std::thread::spawn(move || -> std::io::Result<Sha256> {
+            let mut file = file;
+            let mut hasher = Sha256::new();
+            for (buffer, n) in chunks {
+                hasher.update(&buffer[..n]);
+                file.write_all(&buffer[..n])?;
+                // The receiving side may have stopped; then the buffer is simply dropped.
+                let _ = recycle.send(buffer);
+            }
+            file.sync_all()?;
+            Ok(hasher)
         });
+        let bytes = Arc::new(AtomicU64::new(0));
+        let (finished, outcome) = std::sync::mpsc::channel::<Received>();
+        let counter = bytes.clone();
+        std::thread::spawn(move || {
+            // Dropping `to_disk` at the end of this thread ends the writer's loop.
+            let _ = finished.send(receive(reader, &free, &to_disk, &counter));
+        });
+        let received = loop {
+            match outcome.recv_timeout(Duration::from_millis(100)) {
+                Ok(received) => break received,
+                Err(RecvTimeoutError::Timeout) => {
+                    if let Some(signal) = guard.received() {
+                        // The two threads are left behind: the caller removes the file they
+                        // write to, and the process ends with the interrupted command.
+                        return Err(Failure::fatal(format_args!(
+                            "download of {name} interrupted by {}: the partial file was removed",
+                            signal_name(signal)
+                        )));
+                    }
+                    progress.update(bytes.load(Ordering::Relaxed));
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    break Received::Failed {
+                        done: bytes.load(Ordering::Relaxed),
+                        err: std::io::Error::other("the receiving thread stopped"),
+                    }
+                }
+            }
+        };
+        progress.update(bytes.load(Ordering::Relaxed));
+        let written = writer
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the writing thread panicked")));
         let done = match received {
             Received::All(done) => done,
-            Received::Interrupted(signal) => {
-                return Err(Failure::fatal(format_args!(
-                    "download of {name} interrupted by {}: the partial file was removed",
-                    signal_name(signal)
-                )))
-            }
             Received::Failed { done, err } => {
                 // A write error explains a stop better than the receiving side's view of it.
                 written
@@ -698,24 +721,19 @@ impl Artifactory {
 /// How receiving a body ended.
 enum Received {
     All(u64),
-    Interrupted(i32),
     Failed { done: u64, err: std::io::Error },
 }
 
 /// Reads the body into free buffers, each filled before it is passed on to be hashed and
-/// written, checking for Ctrl-C between them. Stops early when the writing side has stopped.
+/// written, counting the bytes in `bytes`. Stops early when the writing side has stopped.
 fn receive(
-    reader: &mut impl Read,
+    mut reader: impl Read,
     free: &std::sync::mpsc::Receiver<Vec<u8>>,
     to_disk: &std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
-    guard: &InterruptGuard,
-    progress: &mut Progress,
+    bytes: &AtomicU64,
 ) -> Received {
     let mut done: u64 = 0;
     loop {
-        if let Some(signal) = guard.received() {
-            return Received::Interrupted(signal);
-        }
         let Ok(mut buffer) = free.recv() else {
             return Received::Failed {
                 done,
@@ -736,13 +754,13 @@ fn receive(
             }
         }
         done += filled as u64;
+        bytes.store(done, Ordering::Relaxed);
         if filled > 0 && to_disk.send((buffer, filled)).is_err() {
             return Received::Failed {
                 done,
                 err: std::io::Error::other("writing stopped"),
             };
         }
-        progress.update(done);
         if end {
             return Received::All(done);
         }
