@@ -5,13 +5,13 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
-use crate::commands::{images, launcher, load_config};
+use crate::commands::{images, launcher, load_config, read_images_conf};
 use crate::edges::packer::{self, Outcome};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
-use crate::model::images_conf::{Change, ImagesConf};
+use crate::model::images_conf::Change;
 use crate::model::variables::{BuildInputs, Variables};
-use crate::model::{manifest, WorkloadManager};
+use crate::model::{hex, manifest, WorkloadManager};
 use crate::term::{is_interactive, signal_name};
 
 /// Build an image with packer and pin it in images.conf.
@@ -140,14 +140,6 @@ fn rel<'a>(host: &HostTree, path: &'a Path) -> &'a Path {
     path.strip_prefix(&host.packer_dir).unwrap_or(path)
 }
 
-fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
-    let shown = host.show(&host.images_conf);
-    let text =
-        std::fs::read_to_string(&host.images_conf).with_context(|| format!("reading {shown}"))?;
-    ImagesConf::parse(&text)
-        .with_context(|| format!("{shown} is broken; fix it by hand (see `git diff {shown}`)"))
-}
-
 /// Pins `image` for `wm` in images.conf. A lock in build/ makes this the one writer at a time,
 /// so two builds finishing together both land; the write itself is atomic.
 fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<()> {
@@ -211,7 +203,7 @@ fn input_fingerprint(
     hasher.update(deb_hasher.finalize());
     let digest = hasher.finalize();
     // GCE label values hold at most 63 characters: 128 bits of the digest are plenty.
-    Ok(digest[..16].iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hex(&digest[..16]))
 }
 
 /// Every file under the template folder except build/ and the config file (whose effect on

@@ -4,12 +4,11 @@ use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::load_config;
+use crate::commands::{load_config, read_images_conf};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::images_conf::ImagesConf;
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::WorkloadManager;
@@ -72,12 +71,8 @@ impl Survey {
         config: &Config,
         keep: usize,
     ) -> anyhow::Result<Survey> {
-        let shown = host.show(&host.images_conf);
-        let text = std::fs::read_to_string(&host.images_conf)
-            .with_context(|| format!("reading {shown}"))?;
         // Without knowing the pinned images nothing can be planned safely.
-        let conf = ImagesConf::parse(&text)
-            .with_context(|| format!("{shown} is broken; fix it before listing or pruning"))?;
+        let conf = read_images_conf(host)?;
         let release = git::release_pins(sh, &host.root, &config.prune.release_branches)
             .context("reading images.conf on the release branches")?;
         let protections = Protections {

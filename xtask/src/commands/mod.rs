@@ -15,6 +15,7 @@ use xshell::Shell;
 
 use crate::host::HostTree;
 use crate::model::config::Config;
+use crate::model::images_conf::ImagesConf;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -54,4 +55,17 @@ pub fn load_config(host: &HostTree) -> anyhow::Result<Config> {
         )
     })?;
     Config::parse(&text, &host.show(&host.config_file))
+}
+
+/// Reads and checks images.conf; a broken one stops the command before any work is done.
+pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
+    let shown = host.show(&host.images_conf);
+    let text = std::fs::read_to_string(&host.images_conf).map_err(|err| {
+        anyhow::anyhow!("cannot read {shown} ({err}): it pins the image each test cluster boots")
+    })?;
+    ImagesConf::parse(&text).map_err(|err| {
+        anyhow::anyhow!(
+            "{shown} is broken: {err:#}; fix it by hand (`git diff {shown}` shows what changed)"
+        )
+    })
 }

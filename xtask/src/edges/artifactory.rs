@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
 
+use crate::model::hex;
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::term::{signal_name, InterruptGuard, Progress};
 
@@ -121,10 +122,6 @@ struct Checksums {
 pub fn sha256_from_file_info(json: &str) -> Option<String> {
     let info: FileInfo = serde_json::from_str(json).ok()?;
     parse_sha256(&info.checksums?.sha256?)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Standard base64 with padding, for the basic auth header (a dozen lines instead of a crate).

@@ -50,6 +50,11 @@ pub fn is_gce_image_name(name: &str) -> bool {
         && bytes.last() != Some(&b'-')
 }
 
+/// Lowercase hexadecimal, as sha256 sums are written.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
