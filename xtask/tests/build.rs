@@ -475,3 +475,24 @@ fn a_broken_config_names_file_line_and_key() {
     ]);
     assert!(packer_calls(&host).is_empty());
 }
+
+#[test]
+fn a_launcher_given_beside_another_says_build_now_holds_both() {
+    let host = host_with_launcher();
+    host.write(
+        "downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb",
+        b"given package",
+    );
+    let given = host.path("downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb");
+    let run = host
+        .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
+        .ok();
+    assert!(
+        run.stderr.contains(&format!("also holds {LAUNCHER}")),
+        "{}",
+        run.stderr
+    );
+    assert!(host
+        .read("last.pkrvars.hcl")
+        .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+}

@@ -12,7 +12,7 @@ use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_version::{releases, LauncherPackage};
-use crate::term::{approved, confirm, is_interactive, Progress};
+use crate::term::{approved, is_interactive, Progress};
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
 #[derive(Args)]
@@ -83,14 +83,14 @@ impl Launcher {
                 .collect::<Vec<_>>()
                 .join(", ");
             let question = format!("replace {names} with {}?", newest.file_name);
-            if !self.yes && !is_interactive() {
-                bail!(
-                    "{} holds the older {names}: rerun with --yes to replace it with {} (no terminal to ask on)",
-                    host.show(&host.build_dir),
-                    newest.file_name
-                );
-            }
             if !approved(self.yes, &question)? {
+                if !is_interactive() {
+                    bail!(
+                        "{} holds the older {names}: rerun with --yes to replace it with {} (no terminal to ask on)",
+                        host.show(&host.build_dir),
+                        newest.file_name
+                    );
+                }
                 println!("kept {names}");
                 return Ok(());
             }
@@ -231,30 +231,26 @@ pub fn for_build(
             Ok(local)
         }
         Decision::Newer { local, newest } => {
-            let replace = if choice.yes {
-                true
-            } else if !is_interactive() {
-                eprintln!(
-                    "launcher: {} (in {build_dir}); the newer release {} exists: no terminal to ask on, so the local one \
-                     is kept; to take the newer one, rerun with --yes or run `cargo xtask slurm-image launcher --fetch --yes`",
-                    local.file_name, newest.file_name
-                );
-                false
-            } else if choice.dry_run {
+            let question = format!("replace {} with {}?", local.file_name, newest.file_name);
+            // A dry run on a terminal does not ask: it says that a real build would.
+            let replace = if choice.dry_run && !choice.yes && is_interactive() {
                 eprintln!(
                     "launcher: {} (in {build_dir}); the newer release {} exists: a real build would ask whether to replace it",
                     local.file_name, newest.file_name
                 );
                 false
             } else {
-                confirm(&format!(
-                    "replace {} with {}?",
-                    local.file_name, newest.file_name
-                ))?
+                approved(choice.yes, &question)?
             };
             if !replace {
-                if is_interactive() && !choice.dry_run {
+                if is_interactive() {
                     eprintln!("launcher: keeping {}", local.file_name);
+                } else {
+                    eprintln!(
+                        "launcher: {} (in {build_dir}); the newer release {} exists: no terminal to ask on, so the local one \
+                         is kept; to take the newer one, rerun with --yes or run `cargo xtask slurm-image launcher --fetch --yes`",
+                        local.file_name, newest.file_name
+                    );
                 }
                 return Ok(local);
             }
@@ -372,6 +368,18 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
         package.file_name,
         host.show(&host.build_dir)
     );
+    let others: Vec<String> = local_packages(host)?
+        .into_iter()
+        .map(|p| p.file_name)
+        .filter(|name| *name != package.file_name)
+        .collect();
+    if !others.is_empty() {
+        eprintln!(
+            "note: {} also holds {}; a later build without --launcher will ask you to keep only one",
+            host.show(&host.build_dir),
+            others.join(", ")
+        );
+    }
     Ok(package)
 }
 
