@@ -176,8 +176,13 @@ pub fn run_to_end(cmd: Cmd<'_>, interactive: bool) -> anyhow::Result<Outcome> {
 }
 
 #[cfg(test)]
+#[path = "../../tests/support/tools.rs"]
+mod tools;
+
+#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edges::packer::tools;
 
     #[test]
     fn reads_packer_versions() {
@@ -225,23 +230,6 @@ mod tests {
         );
     }
 
-    /// The real packer, or `None` on a developer's machine without it (said loudly); under CI
-    /// a missing packer fails the test.
-    fn real_packer() -> Option<()> {
-        let found = std::env::var_os("PATH").is_some_and(|paths| {
-            std::env::split_paths(&paths).any(|dir| dir.join("packer").is_file())
-        });
-        if !found {
-            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-            assert!(
-                !ci,
-                "packer is not installed, and CI=true: the real-packer tests must run under CI"
-            );
-            eprintln!("SKIPPED: packer is not on PATH (apt-get install packer); CI=true makes this a failure");
-        }
-        found.then_some(())
-    }
-
     /// A null-builder template whose manifest carries a variable back in `custom_data`.
     const NULL_TEMPLATE: &str = r#"
 variable "value" {
@@ -264,7 +252,7 @@ build {
 
     #[test]
     fn real_packer_runs_give_the_latest_run_and_values_come_through_intact() {
-        if real_packer().is_none() {
+        if tools::require_tool("packer").is_none() {
             return;
         }
         let dir = std::env::temp_dir().join(format!("xtask-real-packer-{}", std::process::id()));

@@ -2,6 +2,11 @@
 //! it, and stand-in programs put first on its PATH.
 #![allow(dead_code)]
 
+mod tools;
+
+#[allow(unused_imports)] // Not every test crate needs a real tool.
+pub use tools::require_tool;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -13,31 +18,6 @@ pub fn repo_root() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-/// Whether this run is CI, where a missing tool fails the test instead of skipping it.
-pub fn under_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
-}
-
-/// Finds `program` on PATH. When it is missing, a developer's run skips loudly and a CI run
-/// fails: a test that needs a real tool must run under CI.
-pub fn require_tool(program: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH")
-        .map(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(program))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_default();
-    if found.is_none() {
-        assert!(
-            !under_ci(),
-            "{program} is not installed, and CI=true: this test must run under CI"
-        );
-        eprintln!("SKIPPED: {program} is not on PATH (install it to run this test; CI=true makes this a failure)");
-    }
-    found
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
