@@ -1203,7 +1203,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_host_is_unreachable_at_once() {
+    fn an_unknown_host_counts_as_unreachable() {
         // `.invalid` never resolves (RFC 2606), so this needs no network.
         let client = Artifactory::new(
             "https://arti.invalid/artifactory/r/f/".to_string(),
