@@ -22,16 +22,8 @@ fn host_with_launcher() -> HostCopy {
     host
 }
 
-fn packer_calls(host: &HostCopy) -> Vec<String> {
-    std::fs::read_to_string(host.path("packer-calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(String::from)
-        .collect()
-}
-
 fn build_calls(host: &HostCopy) -> Vec<String> {
-    packer_calls(host)
+    host.packer_calls()
         .into_iter()
         .filter(|c| c.contains("| build"))
         .collect()
@@ -202,9 +194,9 @@ fn a_bad_wm_fails_before_any_work_naming_the_choices() {
     host.run(&["build", "--wm", "lsf"])
         .fails_with(&["invalid value 'lsf'", "slurm", "pbs"]);
     assert!(
-        packer_calls(&host).is_empty(),
+        host.packer_calls().is_empty(),
         "packer ran: {:?}",
-        packer_calls(&host)
+        host.packer_calls()
     );
 }
 
@@ -432,7 +424,7 @@ fn fmt_and_init_run_packer_in_the_template_folder() {
     host.run(&["fmt"]).ok();
     host.run(&["init"]).ok();
     let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
-    let calls = packer_calls(&host);
+    let calls = host.packer_calls();
     assert!(
         calls.contains(&format!("{} | fmt .", packer_dir.display())),
         "{calls:?}"
@@ -457,7 +449,8 @@ fn an_old_packer_is_named_with_the_version_needed() {
         let run = host.run_env(args, &[("FAKE_PACKER", "1.6.6")]);
         run.fails_with(&["packer 1.6.6 is installed", "needs packer >= 1.7.0"]);
     }
-    assert!(!packer_calls(&host)
+    assert!(!host
+        .packer_calls()
         .iter()
         .any(|c| c.contains("| init") || c.contains("| build")));
 }
@@ -473,7 +466,7 @@ fn a_broken_config_names_file_line_and_key() {
         "tools/slurm/packer/slurm-image.toml line",
         "key `prune.keep`",
     ]);
-    assert!(packer_calls(&host).is_empty());
+    assert!(host.packer_calls().is_empty());
 }
 
 #[test]

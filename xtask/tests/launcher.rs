@@ -14,24 +14,6 @@ use support::{HostCopy, Run};
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
 
-/// A stand-in packer: answers `version`, records each `build` call with the launcher its
-/// variables name in `packer-calls.log`, and writes a manifest where the variables say.
-const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
-set -u
-root="$(cd "$(dirname "$0")/.." && pwd)"
-case "${1:-}" in
-  version) echo "Packer v1.8.6"; exit 0 ;;
-  build) ;;
-  *) exit 0 ;;
-esac
-var_file=""
-for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
-deb=$(sed -n 's/^launcher_deb = "\(.*\)"$/\1/p' "$var_file")
-echo "build $deb $(sha256sum "build/$deb" | cut -c1-64)" >> "$root/packer-calls.log"
-manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
-printf '%s' '{"builds":[{"name":"x","builder_type":"googlecompute","artifact_id":"det-environments-slurm-ci-1800000000","packer_run_uuid":"u1","files":null}],"last_run_uuid":"u1"}' > "$manifest"
-"#;
-
 fn new_bytes() -> Vec<u8> {
     (0..700_000u32).map(|i| (i % 253) as u8).collect()
 }
@@ -52,7 +34,7 @@ fn server() -> Server {
 
 fn host() -> HostCopy {
     let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
+    host.stand_in("packer", support::STAND_IN_PACKER);
     host
 }
 
@@ -87,14 +69,6 @@ fn launchers(host: &HostCopy) -> Vec<String> {
     build_files(host)
         .into_iter()
         .filter(|n| n.contains("launcher"))
-        .collect()
-}
-
-fn packer_builds(host: &HostCopy) -> Vec<String> {
-    std::fs::read_to_string(host.path("packer-calls.log"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::to_string)
         .collect()
 }
 
@@ -236,7 +210,7 @@ fn build_fetches_the_newest_when_build_holds_none() {
     );
     assert_eq!(launchers(&host), [NEW]);
     let sha = artifactory::sha256_hex(&new_bytes());
-    assert_eq!(packer_builds(&host), [format!("build {NEW} {sha}")]);
+    assert_eq!(host.packer_launchers(), [format!("{NEW} {sha}")]);
 }
 
 #[test]
@@ -250,7 +224,7 @@ fn build_without_a_terminal_keeps_an_older_local_one_and_says_how_to_take_the_ne
     assert!(run.stderr.contains("--yes"), "{}", run.stderr);
     assert_eq!(launchers(&host), [OLD]);
     assert_eq!(server.downloads_of(NEW), 0);
-    assert!(packer_builds(&host)[0].starts_with(&format!("build {OLD} ")));
+    assert!(host.packer_launchers()[0].starts_with(&format!("{OLD} ")));
 }
 
 #[test]
@@ -260,7 +234,7 @@ fn build_with_yes_replaces_an_older_local_one() {
     let run = run(&host, &server, &["build", "--yes"]).ok();
     assert!(run.stderr.contains("removed the older"), "{}", run.stderr);
     assert_eq!(launchers(&host), [NEW]);
-    assert!(packer_builds(&host)[0].starts_with(&format!("build {NEW} ")));
+    assert!(host.packer_launchers()[0].starts_with(&format!("{NEW} ")));
 }
 
 #[test]
@@ -330,7 +304,7 @@ fn unreachable_without_a_local_one_fails_fast_and_says_what_to_do() {
         "--launcher PATH",
     ]);
     assert!(started.elapsed() < Duration::from_secs(30));
-    assert!(packer_builds(&host).is_empty());
+    assert!(host.packer_launchers().is_empty());
 
     let mut cmd = xtask(&host, &server, &["launcher"]);
     cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
@@ -355,7 +329,7 @@ fn unreachable_with_a_local_one_warns_and_builds_with_it() {
         "{}",
         run.stderr
     );
-    assert!(packer_builds(&host)[0].starts_with(&format!("build {OLD} ")));
+    assert!(host.packer_launchers()[0].starts_with(&format!("{OLD} ")));
 }
 
 #[test]
@@ -366,7 +340,7 @@ fn a_wrong_checksum_fails_the_build_before_packer_runs() {
         ..Faults::default()
     });
     run(&host, &server, &["build"]).fails_with(&["is damaged", "sha256"]);
-    assert!(packer_builds(&host).is_empty());
+    assert!(host.packer_launchers().is_empty());
     assert!(launchers(&host).is_empty(), "{:?}", build_files(&host));
     assert!(build_files(&host).iter().all(|n| !n.ends_with(".part")));
 }
@@ -379,7 +353,7 @@ fn no_checksum_from_the_server_fails_the_build() {
         ..Faults::default()
     });
     run(&host, &server, &["build"]).fails_with(&["no sha256", "--launcher PATH"]);
-    assert!(packer_builds(&host).is_empty());
+    assert!(host.packer_launchers().is_empty());
     assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
 
     // The storage API's file info is enough when the header is missing.
@@ -414,7 +388,7 @@ fn server_errors_are_retried_until_the_server_recovers() {
     let run = run(&host, &server, &["build"]).ok();
     assert!(run.stderr.contains("HTTP 500"), "{}", run.stderr);
     assert_eq!(launchers(&host), [NEW]);
-    assert_eq!(packer_builds(&host).len(), 1);
+    assert_eq!(host.packer_launchers().len(), 1);
 }
 
 #[test]

@@ -151,6 +151,24 @@ impl HostCopy {
         cmd
     }
 
+    /// The stand-in packer's calls: `<working folder> | <arguments>`.
+    pub fn packer_calls(&self) -> Vec<String> {
+        self.log_lines("packer-calls.log")
+    }
+
+    /// The launcher package of each stand-in packer build: `<file name> <sha256>`.
+    pub fn packer_launchers(&self) -> Vec<String> {
+        self.log_lines("packer-launchers.log")
+    }
+
+    fn log_lines(&self, name: &str) -> Vec<String> {
+        std::fs::read_to_string(self.path(name))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         Run::of(self.xtask(args))
     }
@@ -216,7 +234,8 @@ impl Run {
 }
 
 /// A stand-in packer: records each call (working folder and arguments) in `packer-calls.log`,
-/// keeps the variables file it was given, and writes a manifest the way packer does, with an
+/// and for each build the launcher package it would upload with its sha256 in
+/// `packer-launchers.log`; keeps the variables file it was given, and writes a manifest the way packer does, with an
 /// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
 /// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
@@ -234,6 +253,8 @@ esac
 var_file=""
 for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
 cp "$var_file" "$root/last.pkrvars.hcl"
+deb=$(sed -n 's/^launcher_deb = "\(.*\)"$/\1/p' "$var_file")
+echo "$deb $(sha256sum "build/$deb" | cut -c1-64)" >> "$root/packer-launchers.log"
 manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
 wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
 echo "==> googlecompute.hpc: building a $wm image (stand-in)"
