@@ -489,3 +489,37 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
         .read("last.pkrvars.hcl")
         .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
 }
+
+#[test]
+fn slurm_and_pbs_built_at_the_same_time_both_land_in_images_conf() {
+    let host = host_with_launcher();
+    let start = |wm: &str| {
+        let mut cmd = host.xtask(&["build", "--offline", "--wm", wm]);
+        cmd.env("FAKE_PACKER_DELAY", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd.spawn().unwrap()
+    };
+    let (slurm, pbs) = (start("slurm"), start("pbs"));
+    for child in [slurm, pbs] {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    for file in [
+        "slurm.pkrvars.hcl",
+        "pbs.pkrvars.hcl",
+        "slurm-manifest.json",
+        "pbs-manifest.json",
+    ] {
+        assert!(host.build_dir().join(file).exists(), "{file}");
+    }
+    assert_eq!(build_calls(&host).len(), 2);
+}

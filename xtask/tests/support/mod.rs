@@ -237,7 +237,8 @@ impl Run {
 /// and for each build the launcher package it would upload with its sha256 in
 /// `packer-launchers.log`; keeps the variables file it was given, and writes a manifest the way packer does, with an
 /// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
-/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version.
+/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version;
+/// `FAKE_PACKER_DELAY` makes a build take that many seconds.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -267,6 +268,7 @@ case "${FAKE_PACKER:-}" in
     for _ in $(seq 600); do sleep 0.1; done
     exit 0 ;;
 esac
+sleep "${FAKE_PACKER_DELAY:-0}"
 cat > "$manifest" <<JSON
 {
   "builds": [
