@@ -60,7 +60,11 @@ impl Prune {
             survey.project
         );
         if !term::approved(self.yes, &question)? {
-            println!("nothing deleted: run again with --yes to delete them");
+            if survey.branches_checked {
+                println!("nothing deleted: run again with --yes to delete them");
+            } else {
+                println!("nothing deleted: run again with --yes in the repository's git checkout to delete them");
+            }
             return Ok(());
         }
         Gcloud::new(sh, &config.gcp.project)?.delete_images(&doomed)?;
