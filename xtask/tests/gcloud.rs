@@ -116,6 +116,14 @@ impl Cloud {
         cmd
     }
 
+    /// One gcloud call reached the API, a list, and nothing was deleted.
+    fn assert_listed_once_and_deleted_nothing(&self) {
+        let requests = self.api.http_requests();
+        assert_eq!(requests.len(), 1, "{requests:?}");
+        assert!(requests[0].starts_with("GET "), "{requests:?}");
+        assert!(self.api.image_deletions().is_empty());
+    }
+
     fn run(&self, args: &[&str]) -> Run {
         Run::of(self.xtask(args))
     }
@@ -233,13 +241,7 @@ fn prune_plans_first_and_without_yes_or_terminal_deletes_nothing() {
         "{}",
         run.stdout
     );
-    assert_eq!(
-        cloud.api.http_requests().len(),
-        1,
-        "{:?}",
-        cloud.api.http_requests()
-    );
-    assert!(cloud.api.image_deletions().is_empty());
+    cloud.assert_listed_once_and_deleted_nothing();
 }
 
 #[test]
@@ -513,13 +515,7 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
     );
-    assert_eq!(
-        cloud.api.http_requests().len(),
-        1,
-        "{:?}",
-        cloud.api.http_requests()
-    );
-    assert!(cloud.api.image_deletions().is_empty());
+    cloud.assert_listed_once_and_deleted_nothing();
 }
 
 #[test]
@@ -541,11 +537,5 @@ fn prune_outside_a_git_checkout_shows_the_plan_and_deletes_nothing() {
         run.stderr.contains("no release branches were checked")
             || run.stdout.contains("no release branches were checked")
     );
-    assert!(cloud.api.image_deletions().is_empty());
-    assert_eq!(
-        cloud.api.http_requests().len(),
-        1,
-        "{:?}",
-        cloud.api.http_requests()
-    );
+    cloud.assert_listed_once_and_deleted_nothing();
 }

@@ -9,6 +9,7 @@ use crate::commands::images::now;
 use crate::commands::load_config;
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
+use crate::model::list_or_none;
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
 use crate::term;
 
@@ -94,13 +95,9 @@ impl Orphans {
         let mut deleted: Vec<String> = Vec::new();
         for (zone, names) in &by_zone {
             if let Err(err) = gcloud.delete_instances(zone, names) {
-                let done = if deleted.is_empty() {
-                    "none".to_string()
-                } else {
-                    deleted.join(", ")
-                };
                 return Err(err.context(format!(
-                    "deleting the packer VMs of {zone} failed (deleted before it: {done})"
+                    "deleting the packer VMs of {zone} failed (deleted before it: {})",
+                    list_or_none(&deleted)
                 )));
             }
             deleted.extend(names.iter().cloned());

@@ -7,6 +7,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
+use crate::model::list_or_none;
+
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
 
@@ -143,21 +145,10 @@ impl<'a> Gcloud<'a> {
         let (remain, gone): (Vec<&String>, Vec<&String>) = names
             .iter()
             .partition(|name| remaining.iter().any(|image| &image.name == *name));
-        let list = |names: &[&String]| {
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            }
-        };
         Err(err.context(format!(
             "deleting images failed part-way: deleted {}; still there: {}",
-            list(&gone),
-            list(&remain)
+            list_or_none(&gone),
+            list_or_none(&remain)
         )))
     }
 

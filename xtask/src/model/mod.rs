@@ -50,6 +50,18 @@ pub fn is_gce_image_name(name: &str) -> bool {
         && bytes.last() != Some(&b'-')
 }
 
+/// Names joined for a message, or `none`: "deleted a, b; still there: none".
+pub fn list_or_none<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "none".to_string();
+    }
+    names
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Lowercase hexadecimal, as sha256 sums are written.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
