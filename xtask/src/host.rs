@@ -21,6 +21,9 @@ pub struct HostTree {
     pub images_conf: PathBuf,
     /// `tools/slurm/packer/slurm-image.toml`: what the old scripts hard-coded.
     pub config_file: PathBuf,
+    /// `target/slurm-image/`: the tool's own files (variables, packer's logs, locks). Not in
+    /// build/, which a template may upload to the VM whole; `target/` is ignored by git.
+    pub state_dir: PathBuf,
 }
 
 impl HostTree {
@@ -45,6 +48,7 @@ impl HostTree {
             build_dir: packer_dir.join("build"),
             config_file: packer_dir.join("slurm-image.toml"),
             images_conf: root.join("tools/slurm/terraform/images.conf"),
+            state_dir: root.join("target/slurm-image"),
             packer_dir,
         }
     }
@@ -52,17 +56,46 @@ impl HostTree {
     /// The Packer variables file of one build; each workload manager has its own so that two
     /// builds can run at the same time.
     pub fn variables_file(&self, wm: WorkloadManager) -> PathBuf {
-        self.build_dir.join(format!("{wm}.pkrvars.hcl"))
+        self.state_dir.join(format!("{wm}.pkrvars.hcl"))
     }
 
-    /// Where the template's manifest post-processor writes for one workload manager.
+    /// Where the manifest post-processor writes for one workload manager, when the template
+    /// takes `manifest_path`.
     pub fn manifest_file(&self, wm: WorkloadManager) -> PathBuf {
-        self.build_dir.join(format!("{wm}-manifest.json"))
+        self.state_dir.join(format!("{wm}-manifest.json"))
+    }
+
+    /// Where a template without `manifest_path` writes its manifest, as the real one does.
+    pub fn shared_manifest_file(&self) -> PathBuf {
+        self.build_dir.join("manifest.json")
     }
 
     /// Packer's detailed log (`PACKER_LOG_PATH`) for one workload manager.
     pub fn log_file(&self, wm: WorkloadManager) -> PathBuf {
-        self.build_dir.join(format!("{wm}-packer.log"))
+        self.state_dir.join(format!("{wm}-packer.log"))
+    }
+
+    /// The template's files, `*.pkr.hcl` in its folder, as packer reads them for `.`.
+    pub fn template_files(&self) -> anyhow::Result<Vec<PathBuf>> {
+        use anyhow::Context;
+
+        let mut files = Vec::new();
+        let entries = std::fs::read_dir(&self.packer_dir)
+            .with_context(|| format!("listing {}", self.packer_dir.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if path.is_file() && path.to_string_lossy().ends_with(".pkr.hcl") {
+                files.push(path);
+            }
+        }
+        files.sort();
+        if files.is_empty() {
+            bail!(
+                "no *.pkr.hcl file in {}: the Packer template belongs there",
+                self.show(&self.packer_dir)
+            );
+        }
+        Ok(files)
     }
 
     /// A path as the user would type it from the repository root.

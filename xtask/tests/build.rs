@@ -22,6 +22,15 @@ fn host_with_launcher() -> HostCopy {
     host
 }
 
+/// The input fingerprint among the image labels of a variables file.
+fn fingerprint_in(vars: &str) -> String {
+    vars.lines()
+        .find_map(|l| l.trim().strip_prefix("\"input-fingerprint\" = \""))
+        .unwrap_or_else(|| panic!("no input-fingerprint label in\n{vars}"))
+        .trim_end_matches('"')
+        .to_string()
+}
+
 fn build_calls(host: &HostCopy) -> Vec<String> {
     host.packer_calls()
         .into_iter()
@@ -38,22 +47,28 @@ fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
     );
     let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
+    let state_dir = host.state_dir().canonicalize().unwrap();
     assert_eq!(
         build_calls(&host),
         [format!(
-            "{} | build -var-file=build/slurm.pkrvars.hcl .",
-            packer_dir.display()
+            "{} | build -var-file={}/slurm.pkrvars.hcl .",
+            packer_dir.display(),
+            state_dir.display()
         )]
     );
     let vars = host.read("last.pkrvars.hcl");
     for line in [
-        "workload_manager = \"slurm\"",
-        "source_image_project = \"schedmd-slurm-public\"",
-        "source_image_family = \"slurm-gcp-6-3-ubuntu-2004-lts\"",
-        "project_id = \"determined-ai\"",
         "ssh_username = \"packer2\"",
-        &format!("launcher_deb = \"{LAUNCHER}\""),
-        "manifest_path = \"build/slurm-manifest.json\"",
+        "workload_manager = \"slurm\"",
+        "image_project_id = \"schedmd-slurm-public\"",
+        "image_family = \"slurm-gcp-6-3-ubuntu-2004-lts\"",
+        &format!("launcher_deb_name = \"{LAUNCHER}\""),
+        "cpu_image_name = \"determinedai/pytorch-tensorflow-cpu-dev:e960eae\"",
+        "cuda_image_name = \"determinedai/pytorch-ngc-dev:e960eae\"",
+        &format!(
+            "manifest_path = \"{}/slurm-manifest.json\"",
+            state_dir.display()
+        ),
     ] {
         assert!(
             vars.lines().any(|l| l == line),
@@ -83,26 +98,26 @@ fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n"
     );
-    let vars = host.read("tools/slurm/packer/build/pbs.pkrvars.hcl");
+    let vars = host.read("target/slurm-image/pbs.pkrvars.hcl");
     assert!(
-        vars.contains("source_image_project = \"ubuntu-os-cloud\""),
+        vars.contains("image_project_id = \"ubuntu-os-cloud\""),
         "{vars}"
     );
     assert!(
-        vars.contains("manifest_path = \"build/pbs-manifest.json\""),
+        vars.contains("image_family = \"ubuntu-2004-lts\""),
         "{vars}"
     );
-    let fingerprint = vars
-        .lines()
-        .find_map(|l| l.strip_prefix("input_fingerprint = \""))
-        .unwrap()
-        .trim_end_matches('"');
+    assert!(
+        vars.contains("target/slurm-image/pbs-manifest.json\""),
+        "{vars}"
+    );
+    let fingerprint = fingerprint_in(&vars);
     assert!(
         fingerprint.len() == 32 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
         "{fingerprint}"
     );
-    assert!(host.build_dir().join("pbs-manifest.json").exists());
-    assert!(!host.build_dir().join("slurm.pkrvars.hcl").exists());
+    assert!(host.state_dir().join("pbs-manifest.json").exists());
+    assert!(!host.state_dir().join("slurm.pkrvars.hcl").exists());
 }
 
 #[test]
@@ -110,11 +125,7 @@ fn the_fingerprint_follows_the_inputs() {
     let host = host_with_launcher();
     let fingerprint = |host: &HostCopy| {
         host.run(&["build", "--offline"]).ok();
-        host.read("last.pkrvars.hcl")
-            .lines()
-            .find(|l| l.starts_with("input_fingerprint"))
-            .unwrap()
-            .to_string()
+        fingerprint_in(&host.read("last.pkrvars.hcl"))
     };
     let first = fingerprint(&host);
     assert_eq!(fingerprint(&host), first, "same inputs, same fingerprint");
@@ -124,9 +135,9 @@ fn the_fingerprint_follows_the_inputs() {
     );
     let second = fingerprint(&host);
     assert_ne!(second, first, "a different launcher changes it");
-    let playbook = host.read("tools/slurm/packer/ansible/playbook.yml");
+    let playbook = host.read("tools/slurm/packer/ansible-playbook.yml");
     host.write(
-        "tools/slurm/packer/ansible/playbook.yml",
+        "tools/slurm/packer/ansible-playbook.yml",
         playbook + "\n# changed\n",
     );
     assert_ne!(fingerprint(&host), second, "a changed playbook changes it");
@@ -141,7 +152,7 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
     run.fails_with(&[
         "packer build failed (exit 1)",
         "images.conf is unchanged",
-        "build/slurm-packer.log",
+        "target/slurm-image/slurm-packer.log",
     ]);
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), conf);
 }
@@ -150,7 +161,10 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
 fn a_build_without_a_manifest_changes_nothing() {
     let host = host_with_launcher();
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
-    run.fails_with(&["wrote no manifest", "build/slurm-manifest.json"]);
+    run.fails_with(&[
+        "wrote no manifest",
+        "target/slurm-image/slurm-manifest.json",
+    ]);
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
@@ -248,7 +262,7 @@ fn a_launcher_given_by_path_is_copied_into_build_and_used() {
     );
     assert!(host
         .read("last.pkrvars.hcl")
-        .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+        .contains("launcher_deb_name = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
 }
 
 #[test]
@@ -295,12 +309,12 @@ fn a_dry_run_writes_and_runs_nothing() {
     );
     assert!(
         run.stdout
-            .contains("packer build -var-file=build/pbs.pkrvars.hcl ."),
+            .contains("PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/pbs-packer.log packer build -var-file=target/slurm-image/pbs.pkrvars.hcl ."),
         "{}",
         run.stdout
     );
     assert!(build_calls(&host).is_empty());
-    assert!(!host.build_dir().join("pbs.pkrvars.hcl").exists());
+    assert!(!host.state_dir().exists());
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
@@ -487,7 +501,7 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
     );
     assert!(host
         .read("last.pkrvars.hcl")
-        .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+        .contains("launcher_deb_name = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
 }
 
 #[test]
@@ -519,7 +533,7 @@ fn slurm_and_pbs_built_at_the_same_time_both_land_in_images_conf() {
         "slurm-manifest.json",
         "pbs-manifest.json",
     ] {
-        assert!(host.build_dir().join(file).exists(), "{file}");
+        assert!(host.state_dir().join(file).exists(), "{file}");
     }
     assert_eq!(build_calls(&host).len(), 2);
 }

@@ -1,16 +1,21 @@
-use std::path::Path;
+//! `build`: bake one workload manager's image with packer and pin it in images.conf.
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
-use crate::commands::{images, launcher, load_config, read_images_conf};
+use crate::commands::{images, launcher, load_config, read_images_conf, read_template};
+use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
-use crate::model::variables::{BuildInputs, Variables};
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::template::Template;
+use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{hex, manifest, WorkloadManager};
 use crate::term::{is_interactive, signal_name};
 
@@ -32,7 +37,7 @@ pub struct Build {
     /// Replace an older launcher package in build/ with the newest release without asking.
     #[arg(long)]
     pub yes: bool,
-    /// Show the variables and the packer command; write, download and run nothing.
+    /// Show everything up to packer (launcher, variables, command); change nothing.
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -40,117 +45,355 @@ pub struct Build {
 impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let wm = self.wm;
+        let inputs = Inputs::read(host)?;
+        if self.dry_run {
+            return self.dry_run(sh, host, &inputs);
+        }
+        let version = packer::check_version(sh, &inputs.template)?;
+        // packer's IAP tunnel runs gcloud, and the image summary needs it: find out now, not
+        // after an hour of VM time.
+        Gcloud::new(sh, &inputs.config.gcp.project)?;
+        ensure_plugins(sh, host, &inputs.template, version)?;
+
+        let choice = launcher::ForBuild {
+            path: self.launcher.clone(),
+            offline: self.offline,
+            yes: self.yes,
+            dry_run: false,
+        };
+        let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
+        let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
+        plan.explain_off(host);
+        let built = plan.run(sh, host)?;
+        let change = record(host, wm, &built.image)?;
+        images::after_build(sh, host, &inputs.config, wm);
+        if built.interrupted.is_some() {
+            bail!(
+                "interrupted by {} just as packer finished: {} is built and pinned; nothing else was done",
+                signal_name(built.interrupted.unwrap_or_default()),
+                built.image
+            );
+        }
+        next_steps(host, wm, &change);
+        Ok(())
+    }
+
+    /// Everything up to packer, changing nothing, and never failing for lack of network or
+    /// tools: what it cannot find out, it lists.
+    fn dry_run(&self, sh: &Shell, host: &HostTree, inputs: &Inputs) -> anyhow::Result<()> {
+        let mut unknown = Vec::new();
+        match packer::check_version(sh, &inputs.template) {
+            Ok(version) => println!("packer: {} (installed)", packer::show(version)),
+            Err(err) => unknown.push(format!("packer: {err:#}")),
+        }
+        if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
+            unknown.push(format!("gcloud: {err:#}"));
+        }
+        let choice = launcher::ForBuild {
+            path: self.launcher.clone(),
+            offline: self.offline,
+            yes: self.yes,
+            dry_run: true,
+        };
+        let package = match launcher::for_build(sh, host, &inputs.config, &choice) {
+            Ok(package) => Some(package),
+            Err(err) => {
+                unknown.push(format!("launcher: {err:#}"));
+                None
+            }
+        };
+        let placeholder = LauncherPackage::from_file_name(UNKNOWN_LAUNCHER)
+            .context("the placeholder is a release name")?;
+        let plan = Plan::new(
+            host,
+            inputs,
+            self.wm,
+            package.as_ref().unwrap_or(&placeholder),
+            self.debug,
+        )?;
+        plan.explain_off(host);
+        println!(
+            "# {} would contain:\n{}",
+            host.show(&plan.var_file),
+            plan.variables.render("build")
+        );
+        println!(
+            "# and run, in {}:\n{}",
+            host.show(&host.packer_dir),
+            plan.command_line(sh, host)
+        );
+        match &plan.fingerprint {
+            Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
+            None => unknown.push("input fingerprint: the launcher package is not in build/".into()),
+        }
+        println!(
+            "# then pin the new image in {} on the `{}:` line",
+            host.show(&host.images_conf),
+            self.wm
+        );
+        if !unknown.is_empty() {
+            println!("# could not find out (a real build would stop here):");
+            for line in unknown {
+                println!("#   {line}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Stands in for the launcher's name in a dry run that could not find one.
+const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
+
+/// What every build reads before it starts: the config, the template and images.conf, each
+/// checked so that a mistake stops the build before any VM does.
+pub struct Inputs {
+    pub config: Config,
+    pub template: Template,
+}
+
+impl Inputs {
+    pub fn read(host: &HostTree) -> anyhow::Result<Inputs> {
         let config = load_config(host)?;
         // A broken images.conf is found now, not after a long packer run.
         read_images_conf(host)?;
-        packer::check_version(sh, &host.packer_dir)?;
-
-        let choice = launcher::ForBuild {
-            path: self.launcher,
-            offline: self.offline,
-            yes: self.yes,
-            dry_run: self.dry_run,
-        };
-        let package = launcher::for_build(sh, host, &config, &choice)?;
-        let deb = host.build_dir.join(&package.file_name);
-        let fingerprint = if self.dry_run && !deb.exists() {
-            "0".repeat(32)
-        } else {
-            input_fingerprint(host, &config, wm, &deb)?
-        };
-        let variables = variables(host, &config, wm, &package.file_name, &fingerprint);
-        let var_file = host.variables_file(wm);
-        let manifest_file = host.manifest_file(wm);
-        let log_file = host.log_file(wm);
-        let _dir = sh.push_dir(&host.packer_dir);
-        let command = packer::build(sh, rel(host, &var_file), rel(host, &log_file), self.debug);
-
-        if self.dry_run {
-            println!(
-                "# {} would contain:\n{}",
-                host.show(&var_file),
-                variables.render()
+        let template = read_template(host)?;
+        variables::check_contract(&template)
+            .with_context(|| format!("checking the template in {}", host.show(&host.packer_dir)))?;
+        if !template.projects.is_empty() && !template.projects.contains(&config.gcp.project) {
+            bail!(
+                "the template builds in project {} but {} says gcp.project = {:?}: images would be built where \
+                 images, prune and orphans do not look; make them agree",
+                template.projects.iter().cloned().collect::<Vec<_>>().join(", "),
+                host.show(&host.config_file),
+                config.gcp.project
             );
-            println!("# and run, in {}:\n{command}", host.show(&host.packer_dir));
-            return Ok(());
         }
+        Ok(Inputs { config, template })
+    }
+}
 
-        std::fs::create_dir_all(&host.build_dir)
-            .with_context(|| format!("creating {}", host.build_dir.display()))?;
-        std::fs::write(&var_file, variables.render())
-            .with_context(|| format!("writing {}", var_file.display()))?;
-        // A manifest left by an earlier run would be appended to; starting afresh keeps the
-        // file to this run (the reader still takes the last run, whatever is in it).
-        match std::fs::remove_file(&manifest_file) {
-            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-                return Err(err)
-                    .with_context(|| format!("removing the old {}", manifest_file.display()));
+/// Runs `packer init` when the template's plugins are not all installed, saying so.
+pub fn ensure_plugins(
+    sh: &Shell,
+    host: &HostTree,
+    template: &Template,
+    version: crate::model::Version,
+) -> anyhow::Result<()> {
+    let missing = packer::missing_plugins(sh, template, version)?;
+    if missing.is_empty() {
+        return Ok(());
+    }
+    eprintln!(
+        "packer plugins: installing or checking {} (`packer init .`)",
+        missing.join(", ")
+    );
+    let _dir = sh.push_dir(&host.packer_dir);
+    packer::init(sh)
+        .run()
+        .context("`packer init .` failed: the template's plugins are not installed")?;
+    Ok(())
+}
+
+/// One build, decided: the files it uses and the variables it passes.
+pub struct Plan {
+    pub wm: WorkloadManager,
+    pub variables: Variables,
+    /// The template's optional declarations it lacks.
+    pub off: Vec<Extra>,
+    pub var_file: PathBuf,
+    /// Where the manifest post-processor writes.
+    pub manifest: PathBuf,
+    /// Whether that is the template's one `build/manifest.json`, which builds take turns on.
+    pub shared_manifest: bool,
+    pub log_file: PathBuf,
+    /// `None` when the launcher package is not there to hash (a dry run).
+    pub fingerprint: Option<String>,
+    pub debug: bool,
+}
+
+impl Plan {
+    pub fn new(
+        host: &HostTree,
+        inputs: &Inputs,
+        wm: WorkloadManager,
+        package: &LauncherPackage,
+        debug: bool,
+    ) -> anyhow::Result<Plan> {
+        let contract = variables::contract(&inputs.config, wm, &package.file_name);
+        let deb = host.build_dir.join(&package.file_name);
+        let fingerprint = if deb.is_file() {
+            Some(input_fingerprint(host, &contract, &deb)?)
+        } else {
+            None
+        };
+        let shared_manifest = !inputs.template.declares(Extra::ManifestPath.variable());
+        let manifest = if shared_manifest {
+            host.shared_manifest_file()
+        } else {
+            host.manifest_file(wm)
+        };
+        let mut labels = vec![("workload-manager".to_string(), wm.key().to_string())];
+        if let Some(fingerprint) = &fingerprint {
+            labels.push(("input-fingerprint".to_string(), fingerprint.clone()));
+        }
+        let extras = ExtraValues {
+            manifest_path: manifest.display().to_string(),
+            image_labels: labels,
+            source_image: None,
+        };
+        let (variables, off) = variables::for_template(contract, &inputs.template, &extras);
+        Ok(Plan {
+            wm,
+            variables,
+            // The source image is not resolved yet, so that extra is not yet a loss to report.
+            off: off
+                .into_iter()
+                .filter(|extra| *extra != Extra::SourceImage)
+                .collect(),
+            var_file: host.variables_file(wm),
+            manifest,
+            shared_manifest,
+            log_file: host.log_file(wm),
+            fingerprint,
+            debug,
+        })
+    }
+
+    /// Says, for each optional declaration the template lacks, what that costs and the fix.
+    pub fn explain_off(&self, host: &HostTree) {
+        for extra in &self.off {
+            eprintln!(
+                "note: the template does not declare `{extra}`: {}; to add it: {} (in {})",
+                extra.cost(),
+                extra.declaration(),
+                host.show(&host.packer_dir)
+            );
+        }
+    }
+
+    fn command<'a>(&self, sh: &'a Shell) -> xshell::Cmd<'a> {
+        packer::build(sh, &self.var_file, &self.log_file, self.debug)
+    }
+
+    /// The command as it runs, environment included.
+    pub fn command_line(&self, sh: &Shell, host: &HostTree) -> String {
+        packer::shown_build(&self.command(sh), &self.log_file, self.debug, &host.root)
+    }
+
+    /// Writes the variables file, runs packer and reads the new image from its manifest.
+    pub fn run(&self, sh: &Shell, host: &HostTree) -> anyhow::Result<Built> {
+        for dir in [&host.state_dir, &host.build_dir] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        write_atomically(&self.var_file, self.variables.render("build").as_bytes())?;
+        let _turn = if self.shared_manifest {
+            Some(take_turn(host)?)
+        } else {
+            None
+        };
+        // A manifest left by an earlier run would be appended to, and a template that uploads
+        // build/ would ship it; starting afresh keeps the file to this run.
+        remove_if_there(&self.manifest)?;
+
+        let _dir = sh.push_dir(&host.packer_dir);
+        let shown = self.command_line(sh, host);
+        let outcome = packer::run_to_end(self.command(sh), &shown, self.debug && is_interactive())?;
+        let interrupted = match outcome {
+            Outcome::Succeeded => None,
+            // Packer finished before the signal could stop it: the image exists, so it is
+            // pinned before the interrupt is honoured.
+            Outcome::Interrupted {
+                signal,
+                code: Some(0),
+            } => {
+                eprintln!(
+                    "{} arrived as packer finished: pinning the image it built before stopping",
+                    signal_name(signal)
+                );
+                Some(signal)
             }
-            _ => {}
-        }
-
-        match packer::run_to_end(command, self.debug && is_interactive())? {
-            Outcome::Succeeded => {}
             Outcome::Failed(code) => bail!(
-                "packer build failed (exit {}): images.conf is unchanged; packer's log is {}",
+                "packer build failed (exit {}): no new {} image; images.conf is unchanged; packer's log is {}",
                 code.map_or("by signal".to_string(), |c| c.to_string()),
-                host.show(&log_file)
+                self.wm,
+                host.show(&self.log_file)
             ),
             Outcome::Interrupted { signal, .. } => bail!(
                 "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
                  (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
                 signal_name(signal)
             ),
-        }
-
-        let json = std::fs::read_to_string(&manifest_file).with_context(|| {
-            format!("packer succeeded but wrote no manifest at {}: does the template's manifest post-processor use var.manifest_path?", host.show(&manifest_file))
+        };
+        let json = std::fs::read_to_string(&self.manifest).with_context(|| {
+            format!(
+                "packer succeeded but wrote no manifest at {}: does the template's manifest post-processor write there{}?",
+                host.show(&self.manifest),
+                if self.shared_manifest { "" } else { " (`output = var.manifest_path`)" }
+            )
         })?;
         let image = manifest::latest_image(&json)
-            .with_context(|| format!("reading {}", host.show(&manifest_file)))?;
+            .with_context(|| format!("reading {}", host.show(&self.manifest)))?;
+        if self.shared_manifest {
+            // As the old script did: the next build starts without it, and no upload ships it.
+            remove_if_there(&self.manifest)?;
+        }
         println!("packer built {image}");
-        record(host, wm, &image)?;
-        images::after_build(sh, host, &config, wm);
-        Ok(())
+        Ok(Built { image, interrupted })
     }
 }
 
-/// The variables of one build; `check` renders the same ones.
-pub fn variables(
-    host: &HostTree,
-    config: &Config,
-    wm: WorkloadManager,
-    launcher_deb: &str,
-    fingerprint: &str,
-) -> Variables {
-    let manifest_path = rel(host, &host.manifest_file(wm)).display().to_string();
-    Variables::for_build(
-        config,
-        wm,
-        &BuildInputs {
-            launcher_deb,
-            manifest_path: &manifest_path,
-            input_fingerprint: fingerprint,
-        },
-    )
+/// What a finished packer run made.
+pub struct Built {
+    pub image: String,
+    /// A signal that arrived as packer finished; the caller stops after pinning.
+    pub interrupted: Option<i32>,
 }
 
-/// A path relative to the template folder, where packer runs.
-fn rel<'a>(host: &HostTree, path: &'a Path) -> &'a Path {
-    path.strip_prefix(&host.packer_dir).unwrap_or(path)
+/// Waits for any other build using the template's one `build/manifest.json`, saying so.
+fn take_turn(host: &HostTree) -> anyhow::Result<std::fs::File> {
+    let path = host.state_dir.join("manifest.lock");
+    let lock =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            eprintln!(
+                "waiting for the other build to finish: the template writes every build's manifest to {} \
+                 (declare `manifest_path` to build side by side)",
+                host.show(&host.shared_manifest_file())
+            );
+            lock.lock()
+                .with_context(|| format!("locking {}", path.display()))?;
+        }
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(err).with_context(|| format!("locking {}", path.display()))
+        }
+    }
+    Ok(lock)
 }
 
-/// Pins `image` for `wm` in images.conf. A lock in build/ makes this the one writer at a time,
-/// so two builds finishing together both land; the write itself is atomic.
-fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<()> {
-    let lock_path = host.build_dir.join("images.conf.lock");
+fn remove_if_there(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing the old {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Pins `image` for `wm` in images.conf. A lock makes this the one writer at a time, so two
+/// builds finishing together both land; the write itself is atomic.
+pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<Change> {
+    std::fs::create_dir_all(&host.state_dir)
+        .with_context(|| format!("creating {}", host.state_dir.display()))?;
+    let lock_path = host.state_dir.join("images.conf.lock");
     let lock = std::fs::File::create(&lock_path)
         .with_context(|| format!("creating {}", lock_path.display()))?;
     lock.lock()
         .with_context(|| format!("locking {}", lock_path.display()))?;
     let shown = host.show(&host.images_conf);
     let (text, change) = read_images_conf(host)?.pin(wm, image)?;
-    match change {
+    match &change {
         Change::Unchanged => println!("{shown} already pins {image} for {wm}"),
         Change::Replaced { old, new } => {
             write_atomically(&host.images_conf, text.as_bytes())?;
@@ -161,40 +404,34 @@ fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<(
             println!("{shown}: added the missing line `{wm}: {new}`");
         }
     }
-    println!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
-    Ok(())
+    Ok(change)
 }
 
-/// A digest of everything the image is made from: the template, playbook and static files,
-/// the variables (but the fingerprint itself and where the manifest goes), and the launcher
-/// package. Equal fingerprints mean a rebuild would bake the same image.
-fn input_fingerprint(
-    host: &HostTree,
-    config: &Config,
-    wm: WorkloadManager,
-    deb: &Path,
-) -> anyhow::Result<String> {
+/// The last lines of a build: what a person does next.
+fn next_steps(host: &HostTree, wm: WorkloadManager, change: &Change) {
+    if *change == Change::Unchanged {
+        return;
+    }
+    let shown = host.show(&host.images_conf);
+    println!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
+}
+
+/// A digest of everything the image is made from: the template folder's files (but build/,
+/// the config and the README), the variables of the contract, and the launcher package. Equal
+/// fingerprints mean a rebuild would bake the same image.
+fn input_fingerprint(host: &HostTree, contract: &Variables, deb: &Path) -> anyhow::Result<String> {
     let mut files = Vec::new();
     collect_files(&host.packer_dir, &host.build_dir, &mut files)?;
     files.sort();
     let mut hasher = Sha256::new();
     for file in &files {
         let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        hasher.update(rel(host, file).to_string_lossy().as_bytes());
+        let rel = file.strip_prefix(&host.packer_dir).unwrap_or(file);
+        hasher.update(rel.to_string_lossy().as_bytes());
         hasher.update([0]);
         hasher.update(Sha256::digest(&bytes));
     }
-    let name = deb.file_name().unwrap_or_default().to_string_lossy();
-    let variables = Variables::for_build(
-        config,
-        wm,
-        &BuildInputs {
-            launcher_deb: &name,
-            manifest_path: "",
-            input_fingerprint: "",
-        },
-    );
-    hasher.update(variables.render().as_bytes());
+    hasher.update(contract.render("build").as_bytes());
     let mut deb_file =
         std::fs::File::open(deb).with_context(|| format!("reading {}", deb.display()))?;
     let mut deb_hasher = Sha256::new();
@@ -208,11 +445,7 @@ fn input_fingerprint(
 
 /// Every file under the template folder except build/ and the config file (whose effect on
 /// the image is already in the variables).
-fn collect_files(
-    dir: &Path,
-    build_dir: &Path,
-    out: &mut Vec<std::path::PathBuf>,
-) -> anyhow::Result<()> {
+fn collect_files(dir: &Path, build_dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
         if path == build_dir

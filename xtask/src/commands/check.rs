@@ -1,10 +1,14 @@
+//! `check`: the template formatted, and valid with each workload manager's variables.
+
 use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{build, fmt::Fmt, launcher, load_config};
+use crate::commands::build::{Inputs, Plan};
+use crate::commands::{fmt::Fmt, launcher};
 use crate::edges::packer;
-use crate::host::HostTree;
+use crate::host::{write_atomically, HostTree};
+use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
 
 /// Check the template: `fmt --check`, then `packer validate` with each workload manager's variables.
@@ -14,30 +18,47 @@ pub struct Check {}
 impl Check {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         Fmt { check: true }.run(sh, host)?;
-        let config = load_config(host)?;
-        packer::check_version(sh, &host.packer_dir)?;
+        let inputs = Inputs::read(host)?;
+        packer::check_version(sh, &inputs.template)?;
         // The template uploads the launcher, and packer validate checks that the file exists;
         // without one, only the syntax can be checked.
         let local = launcher::local_packages(host)?;
-        let launcher_deb = local.first().map(|p| p.file_name.clone());
-        std::fs::create_dir_all(&host.build_dir)
-            .with_context(|| format!("creating {}", host.build_dir.display()))?;
+        let package = match local.first() {
+            Some(package) => package.clone(),
+            None => LauncherPackage::from_file_name("hpe-hpc-launcher_0.0.0-0_amd64.deb")
+                .context("the placeholder is a release name")?,
+        };
+        std::fs::create_dir_all(&host.state_dir)
+            .with_context(|| format!("creating {}", host.state_dir.display()))?;
         for wm in WorkloadManager::ALL {
-            let placeholder = "hpe-hpc-launcher_0.0.0-0_amd64.deb".to_string();
-            let deb = launcher_deb.as_ref().unwrap_or(&placeholder);
-            let variables = build::variables(host, &config, wm, deb, &"0".repeat(32));
-            let var_file = host.build_dir.join(format!("check-{wm}.pkrvars.hcl"));
-            std::fs::write(&var_file, variables.render())
-                .with_context(|| format!("writing {}", var_file.display()))?;
+            let plan = Plan::new(host, &inputs, wm, &package, false)?;
+            if wm == WorkloadManager::Slurm {
+                plan.explain_off(host);
+            }
+            let var_file = host.state_dir.join(format!("check-{wm}.pkrvars.hcl"));
+            write_atomically(&var_file, plan.variables.render("check").as_bytes())?;
             let _dir = sh.push_dir(&host.packer_dir);
-            if packer::validate(sh, &var_file, launcher_deb.is_none())
-                .run()
-                .is_err()
-            {
+            let output = packer::validate(sh, &var_file, local.is_empty())
+                .ignore_status()
+                .output()
+                .context("running packer validate")?;
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            print!("{stdout}");
+            eprint!("{stderr}");
+            if !output.status.success() {
                 bail!("`packer validate` failed for {wm} (see above)");
             }
+            // Packer only warns about a variable the template does not declare, and the value
+            // never reaches the image.
+            if let Some(undefined) = packer::undefined_variables(&format!("{stdout}{stderr}")) {
+                bail!(
+                    "`packer validate` for {wm} warns of undefined variables ({undefined}): \
+                     the template must declare every variable the build passes"
+                );
+            }
         }
-        if launcher_deb.is_none() {
+        if local.is_empty() {
             eprintln!(
                 "note: no launcher package in {}, so only the syntax was validated; \
                  `cargo xtask slurm-image launcher --fetch` or copying one there allows a full check",

@@ -1,6 +1,9 @@
+//! `init`: install the Packer plugins the template requires, as `make init` did.
+
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::read_template;
 use crate::edges::packer;
 use crate::host::HostTree;
 
@@ -10,7 +13,7 @@ pub struct Init {}
 
 impl Init {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
-        packer::check_version(sh, &host.packer_dir)?;
+        packer::check_version(sh, &read_template(host)?)?;
         let _dir = sh.push_dir(&host.packer_dir);
         packer::init(sh).run()?;
         Ok(())

@@ -16,6 +16,7 @@ use xshell::Shell;
 use crate::host::HostTree;
 use crate::model::config::Config;
 use crate::model::images_conf::ImagesConf;
+use crate::model::template::Template;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -68,4 +69,19 @@ pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
             "{shown} is broken: {err:#}; fix it by hand (`git diff {shown}` shows what changed)"
         )
     })
+}
+
+/// Reads what the Packer template declares from its `*.pkr.hcl` files.
+pub fn read_template(host: &HostTree) -> anyhow::Result<Template> {
+    let mut texts = Vec::new();
+    for path in host.template_files()? {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| anyhow::anyhow!("cannot read {} ({err})", host.show(&path)))?;
+        texts.push((host.show(&path), text));
+    }
+    Template::read(
+        texts
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+    )
 }

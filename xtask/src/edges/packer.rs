@@ -9,8 +9,8 @@ use xshell::{cmd, Cmd, Shell};
 
 use crate::term::{signal_name, InterruptGuard};
 
-/// A packer version `X.Y.Z`.
-pub type Version = (u64, u64, u64);
+use crate::model::template::Template;
+use crate::model::Version;
 
 /// Parses `Packer v1.6.6` (later versions add lines after it) or a bare `1.8.6`.
 pub fn parse_version(output: &str) -> Option<Version> {
@@ -19,69 +19,75 @@ pub fn parse_version(output: &str) -> Option<Version> {
         .strip_prefix("Packer ")
         .unwrap_or(first)
         .trim_start_matches('v');
-    parse_xyz(text)
-}
-
-fn parse_xyz(text: &str) -> Option<Version> {
     let core = text.split(['-', '+', ' ']).next()?;
     let mut parts = core.split('.').map(|p| p.parse::<u64>().ok());
     let version = (parts.next()??, parts.next()??, parts.next()??);
     parts.next().is_none().then_some(version)
 }
 
-/// The template's minimum packer version, from `required_version = ">= X.Y.Z"` in its
-/// `packer {}` block, so that the template stays the one place that says it.
-pub fn required_version(template_text: &str) -> Option<Version> {
-    template_text.lines().find_map(|line| {
-        let (key, value) = line.split_once('=')?;
-        if key.trim() != "required_version" {
-            return None;
-        }
-        parse_xyz(
-            value
-                .trim()
-                .trim_matches('"')
-                .trim_start_matches(">=")
-                .trim(),
-        )
-    })
-}
-
 pub fn show(v: Version) -> String {
     format!("{}.{}.{}", v.0, v.1, v.2)
 }
 
-/// The packer on PATH, checked against the template's minimum.
-pub fn check_version(sh: &Shell, template_dir: &Path) -> anyhow::Result<Version> {
-    let output = cmd!(sh, "packer version").quiet().ignore_stderr().read().map_err(|err| {
-        anyhow::anyhow!(
-            "cannot run packer ({err}): install Packer (https://developer.hashicorp.com/packer/install) and put it on PATH"
-        )
-    })?;
-    let Some(found) = parse_version(&output) else {
-        bail!(
+/// How to get a packer recent enough, on the systems the team uses.
+pub const INSTALL_HINT: &str = "install packer >= 1.7 from HashiCorp \
+     (https://developer.hashicorp.com/packer/install: their apt repository on Debian/Ubuntu, \
+     `brew install hashicorp/tap/packer` on macOS); Debian's own package is 1.6.6";
+
+/// The version of the packer on PATH.
+pub fn installed_version(sh: &Shell) -> anyhow::Result<Version> {
+    let output = cmd!(sh, "packer version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map_err(|err| anyhow::anyhow!("cannot run packer ({err}): {INSTALL_HINT}"))?;
+    parse_version(&output).with_context(|| {
+        format!(
             "`packer version` printed {:?}, which is not a version",
             output.trim()
-        );
-    };
-    let plugins = template_dir.join("plugins.pkr.hcl");
-    let text = std::fs::read_to_string(&plugins)
-        .with_context(|| format!("reading {}", plugins.display()))?;
-    let Some(needed) = required_version(&text) else {
-        bail!(
-            "{} has no `required_version = \">= X.Y.Z\"` line",
-            plugins.display()
-        );
-    };
+        )
+    })
+}
+
+/// The packer on PATH, checked against the template's minimum.
+pub fn check_version(sh: &Shell, template: &Template) -> anyhow::Result<Version> {
+    let found = installed_version(sh)?;
+    let needed = template.minimum_packer()?;
     if found < needed {
         bail!(
-            "packer {} is installed but the template needs packer >= {} (`packer init` and `required_plugins` came in 1.7.0): \
-             install a newer packer from https://developer.hashicorp.com/packer/install",
+            "packer {} is installed but the template needs packer >= {}: {INSTALL_HINT}",
             show(found),
             show(needed)
         );
     }
     Ok(found)
+}
+
+/// The template's plugins that packer does not have yet, by their `source`. Packer before 1.8
+/// cannot list its plugins, so there every plugin counts as missing and `packer init`, which
+/// skips what is installed, decides.
+pub fn missing_plugins(
+    sh: &Shell,
+    template: &Template,
+    version: Version,
+) -> anyhow::Result<Vec<String>> {
+    if template.plugin_sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    if version < (1, 8, 0) {
+        return Ok(template.plugin_sources.iter().cloned().collect());
+    }
+    let installed = cmd!(sh, "packer plugins installed")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .context("listing packer's plugins (`packer plugins installed`)")?;
+    Ok(template
+        .plugin_sources
+        .iter()
+        .filter(|source| !installed.lines().any(|line| line.contains(source.as_str())))
+        .cloned()
+        .collect())
 }
 
 /// `packer init .`: fetches the plugins the template requires.
@@ -107,12 +113,56 @@ pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a
 pub fn build<'a>(sh: &'a Shell, var_file: &Path, log_file: &Path, debug: bool) -> Cmd<'a> {
     let var_file = format!("-var-file={}", var_file.display());
     let debug_flag = debug.then_some("-debug");
-    let cmd = cmd!(sh, "packer build {debug_flag...} {var_file} .");
-    if debug {
-        cmd.env("PACKER_LOG", "10").env_remove("PACKER_LOG_PATH")
-    } else {
-        cmd.env("PACKER_LOG", "1").env("PACKER_LOG_PATH", log_file)
+    let mut cmd = cmd!(sh, "packer build {debug_flag...} {var_file} .");
+    for (name, value) in build_env(log_file, debug) {
+        cmd = match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
     }
+    cmd
+}
+
+/// The environment `packer build` runs with: a value, or `None` for removed.
+fn build_env(log_file: &Path, debug: bool) -> Vec<(&'static str, Option<String>)> {
+    if debug {
+        vec![("PACKER_LOG", Some("10".into())), ("PACKER_LOG_PATH", None)]
+    } else {
+        vec![
+            ("PACKER_LOG", Some("1".into())),
+            ("PACKER_LOG_PATH", Some(log_file.display().to_string())),
+        ]
+    }
+}
+
+/// A build command as it really runs, its environment first, with paths under `root` shown
+/// relative to it: `PACKER_LOG=1 PACKER_LOG_PATH=target/... packer build ...`.
+pub fn shown_build(cmd: &Cmd<'_>, log_file: &Path, debug: bool, root: &Path) -> String {
+    let root = format!("{}/", root.display());
+    let mut line = String::new();
+    for (name, value) in build_env(log_file, debug) {
+        if let Some(value) = value {
+            line.push_str(&format!("{name}={} ", value.replace(&root, "")));
+        }
+    }
+    line.push_str(&cmd.to_string().replace(&root, ""));
+    line
+}
+
+/// The variables packer warned were set but not declared (`A "zone" variable was set but
+/// was not found...`), joined for a message; `None` when there were none.
+pub fn undefined_variables(output: &str) -> Option<String> {
+    let names: Vec<&str> = output
+        .lines()
+        .filter_map(|line| {
+            let rest = line.trim().strip_prefix("A \"")?;
+            let (name, tail) = rest.split_once('"')?;
+            tail.trim_start()
+                .starts_with("variable was set but")
+                .then_some(name)
+        })
+        .collect();
+    (!names.is_empty()).then(|| names.join(", "))
 }
 
 /// How a packer run ended.
@@ -130,8 +180,7 @@ pub enum Outcome {
 /// Runs a long packer command with its output streaming to the terminal. Ctrl-C reaches packer
 /// from the terminal itself; the tool then waits for packer to delete its VM instead of dying
 /// and leaving an orphan. A SIGTERM sent to the tool alone is passed on to packer.
-pub fn run_to_end(cmd: Cmd<'_>, interactive: bool) -> anyhow::Result<Outcome> {
-    let shown = cmd.to_string();
+pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Result<Outcome> {
     let mut command = Command::from(cmd);
     // `-debug` waits for Enter before each step, so it needs the terminal's stdin.
     command.stdin(if interactive {
@@ -198,10 +247,13 @@ mod tests {
     }
 
     #[test]
-    fn reads_the_templates_minimum() {
-        let text = "packer {\n  required_version = \">= 1.7.0\"\n  required_plugins {}\n}\n";
-        assert_eq!(required_version(text), Some((1, 7, 0)));
-        assert_eq!(required_version("packer {}\n"), None);
+    fn undefined_variables_are_read_from_packers_warnings() {
+        // As packer 1.6.6 prints them.
+        let output = "Warning: Undefined variable\n\nA \"zone\" variable was set but was not found in known variables. To declare\n\
+                      variable \"zone\", place this block in one of your .pkr files, such as\nvariables.pkr.hcl\n\n\
+                      Warning: Undefined variable\n\nA \"other\" variable was set but was not found in known variables.\n";
+        assert_eq!(undefined_variables(output).as_deref(), Some("zone, other"));
+        assert_eq!(undefined_variables("The configuration is valid.\n"), None);
     }
 
     #[test]
@@ -211,7 +263,7 @@ mod tests {
         assert_eq!(fmt(&sh, false).to_string(), "packer fmt .");
         assert_eq!(init(&sh).to_string(), "packer init .");
         let var_file = Path::new("build/slurm.pkrvars.hcl");
-        let log = Path::new("build/slurm-packer.log");
+        let log = Path::new("/repo/target/slurm-image/slurm-packer.log");
         assert_eq!(
             validate(&sh, var_file, false).to_string(),
             "packer validate -var-file=build/slurm.pkrvars.hcl ."
@@ -227,6 +279,15 @@ mod tests {
         assert_eq!(
             build(&sh, var_file, log, true).to_string(),
             "packer build -debug -var-file=build/slurm.pkrvars.hcl ."
+        );
+        let root = Path::new("/repo");
+        assert_eq!(
+            shown_build(&build(&sh, var_file, log, false), log, false, root),
+            "PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/slurm-packer.log packer build -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            shown_build(&build(&sh, var_file, log, true), log, true, root),
+            "PACKER_LOG=10 packer build -debug -var-file=build/slurm.pkrvars.hcl ."
         );
     }
 
@@ -266,8 +327,11 @@ build {
             "a \"quote\", a back\\slash, ${var.value} and %{ if } ünï\ttab\nline",
         ];
         for value in values {
-            let text =
-                crate::model::variables::Variables(vec![("value", value.to_string())]).render();
+            let text = crate::model::variables::Variables(vec![(
+                "value",
+                crate::model::variables::Value::Text(value.to_string()),
+            )])
+            .render("build");
             std::fs::write(dir.join("build/x.pkrvars.hcl"), text).unwrap();
             let var_file = Path::new("build/x.pkrvars.hcl");
             let out = build(&sh, var_file, Path::new("build/x.log"), false)

@@ -20,17 +20,13 @@ pub struct Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Gcp {
-    /// The project that owns the images and runs packer's VMs.
+    /// The project that owns the images and runs packer's VMs; the template names it too.
     pub project: String,
-    /// Where packer's VM runs.
-    pub zone: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Image {
-    /// The family every built image joins, whatever its workload manager.
-    pub family: String,
     /// The user packer logs in as.
     pub ssh_user: String,
     /// Task container images cached in the image.
@@ -83,15 +79,19 @@ impl Config {
 
     /// Values that parse but that GCE or the prune planner would refuse later.
     fn check(&self) -> anyhow::Result<()> {
-        if !is_gce_image_name(&self.image.family) {
-            bail!("image.family {:?} is not a valid GCE family name (lowercase letters, digits, dashes)", self.image.family);
+        for wm in WorkloadManager::ALL {
+            let family = &self.source_image(wm).family;
+            if !is_gce_image_name(family) {
+                bail!("{wm}.source_image_family {family:?} is not a valid GCE family name (lowercase letters, digits, dashes)");
+            }
         }
         if self.prune.keep == 0 {
             bail!("prune.keep is 0, which would let prune delete every image: keep at least 1");
         }
         for (key, value) in [
             ("gcp.project", &self.gcp.project),
-            ("gcp.zone", &self.gcp.zone),
+            ("slurm.source_image_project", &self.slurm.project),
+            ("pbs.source_image_project", &self.pbs.project),
             ("image.ssh_user", &self.image.ssh_user),
             ("artifactory.url", &self.artifactory.url),
             ("prune.release_branches", &self.prune.release_branches),
@@ -155,8 +155,7 @@ pub(crate) mod tests {
     fn the_committed_config_parses() {
         let config = Config::parse(EXAMPLE, "slurm-image.toml").unwrap();
         assert_eq!(config.gcp.project, "determined-ai");
-        assert_eq!(config.gcp.zone, "us-central1-c");
-        assert_eq!(config.image.family, "det-environments-slurm-ci");
+        assert_eq!(config.image.ssh_user, "packer2");
         assert_eq!(
             config.source_image(WorkloadManager::Slurm).project,
             "schedmd-slurm-public"
@@ -197,10 +196,10 @@ pub(crate) mod tests {
 
     #[test]
     fn a_missing_key_is_named() {
-        let text = EXAMPLE.replace("zone = \"us-central1-c\"\n", "");
+        let text = EXAMPLE.replace("ssh_user = \"packer2\"\n", "");
         let e = err(&text);
         assert!(
-            e.contains("slurm-image.toml") && e.contains("missing field `zone`"),
+            e.contains("slurm-image.toml") && e.contains("missing field `ssh_user`"),
             "{e}"
         );
     }
@@ -216,11 +215,11 @@ pub(crate) mod tests {
         let e = err(&EXAMPLE.replace("keep = 6", "keep = 0"));
         assert!(e.contains("prune.keep is 0"), "{e}");
         let e = err(&EXAMPLE.replace(
-            "family = \"det-environments-slurm-ci\"",
-            "family = \"Det_CI\"",
+            "source_image_family = \"ubuntu-2004-lts\"",
+            "source_image_family = \"Ubuntu_CI\"",
         ));
         assert!(
-            e.contains("image.family \"Det_CI\" is not a valid GCE family name"),
+            e.contains("pbs.source_image_family \"Ubuntu_CI\" is not a valid GCE family name"),
             "{e}"
         );
     }

@@ -5,10 +5,14 @@ pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
 pub mod prune_plan;
+pub mod template;
 pub mod time;
 pub mod variables;
 
 use std::fmt;
+
+/// A packer version `X.Y.Z`.
+pub type Version = (u64, u64, u64);
 
 /// The workload manager a cluster image is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]

@@ -62,16 +62,33 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-/// A copy of the repository's `tools/` tree in a temporary folder, with a `bin/` folder for
-/// stand-in programs that comes first on the PATH of every xtask run.
+/// A host tree in a temporary folder: one of the fixtures in `tests/fixtures/` with the
+/// repository's config file, and a `bin/` folder for stand-in programs that comes first on the
+/// PATH of every xtask run.
 pub struct HostCopy {
     dir: TempDir,
 }
 
 impl HostCopy {
+    /// A template with the optional declarations, as this repository's own has them.
     pub fn new() -> HostCopy {
+        HostCopy::of_fixture("extras")
+    }
+
+    /// A template in the form of the real host repository's: the seven variables only, the
+    /// manifest at build/manifest.json, build/ uploaded whole.
+    pub fn real_form() -> HostCopy {
+        HostCopy::of_fixture("real-form")
+    }
+
+    fn of_fixture(name: &str) -> HostCopy {
         let dir = TempDir::new("host");
-        copy_tree(&repo_root().join("tools"), &dir.path().join("tools"));
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name);
+        copy_tree(&fixture.join("tools"), &dir.path().join("tools"));
+        let config = "tools/slurm/packer/slurm-image.toml";
+        std::fs::copy(repo_root().join(config), dir.path().join(config)).unwrap();
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
         HostCopy { dir }
     }
@@ -86,6 +103,11 @@ impl HostCopy {
 
     pub fn build_dir(&self) -> PathBuf {
         self.path("tools/slurm/packer/build")
+    }
+
+    /// `target/slurm-image/`: the tool's own files.
+    pub fn state_dir(&self) -> PathBuf {
+        self.path("target/slurm-image")
     }
 
     pub fn images_conf(&self) -> PathBuf {
@@ -235,32 +257,49 @@ impl Run {
 
 /// A stand-in packer: records each call (working folder and arguments) in `packer-calls.log`,
 /// and for each build the launcher package it would upload with its sha256 in
-/// `packer-launchers.log`; keeps the variables file it was given, and writes a manifest the way packer does, with an
-/// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
-/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version;
-/// `FAKE_PACKER_DELAY` makes a build take that many seconds.
+/// `packer-launchers.log` and what build/ holds at upload time in `packer-uploads.log`; keeps
+/// the variables file it was given in `last.pkrvars.hcl`, and writes a manifest where the
+/// variables say (`manifest_path`, else the template's `build/manifest.json`) the way packer
+/// does, with an older run before the new one.
+/// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
+/// then cleans up for a second), or `1.6.6` / `1.7.4` for an old version;
+/// `FAKE_PACKER_DELAY` makes a build take that many seconds; `FAKE_PACKER_PLUGINS=none` means
+/// no plugin is installed until `packer init` runs.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
 echo "$(pwd) | $*" >> "$root/packer-calls.log"
 case "${1:-}" in
   version)
-    if [ "${FAKE_PACKER:-}" = "1.6.6" ]; then echo "Packer v1.6.6"; else echo "Packer v1.8.6"; fi
+    case "${FAKE_PACKER:-}" in
+      1.6.6|1.7.4) echo "Packer v$FAKE_PACKER" ;;
+      *) echo "Packer v1.8.6" ;;
+    esac
     exit 0 ;;
-  fmt|init|validate) exit "${FAKE_PACKER_EXIT:-0}" ;;
+  init) touch "$root/plugins-installed"; exit "${FAKE_PACKER_EXIT:-0}" ;;
+  plugins)
+    if [ "${FAKE_PACKER_PLUGINS:-}" != none ] || [ -e "$root/plugins-installed" ]; then
+      for p in googlecompute ansible; do
+        echo "$HOME/.config/packer/plugins/github.com/hashicorp/$p/packer-plugin-${p}_v1.1.4_x5.0_linux_amd64"
+      done
+    fi
+    exit 0 ;;
+  fmt|validate) exit "${FAKE_PACKER_EXIT:-0}" ;;
   build) ;;
   *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
 esac
 var_file=""
 for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
 cp "$var_file" "$root/last.pkrvars.hcl"
-deb=$(sed -n 's/^launcher_deb = "\(.*\)"$/\1/p' "$var_file")
+deb=$(sed -n 's/^launcher_deb_name = "\(.*\)"$/\1/p' "$var_file")
 echo "$deb $(sha256sum "build/$deb" | cut -c1-64)" >> "$root/packer-launchers.log"
+echo "$(ls -A build | tr '\n' ' ')" >> "$root/packer-uploads.log"
 manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
+manifest="${manifest:-build/manifest.json}"
 wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
-echo "==> googlecompute.hpc: building a $wm image (stand-in)"
+echo "==> googlecompute.fixture: building a $wm image (stand-in)"
 case "${FAKE_PACKER:-}" in
-  fail) echo "Build 'googlecompute.hpc' errored: quota exceeded" >&2; exit 1 ;;
+  fail) echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
   no-manifest) exit 0 ;;
   slow)
     trap 'sleep 1; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
@@ -272,9 +311,9 @@ sleep "${FAKE_PACKER_DELAY:-0}"
 cat > "$manifest" <<JSON
 {
   "builds": [
-    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
+    {"name": "fixture", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
      "artifact_id": "det-environments-$wm-ci-1700000000", "packer_run_uuid": "old-run", "custom_data": null},
-    {"name": "hpc", "builder_type": "googlecompute", "build_time": 1800000000, "files": null,
+    {"name": "fixture", "builder_type": "googlecompute", "build_time": 1800000000, "files": null,
      "artifact_id": "det-environments-$wm-ci-1800000000", "packer_run_uuid": "new-run", "custom_data": null}
   ],
   "last_run_uuid": "new-run"
