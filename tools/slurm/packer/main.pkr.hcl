@@ -1,115 +1,152 @@
-# Bakes the Compute Engine image that the HPC test clusters boot, for one workload manager.
-# Run it through `cargo xtask slurm-image build`, which renders the variables file, runs
-# `packer build -var-file=build/<wm>.pkrvars.hcl .` from this folder and pins the new image.
+# The Compute Engine image an HPC test cluster boots, baked for one workload manager (slurm or
+# pbs). `cargo xtask slurm-image build` renders the variables and runs packer from this folder.
 
-source "googlecompute" "hpc" {
-  project_id   = var.project_id
-  zone         = var.zone
+packer {
+  required_plugins {
+    googlecompute = {
+      source  = "github.com/hashicorp/googlecompute"
+      version = ">= 1.0.0"
+    }
+    # Packer stopped shipping the Ansible provisioners in its own binary, so the plugin that
+    # carries ansible-local has to be named here for `packer init` to fetch it.
+    ansible = {
+      source  = "github.com/hashicorp/ansible"
+      version = ">= 1.0.0"
+    }
+  }
+}
+
+# The inputs every build gets. They default to empty strings, as they always have, so that a
+# variables file written for the old Makefile still fits.
+variables {
+  ssh_username      = ""
+  workload_manager  = ""
+  image_project_id  = ""
+  image_family      = ""
+  launcher_deb_name = ""
+  cpu_image_name    = ""
+  cuda_image_name   = ""
+}
+
+# Optional inputs. Left at their defaults, the build is what it always was.
+
+variable "manifest_path" {
+  type        = string
+  default     = "build/manifest.json"
+  description = "File the manifest post-processor writes, relative to this folder or absolute. One per workload manager lets a slurm and a pbs build run side by side."
+}
+
+variable "image_labels" {
+  type        = map(string)
+  default     = {}
+  description = "Labels put on the new image, such as a fingerprint of what went into it."
+}
+
+variable "source_image" {
+  type        = string
+  default     = ""
+  description = "Exact image to start from, in image_project_id. Empty means the newest image of image_family."
+}
+
+locals {
+  # Where the uploads land on the build VM.
+  static_upload_dir   = "/tmp/static"
+  launcher_upload_dir = "/tmp/build"
+  launcher_deb_path   = "${local.launcher_upload_dir}/${var.launcher_deb_name}"
+
+  # Where the configuration files end up in the image.
+  slurm_conf_dir     = "/usr/local/etc/slurm"
+  determined_dir     = "/etc/determined"
+  containers_dir     = "/etc/containers"
+  oci_hooks_dir      = "/usr/share/containers/oci"
+  launcher_jobs_root = "/var/tmp/launcher"
+}
+
+source "googlecompute" "determined-hpc-image" {
+  project_id = "determined-ai"
+  # IAP tunnels came up slowly, and builds failed now and then, in us-west1-b; this zone has
+  # been dependable.
+  zone         = "us-central1-c"
   machine_type = "n1-standard-8"
   disk_size    = 110
   subnetwork   = "default"
 
-  # The build VM gets no public address; Packer reaches it through an IAP tunnel.
+  source_image_project_id = [var.image_project_id]
+  source_image            = var.source_image
+  source_image_family     = var.source_image == "" ? var.image_family : ""
+
+  # Every image joins the one family, whatever its workload manager.
+  image_family      = "det-environments-slurm-ci"
+  image_name        = "det-environments-${var.workload_manager}-ci-{{timestamp}}"
+  image_description = "HPC ${var.workload_manager} testing VM ${var.launcher_deb_name}"
+  image_labels      = var.image_labels
+
+  # No public address: packer reaches the VM over IAP, and keys set on the project cannot log in.
   omit_external_ip = true
   use_internal_ip  = true
   use_iap          = true
-
-  # Project-wide keys must not be able to log in to the build VM or, later, to the image.
   metadata = {
     block-project-ssh-keys = "true"
   }
-  temporary_key_pair_type = "ed25519"
 
-  # The user is not `packer` because the schedmd source images are themselves built by Packer
-  # and already carry a `packer` user whose settings would get in the way.
-  ssh_username = var.ssh_username
-
-  source_image_project_id = [var.source_image_project]
-  source_image_family     = var.source_image_family
-
-  # `{{timestamp}}` is the Unix time of the build, e.g. det-environments-slurm-ci-1717047568.
-  image_name        = "det-environments-${var.workload_manager}-ci-{{timestamp}}"
-  image_family      = var.image_family
-  image_description = "HPC ${var.workload_manager} testing VM ${var.launcher_deb}"
-  image_labels = {
-    workload-manager  = var.workload_manager
-    input-fingerprint = var.input_fingerprint
-  }
+  # The schedmd source images were baked by packer themselves and already have a `packer` user,
+  # whose metadata-managed keys clash with ours; hence a different user (packer2), and no key of
+  # this build left behind in the image.
+  ssh_username              = var.ssh_username
+  temporary_key_pair_type   = "ed25519"
+  ssh_clear_authorized_keys = true
 }
 
 build {
-  sources = ["source.googlecompute.hpc"]
+  name    = "determined-hpc-image"
+  sources = ["source.googlecompute.determined-hpc-image"]
+
+  # The launcher is uploaded into this folder, which has to exist first.
+  provisioner "shell" {
+    inline = ["mkdir -p ${local.launcher_upload_dir}"]
+  }
 
   provisioner "file" {
     source      = "static"
-    destination = "/tmp"
+    destination = local.static_upload_dir
   }
 
-  # Only the one package is uploaded: a slurm and a pbs build may share build/ at the same
-  # time, and each must not ship the other's variables, manifest or log.
+  # Only the package itself: build/ also holds the other workload manager's variables,
+  # manifest and log, which may be in use by a build running at the same time.
   provisioner "file" {
-    source      = "build/${var.launcher_deb}"
-    destination = "/tmp/"
+    source      = "build/${var.launcher_deb_name}"
+    destination = "${local.launcher_upload_dir}/"
   }
 
   provisioner "shell" {
-    environment_vars = ["WORKLOAD_MANAGER=${var.workload_manager}"]
-    execute_command  = "chmod +x {{ .Path }}; sudo {{ .Vars }} {{ .Path }}"
-    inline_shebang   = "/bin/bash -eux"
     inline = [
-      "if [ \"$WORKLOAD_MANAGER\" = slurm ]; then mkdir -p /usr/local/etc/slurm; mv /tmp/static/slurm.conf /tmp/static/gres.conf /tmp/static/cgroup.conf /usr/local/etc/slurm/; fi",
-      "if [ \"$WORKLOAD_MANAGER\" = pbs ]; then mv /tmp/static/motd /etc/motd; fi",
-      "mkdir -p /etc/determined /etc/containers /etc/profile.d /usr/share/containers/oci/hooks.d",
-      "mv /tmp/static/master.yaml /etc/determined/master.yaml",
-      "mv /tmp/static/registries.conf /etc/containers/registries.conf",
-      "mv /tmp/static/shell_vars.sh /etc/profile.d/shell_vars.sh",
-      "mv /tmp/static/oci-nvidia-hook.json /usr/share/containers/oci/hooks.d/oci-nvidia-hook.json",
-      "mkdir -p /var/tmp/launcher",
-      "rm -rf /tmp/static",
+      "if [ '${var.workload_manager}' = slurm ]; then sudo mv ${local.static_upload_dir}/slurm.conf ${local.static_upload_dir}/gres.conf ${local.static_upload_dir}/cgroup.conf ${local.slurm_conf_dir}/; fi",
+      "if [ '${var.workload_manager}' = pbs ]; then sudo mv ${local.static_upload_dir}/motd /etc/motd; fi",
+      "sudo mkdir -p ${local.determined_dir} ${local.launcher_jobs_root} ${local.containers_dir} ${local.oci_hooks_dir}",
+      "sudo mv ${local.static_upload_dir}/master.yaml ${local.determined_dir}/master.yaml",
+      "sudo mv -f ${local.static_upload_dir}/registries.conf ${local.containers_dir}/registries.conf",
+      "sudo mv -f ${local.static_upload_dir}/shell_vars.sh /etc/profile.d/shell_vars.sh",
+      "sudo mv -f ${local.static_upload_dir}/oci-nvidia-hook.json ${local.oci_hooks_dir}/oci-nvidia-hook.json",
     ]
   }
 
-  # Ansible comes from its PPA because the release in Ubuntu 20.04 is too old for the
-  # ansible.builtin module names the playbook uses.
   provisioner "shell" {
-    execute_command = "chmod +x {{ .Path }}; sudo {{ .Vars }} {{ .Path }}"
-    inline_shebang  = "/bin/bash -eux"
-    inline = [
-      "export DEBIAN_FRONTEND=noninteractive",
-      "apt-get update",
-      "apt-get install -y software-properties-common",
-      "add-apt-repository --yes --update ppa:ansible/ansible",
-      "apt-get install -y ansible",
-    ]
+    script = "scripts/install-ansible.sh"
   }
 
-  # Each value is passed as its own --extra-vars so that no quoting is needed on the VM.
   provisioner "ansible-local" {
-    playbook_file = "ansible/playbook.yml"
+    playbook_file = "ansible-playbook.yml"
     extra_arguments = [
-      "--extra-vars", "workload_manager=${var.workload_manager}",
-      "--extra-vars", "launcher_deb=/tmp/${var.launcher_deb}",
-      "--extra-vars", "cpu_task_image=${var.cpu_task_image}",
-      "--extra-vars", "cuda_task_image=${var.cuda_task_image}",
+      "--verbose",
+      "--extra-vars", "\"workload_manager=${var.workload_manager}\"",
+      "--extra-vars", "\"launcher_deb=${local.launcher_deb_path}\"",
+      "--extra-vars", "\"cpu_image_name=${var.cpu_image_name}\"",
+      "--extra-vars", "\"cuda_image_name=${var.cuda_image_name}\"",
     ]
   }
 
-  # The package is installed by now, and the temporary key must not stay in the image,
-  # where it would let anyone holding it log in.
-  provisioner "shell" {
-    inline = [
-      "sudo rm -f /tmp/${var.launcher_deb}",
-      "sudo rm -f /root/.ssh/authorized_keys \"$HOME/.ssh/authorized_keys\"",
-    ]
-  }
-
+  # The xtask reads the new image's name (artifact_id) from here.
   post-processor "manifest" {
-    output     = var.manifest_path
-    strip_path = true
-    custom_data = {
-      workload_manager  = var.workload_manager
-      launcher_deb      = var.launcher_deb
-      input_fingerprint = var.input_fingerprint
-    }
+    output = var.manifest_path
   }
 }

@@ -1,5 +1,4 @@
-# Environment of login shells on the test VM: PBS and locally built tools on PATH, and the
-# shared container caches the image was filled with.
-export PATH="/opt/pbs/bin:/opt/pbs/sbin:/usr/local/bin:/usr/local/sbin:$PATH"
-export APPTAINER_CACHEDIR=/var/cache/apptainer
-export SINGULARITY_CACHEDIR=/var/cache/apptainer
+# Login-shell settings of the test VM (installed into /etc/profile.d): wider squeue and sinfo
+# columns, so that long partition, job and node names stay readable.
+export SQUEUE_FORMAT="%.8i %.20P %.70j %.8u %.4t %M %.20R %q"
+export SINFO_FORMAT="%15P %20N %10T %25f %30G"
