@@ -1,16 +1,71 @@
-//! The committed template against the real packer (Debian's 1.6.6): it must be `packer fmt`-clean.
+//! The live template (this repository's `tools/`, or the real host repository's in its place)
+//! against the real packer: formatted, and valid with the variables the tool renders. Only
+//! what holds for any template is checked here, so editing the playbook or a static file never
+//! breaks a test.
 
 mod support;
 
+use std::process::Command;
+
 use support::{require_tool, HostCopy};
 
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+
 #[test]
-fn the_committed_template_is_packer_fmt_clean() {
+fn the_live_template_is_packer_fmt_clean() {
     if require_tool("packer").is_none() {
         return;
     }
-    let host = HostCopy::new();
+    let host = HostCopy::live();
     host.run(&["fmt", "--check"]).ok();
+}
+
+#[test]
+fn the_live_template_is_valid_with_the_rendered_variables_for_both_workload_managers() {
+    if require_tool("packer").is_none() {
+        return;
+    }
+    let host = HostCopy::live();
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    // Debian's packer 1.6.6 reads everything but the `packer {}` block, which came in 1.7.
+    if packer_version() < (1, 7) {
+        let template = host.read("tools/slurm/packer/main.pkr.hcl");
+        host.write(
+            "tools/slurm/packer/main.pkr.hcl",
+            without_packer_block(&template),
+        );
+    }
+    for wm in ["slurm", "pbs"] {
+        // The dry run renders exactly what a build would pass, and never fails for an old packer.
+        let run = host
+            .run(&["build", "--offline", "--dry-run", "--wm", wm])
+            .ok();
+        let variables = rendered_variables(&run.stdout);
+        assert!(
+            variables.contains(&format!("workload_manager = \"{wm}\"")),
+            "{}",
+            run.stdout
+        );
+        let var_file = host.path(&format!("{wm}.pkrvars.hcl"));
+        std::fs::write(&var_file, &variables).unwrap();
+        let output = Command::new("packer")
+            .arg("validate")
+            .arg(format!("-var-file={}", var_file.display()))
+            .arg(".")
+            .current_dir(host.path("tools/slurm/packer"))
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.status.success(), "{wm}: {text}\n{variables}");
+        assert!(!text.contains("Undefined variable"), "{wm}: {text}");
+    }
 }
 
 #[test]
@@ -40,19 +95,17 @@ fn fmt_check_fails_on_a_misformatted_template_and_fmt_fixes_it() {
 
 #[test]
 fn the_real_packer_version_is_read_and_checked_against_the_template() {
-    let Some(_) = require_tool("packer") else {
+    if require_tool("packer").is_none() {
         return;
-    };
-    let version = std::process::Command::new("packer")
-        .arg("version")
-        .output()
-        .unwrap();
-    let version = String::from_utf8_lossy(&version.stdout);
-    let host = HostCopy::new();
+    }
+    let host = HostCopy::real_form();
     let run = host.run(&["init"]);
-    if version.starts_with("Packer v1.6.") {
+    if packer_version() < (1, 7) {
         // Debian's packer predates `packer init`: the tool says so instead of failing obscurely.
-        run.fails_with(&["packer 1.6.6 is installed but the template needs packer >= 1.7.0"]);
+        run.fails_with(&[
+            "packer 1.6.6 is installed but the template needs packer >= 1.7.0",
+            "install packer >= 1.7 from HashiCorp",
+        ]);
     } else {
         // A newer packer passes the check; `init` itself may then fail for want of the network.
         assert!(
@@ -61,4 +114,48 @@ fn the_real_packer_version_is_read_and_checked_against_the_template() {
             run.stderr
         );
     }
+}
+
+/// The real packer's major and minor version.
+fn packer_version() -> (u64, u64) {
+    let out = Command::new("packer").arg("version").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text
+        .lines()
+        .next()
+        .and_then(|l| l.trim().strip_prefix("Packer v"))
+        .unwrap_or_else(|| panic!("unexpected `packer version`: {text}"));
+    let mut parts = version.split('.').map(|p| p.parse::<u64>().unwrap());
+    (parts.next().unwrap(), parts.next().unwrap())
+}
+
+/// The variables file a dry run prints between its `would contain:` and `and run` lines.
+fn rendered_variables(stdout: &str) -> String {
+    let start = stdout
+        .find("would contain:\n")
+        .unwrap_or_else(|| panic!("no variables in\n{stdout}"));
+    let rest = &stdout[start + "would contain:\n".len()..];
+    let end = rest.find("\n# and run").unwrap();
+    rest[..end].to_string()
+}
+
+/// The template without its top-level `packer { ... }` block (from `packer {` at the start of
+/// a line to the first `}` at the start of a line after it).
+fn without_packer_block(template: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for line in template.lines() {
+        if !inside && line.starts_with("packer {") {
+            inside = true;
+            continue;
+        }
+        if inside {
+            inside = !line.starts_with('}');
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    assert!(!out.contains("required_plugins"), "{out}");
+    out
 }

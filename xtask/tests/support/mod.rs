@@ -81,6 +81,15 @@ impl HostCopy {
         HostCopy::of_fixture("real-form")
     }
 
+    /// A copy of this repository's own `tools/` tree, for the checks that hold for any
+    /// template (formatting, validation, the playbook's syntax) and nothing more specific.
+    pub fn live() -> HostCopy {
+        let dir = TempDir::new("live");
+        copy_tree(&repo_root().join("tools"), &dir.path().join("tools"));
+        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        HostCopy { dir }
+    }
+
     fn of_fixture(name: &str) -> HostCopy {
         let dir = TempDir::new("host");
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
