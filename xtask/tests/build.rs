@@ -189,6 +189,58 @@ fn a_missing_key_is_added_and_said_so() {
 }
 
 #[test]
+fn an_empty_images_conf_warns_once_that_both_lines_are_missing() {
+    let host = host_with_launcher();
+    host.write("tools/slurm/terraform/images.conf", "");
+    let run = host.run(&["build", "--offline"]).ok();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains("images.conf"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    for wm in ["slurm", "pbs"] {
+        assert!(
+            warnings.iter().any(|w| w.contains(&format!(
+                "tools/slurm/terraform/images.conf has no `{wm}` line"
+            )) && w.contains(&format!("build --wm {wm}"))),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\n"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_images_conf_is_warned_about_and_kept() {
+    let host = host_with_launcher();
+    let conf = format!("{SEED}lsf: foo\n");
+    host.write("tools/slurm/terraform/images.conf", &conf);
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: tools/slurm/terraform/images.conf line 3: `lsf` is not a workload manager (slurm, pbs)"
+        ) && run.stderr.contains("remove the line if it is a typo"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("images.conf").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\nlsf: foo\n"
+    );
+}
+
+#[test]
 fn a_bad_wm_fails_before_any_work_naming_the_choices() {
     let host = host_with_launcher();
     host.run(&["build", "--wm", "lsf"])

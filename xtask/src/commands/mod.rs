@@ -16,6 +16,7 @@ use xshell::Shell;
 use crate::host::HostTree;
 use crate::model::config::Config;
 use crate::model::images_conf::ImagesConf;
+use crate::model::WorkloadManager;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -63,9 +64,39 @@ pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
     let text = std::fs::read_to_string(&host.images_conf).map_err(|err| {
         anyhow::anyhow!("cannot read {shown} ({err}): it pins the image each test cluster boots")
     })?;
-    ImagesConf::parse(&text).map_err(|err| {
+    let conf = ImagesConf::parse(&text).map_err(|err| {
         anyhow::anyhow!(
             "{shown} is broken: {err:#}; fix it by hand (`git diff {shown}` shows what changed)"
         )
-    })
+    })?;
+    // A command may read the file more than once (a build reads it before packer and again to
+    // pin the image); the warnings are for the person, so they are said once.
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        for warning in images_conf_warnings(&conf, &shown) {
+            eprintln!("warning: {warning}");
+        }
+    });
+    Ok(conf)
+}
+
+/// What is odd but not broken in images.conf: a workload manager without its line, a line no
+/// cluster reads. The file is left as it is either way.
+fn images_conf_warnings(conf: &ImagesConf, shown: &str) -> Vec<String> {
+    let missing = conf.missing().into_iter().map(|wm| {
+        format!(
+            "{shown} has no `{wm}` line, so the {wm} test clusters have no image to boot: \
+             `cargo xtask slurm-image build --wm {wm}` pins one, or add `{wm}: <image name>` by hand \
+             (`git log -p {shown}` shows the earlier ones)"
+        )
+    });
+    let known = WorkloadManager::ALL.map(|wm| wm.key()).join(", ");
+    let unknown = conf.unknown_keys().into_iter().map(|entry| {
+        format!(
+            "{shown} line {}: `{}` is not a workload manager ({known}), so no cluster reads it; \
+             it is left as it is: remove the line if it is a typo",
+            entry.line, entry.key
+        )
+    });
+    missing.chain(unknown).collect()
 }
