@@ -35,9 +35,15 @@ pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadMan
             let doomed = survey.deletions(wm);
             if doomed.is_empty() {
                 println!("nothing to prune for {wm}");
-            } else {
+            } else if survey.branches_checked {
                 println!(
                     "`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            } else {
+                println!(
+                    "in the repository's git checkout, `cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
                     doomed.len(),
                     doomed.join(", ")
                 );
@@ -176,7 +182,10 @@ impl Survey {
                         .join(",")
                 };
                 let verdict = match &planned.decision {
-                    Decision::Delete => "DELETE".to_string(),
+                    Decision::Delete if self.branches_checked => "DELETE".to_string(),
+                    // prune refuses to delete without the release branches: the mark says
+                    // what it would do, and what it needs to do it.
+                    Decision::Delete => "would delete; prune needs a git checkout".to_string(),
                     Decision::Keep(reasons) => format!(
                         "keep: {}",
                         reasons
