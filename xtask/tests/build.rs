@@ -253,6 +253,19 @@ fn a_bad_wm_fails_before_any_work_naming_the_choices() {
 }
 
 #[test]
+fn the_wm_is_taken_in_any_case() {
+    let host = host_with_launcher();
+    let run = host
+        .run(&["build", "--wm", "PBS", "--offline", "--dry-run"])
+        .ok();
+    assert!(
+        run.stdout.contains("workload_manager = \"pbs\""),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn no_launcher_says_what_to_do() {
     let host = host_with_launcher();
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
@@ -514,10 +527,12 @@ fn a_broken_config_names_file_line_and_key() {
         .read("tools/slurm/packer/slurm-image.toml")
         .replace("keep = 6", "keep = \"six\"");
     host.write("tools/slurm/packer/slurm-image.toml", config);
-    host.run(&["build", "--offline"]).fails_with(&[
+    let run = host.run(&["build", "--offline"]).fails_with(&[
         "tools/slurm/packer/slurm-image.toml line",
         "key `prune.keep`",
+        "expected a whole number of images, e.g. `keep = 6`",
     ]);
+    assert!(!run.stderr.contains("usize"), "{}", run.stderr);
     assert!(host.packer_calls().is_empty());
 }
 

@@ -18,7 +18,7 @@ use crate::term::{is_interactive, signal_name};
 #[derive(Args)]
 pub struct Build {
     /// The workload manager the image is for.
-    #[arg(long, value_enum, default_value_t = WorkloadManager::Slurm)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManager::Slurm)]
     pub wm: WorkloadManager,
     /// Run `packer build -debug` with PACKER_LOG=10: packer waits for Enter before each step.
     #[arg(long)]

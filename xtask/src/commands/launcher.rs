@@ -20,8 +20,8 @@ pub struct Launcher {
     /// Download the newest release into build/ (verified against the server's sha256).
     #[arg(long)]
     pub fetch: bool,
-    /// Replace an older local package without asking.
-    #[arg(long)]
+    /// With --fetch: replace an older local package without asking.
+    #[arg(long, requires = "fetch")]
     pub yes: bool,
 }
 
