@@ -74,3 +74,50 @@ fn yes_without_the_action_it_confirms_is_refused() {
     usage_error(&host, &["orphans", "--yes"], &["--delete"]);
     usage_error(&host, &["launcher", "--yes"], &["--fetch"]);
 }
+
+#[test]
+fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
+    let host = host();
+    let reads_config = ["check", "build", "launcher", "images", "prune", "orphans"];
+    let reads_artifactory = ["build", "launcher"];
+    for cmd in [
+        "init", "fmt", "check", "clean", "build", "launcher", "images", "prune", "orphans",
+    ] {
+        let run = host.run(&[cmd, "--help"]).ok();
+        let help = &run.stdout;
+        let at = |title: &str| help.find(&format!("\n{title}:\n"));
+        let examples =
+            at("Examples").unwrap_or_else(|| panic!("{cmd} --help has no examples\n{help}"));
+        assert!(
+            help[examples..].contains(&format!("Examples:\n  cargo xtask slurm-image {cmd}")),
+            "{help}"
+        );
+        let environment = at("Environment");
+        assert_eq!(
+            environment.is_some(),
+            reads_artifactory.contains(&cmd),
+            "{help}"
+        );
+        if let Some(environment) = environment {
+            assert!(examples < environment, "{help}");
+            for var in [
+                "ARTIFACTORY_TOKEN",
+                "ARTIFACTORY_USER",
+                "ARTIFACTORY_PASSWORD",
+                "SLURM_IMAGE_ARTIFACTORY_URL",
+            ] {
+                assert!(help[environment..].contains(var), "{cmd}: {var}\n{help}");
+            }
+        }
+        let config = at("Config");
+        assert_eq!(config.is_some(), reads_config.contains(&cmd), "{help}");
+        if let Some(config) = config {
+            assert!(examples.max(environment.unwrap_or(0)) < config, "{help}");
+            assert!(
+                help[config..].contains("tools/slurm/packer/slurm-image.toml"),
+                "{help}"
+            );
+        }
+    }
+    assert!(!host.path("gcloud-started").exists() && !host.path("packer-started").exists());
+}

@@ -2,13 +2,18 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{build, fmt::Fmt, launcher, load_config};
+use crate::commands::{build, fmt::Fmt, launcher, load_config, HelpFooter};
 use crate::edges::packer;
 use crate::host::HostTree;
 use crate::model::WorkloadManager;
 
 /// Check the template: `fmt --check`, then `packer validate` with each workload manager's variables.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("check", "what CI runs on the template; changes nothing but build/check-*.pkrvars.hcl")],
+    environment: &[],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]"],
+}.render())]
 pub struct Check {}
 
 impl Check {

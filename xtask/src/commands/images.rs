@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{load_config, read_images_conf};
+use crate::commands::{load_config, read_images_conf, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
@@ -15,6 +15,11 @@ use crate::model::WorkloadManager;
 
 /// List the images of both workload managers, newest first, marking pinned and prunable ones.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("images", "every image of both workload managers, with what prune would do to it")],
+    environment: &[],
+    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+}.render())]
 pub struct Images {}
 
 impl Images {

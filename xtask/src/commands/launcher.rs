@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
@@ -16,6 +16,15 @@ use crate::term::{approved, is_interactive, Progress};
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("launcher", "the packages in build/ and the newest release"),
+        ("launcher --fetch", "download the newest release into build/"),
+        ("launcher --fetch --yes", "and replace an older one without asking"),
+    ],
+    environment: ARTIFACTORY_ENVIRONMENT,
+    config: &["artifactory.url"],
+}.render())]
 pub struct Launcher {
     /// Download the newest release into build/ (verified against the server's sha256).
     #[arg(long)]

@@ -6,7 +6,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::images::now;
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter};
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
 use crate::model::list_or_none;
@@ -21,6 +21,14 @@ const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 /// Packer's VMs are named `packer-*` and described "New instance created by Packer"; only
 /// those older than the threshold are listed, and other VMs are never listed or touched.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("orphans", "packer VMs older than 4 hours"),
+        ("orphans --older-than 30m --delete", "delete those older than 30 minutes, after a yes"),
+    ],
+    environment: &[],
+    config: &["gcp.project"],
+}.render())]
 pub struct Orphans {
     /// Only VMs older than this: whole minutes, hours or days, as `90m`, `4h` or `2d`.
     #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = OlderThan::parse)]

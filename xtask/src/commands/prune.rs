@@ -5,7 +5,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::images::Survey;
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::prune_plan;
@@ -18,6 +18,14 @@ use crate::term;
 /// release branches, `branch`-labelled images and images not READY. The plan is always printed
 /// first; nothing is deleted without --yes or a yes at the terminal.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("prune", "show the plan, then ask before deleting"),
+        ("prune --keep 3 --yes", "keep the newest 3 of each, delete the rest without asking"),
+    ],
+    environment: &[],
+    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+}.render())]
 pub struct Prune {
     /// How many of the newest READY images of each workload manager to keep (default: prune.keep
     /// in slurm-image.toml).
