@@ -327,6 +327,19 @@ fn a_launcher_with_another_name_is_refused() {
 }
 
 #[test]
+fn a_missing_launcher_path_is_said_to_be_missing_whatever_its_name() {
+    let host = host_with_launcher();
+    for name in ["launcher.deb", "hpe-hpc-launcher_3.9.0-7_amd64.deb"] {
+        let given = host.path(&format!("downloads/{name}"));
+        let run = host
+            .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
+            .fails_with(&[&format!("--launcher {}: no such file", given.display())]);
+        assert!(!run.stderr.contains("file name must be"), "{}", run.stderr);
+    }
+    assert!(build_calls(&host).is_empty());
+}
+
+#[test]
 fn a_broken_images_conf_stops_the_build_before_packer_and_is_left_alone() {
     for (broken, wanted) in [
         (
@@ -547,14 +560,28 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
     let run = host
         .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
         .ok();
+    let rm = format!("rm tools/slurm/packer/build/{LAUNCHER}");
     assert!(
-        run.stderr.contains(&format!("also holds {LAUNCHER}")),
+        run.stderr.contains(&format!("also holds {LAUNCHER}"))
+            && run
+                .stderr
+                .contains("a later build without --launcher stops until only one package is left")
+            && run.stderr.contains(&rm),
         "{}",
         run.stderr
     );
     assert!(host
         .read("last.pkrvars.hcl")
         .contains("launcher_deb = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+
+    // The note's words hold: without --launcher the build stops, and after the `rm` it names,
+    // it builds with the package given before.
+    host.run(&["build", "--offline"])
+        .fails_with(&["2 launcher packages", LAUNCHER]);
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(build_calls(&host).len(), 2);
+    assert!(host.packer_launchers()[1].starts_with("hpe-hpc-launcher_3.9.0-7_amd64.deb "));
 }
 
 #[test]

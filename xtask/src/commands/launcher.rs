@@ -348,8 +348,16 @@ fn off_vpn_help(host: &HostTree, err: &anyhow::Error, for_build: bool) -> String
     )
 }
 
-/// `--launcher PATH`: checked by name, then copied into build/ so the template finds it there.
+/// `--launcher PATH`: checked that it is there, then by name, then copied into build/ so the
+/// template finds it there.
 fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<LauncherPackage> {
+    // A mistyped path is the likelier mistake, and renaming a file that is not there fixes nothing.
+    if !path.is_file() {
+        if path.exists() {
+            bail!("--launcher {}: not a file", path.display());
+        }
+        bail!("--launcher {}: no such file", path.display());
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -361,9 +369,6 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
             path.display()
         );
     };
-    if !path.is_file() {
-        bail!("--launcher {}: no such file", path.display());
-    }
     let target = host.build_dir.join(&package.file_name);
     let same_file = target.canonicalize().ok() == path.canonicalize().ok();
     if dry_run || same_file {
@@ -383,10 +388,19 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
         .filter(|name| *name != package.file_name)
         .collect();
     if !others.is_empty() {
+        // A build without --launcher refuses to choose among several packages (see
+        // `for_build`): the note says so and how to leave only this one.
+        let paths: Vec<String> = others
+            .iter()
+            .map(|name| host.show(&host.build_dir.join(name)))
+            .collect();
         eprintln!(
-            "note: {} also holds {}; a later build without --launcher will ask you to keep only one",
+            "note: {} also holds {}: a later build without --launcher stops until only one package \
+             is left; to keep only {}: rm {}",
             host.show(&host.build_dir),
-            others.join(", ")
+            others.join(", "),
+            package.file_name,
+            paths.join(" ")
         );
     }
     Ok(package)
