@@ -59,8 +59,23 @@ impl Launcher {
                 client.folder(),
                 artifactory::URL_VAR
             ),
-            Err(err) if artifactory::is_unreachable(&err) => {
+            Err(err) if artifactory::is_unreachable(&err) && local.is_empty() => {
                 return Err(anyhow::anyhow!(off_vpn_help(host, &err, false)))
+            }
+            Err(err) if artifactory::is_unreachable(&err) => {
+                let unchecked = format!(
+                    "{err:#}: the newest release could not be checked (Artifactory is reachable only on \
+                     the company VPN); {}",
+                    what_builds_use(host, &local)
+                );
+                // Asked to download, and nothing was: a failure. Asked only to show, the command
+                // has shown what builds use, which works off the VPN, so it warns and succeeds: a
+                // script that lists before building is not stopped by a usable build/.
+                if self.fetch {
+                    bail!("nothing fetched: {unchecked}");
+                }
+                eprintln!("warning: {unchecked}");
+                return Ok(());
             }
             Err(err) => return Err(err),
         };
@@ -346,6 +361,22 @@ fn off_vpn_help(host: &HostTree, err: &anyhow::Error, for_build: bool) -> String
     format!(
         "{err:#}: the launcher releases on Artifactory are reachable only on the company VPN; connect to it and retry, {elsewhere}"
     )
+}
+
+/// What a build without --launcher does with the local packages (at least one).
+fn what_builds_use(host: &HostTree, local: &[LauncherPackage]) -> String {
+    let build_dir = host.show(&host.build_dir);
+    match local {
+        [one] => format!(
+            "builds use the {} in {build_dir} (`build --offline` does not look for releases)",
+            one.file_name
+        ),
+        _ => format!(
+            "{build_dir} holds {} packages, so builds stop until only one is left, or are given \
+             one with --launcher PATH",
+            local.len()
+        ),
+    }
 }
 
 /// `--launcher PATH`: checked that it is there, then by name, then copied into build/ so the
