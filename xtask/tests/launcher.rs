@@ -197,6 +197,15 @@ fn the_html_page_serves_when_the_storage_api_does_not() {
         run.stdout
     );
     assert_eq!(launchers(&host), [NEW]);
+    // A note, not a fault to fix: nothing in it points at the config.
+    assert!(
+        run.stderr.contains(
+            "note: no storage API listing of the folder; reading the folder's HTML page instead"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("artifactory.url"), "{}", run.stderr);
 }
 
 #[test]
