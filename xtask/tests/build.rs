@@ -203,6 +203,58 @@ fn a_missing_key_is_added_and_said_so() {
 }
 
 #[test]
+fn an_empty_images_conf_warns_once_that_both_lines_are_missing() {
+    let host = host_with_launcher();
+    host.write("tools/slurm/terraform/images.conf", "");
+    let run = host.run(&["build", "--offline"]).ok();
+    let warnings: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("warning: ") && l.contains("images.conf"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{}", run.stderr);
+    for wm in ["slurm", "pbs"] {
+        assert!(
+            warnings.iter().any(|w| w.contains(&format!(
+                "tools/slurm/terraform/images.conf has no `{wm}` line"
+            )) && w.contains(&format!("build --wm {wm}"))),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\n"
+    );
+}
+
+#[test]
+fn an_unknown_key_in_images_conf_is_warned_about_and_kept() {
+    let host = host_with_launcher();
+    let conf = format!("{SEED}lsf: foo\n");
+    host.write("tools/slurm/terraform/images.conf", &conf);
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: tools/slurm/terraform/images.conf line 3: `lsf` is not a workload manager (slurm, pbs)"
+        ) && run.stderr.contains("remove the line if it is a typo"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("images.conf").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\nlsf: foo\n"
+    );
+}
+
+#[test]
 fn a_bad_wm_fails_before_any_work_naming_the_choices() {
     let host = host_with_launcher();
     host.run(&["build", "--wm", "lsf"])
@@ -211,6 +263,19 @@ fn a_bad_wm_fails_before_any_work_naming_the_choices() {
         host.packer_calls().is_empty(),
         "packer ran: {:?}",
         host.packer_calls()
+    );
+}
+
+#[test]
+fn the_wm_is_taken_in_any_case() {
+    let host = host_with_launcher();
+    let run = host
+        .run(&["build", "--wm", "PBS", "--offline", "--dry-run"])
+        .ok();
+    assert!(
+        run.stdout.contains("workload_manager = \"pbs\""),
+        "{}",
+        run.stdout
     );
 }
 
@@ -272,6 +337,19 @@ fn a_launcher_with_another_name_is_refused() {
     let given = host.path("downloads/launcher.deb");
     host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
         .fails_with(&["must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb"]);
+    assert!(build_calls(&host).is_empty());
+}
+
+#[test]
+fn a_missing_launcher_path_is_said_to_be_missing_whatever_its_name() {
+    let host = host_with_launcher();
+    for name in ["launcher.deb", "hpe-hpc-launcher_3.9.0-7_amd64.deb"] {
+        let given = host.path(&format!("downloads/{name}"));
+        let run = host
+            .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
+            .fails_with(&[&format!("--launcher {}: no such file", given.display())]);
+        assert!(!run.stderr.contains("file name must be"), "{}", run.stderr);
+    }
     assert!(build_calls(&host).is_empty());
 }
 
@@ -476,10 +554,12 @@ fn a_broken_config_names_file_line_and_key() {
         .read("tools/slurm/packer/slurm-image.toml")
         .replace("keep = 6", "keep = \"six\"");
     host.write("tools/slurm/packer/slurm-image.toml", config);
-    host.run(&["build", "--offline"]).fails_with(&[
+    let run = host.run(&["build", "--offline"]).fails_with(&[
         "tools/slurm/packer/slurm-image.toml line",
         "key `prune.keep`",
+        "expected a whole number of images, e.g. `keep = 6`",
     ]);
+    assert!(!run.stderr.contains("usize"), "{}", run.stderr);
     assert!(host.packer_calls().is_empty());
 }
 
@@ -494,14 +574,28 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
     let run = host
         .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
         .ok();
+    let rm = format!("rm tools/slurm/packer/build/{LAUNCHER}");
     assert!(
-        run.stderr.contains(&format!("also holds {LAUNCHER}")),
+        run.stderr.contains(&format!("also holds {LAUNCHER}"))
+            && run
+                .stderr
+                .contains("a later build without --launcher stops until only one package is left")
+            && run.stderr.contains(&rm),
         "{}",
         run.stderr
     );
     assert!(host
         .read("last.pkrvars.hcl")
         .contains("launcher_deb_name = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
+
+    // The note's words hold: without --launcher the build stops, and after the `rm` it names,
+    // it builds with the package given before.
+    host.run(&["build", "--offline"])
+        .fails_with(&["2 launcher packages", LAUNCHER]);
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(build_calls(&host).len(), 2);
+    assert!(host.packer_launchers()[1].starts_with("hpe-hpc-launcher_3.9.0-7_amd64.deb "));
 }
 
 #[test]

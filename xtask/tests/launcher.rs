@@ -197,6 +197,15 @@ fn the_html_page_serves_when_the_storage_api_does_not() {
         run.stdout
     );
     assert_eq!(launchers(&host), [NEW]);
+    // A note, not a fault to fix: nothing in it points at the config.
+    assert!(
+        run.stderr.contains(
+            "note: no storage API listing of the folder; reading the folder's HTML page instead"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("artifactory.url"), "{}", run.stderr);
 }
 
 #[test]
@@ -308,7 +317,66 @@ fn unreachable_without_a_local_one_fails_fast_and_says_what_to_do() {
 
     let mut cmd = xtask(&host, &server, &["launcher"]);
     cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
-    Run::of(cmd).fails_with(&["cannot reach", "VPN"]);
+    Run::of(cmd).fails_with(&[
+        "cannot reach",
+        "VPN",
+        "copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into tools/slurm/packer/build",
+    ]);
+}
+
+#[test]
+fn launcher_off_the_vpn_with_a_local_one_says_builds_use_it() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD);
+    let off_vpn = |args: &[&str]| {
+        let mut cmd = xtask(&host, &server, args);
+        cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
+        Run::of(cmd)
+    };
+
+    // Listing: what is here is shown, and the gap is a warning.
+    let run = off_vpn(&["launcher"]).ok();
+    assert!(run.stdout.contains("local: 3.9.0-0"), "{}", run.stdout);
+    assert!(
+        run.stderr.contains("warning: ")
+            && run.stderr.contains("cannot reach")
+            && run
+                .stderr
+                .contains("the newest release could not be checked")
+            && run
+                .stderr
+                .contains(&format!("builds use the {OLD} in tools/slurm/packer/build")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("copy a release package"),
+        "{}",
+        run.stderr
+    );
+
+    // Fetching: nothing was fetched, so it fails, still without suggesting a copy.
+    let run = off_vpn(&["launcher", "--fetch"]).fails_with(&[
+        "nothing fetched",
+        "cannot reach",
+        &format!("builds use the {OLD}"),
+    ]);
+    assert!(
+        !run.stderr.contains("copy a release package"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(launchers(&host), [OLD]);
+
+    // Two packages: a build would stop, and the warning says so.
+    put_local(&host, NEW);
+    let run = off_vpn(&["launcher"]).ok();
+    assert!(
+        run.stderr
+            .contains("holds 2 packages, so builds stop until only one is left"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

@@ -7,7 +7,10 @@ use clap::Args;
 use sha2::{Digest, Sha256};
 use xshell::Shell;
 
-use crate::commands::{images, launcher, load_config, read_images_conf, read_template};
+use crate::commands::{
+    images, launcher, load_config, read_images_conf, read_template, HelpFooter,
+    ARTIFACTORY_ENVIRONMENT,
+};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome};
 use crate::host::{write_atomically, HostTree};
@@ -21,9 +24,20 @@ use crate::term::{is_interactive, signal_name};
 
 /// Build an image with packer and pin it in images.conf.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("build", "bake the SLURM image and pin it in images.conf"),
+        ("build --wm pbs", "the same for PBS"),
+        ("build --launcher ~/hpe-hpc-launcher_3.3.1-2_amd64.deb", "with this launcher package"),
+        ("build --offline", "with the launcher package in build/, without Artifactory"),
+        ("build --dry-run", "show the variables and the packer command only"),
+    ],
+    environment: ARTIFACTORY_ENVIRONMENT,
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)"],
+}.render())]
 pub struct Build {
     /// The workload manager the image is for.
-    #[arg(long, value_enum, default_value_t = WorkloadManager::Slurm)]
+    #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManager::Slurm)]
     pub wm: WorkloadManager,
     /// Run `packer build -debug` with PACKER_LOG=10: packer waits for Enter before each step.
     #[arg(long)]

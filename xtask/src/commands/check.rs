@@ -5,7 +5,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::build::{Inputs, Plan};
-use crate::commands::{fmt::Fmt, launcher};
+use crate::commands::{fmt::Fmt, launcher, HelpFooter};
 use crate::edges::packer;
 use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_version::LauncherPackage;
@@ -13,6 +13,11 @@ use crate::model::WorkloadManager;
 
 /// Check the template: `fmt --check`, then `packer validate` with each workload manager's variables.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("check", "what CI runs on the template; changes nothing but build/check-*.pkrvars.hcl")],
+    environment: &[],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]"],
+}.render())]
 pub struct Check {}
 
 impl Check {

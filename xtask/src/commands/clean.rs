@@ -1,10 +1,16 @@
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::HelpFooter;
 use crate::host::HostTree;
 
 /// Remove tools/slurm/packer/build/ (launcher packages, variables files, manifests, logs).
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("clean", "remove build/; a later build fetches the launcher again")],
+    environment: &[],
+    config: &[],
+}.render())]
 pub struct Clean {}
 
 impl Clean {

@@ -2,11 +2,20 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::HelpFooter;
 use crate::edges::packer;
 use crate::host::HostTree;
 
 /// Format the Packer template (`packer fmt`), or with `--check` fail if it needs formatting.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("fmt", "rewrite the template's files in packer's layout"),
+        ("fmt --check", "change nothing; fail and name the files that need it"),
+    ],
+    environment: &[],
+    config: &[],
+}.render())]
 pub struct Fmt {
     /// Change nothing; fail if a file would be reformatted.
     #[arg(long)]

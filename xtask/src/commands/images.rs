@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{load_config, read_images_conf};
+use crate::commands::{load_config, read_images_conf, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
@@ -15,6 +15,11 @@ use crate::model::WorkloadManager;
 
 /// List the images of both workload managers, newest first, marking pinned and prunable ones.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("images", "every image of both workload managers, with what prune would do to it")],
+    environment: &[],
+    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+}.render())]
 pub struct Images {}
 
 impl Images {
@@ -35,9 +40,15 @@ pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadMan
             let doomed = survey.deletions(wm);
             if doomed.is_empty() {
                 println!("nothing to prune for {wm}");
-            } else {
+            } else if survey.branches_checked {
                 println!(
                     "`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            } else {
+                println!(
+                    "in the repository's git checkout, `cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
                     doomed.len(),
                     doomed.join(", ")
                 );
@@ -176,7 +187,10 @@ impl Survey {
                         .join(",")
                 };
                 let verdict = match &planned.decision {
-                    Decision::Delete => "DELETE".to_string(),
+                    Decision::Delete if self.branches_checked => "DELETE".to_string(),
+                    // prune refuses to delete without the release branches: the mark says
+                    // what it would do, and what it needs to do it.
+                    Decision::Delete => "would delete; prune needs a git checkout".to_string(),
                     Decision::Keep(reasons) => format!(
                         "keep: {}",
                         reasons

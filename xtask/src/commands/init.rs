@@ -3,12 +3,17 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::read_template;
+use crate::commands::{read_template, HelpFooter};
 use crate::edges::packer;
 use crate::host::HostTree;
 
 /// Install the Packer plugins the template requires (`packer init`).
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("init", "install the googlecompute and ansible plugins (packer 1.7.0 or later)")],
+    environment: &[],
+    config: &[],
+}.render())]
 pub struct Init {}
 
 impl Init {

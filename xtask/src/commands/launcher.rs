@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
@@ -16,12 +16,21 @@ use crate::term::{approved, is_interactive, Progress};
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("launcher", "the packages in build/ and the newest release"),
+        ("launcher --fetch", "download the newest release into build/"),
+        ("launcher --fetch --yes", "and replace an older one without asking"),
+    ],
+    environment: ARTIFACTORY_ENVIRONMENT,
+    config: &["artifactory.url"],
+}.render())]
 pub struct Launcher {
     /// Download the newest release into build/ (verified against the server's sha256).
     #[arg(long)]
     pub fetch: bool,
-    /// Replace an older local package without asking.
-    #[arg(long)]
+    /// With --fetch: replace an older local package without asking.
+    #[arg(long, requires = "fetch")]
     pub yes: bool,
 }
 
@@ -50,8 +59,23 @@ impl Launcher {
                 client.folder(),
                 artifactory::URL_VAR
             ),
-            Err(err) if artifactory::is_unreachable(&err) => {
+            Err(err) if artifactory::is_unreachable(&err) && local.is_empty() => {
                 return Err(anyhow::anyhow!(off_vpn_help(host, &err, false)))
+            }
+            Err(err) if artifactory::is_unreachable(&err) => {
+                let unchecked = format!(
+                    "{err:#}: the newest release could not be checked (Artifactory is reachable only on \
+                     the company VPN); {}",
+                    what_builds_use(host, &local)
+                );
+                // Asked to download, and nothing was: a failure. Asked only to show, the command
+                // has shown what builds use, which works off the VPN, so it warns and succeeds: a
+                // script that lists before building is not stopped by a usable build/.
+                if self.fetch {
+                    bail!("nothing fetched: {unchecked}");
+                }
+                eprintln!("warning: {unchecked}");
+                return Ok(());
             }
             Err(err) => return Err(err),
         };
@@ -339,8 +363,32 @@ fn off_vpn_help(host: &HostTree, err: &anyhow::Error, for_build: bool) -> String
     )
 }
 
-/// `--launcher PATH`: checked by name, then copied into build/ so the template finds it there.
+/// What a build without --launcher does with the local packages (at least one).
+fn what_builds_use(host: &HostTree, local: &[LauncherPackage]) -> String {
+    let build_dir = host.show(&host.build_dir);
+    match local {
+        [one] => format!(
+            "builds use the {} in {build_dir} (`build --offline` does not look for releases)",
+            one.file_name
+        ),
+        _ => format!(
+            "{build_dir} holds {} packages, so builds stop until only one is left, or are given \
+             one with --launcher PATH",
+            local.len()
+        ),
+    }
+}
+
+/// `--launcher PATH`: checked that it is there, then by name, then copied into build/ so the
+/// template finds it there.
 fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<LauncherPackage> {
+    // A mistyped path is the likelier mistake, and renaming a file that is not there fixes nothing.
+    if !path.is_file() {
+        if path.exists() {
+            bail!("--launcher {}: not a file", path.display());
+        }
+        bail!("--launcher {}: no such file", path.display());
+    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -352,9 +400,6 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
             path.display()
         );
     };
-    if !path.is_file() {
-        bail!("--launcher {}: no such file", path.display());
-    }
     let target = host.build_dir.join(&package.file_name);
     let same_file = target.canonicalize().ok() == path.canonicalize().ok();
     if dry_run || same_file {
@@ -374,10 +419,19 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
         .filter(|name| *name != package.file_name)
         .collect();
     if !others.is_empty() {
+        // A build without --launcher refuses to choose among several packages (see
+        // `for_build`): the note says so and how to leave only this one.
+        let paths: Vec<String> = others
+            .iter()
+            .map(|name| host.show(&host.build_dir.join(name)))
+            .collect();
         eprintln!(
-            "note: {} also holds {}; a later build without --launcher will ask you to keep only one",
+            "note: {} also holds {}: a later build without --launcher stops until only one package \
+             is left; to keep only {}: rm {}",
             host.show(&host.build_dir),
-            others.join(", ")
+            others.join(", "),
+            package.file_name,
+            paths.join(" ")
         );
     }
     Ok(package)

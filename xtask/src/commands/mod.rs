@@ -17,6 +17,7 @@ use crate::host::HostTree;
 use crate::model::config::Config;
 use crate::model::images_conf::ImagesConf;
 use crate::model::template::Template;
+use crate::model::WorkloadManager;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -47,6 +48,76 @@ impl SlurmImage {
     }
 }
 
+/// The end of every subcommand's `--help`: examples, then the environment variables and the
+/// config keys it reads, in that order and one layout, so no subcommand's help drifts from the
+/// others. A section a command has nothing for is left out.
+pub struct HelpFooter {
+    /// `(arguments after "cargo xtask slurm-image", what it does)`.
+    pub examples: &'static [(&'static str, &'static str)],
+    /// `(variable, what it is for)`.
+    pub environment: &'static [(&'static str, &'static str)],
+    /// The keys of the config file the command reads; empty when it reads none.
+    pub config: &'static [&'static str],
+}
+
+/// Where the config file sits, as `--help` names it.
+const CONFIG_FILE: &str = "tools/slurm/packer/slurm-image.toml";
+
+/// The variables that reach Artifactory, for the commands that look up or fetch a launcher.
+pub const ARTIFACTORY_ENVIRONMENT: &[(&str, &str)] = &[
+    (
+        "ARTIFACTORY_TOKEN",
+        "an Artifactory access token (sent as a Bearer token)",
+    ),
+    (
+        "ARTIFACTORY_USER, ARTIFACTORY_PASSWORD",
+        "or a user and password, when no token is set",
+    ),
+    (
+        "SLURM_IMAGE_ARTIFACTORY_URL",
+        "the folder of launcher releases, instead of artifactory.url (e.g. a mirror)",
+    ),
+];
+
+impl HelpFooter {
+    /// The sections as clap prints an option's long help: the name on its own line, what it
+    /// is for indented below, so a long command line never pushes the text past 80 columns.
+    pub fn render(&self) -> String {
+        let mut sections: Vec<String> = Vec::new();
+        let mut section = |title: &str, rows: Vec<(String, String)>| {
+            if rows.is_empty() {
+                return;
+            }
+            let mut text = format!("{title}:");
+            for (name, what) in rows {
+                text.push_str(&format!("\n  {name}\n      {what}"));
+            }
+            sections.push(text);
+        };
+        section(
+            "Examples",
+            self.examples
+                .iter()
+                .map(|(args, what)| (format!("cargo xtask slurm-image {args}"), what.to_string()))
+                .collect(),
+        );
+        section(
+            "Environment",
+            self.environment
+                .iter()
+                .map(|(var, what)| (var.to_string(), what.to_string()))
+                .collect(),
+        );
+        if !self.config.is_empty() {
+            section(
+                "Config",
+                vec![(CONFIG_FILE.to_string(), self.config.join(", "))],
+            );
+        }
+        sections.join("\n\n")
+    }
+}
+
 /// Reads the config file of the host tree.
 pub fn load_config(host: &HostTree) -> anyhow::Result<Config> {
     let text = std::fs::read_to_string(&host.config_file).map_err(|err| {
@@ -64,11 +135,80 @@ pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
     let text = std::fs::read_to_string(&host.images_conf).map_err(|err| {
         anyhow::anyhow!("cannot read {shown} ({err}): it pins the image each test cluster boots")
     })?;
-    ImagesConf::parse(&text).map_err(|err| {
+    let conf = ImagesConf::parse(&text).map_err(|err| {
         anyhow::anyhow!(
             "{shown} is broken: {err:#}; fix it by hand (`git diff {shown}` shows what changed)"
         )
-    })
+    })?;
+    // A command may read the file more than once (a build reads it before packer and again to
+    // pin the image); the warnings are for the person, so they are said once.
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        for warning in images_conf_warnings(&conf, &shown) {
+            eprintln!("warning: {warning}");
+        }
+    });
+    Ok(conf)
+}
+
+/// What is odd but not broken in images.conf: a workload manager without its line, a line no
+/// cluster reads. The file is left as it is either way.
+fn images_conf_warnings(conf: &ImagesConf, shown: &str) -> Vec<String> {
+    let missing = conf.missing().into_iter().map(|wm| {
+        format!(
+            "{shown} has no `{wm}` line, so the {wm} test clusters have no image to boot: \
+             `cargo xtask slurm-image build --wm {wm}` pins one, or add `{wm}: <image name>` by hand \
+             (`git log -p {shown}` shows the earlier ones)"
+        )
+    });
+    let known = WorkloadManager::ALL.map(|wm| wm.key()).join(", ");
+    let unknown = conf.unknown_keys().into_iter().map(|entry| {
+        format!(
+            "{shown} line {}: `{}` is not a workload manager ({known}), so no cluster reads it; \
+             it is left as it is: remove the line if it is a typo",
+            entry.line, entry.key
+        )
+    });
+    missing.chain(unknown).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_footers_share_one_layout() {
+        let footer = HelpFooter {
+            examples: &[("build", "bake it"), ("build --wm pbs", "the same for PBS")],
+            environment: &[("A_VAR", "what for")],
+            config: &["gcp.project", "prune.keep"],
+        };
+        assert_eq!(
+            footer.render(),
+            "Examples:\n\
+             \x20 cargo xtask slurm-image build\n\
+             \x20     bake it\n\
+             \x20 cargo xtask slurm-image build --wm pbs\n\
+             \x20     the same for PBS\n\
+             \n\
+             Environment:\n\
+             \x20 A_VAR\n\
+             \x20     what for\n\
+             \n\
+             Config:\n\
+             \x20 tools/slurm/packer/slurm-image.toml\n\
+             \x20     gcp.project, prune.keep"
+        );
+        let bare = HelpFooter {
+            examples: &[("clean", "remove build/")],
+            environment: &[],
+            config: &[],
+        };
+        assert_eq!(
+            bare.render(),
+            "Examples:\n  cargo xtask slurm-image clean\n      remove build/"
+        );
+    }
 }
 
 /// Reads what the Packer template declares from its `*.pkr.hcl` files.

@@ -6,7 +6,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::images::now;
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter};
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
 use crate::model::list_or_none;
@@ -21,21 +21,52 @@ const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 /// Packer's VMs are named `packer-*` and described "New instance created by Packer"; only
 /// those older than the threshold are listed, and other VMs are never listed or touched.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("orphans", "packer VMs older than 4 hours"),
+        ("orphans --older-than 30m --delete", "delete those older than 30 minutes, after a yes"),
+    ],
+    environment: &[],
+    config: &["gcp.project"],
+}.render())]
 pub struct Orphans {
     /// Only VMs older than this: whole minutes, hours or days, as `90m`, `4h` or `2d`.
-    #[arg(long, value_name = "DURATION", default_value = "4h")]
-    pub older_than: String,
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = OlderThan::parse)]
+    pub older_than: OlderThan,
     /// Delete the VMs found (after a yes at the terminal, or with --yes).
     #[arg(long)]
     pub delete: bool,
     /// With --delete: delete without asking.
-    #[arg(long)]
+    #[arg(long, requires = "delete")]
     pub yes: bool,
+}
+
+/// `--older-than`: the duration as the user wrote it, to repeat it in messages, and in seconds.
+#[derive(Clone, Debug)]
+pub struct OlderThan {
+    text: String,
+    seconds: u64,
+}
+
+impl OlderThan {
+    /// A clap value parser, so a bad duration is a usage error like any other (exit 2).
+    fn parse(text: &str) -> anyhow::Result<OlderThan> {
+        Ok(OlderThan {
+            seconds: parse_duration(text)?,
+            text: text.trim().to_string(),
+        })
+    }
+}
+
+impl std::fmt::Display for OlderThan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
 }
 
 impl Orphans {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
-        let threshold = parse_duration(&self.older_than)?;
+        let threshold = self.older_than.seconds;
         let config = load_config(host)?;
         let gcloud = Gcloud::new(sh, &config.gcp.project)?;
         let now = now();

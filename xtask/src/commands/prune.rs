@@ -5,7 +5,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::images::Survey;
-use crate::commands::load_config;
+use crate::commands::{load_config, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::prune_plan;
@@ -18,11 +18,21 @@ use crate::term;
 /// release branches, `branch`-labelled images and images not READY. The plan is always printed
 /// first; nothing is deleted without --yes or a yes at the terminal.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("prune", "show the plan, then ask before deleting"),
+        ("prune --keep 3 --yes", "keep the newest 3 of each, delete the rest without asking"),
+    ],
+    environment: &[],
+    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+}.render())]
 pub struct Prune {
     /// How many of the newest READY images of each workload manager to keep (default: prune.keep
     /// in slurm-image.toml).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub keep: Option<u64>,
+    // Negative numbers reach the parser, which says what --keep takes, instead of clap's
+    // "unexpected argument '-1'".
+    #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
+    pub keep: Option<usize>,
     /// Delete without asking.
     #[arg(long)]
     pub yes: bool,
@@ -31,9 +41,7 @@ pub struct Prune {
 impl Prune {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
-        let keep = self.keep.map_or(config.prune.keep, |n| {
-            usize::try_from(n).unwrap_or(usize::MAX)
-        });
+        let keep = self.keep.unwrap_or(config.prune.keep);
         let survey = Survey::take(sh, host, &config, keep)?;
         survey.print(&WorkloadManager::ALL);
         let doomed = prune_plan::deletions(&survey.plan);
@@ -70,5 +78,48 @@ impl Prune {
         Gcloud::new(sh, &config.gcp.project)?.delete_images(&doomed)?;
         println!("deleted {} image(s): {}", doomed.len(), doomed.join(", "));
         Ok(())
+    }
+}
+
+/// `--keep N`, with errors in the user's words rather than clap's ranges of Rust integers.
+fn parse_keep(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if digits(text) {
+        // More images than any project holds keeps them all.
+        return match text.parse::<usize>().unwrap_or(usize::MAX) {
+            0 => Err("--keep must be at least 1".to_string()),
+            n => Ok(n),
+        };
+    }
+    if text.strip_prefix('-').is_some_and(digits) {
+        return Err("--keep must be at least 1".to_string());
+    }
+    Err("--keep takes a whole number of images, e.g. --keep 6".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_keep;
+
+    #[test]
+    fn keep_takes_a_whole_number_from_one() {
+        assert_eq!(parse_keep("6"), Ok(6));
+        assert_eq!(parse_keep("1"), Ok(1));
+        assert_eq!(parse_keep("99999999999999999999999"), Ok(usize::MAX));
+        for small in ["0", "-1", "00"] {
+            let err = parse_keep(small).unwrap_err();
+            assert!(
+                err.starts_with("--keep must be at least 1"),
+                "{small}: {err}"
+            );
+        }
+        for bad in ["", "six", "2.5", "6 images", "+6", "-"] {
+            let err = parse_keep(bad).unwrap_err();
+            assert_eq!(
+                err, "--keep takes a whole number of images, e.g. --keep 6",
+                "{bad}"
+            );
+        }
     }
 }

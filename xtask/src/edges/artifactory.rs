@@ -373,8 +373,10 @@ impl Artifactory {
                 Err(err) if is_unreachable(&err) || err.chain().any(|e| e.is::<AccessDenied>()) => {
                     return Err(err)
                 }
-                Err(err) => eprintln!(
-                    "note: the storage API gave no listing ({err:#}); reading the folder's HTML page instead"
+                // A mirror without the storage API is fine, so the note says only what happens
+                // instead: the error's "check artifactory.url" would send the user to fix nothing.
+                Err(_) => eprintln!(
+                    "note: no storage API listing of the folder; reading the folder's HTML page instead"
                 ),
             }
         }

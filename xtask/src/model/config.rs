@@ -55,6 +55,7 @@ pub struct Artifactory {
 #[serde(deny_unknown_fields)]
 pub struct Prune {
     /// How many of the newest images of each workload manager to keep.
+    #[serde(deserialize_with = "image_count")]
     pub keep: usize,
     /// Branches whose images.conf pins images that must never be pruned (`*` matches anything).
     pub release_branches: String,
@@ -102,6 +103,27 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A count of images, whose errors say what to write ("expected a whole number of images")
+/// instead of naming a Rust type ("expected usize").
+fn image_count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<usize, D::Error> {
+    struct Count;
+    impl serde::de::Visitor<'_> for Count {
+        type Value = usize;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a whole number of images, e.g. `keep = 6`")
+        }
+        fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<usize, E> {
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        }
+        fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<usize, E> {
+            let n = u64::try_from(n)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))?;
+            self.visit_u64(n)
+        }
+    }
+    deserializer.deserialize_u64(Count)
 }
 
 /// A TOML or schema error as "FILE line N, key `a.b`: what is wrong".
@@ -192,6 +214,19 @@ pub(crate) mod tests {
             )),
             "{e}"
         );
+    }
+
+    #[test]
+    fn keep_errors_say_what_to_write() {
+        for bad in ["\"6\"", "-1", "2.5"] {
+            let e = err(&EXAMPLE.replace("keep = 6", &format!("keep = {bad}")));
+            assert!(
+                e.contains("key `prune.keep`")
+                    && e.contains("expected a whole number of images, e.g. `keep = 6`"),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("usize"), "{e}");
+        }
     }
 
     #[test]

@@ -111,6 +111,23 @@ impl ImagesConf {
             .map(|e| e.value.as_str())
     }
 
+    /// The workload managers without a line: their clusters have no image to boot.
+    pub fn missing(&self) -> Vec<WorkloadManager> {
+        WorkloadManager::ALL
+            .into_iter()
+            .filter(|wm| self.pinned(*wm).is_none())
+            .collect()
+    }
+
+    /// Lines whose key is not a workload manager (a typo, or one this tool does not know):
+    /// kept as they are, but no cluster reads them.
+    pub fn unknown_keys(&self) -> Vec<&Entry> {
+        self.entries
+            .iter()
+            .filter(|e| !WorkloadManager::ALL.iter().any(|wm| wm.key() == e.key))
+            .collect()
+    }
+
     /// The file's text with `image` pinned for `wm`: the value of its line replaced, or a new
     /// line added at the end in the file's own line ending.
     pub fn pin(&self, wm: WorkloadManager, image: &str) -> anyhow::Result<(String, Change)> {
@@ -271,6 +288,29 @@ mod tests {
         );
         let err = parse_err("slurm: a\nold-pbs: b\npbs: c\n");
         assert!(err.contains("line 2 (`old-pbs`) contains `pbs`"), "{err}");
+    }
+
+    #[test]
+    fn missing_lines_and_unknown_keys_are_found_and_kept() {
+        let conf = ImagesConf::parse("").unwrap();
+        assert_eq!(conf.missing(), [Slurm, Pbs]);
+        assert!(conf.unknown_keys().is_empty());
+
+        let text = "slurm: a\nlsf: foo\n";
+        let conf = ImagesConf::parse(text).unwrap();
+        assert_eq!(conf.missing(), [Pbs]);
+        let unknown = conf.unknown_keys();
+        assert_eq!(unknown.len(), 1);
+        assert_eq!((unknown[0].line, unknown[0].key.as_str()), (2, "lsf"));
+        assert_eq!(unknown[0].value, "foo");
+        // Pinning leaves the unknown line where it is.
+        assert_eq!(
+            conf.pin(Pbs, "b").unwrap().0,
+            "slurm: a\nlsf: foo\npbs: b\n"
+        );
+
+        let conf = ImagesConf::parse(SEED).unwrap();
+        assert!(conf.missing().is_empty() && conf.unknown_keys().is_empty());
     }
 
     #[test]

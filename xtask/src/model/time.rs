@@ -108,7 +108,7 @@ pub fn format_age(seconds: i64) -> String {
 }
 
 /// Parses a duration written as a whole number of minutes, hours or days (`90m`, `4h`, `2d`)
-/// into seconds.
+/// into seconds. The errors do not repeat the text: clap's message around them already does.
 pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
     let accepted = "write a whole number of minutes, hours or days, such as `90m`, `4h` or `2d`";
     let trimmed = text.trim();
@@ -119,18 +119,19 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
         'm' => 60,
         'h' => 3600,
         'd' => 86_400,
-        _ => bail!("{text:?} is not a duration: {accepted}"),
+        _ if trimmed.bytes().all(|b| b.is_ascii_digit()) => bail!("no unit: {accepted}"),
+        _ => bail!("not a duration: {accepted}"),
     };
     let number = &trimmed[..trimmed.len() - 1];
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-        bail!("{text:?} is not a duration: {accepted}");
+        bail!("not a duration: {accepted}");
     }
     let Some(seconds) = number
         .parse::<u64>()
         .ok()
         .and_then(|n| n.checked_mul(scale))
     else {
-        bail!("{text:?} is too long a duration: {accepted}");
+        bail!("too long a duration: {accepted}");
     };
     Ok(seconds)
 }
@@ -200,6 +201,14 @@ mod tests {
             let err = parse_duration(bad).unwrap_err().to_string();
             assert!(err.contains("`90m`, `4h` or `2d`"), "{bad:?}: {err}");
         }
+        assert!(parse_duration("4")
+            .unwrap_err()
+            .to_string()
+            .starts_with("no unit: "));
+        assert!(parse_duration("")
+            .unwrap_err()
+            .to_string()
+            .starts_with("the duration is empty"));
         let err = parse_duration("99999999999999999999d")
             .unwrap_err()
             .to_string();

@@ -1,0 +1,123 @@
+//! The command line itself through the built xtask: usage errors and `--help`, before any tool
+//! runs.
+
+mod support;
+
+use support::{HostCopy, Run};
+
+/// A host copy whose gcloud and packer only record that they were started.
+fn host() -> HostCopy {
+    let host = HostCopy::new();
+    for tool in ["gcloud", "packer"] {
+        host.stand_in(
+            tool,
+            &format!("#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/../{tool}-started\"\nexit 1\n"),
+        );
+    }
+    host
+}
+
+/// A usage error: clap's exit code 2, the message's parts, and no tool started.
+fn usage_error(host: &HostCopy, args: &[&str], wanted: &[&str]) -> Run {
+    let run = host.run(args).fails_with(wanted);
+    assert_eq!(run.code, Some(2), "{args:?}\n{}", run.stderr);
+    for tool in ["gcloud", "packer"] {
+        assert!(
+            !host.path(&format!("{tool}-started")).exists(),
+            "{args:?} started {tool}"
+        );
+    }
+    run
+}
+
+#[test]
+fn keep_errors_speak_of_images_not_integer_types() {
+    let host = host();
+    for small in ["0", "-1"] {
+        let run = usage_error(
+            &host,
+            &["prune", "--keep", small],
+            &["--keep must be at least 1"],
+        );
+        assert!(
+            !run.stderr.contains("18446744073709551615"),
+            "{}",
+            run.stderr
+        );
+    }
+    usage_error(
+        &host,
+        &["prune", "--keep", "six"],
+        &["--keep takes a whole number of images, e.g. --keep 6"],
+    );
+}
+
+#[test]
+fn a_bad_duration_is_a_usage_error_naming_the_accepted_forms() {
+    let host = host();
+    for bad in ["4", "4 hours", "1w"] {
+        usage_error(
+            &host,
+            &["orphans", "--older-than", bad],
+            &[
+                &format!("invalid value '{bad}' for '--older-than <DURATION>'"),
+                "whole number of minutes, hours or days",
+                "`90m`, `4h` or `2d`",
+            ],
+        );
+    }
+}
+
+#[test]
+fn yes_without_the_action_it_confirms_is_refused() {
+    let host = host();
+    usage_error(&host, &["orphans", "--yes"], &["--delete"]);
+    usage_error(&host, &["launcher", "--yes"], &["--fetch"]);
+}
+
+#[test]
+fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
+    let host = host();
+    let reads_config = ["check", "build", "launcher", "images", "prune", "orphans"];
+    let reads_artifactory = ["build", "launcher"];
+    for cmd in [
+        "init", "fmt", "check", "clean", "build", "launcher", "images", "prune", "orphans",
+    ] {
+        let run = host.run(&[cmd, "--help"]).ok();
+        let help = &run.stdout;
+        let at = |title: &str| help.find(&format!("\n{title}:\n"));
+        let examples =
+            at("Examples").unwrap_or_else(|| panic!("{cmd} --help has no examples\n{help}"));
+        assert!(
+            help[examples..].contains(&format!("Examples:\n  cargo xtask slurm-image {cmd}")),
+            "{help}"
+        );
+        let environment = at("Environment");
+        assert_eq!(
+            environment.is_some(),
+            reads_artifactory.contains(&cmd),
+            "{help}"
+        );
+        if let Some(environment) = environment {
+            assert!(examples < environment, "{help}");
+            for var in [
+                "ARTIFACTORY_TOKEN",
+                "ARTIFACTORY_USER",
+                "ARTIFACTORY_PASSWORD",
+                "SLURM_IMAGE_ARTIFACTORY_URL",
+            ] {
+                assert!(help[environment..].contains(var), "{cmd}: {var}\n{help}");
+            }
+        }
+        let config = at("Config");
+        assert_eq!(config.is_some(), reads_config.contains(&cmd), "{help}");
+        if let Some(config) = config {
+            assert!(examples.max(environment.unwrap_or(0)) < config, "{help}");
+            assert!(
+                help[config..].contains("tools/slurm/packer/slurm-image.toml"),
+                "{help}"
+            );
+        }
+    }
+    assert!(!host.path("gcloud-started").exists() && !host.path("packer-started").exists());
+}
