@@ -172,6 +172,21 @@ fn images_conf_warnings(conf: &ImagesConf, shown: &str) -> Vec<String> {
     missing.chain(unknown).collect()
 }
 
+/// Reads what the Packer template declares from its `*.pkr.hcl` files.
+pub fn read_template(host: &HostTree) -> anyhow::Result<Template> {
+    let mut texts = Vec::new();
+    for path in host.template_files()? {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| anyhow::anyhow!("cannot read {} ({err})", host.show(&path)))?;
+        texts.push((host.show(&path), text));
+    }
+    Template::read(
+        texts
+            .iter()
+            .map(|(name, text)| (name.as_str(), text.as_str())),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,19 +224,4 @@ mod tests {
             "Examples:\n  cargo xtask slurm-image clean\n      remove build/"
         );
     }
-}
-
-/// Reads what the Packer template declares from its `*.pkr.hcl` files.
-pub fn read_template(host: &HostTree) -> anyhow::Result<Template> {
-    let mut texts = Vec::new();
-    for path in host.template_files()? {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|err| anyhow::anyhow!("cannot read {} ({err})", host.show(&path)))?;
-        texts.push((host.show(&path), text));
-    }
-    Template::read(
-        texts
-            .iter()
-            .map(|(name, text)| (name.as_str(), text.as_str())),
-    )
 }
