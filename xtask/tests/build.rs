@@ -599,35 +599,47 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
 }
 
 #[test]
-fn slurm_and_pbs_built_at_the_same_time_both_land_in_images_conf() {
+fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
     let host = host_with_launcher();
-    let start = |wm: &str| {
-        let mut cmd = host.xtask(&["build", "--offline", "--wm", wm]);
-        cmd.env("FAKE_PACKER_DELAY", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd.spawn().unwrap()
-    };
-    let (slurm, pbs) = (start("slurm"), start("pbs"));
-    for child in [slurm, pbs] {
-        let output = child.wait_with_output().unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    // The test holds the lock, as a build writing images.conf at that moment would.
+    let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut cmd = host.xtask(&["build", "--offline", "--wm", "pbs"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert_ne!(
+            read, 0,
+            "the build ended without waiting for the lock:\n{seen}"
         );
+        seen.push_str(&line);
+        if line.contains(
+            "waiting for another build to finish writing tools/slurm/terraform/images.conf",
+        ) {
+            break;
+        }
     }
+    // Packer is done, and the pin waits: the other writer's change lands in the meantime.
+    assert_eq!(build_calls(&host).len(), 1);
+    host.write(
+        "tools/slurm/terraform/images.conf",
+        "slurm: det-environments-slurm-ci-1800000001\npbs: det-environments-pbs-ci-1717016272\n",
+    );
+    drop(lock);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert!(child.wait().unwrap().success(), "{seen}{rest}");
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
-        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+        "slurm: det-environments-slurm-ci-1800000001\npbs: det-environments-pbs-ci-1800000000\n",
+        "the pin is made on images.conf as it is once the lock is free, not as it was read before"
     );
-    for file in [
-        "slurm.pkrvars.hcl",
-        "pbs.pkrvars.hcl",
-        "slurm-manifest.json",
-        "pbs-manifest.json",
-    ] {
+    for file in ["pbs.pkrvars.hcl", "pbs-manifest.json"] {
         assert!(host.state_dir().join(file).exists(), "{file}");
     }
-    assert_eq!(build_calls(&host).len(), 2);
 }

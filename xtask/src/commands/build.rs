@@ -365,17 +365,25 @@ pub struct Built {
 
 /// Waits for any other build using the template's one `build/manifest.json`, saying so.
 fn take_turn(host: &HostTree) -> anyhow::Result<std::fs::File> {
-    let path = host.state_dir.join("manifest.lock");
+    wait_for_lock(
+        &host.state_dir.join("manifest.lock"),
+        &format!(
+            "waiting for the other build to finish: the template writes every build's manifest to {} \
+             (declare `manifest_path` to build side by side)",
+            host.show(&host.shared_manifest_file())
+        ),
+    )
+}
+
+/// Takes the lock file at `path`, first saying `why` when another process holds it. The lock
+/// goes with the returned file, so a killed holder never leaves it taken.
+fn wait_for_lock(path: &Path, why: &str) -> anyhow::Result<std::fs::File> {
     let lock =
-        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     match lock.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
-            eprintln!(
-                "waiting for the other build to finish: the template writes every build's manifest to {} \
-                 (declare `manifest_path` to build side by side)",
-                host.show(&host.shared_manifest_file())
-            );
+            eprintln!("{why}");
             lock.lock()
                 .with_context(|| format!("locking {}", path.display()))?;
         }
@@ -400,12 +408,11 @@ fn remove_if_there(path: &Path) -> anyhow::Result<()> {
 pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<Change> {
     std::fs::create_dir_all(&host.state_dir)
         .with_context(|| format!("creating {}", host.state_dir.display()))?;
-    let lock_path = host.state_dir.join("images.conf.lock");
-    let lock = std::fs::File::create(&lock_path)
-        .with_context(|| format!("creating {}", lock_path.display()))?;
-    lock.lock()
-        .with_context(|| format!("locking {}", lock_path.display()))?;
     let shown = host.show(&host.images_conf);
+    let _lock = wait_for_lock(
+        &host.state_dir.join("images.conf.lock"),
+        &format!("waiting for another build to finish writing {shown}"),
+    )?;
     let (text, change) = read_images_conf(host)?.pin(wm, image)?;
     match &change {
         Change::Unchanged => println!("{shown} already pins {image} for {wm}"),

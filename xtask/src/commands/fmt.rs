@@ -1,3 +1,5 @@
+//! `fmt`: the template in packer's layout, as `make fmt` and `make check` did.
+
 use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
@@ -25,19 +27,13 @@ pub struct Fmt {
 impl Fmt {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let _dir = sh.push_dir(&host.packer_dir);
-        let output = packer::fmt(sh, self.check).ignore_status().output()?;
-        let listed = String::from_utf8_lossy(&output.stdout);
-        print!("{listed}");
-        eprint!("{}", String::from_utf8_lossy(&output.stderr));
-        match output.status.code() {
-            Some(0) => Ok(()),
-            // `packer fmt -check` exits 3 and lists the files it would change.
-            Some(3) if self.check => bail!(
+        match packer::run_fmt(sh, self.check)? {
+            packer::Formatting::Done => Ok(()),
+            packer::Formatting::Needed(files) => bail!(
                 "{} needs formatting ({}): run `cargo xtask slurm-image fmt`",
                 host.show(&host.packer_dir),
-                listed.split_whitespace().collect::<Vec<_>>().join(", ")
+                files.join(", ")
             ),
-            code => bail!("`packer fmt` failed (exit {code:?})"),
         }
     }
 }

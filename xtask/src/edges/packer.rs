@@ -101,6 +101,34 @@ pub fn fmt<'a>(sh: &'a Shell, check: bool) -> Cmd<'a> {
     cmd!(sh, "packer fmt {check...} .")
 }
 
+/// What `packer fmt` found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Formatting {
+    /// Formatted (or, with `-check`, already in packer's layout).
+    Done,
+    /// With `-check`: the files that need formatting.
+    Needed(Vec<String>),
+}
+
+/// Runs `packer fmt [-check] .` in the current folder, its output passed through.
+pub fn run_fmt(sh: &Shell, check: bool) -> anyhow::Result<Formatting> {
+    let output = fmt(sh, check)
+        .ignore_status()
+        .output()
+        .context("running packer fmt")?;
+    let listed = String::from_utf8_lossy(&output.stdout);
+    print!("{listed}");
+    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    match output.status.code() {
+        Some(0) => Ok(Formatting::Done),
+        // `packer fmt -check` exits 3 and lists the files it would change.
+        Some(3) if check => Ok(Formatting::Needed(
+            listed.split_whitespace().map(str::to_string).collect(),
+        )),
+        code => bail!("`packer fmt` failed (exit {code:?})"),
+    }
+}
+
 /// `packer validate [-syntax-only] -var-file=<file> .`
 pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a> {
     let var_file = format!("-var-file={}", var_file.display());

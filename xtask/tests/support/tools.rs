@@ -23,7 +23,14 @@ pub fn require_tool(program: &str) -> Option<PathBuf> {
             !under_ci(),
             "{program} is not installed, and CI=true: this test must run under CI"
         );
-        eprintln!("SKIPPED: {program} is not on PATH (install it to run this test; CI=true makes this a failure)");
+        // Straight to the stderr file, past libtest's capture of `eprintln!`, so that a skip is
+        // seen in a plain `cargo test` run.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {}: {program} is not on PATH (install it to run this test; CI=true makes this a failure)",
+            std::thread::current().name().unwrap_or("a test")
+        );
     }
     found
 }
