@@ -270,8 +270,11 @@ impl Run {
 /// the variables file it was given in `last.pkrvars.hcl`, and writes a manifest where the
 /// variables say (`manifest_path`, else the template's `build/manifest.json`) the way packer
 /// does, with an older run before the new one.
+/// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
+/// build's environment goes to `packer-env.log`.
 /// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
-/// then cleans up for a second), or `1.6.6` / `1.7.4` for an old version;
+/// then cleans up for a second), `undefined` (validate warns of an undefined variable), or
+/// `1.6.6` / `1.7.4` for an old version;
 /// `FAKE_PACKER_DELAY` makes a build take that many seconds; `FAKE_PACKER_PLUGINS=none` means
 /// no plugin is installed until `packer init` runs.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
@@ -293,13 +296,21 @@ case "${1:-}" in
       done
     fi
     exit 0 ;;
-  fmt|validate) exit "${FAKE_PACKER_EXIT:-0}" ;;
+  fmt) exit "${FAKE_PACKER_EXIT:-0}" ;;
+  validate)
+    for arg in "$@"; do case "$arg" in -var-file=*) cp "${arg#-var-file=}" "$root/validated-$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "${arg#-var-file=}").pkrvars.hcl" ;; esac; done
+    if [ "${FAKE_PACKER:-}" = undefined ]; then
+      printf 'Warning: Undefined variable\n\nA "zone" variable was set but was not found in known variables.\n'
+    fi
+    echo "The configuration is valid."
+    exit "${FAKE_PACKER_EXIT:-0}" ;;
   build) ;;
   *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
 esac
 var_file=""
 for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
 cp "$var_file" "$root/last.pkrvars.hcl"
+echo "PACKER_LOG=${PACKER_LOG:-} PACKER_LOG_PATH=${PACKER_LOG_PATH:-}" >> "$root/packer-env.log"
 deb=$(sed -n 's/^launcher_deb_name = "\(.*\)"$/\1/p' "$var_file")
 echo "$deb $(sha256sum "build/$deb" | cut -c1-64)" >> "$root/packer-launchers.log"
 echo "$(ls -A build | tr '\n' ' ')" >> "$root/packer-uploads.log"
