@@ -111,8 +111,8 @@ build {
     destination = local.static_upload_dir
   }
 
-  # Only the package itself: build/ also holds the other workload manager's variables,
-  # manifest and log, which may be in use by a build running at the same time.
+  # Only the package itself: build/ may also hold an older package or a download in progress,
+  # which must not end up in the image.
   provisioner "file" {
     source      = "build/${var.launcher_deb_name}"
     destination = "${local.launcher_upload_dir}/"
