@@ -12,7 +12,7 @@ use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::variables::{BuildInputs, Variables};
 use crate::model::{hex, manifest, WorkloadManager};
-use crate::term::{is_interactive, signal_name};
+use crate::term::{is_interactive, signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
 #[derive(Args)]
@@ -96,11 +96,14 @@ impl Build {
                 code.map_or("by signal".to_string(), |c| c.to_string()),
                 host.show(&log_file)
             ),
-            Outcome::Interrupted { signal, .. } => bail!(
-                "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
-                 (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
-                signal_name(signal)
-            ),
+            Outcome::Interrupted { signal, .. } => return Err(Interrupted::error(
+                signal,
+                format!(
+                    "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
+                     (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
+                    signal_name(signal)
+                ),
+            )),
         }
 
         let json = std::fs::read_to_string(&manifest_file).with_context(|| {
