@@ -237,7 +237,8 @@ impl Run {
 /// and for each build the launcher package it would upload with its sha256 in
 /// `packer-launchers.log`; keeps the variables file it was given, and writes a manifest the way packer does, with an
 /// older run before the new one. `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`,
-/// `slow` (waits to be interrupted, then cleans up for a second), or `1.6.6` for an old version;
+/// `slow` (waits to be interrupted, then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default
+/// 1), or `1.6.6` for an old version;
 /// `FAKE_PACKER_DELAY` makes a build take that many seconds.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
 set -u
@@ -263,7 +264,7 @@ case "${FAKE_PACKER:-}" in
   fail) echo "Build 'googlecompute.hpc' errored: quota exceeded" >&2; exit 1 ;;
   no-manifest) exit 0 ;;
   slow)
-    trap 'sleep 1; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
     touch "$root/packer-started"
     for _ in $(seq 600); do sleep 0.1; done
     exit 0 ;;
