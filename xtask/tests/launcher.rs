@@ -764,3 +764,38 @@ fn settings_out_of_range_are_named_instead_of_overflowing() {
     }
     assert!(server.requests().is_empty());
 }
+
+#[test]
+fn under_nohup_sighup_stays_ignored() {
+    let (host, server) = (host(), server());
+    server.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let inner = xtask(&host, &server, &["launcher", "--fetch"]);
+    let mut cmd = Command::new("nohup");
+    cmd.arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(host.root())
+        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let mut child = spawn(cmd);
+    wait_for_partial_bytes(&host);
+    signal(&child, "HUP");
+    // The download goes on: whoever started it with nohup asked for that.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the xtask"
+    );
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(!host.build_dir().exists(), "{:?}", build_files(&host));
+}
