@@ -34,8 +34,9 @@ enum Command {
 
 fn main() {
     if let Err(err) = try_main() {
-        eprintln!("error: {err:#}");
-        std::process::exit(1);
+        // Not `eprintln!`: after SIGHUP the terminal is gone, and the exit code still matters.
+        term::say(format_args!("error: {err:#}"));
+        std::process::exit(term::exit_code(&err));
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::Context;
 
@@ -38,70 +38,120 @@ pub fn approved(yes: bool, question: &str) -> anyhow::Result<bool> {
     confirm(question)
 }
 
+/// The signals that stop a command: Ctrl-C, `kill`, and a closed terminal or dropped SSH session.
+const STOPPING: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
 struct Signals {
-    /// The number of the last SIGINT or SIGTERM received while a guard was held, or 0.
-    received: Arc<AtomicUsize>,
-    /// While false, SIGINT and SIGTERM only set `received` instead of ending the process.
+    /// The number of the last stopping signal received while a guard was held, or 0.
+    last: Arc<AtomicUsize>,
+    /// How many stopping signals were received while a guard was held.
+    count: Arc<AtomicUsize>,
+    /// While false, the stopping signals are only recorded instead of ending the process.
     default_action: Arc<AtomicBool>,
-    /// Guards held now: two builds may run at the same time, each holding one.
-    holders: AtomicUsize,
+    /// Guards held now. A command holds one at a time today, but a release will run a SLURM
+    /// and a PBS build in one process on two threads, each holding its own; the mutex keeps
+    /// the count and `default_action` in step when two threads take or drop guards at once.
+    holders: Mutex<usize>,
 }
 
-static SIGNALS: OnceLock<Signals> = OnceLock::new();
+/// Installed once, by the first guard, whichever thread takes it: a `OnceLock` runs one
+/// initialiser and makes every other thread wait for it, so no handler is installed twice.
+static SIGNALS: OnceLock<Result<Signals, String>> = OnceLock::new();
 
-/// While held, Ctrl-C (SIGINT) and SIGTERM do not end the process: they are recorded, so the
-/// work under way (packer deleting its VM, a download removing its partial file) can finish
-/// cleanly. When dropped, the signals end the process again.
-pub struct InterruptGuard(());
-
-impl InterruptGuard {
-    pub fn new() -> anyhow::Result<InterruptGuard> {
-        let signals = match SIGNALS.get() {
-            Some(signals) => signals,
-            None => {
-                let signals = Signals {
-                    received: Arc::default(),
-                    default_action: Arc::new(AtomicBool::new(true)),
-                    holders: AtomicUsize::new(0),
-                };
-                for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                    // Recording comes first so that a signal is never lost, then the default
-                    // action, which applies only outside a guard.
-                    signal_hook::flag::register_usize(
-                        signal,
-                        signals.received.clone(),
-                        signal as usize,
-                    )
-                    .context("installing the Ctrl-C handler")?;
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        let signals = Signals {
+            last: Arc::default(),
+            count: Arc::default(),
+            default_action: Arc::new(AtomicBool::new(true)),
+            holders: Mutex::new(0),
+        };
+        for signal in STOPPING {
+            // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for a
+            // background job of a script) stays ignored, as the one who started it asked.
+            if is_ignored(signal) {
+                continue;
+            }
+            let (last, count) = (signals.last.clone(), signals.count.clone());
+            let record = move || {
+                last.store(signal as usize, Ordering::SeqCst);
+                count.fetch_add(1, Ordering::SeqCst);
+            };
+            // SAFETY: the action only stores to atomics, which is async-signal-safe.
+            // Recording comes first so that a signal is never lost, then the default action,
+            // which applies only outside a guard.
+            unsafe { signal_hook::low_level::register(signal, record) }
+                .and_then(|_| {
                     signal_hook::flag::register_conditional_default(
                         signal,
                         signals.default_action.clone(),
                     )
-                    .context("installing the Ctrl-C handler")?;
-                }
-                SIGNALS.get_or_init(|| signals)
-            }
-        };
-        signals.holders.fetch_add(1, Ordering::SeqCst);
+                })
+                .map_err(|err| {
+                    format!("installing the handler of {}: {err}", signal_name(signal))
+                })?;
+        }
+        Ok(signals)
+    }
+}
+
+/// Whether `signal` is set to be ignored (its disposition is `SIG_IGN`).
+fn is_ignored(signal: i32) -> bool {
+    // SAFETY: with a null new action, sigaction(2) only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+fn signals() -> Option<&'static Signals> {
+    SIGNALS.get().and_then(|s| s.as_ref().ok())
+}
+
+/// While held, Ctrl-C (SIGINT), SIGTERM and SIGHUP do not end the process: they are recorded,
+/// so the work under way (packer deleting its VM, a download removing its partial file) can
+/// finish cleanly. When the last guard is dropped, the signals end the process again.
+pub struct InterruptGuard(());
+
+impl InterruptGuard {
+    pub fn new() -> anyhow::Result<InterruptGuard> {
+        let signals = SIGNALS
+            .get_or_init(Signals::install)
+            .as_ref()
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders += 1;
         signals.default_action.store(false, Ordering::SeqCst);
         Ok(InterruptGuard(()))
     }
 
-    /// The signal received since the guard was taken, if any.
+    /// The last signal received since the guard was taken, if any.
     pub fn received(&self) -> Option<i32> {
-        let signals = SIGNALS.get()?;
-        match signals.received.load(Ordering::SeqCst) {
+        match signals()?.last.load(Ordering::SeqCst) {
             0 => None,
             n => Some(n as i32),
         }
+    }
+
+    /// How many signals were received since the guard was taken.
+    pub fn count(&self) -> usize {
+        signals().map_or(0, |s| s.count.load(Ordering::SeqCst))
     }
 }
 
 impl Drop for InterruptGuard {
     fn drop(&mut self) {
-        if let Some(signals) = SIGNALS.get() {
-            if signals.holders.fetch_sub(1, Ordering::SeqCst) == 1 {
-                signals.received.store(0, Ordering::SeqCst);
+        if let Some(signals) = signals() {
+            let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+            *holders -= 1;
+            if *holders == 0 {
+                signals.last.store(0, Ordering::SeqCst);
+                signals.count.store(0, Ordering::SeqCst);
                 signals.default_action.store(true, Ordering::SeqCst);
             }
         }
@@ -113,8 +163,48 @@ pub fn signal_name(signal: i32) -> &'static str {
     match signal {
         signal_hook::consts::SIGINT => "Ctrl-C (SIGINT)",
         signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGHUP => "SIGHUP (the terminal closed)",
         _ => "a signal",
     }
+}
+
+/// Work stopped by a signal. `main` exits with 128 + the signal, as shells report a command a
+/// signal ended, so a script can tell an interruption from a failure.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    message: String,
+}
+
+impl Interrupted {
+    /// The error for work `signal` stopped, described by `message`.
+    pub fn error(signal: i32, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Interrupted {
+            signal,
+            message: message.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The exit code for a failed command: 128 + the signal when a signal stopped it, else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Interrupted>())
+        .map_or(1, |i| 128 + i.signal)
+}
+
+/// A line on stderr that may fail silently: after SIGHUP the terminal is gone, and `eprintln!`
+/// would panic where the tool still has cleaning up to do.
+pub fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most

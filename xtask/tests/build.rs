@@ -428,16 +428,48 @@ fn outside_the_repository_it_says_where_to_run() {
     ]);
 }
 
-#[test]
-fn ctrl_c_waits_for_packer_to_clean_up_and_changes_nothing() {
-    let host = host_with_launcher();
-    let mut cmd = host.xtask(&["build", "--offline"]);
-    cmd.env("FAKE_PACKER", "slow")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Its own process group stands for the terminal's foreground group, which Ctrl-C signals.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
+/// The xtask's stderr as it arrives, read on a thread of its own.
+struct Stderr(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Stderr {
+    fn of(child: &mut std::process::Child) -> Stderr {
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let shared = text.clone();
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = std::io::Read::read(&mut pipe, &mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                shared
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
+            }
+        });
+        Stderr(text)
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until `wanted` has been written; fails after a generous bound.
+    fn wait_for(&self, wanted: &str) {
+        let started = Instant::now();
+        while !self.text().contains(wanted) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{wanted:?} never came:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn wait_for_packer(host: &HostCopy) {
     let started = Instant::now();
     while !host.path("packer-started").exists() {
         assert!(
@@ -446,19 +478,46 @@ fn ctrl_c_waits_for_packer_to_clean_up_and_changes_nothing() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let group = format!("-{}", child.id());
+}
+
+fn kill(signal: &str, target: &str) {
     let status = std::process::Command::new("kill")
-        .args(["-INT", "--", &group])
+        .args([&format!("-{signal}"), "--", target])
         .status()
         .unwrap();
     assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_ne!(output.status.code(), Some(0), "{stderr}");
-    assert!(
-        output.status.code().is_some(),
-        "the xtask died of the signal instead of waiting for packer: {stderr}"
+}
+
+#[test]
+fn ctrl_c_waits_for_packer_to_clean_up_answers_each_ctrl_c_and_exits_130() {
+    let host = host_with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    // A cleanup long enough for the second and third Ctrl-C to come during it.
+    cmd.env("FAKE_PACKER", "slow")
+        .env("FAKE_PACKER_CLEANUP_S", "5")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group stands for the terminal's foreground group, which Ctrl-C signals.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd.spawn().unwrap();
+    let stderr = Stderr::of(&mut child);
+    wait_for_packer(&host);
+    kill("INT", &format!("-{}", child.id()));
+    stderr.wait_for(
+        "Ctrl-C (SIGINT) received: waiting for packer to cancel the build and delete its VM",
     );
+    // Impatient presses reach the xtask; packer, busy deleting its VM, is left to it.
+    let still = "still waiting for packer to delete its VM; `kill -9` would leave it behind";
+    for _ in 0..2 {
+        kill("INT", &child.id().to_string());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let status = child.wait().unwrap();
+    let stderr = stderr.text();
+    assert_eq!(stderr.matches(still).count(), 2, "{stderr}");
+    assert!(stderr.contains("slurm-image orphans"), "{stderr}");
+    // 128 + SIGINT, as a shell reports a command Ctrl-C ended; not killed by the signal.
+    assert_eq!(status.code(), Some(130), "{stderr}");
     assert!(
         host.path("packer-cleaned").exists(),
         "the xtask exited before packer cleaned up: {stderr}"
@@ -469,34 +528,32 @@ fn ctrl_c_waits_for_packer_to_clean_up_and_changes_nothing() {
 }
 
 #[test]
-fn sigterm_to_the_xtask_alone_is_passed_on_to_packer() {
-    let host = host_with_launcher();
-    let mut cmd = host.xtask(&["build", "--offline"]);
-    cmd.env("FAKE_PACKER", "slow")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while !host.path("packer-started").exists() {
+fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
+    for (signal, name, code) in [
+        ("TERM", "SIGTERM", 143),
+        ("HUP", "SIGHUP (the terminal closed)", 129),
+    ] {
+        let host = host_with_launcher();
+        let mut cmd = host.xtask(&["build", "--offline"]);
+        cmd.env("FAKE_PACKER", "slow")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().unwrap();
+        wait_for_packer(&host);
+        kill(signal, &child.id().to_string());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stand-in packer never started"
+            host.path("packer-cleaned").exists(),
+            "packer was not asked to clean up: {stderr}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            stderr.contains(&format!("build interrupted by {name}")),
+            "{stderr}"
+        );
+        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     }
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        host.path("packer-cleaned").exists(),
-        "packer was not asked to clean up: {stderr}"
-    );
-    assert!(stderr.contains("build interrupted by SIGTERM"), "{stderr}");
-    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
 #[test]

@@ -541,3 +541,108 @@ fn prune_outside_a_git_checkout_shows_the_plan_and_deletes_nothing() {
     );
     cloud.assert_listed_once_and_deleted_nothing();
 }
+
+#[test]
+fn a_compute_api_that_never_answers_fails_images_within_the_bound_naming_what_to_check() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    cloud.api.silence();
+    let mut cmd = cloud.xtask(&["images"]);
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "5");
+    let started = std::time::Instant::now();
+    let run = Run::of(cmd).fails_with(&[
+        "gcloud compute images list",
+        "no answer from the Compute API within 5 s for project determined-ai",
+        "check the network connection",
+        "status.cloud.google.com",
+    ]);
+    // It used to print nothing for 302 s and then show gcloud's crash text.
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stderr
+            .contains("gcloud: listing the images in project determined-ai (waiting at most 5 s)"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("gcloud feedback"), "{}", run.stderr);
+    assert_eq!(cloud.api.requests().len(), 1);
+
+    let mut cmd = cloud.xtask(&["images"]);
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "18446744073709552");
+    Run::of(cmd).fails_with(&[
+        "SLURM_IMAGE_GCLOUD_TIMEOUT_S=\"18446744073709552\" is out of range",
+        "from 1 to 3600",
+    ]);
+    assert_eq!(cloud.api.requests().len(), 1, "no call with a bad setting");
+}
+
+#[test]
+fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    let host = &cloud.host;
+    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        b"package",
+    );
+    cloud.api.silence();
+    let mut cmd = cloud.xtask(&["build", "--offline"]);
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "5");
+    let started = std::time::Instant::now();
+    let run = Run::of(cmd).ok();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        run.stdout.contains(
+            "slurm: det-environments-slurm-ci-1717047568 -> det-environments-slurm-ci-1800000000"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("warning: the image is built, but listing the images failed")
+            && run.stderr.contains("within 5 s"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_image_whose_name_holds_403_is_not_taken_for_a_permission_problem() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    // An old image whose timestamp holds "403", in use by an instance template: a 400.
+    let in_use = "det-environments-slurm-ci-1717403000";
+    cloud.api.add_image(
+        in_use,
+        1_717_403_000,
+        "READY",
+        &[],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb",
+    );
+    cloud.api.fail_delete_of(in_use);
+    cloud.commit_host();
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
+        in_use,
+        "is already being used by",
+        "still there:",
+    ]);
+    assert!(
+        !run.stderr.contains("no access to GCP project"),
+        "{}",
+        run.stderr
+    );
+    assert!(cloud.api.image_deletions().contains(&in_use.to_string()));
+}

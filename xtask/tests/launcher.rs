@@ -560,11 +560,310 @@ fn ctrl_c_during_the_download_leaves_no_partial_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains("interrupted by Ctrl-C"), "{stderr}");
+    // 128 + SIGINT, as a shell reports a command Ctrl-C ended.
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
     // Far below the 120 s stall timeout: the blocked read did not hold up the interruption.
     assert!(
         interrupted.elapsed() < Duration::from_secs(20),
         "{:?}",
         interrupted.elapsed()
     );
-    assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
+    // The fetch made build/, so the tree is left as it was: without it.
+    assert!(!host.build_dir().exists(), "{:?}", build_files(&host));
+}
+
+/// Spawns `cmd` with its output captured, as the tests that signal the xtask need.
+fn spawn(mut cmd: Command) -> std::process::Child {
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until build/ holds a partial download with some bytes in it; returns its name.
+fn wait_for_partial_bytes(host: &HostCopy) -> String {
+    let started = Instant::now();
+    loop {
+        let partial = build_files(host).into_iter().find(|n| n.ends_with(".part"));
+        if let Some(name) = partial {
+            let size = std::fs::metadata(host.build_dir().join(&name)).map_or(0, |m| m.len());
+            if size > 0 {
+                return name;
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no partial file with bytes in it appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_silent_artifactory_counts_as_unreachable_within_the_bound() {
+    let server = server();
+    server.set_faults(Faults {
+        silent: true,
+        ..Faults::default()
+    });
+    // The default timeouts, as a user has them: the bound is the one the user waits.
+    let xtask_defaults = |host: &HostCopy, args: &[&str]| {
+        let mut cmd = xtask(host, &server, args);
+        cmd.env_remove("SLURM_IMAGE_STALL_TIMEOUT_S");
+        cmd
+    };
+    let (with_local, without, listing) = (host(), host(), host());
+    put_local(&with_local, OLD);
+    // The three wait at once, so the test waits for one bound, not three.
+    let started = Instant::now();
+    let children = [
+        spawn(xtask_defaults(&with_local, &["build"])),
+        spawn(xtask_defaults(&without, &["build"])),
+        spawn(xtask_defaults(&listing, &["launcher"])),
+    ];
+    let runs: Vec<Run> = children
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            let run = Run {
+                code: output.status.code(),
+                stdout: String::from_utf8_lossy(&output.stdout).into(),
+                stderr: String::from_utf8_lossy(&output.stderr).into(),
+            };
+            // It used to wait 254 s and then fail.
+            assert!(
+                started.elapsed() < Duration::from_secs(40),
+                "{:?}\n{}",
+                started.elapsed(),
+                run.stderr
+            );
+            run
+        })
+        .collect();
+    let [built, failed, listed] = <[Run; 3]>::try_from(runs).ok().unwrap();
+    let looking = format!("looking up releases at {}", server.folder_url());
+
+    let built = built.ok();
+    assert!(built.stderr.contains(&looking), "{}", built.stderr);
+    assert!(
+        built.stderr.contains("no answer within 15 s")
+            && built
+                .stderr
+                .contains(&format!("building with the local {OLD}")),
+        "{}",
+        built.stderr
+    );
+    assert!(with_local.packer_launchers()[0].starts_with(&format!("{OLD} ")));
+
+    let host_port = server.folder_url().split('/').nth(2).unwrap().to_string();
+    let failed = failed.fails_with(&["cannot reach", &host_port, "no answer within 15 s", "VPN"]);
+    assert!(failed.stderr.contains(&looking), "{}", failed.stderr);
+    assert!(without.packer_launchers().is_empty());
+    assert!(!without.build_dir().exists());
+
+    listed.fails_with(&["cannot reach", &host_port, "VPN", &looking]);
+    // One bounded request each: no retries of a silent server, no HTML page after it.
+    assert_eq!(server.requests().len(), 3, "{:?}", server.requests());
+}
+
+#[test]
+fn a_body_cut_short_counts_every_byte_that_arrived() {
+    let (host, server) = (host(), server());
+    server.set_faults(Faults {
+        cut_short: true,
+        ..Faults::default()
+    });
+    // The server sends half of the 700,000 bytes: more than one 256 KiB buffer.
+    let run = run(&host, &server, &["launcher", "--fetch"]).fails_with(&["failed 4 times"]);
+    assert!(
+        run.stderr.contains("stopped after 350000 bytes"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn sighup_during_the_download_leaves_the_tree_as_it_was() {
+    let (host, server) = (host(), server());
+    server.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let mut cmd = xtask(&host, &server, &["launcher", "--fetch"]);
+    cmd.env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+    assert!(!host.build_dir().exists());
+    let child = spawn(cmd);
+    wait_for_partial_bytes(&host);
+    // A closed terminal or a dropped SSH session.
+    signal(&child, "HUP");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(129), "{stderr}");
+    assert!(stderr.contains("interrupted by SIGHUP"), "{stderr}");
+    // The fetch made build/, so it goes with the partial file.
+    assert!(!host.build_dir().exists(), "{:?}", build_files(&host));
+}
+
+#[test]
+fn a_partial_file_left_by_kill_9_is_removed_by_the_next_fetch() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD);
+    server.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let mut cmd = xtask(&host, &server, &["launcher", "--fetch", "--yes"]);
+    cmd.env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+    let mut child = spawn(cmd);
+    let partial = wait_for_partial_bytes(&host);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let left = std::fs::metadata(host.build_dir().join(&partial))
+        .expect("kill -9 leaves the partial file")
+        .len();
+
+    server.set_faults(Faults::default());
+    let run = run(&host, &server, &["launcher", "--fetch", "--yes"]).ok();
+    let freed = format!("{:.1} KiB", left as f64 / 1024.0);
+    assert!(
+        run.stderr.contains(&format!(
+            "removed a partial download left by an earlier run ({freed} freed)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(build_files(&host), [NEW]);
+}
+
+/// A partial download named for process `pid`, `size` bytes long.
+fn put_partial(host: &HostCopy, pid: u32, size: usize) -> std::path::PathBuf {
+    let path = host.build_dir().join(format!(".{NEW}.{pid}.part"));
+    std::fs::create_dir_all(host.build_dir()).unwrap();
+    std::fs::write(&path, vec![7u8; size]).unwrap();
+    path
+}
+
+/// The id of a process that has ended.
+fn dead_pid() -> u32 {
+    let mut child = Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    pid
+}
+
+#[test]
+fn clean_removes_stale_partials_saying_so_and_never_a_running_download() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD);
+    put_partial(&host, dead_pid(), 3 * 1024 * 1024);
+    // A download running now: in this (live) process, and one whose file is locked by a
+    // live process although its name's process is gone (a process of another pid namespace).
+    let running = std::fs::File::open(put_partial(&host, std::process::id(), 10)).unwrap();
+    running.lock().unwrap();
+    let locked = std::fs::File::open(put_partial(&host, dead_pid(), 20)).unwrap();
+    locked.lock().unwrap();
+
+    let run = host.run(&["clean"]).fails_with(&[
+        "a launcher download is running in another process",
+        "clean again",
+    ]);
+    assert!(
+        run.stdout
+            .contains("removed a partial download left by an earlier run (3.0 MiB freed)"),
+        "{}",
+        run.stdout
+    );
+    let partials: Vec<String> = build_files(&host)
+        .into_iter()
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert_eq!(partials.len(), 2, "{partials:?}");
+    assert!(launchers(&host).contains(&OLD.to_string()));
+
+    // A fetch leaves them alone too.
+    run_fetch_keeps(&host, &server, 2);
+
+    drop((running, locked));
+    for name in build_files(&host).iter().filter(|n| n.ends_with(".part")) {
+        std::fs::remove_file(host.build_dir().join(name)).unwrap();
+    }
+    put_partial(&host, dead_pid(), 1024 * 1024);
+    let run = host.run(&["clean"]).ok();
+    assert!(
+        run.stdout
+            .contains("removed a partial download left by an earlier run (1.0 MiB freed)")
+            && run.stdout.contains("removed tools/slurm/packer/build"),
+        "{}",
+        run.stdout
+    );
+    assert!(!host.build_dir().exists());
+}
+
+fn run_fetch_keeps(host: &HostCopy, server: &Server, partials: usize) {
+    let run = run(host, server, &["launcher", "--fetch", "--yes"]).ok();
+    assert!(!run.stderr.contains("partial download"), "{}", run.stderr);
+    let left = build_files(host)
+        .into_iter()
+        .filter(|n| n.ends_with(".part"))
+        .count();
+    assert_eq!(left, partials, "{:?}", build_files(host));
+}
+
+#[test]
+fn settings_out_of_range_are_named_instead_of_overflowing() {
+    let (host, server) = (host(), server());
+    for var in ["SLURM_IMAGE_STALL_TIMEOUT_S", "SLURM_IMAGE_RETRY_DELAY_MS"] {
+        let mut cmd = xtask(&host, &server, &["launcher"]);
+        cmd.env(var, "18446744073709552");
+        let run = Run::of(cmd).fails_with(&[
+            &format!("{var}=\"18446744073709552\" is out of range"),
+            "or unset it",
+        ]);
+        assert_eq!(run.code, Some(1), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    }
+    assert!(server.requests().is_empty());
+}
+
+#[test]
+fn under_nohup_sighup_stays_ignored() {
+    let (host, server) = (host(), server());
+    server.set_faults(Faults {
+        stall: true,
+        ..Faults::default()
+    });
+    let inner = xtask(&host, &server, &["launcher", "--fetch"]);
+    let mut cmd = Command::new("nohup");
+    cmd.arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(host.root())
+        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => cmd.env(key, value),
+            None => cmd.env_remove(key),
+        };
+    }
+    let mut child = spawn(cmd);
+    wait_for_partial_bytes(&host);
+    signal(&child, "HUP");
+    // The download goes on: whoever started it with nohup asked for that.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP ended the xtask"
+    );
+    signal(&child, "INT");
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(!host.build_dir().exists(), "{:?}", build_files(&host));
 }

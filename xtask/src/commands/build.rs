@@ -20,7 +20,7 @@ use crate::model::launcher_version::LauncherPackage;
 use crate::model::template::Template;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{hex, manifest, WorkloadManager};
-use crate::term::{is_interactive, signal_name};
+use crate::term::{is_interactive, signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
 #[derive(Args)]
@@ -332,11 +332,16 @@ impl Plan {
                 self.wm,
                 host.show(&self.log_file)
             ),
-            Outcome::Interrupted { signal, .. } => bail!(
-                "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
-                 (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
-                signal_name(signal)
-            ),
+            Outcome::Interrupted { signal, .. } => {
+                return Err(Interrupted::error(
+                    signal,
+                    format!(
+                        "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
+                         (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
+                        signal_name(signal)
+                    ),
+                ))
+            }
         };
         let json = std::fs::read_to_string(&self.manifest).with_context(|| {
             format!(

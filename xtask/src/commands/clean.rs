@@ -1,7 +1,11 @@
+//! `clean`: removes the build folder, the files of builds and downloads.
+
+use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
 use crate::commands::HelpFooter;
+use crate::edges::artifactory;
 use crate::host::HostTree;
 
 /// Remove tools/slurm/packer/build/ (launcher packages, variables files, manifests, logs).
@@ -15,15 +19,26 @@ pub struct Clean {}
 
 impl Clean {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
-        if sh.path_exists(&host.build_dir) {
-            sh.remove_path(&host.build_dir)?;
-            println!("removed {}", host.show(&host.build_dir));
-        } else {
-            println!(
-                "{} does not exist: nothing to clean",
-                host.show(&host.build_dir)
+        let shown = host.show(&host.build_dir);
+        if !sh.path_exists(&host.build_dir) {
+            println!("{shown} does not exist: nothing to clean");
+            return Ok(());
+        }
+        // Partial downloads of earlier runs are said apart: they are what grows unnoticed.
+        let sweep = artifactory::remove_stale_partials(&host.build_dir)?;
+        if let Some(summary) = sweep.summary() {
+            println!("{summary}");
+        }
+        if !sweep.in_use.is_empty() {
+            let names: Vec<String> = sweep.in_use.iter().map(|p| host.show(p)).collect();
+            bail!(
+                "a launcher download is running in another process ({}): {shown} is left as it is; \
+                 run clean again when it has finished",
+                names.join(", ")
             );
         }
+        sh.remove_path(&host.build_dir)?;
+        println!("removed {shown}");
         Ok(())
     }
 }

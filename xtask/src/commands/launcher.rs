@@ -333,6 +333,10 @@ fn fetch(
     newest: &LauncherPackage,
     replaced: &[&LauncherPackage],
 ) -> anyhow::Result<()> {
+    let sweep = artifactory::remove_stale_partials(&host.build_dir)?;
+    if let Some(summary) = sweep.summary() {
+        eprintln!("launcher: {summary}");
+    }
     let mut progress = Progress::new(newest.file_name.clone());
     let path = client
         .download(newest, &host.build_dir, &mut progress)

@@ -15,9 +15,9 @@ use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
 
-use crate::model::hex;
 use crate::model::launcher_version::{releases, LauncherPackage};
-use crate::term::{signal_name, InterruptGuard, Progress};
+use crate::model::{hex, whole_number_setting};
+use crate::term::{bytes, signal_name, InterruptGuard, Interrupted, Progress};
 
 /// Overrides `artifactory.url` of the config, e.g. for a mirror or a test server.
 pub const URL_VAR: &str = "SLURM_IMAGE_ARTIFACTORY_URL";
@@ -31,8 +31,15 @@ const STALL_TIMEOUT_VAR: &str = "SLURM_IMAGE_STALL_TIMEOUT_S";
 
 const ATTEMPTS: u32 = 4;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const DEFAULT_RETRY_DELAY: Duration = Duration::from_millis(500);
-const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+const DEFAULT_RETRY_DELAY_MS: u64 = 500;
+/// At most a minute, so that four attempts never pause for more than about eight minutes.
+const MAX_RETRY_DELAY_MS: u64 = 60_000;
+const DEFAULT_STALL_TIMEOUT_S: u64 = 30;
+const MAX_STALL_TIMEOUT_S: u64 = 3600;
+/// The longest a lookup of the releases waits for its whole answer (a small listing), and no
+/// longer than the stall timeout. A server that says nothing for this long counts as
+/// unreachable, so that a build with a local package goes on with it instead of waiting.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 /// Bytes read from the socket and written to disk at a time: large enough that hashing and
 /// writing run at disk speed, small enough that memory stays flat whatever the package size.
 const CHUNK: usize = 256 * 1024;
@@ -291,21 +298,20 @@ impl Artifactory {
             Some(url) => folder_url(&url, URL_VAR)?,
             None => folder_url(config_url, "artifactory.url in the config")?,
         };
-        let millis = |name: &str, default: Duration, unit: u64| -> anyhow::Result<Duration> {
-            match var(name) {
-                None => Ok(default),
-                Some(text) => text
-                    .trim()
-                    .parse::<u64>()
-                    .map(|n| Duration::from_millis(n * unit))
-                    .map_err(|_| {
-                        anyhow!("{name}={text:?} is not a whole number: unset it or fix it")
-                    }),
-            }
-        };
-        let retry_delay = millis(RETRY_DELAY_VAR, DEFAULT_RETRY_DELAY, 1)?;
-        let stall_timeout =
-            millis(STALL_TIMEOUT_VAR, DEFAULT_STALL_TIMEOUT, 1000)?.max(Duration::from_secs(1));
+        let retry_delay = Duration::from_millis(whole_number_setting(
+            RETRY_DELAY_VAR,
+            var(RETRY_DELAY_VAR).as_deref(),
+            DEFAULT_RETRY_DELAY_MS,
+            0..=MAX_RETRY_DELAY_MS,
+            "milliseconds",
+        )?);
+        let stall_timeout = Duration::from_secs(whole_number_setting(
+            STALL_TIMEOUT_VAR,
+            var(STALL_TIMEOUT_VAR).as_deref(),
+            DEFAULT_STALL_TIMEOUT_S,
+            1..=MAX_STALL_TIMEOUT_S,
+            "seconds",
+        )?);
         Ok(Artifactory::new(
             folder,
             credentials(var)?,
@@ -355,7 +361,10 @@ impl Artifactory {
         format!("{}{}", self.folder, package.file_name)
     }
 
-    /// The newest release in the folder, or `None` when it holds none.
+    /// The newest release in the folder, or `None` when it holds none: the lookup `build`,
+    /// `launcher` (and any check of the set-up) make. It says where it looks as it starts, so a
+    /// wait is never silent, and waits a short, bounded time: a server that does not answer
+    /// is an [`Unreachable`] one.
     pub fn newest_release(&self) -> anyhow::Result<Option<LauncherPackage>> {
         Ok(self.releases()?.into_iter().next())
     }
@@ -363,10 +372,11 @@ impl Artifactory {
     /// The releases in the folder, newest first: from the storage API, or from the folder's
     /// HTML page when the API gives no listing.
     pub fn releases(&self) -> anyhow::Result<Vec<LauncherPackage>> {
+        eprintln!("looking up releases at {}", self.folder);
         let mut names = None;
         if let Some(api) = storage_api_url(&self.folder) {
             let listed = self
-                .retrying("listing the releases", None, || self.get_text(&api))
+                .retrying("listing the releases", None, || self.look_up(&api))
                 .and_then(|json| names_from_storage_listing(&json));
             match listed {
                 Ok(found) => names = Some(found),
@@ -384,7 +394,7 @@ impl Artifactory {
             Some(names) => names,
             None => {
                 let html =
-                    self.retrying("listing the releases", None, || self.get_text(&self.folder))?;
+                    self.retrying("listing the releases", None, || self.look_up(&self.folder))?;
                 names_from_index_html(&html)
             }
         };
@@ -392,8 +402,8 @@ impl Artifactory {
     }
 
     /// Downloads `package` into `build_dir`, hashing as the bytes arrive; only a file whose
-    /// sha256 matches the server's gets its final name. Every failure, and Ctrl-C, removes the
-    /// partial file.
+    /// sha256 matches the server's gets its final name. Every failure, and Ctrl-C, SIGTERM or
+    /// SIGHUP, removes the partial file, and build/ too when the download created it.
     pub fn download(
         &self,
         package: &LauncherPackage,
@@ -407,38 +417,50 @@ impl Artifactory {
                 package.file_name
             );
         };
+        let created = !build_dir.is_dir();
         std::fs::create_dir_all(build_dir)
             .with_context(|| format!("creating {}", build_dir.display()))?;
-        let target = build_dir.join(&package.file_name);
-        // The process id keeps two builds fetching at once from writing the same file.
-        let temp = build_dir.join(format!(
-            ".{}.{}.part",
-            package.file_name,
-            std::process::id()
-        ));
-        let url = self.url_of(&package);
-        let guard = InterruptGuard::new()?;
-        let result = self
-            .retrying(
-                &format!("downloading {}", package.file_name),
-                Some(&guard),
-                || {
-                    let attempt = self.download_once(&package, &url, &temp, &guard, progress);
-                    if attempt.is_err() {
-                        progress.abandon();
-                        let _ = std::fs::remove_file(&temp);
-                    }
-                    attempt
-                },
-            )
-            .and_then(|()| {
-                std::fs::rename(&temp, &target)
-                    .with_context(|| format!("renaming {} to {}", temp.display(), target.display()))
-            });
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        let result = self.download_into(&package, build_dir, progress);
+        if result.is_err() && created {
+            // Only an empty folder goes: another process may have started to use it meanwhile.
+            let _ = std::fs::remove_dir(build_dir);
         }
-        result?;
+        result
+    }
+
+    fn download_into(
+        &self,
+        package: &LauncherPackage,
+        build_dir: &Path,
+        progress: &mut Progress,
+    ) -> anyhow::Result<PathBuf> {
+        let target = build_dir.join(&package.file_name);
+        let temp = build_dir.join(partial_name(&package.file_name, std::process::id()));
+        let url = self.url_of(package);
+        let guard = InterruptGuard::new()?;
+        let partial = self.retrying(
+            &format!("downloading {}", package.file_name),
+            Some(&guard),
+            || {
+                let attempt = self.download_once(package, &url, &temp, &guard, progress);
+                if attempt.is_err() {
+                    progress.abandon();
+                }
+                attempt
+            },
+        )?;
+        // A signal that came with the last bytes still stops the command.
+        if let Some(signal) = guard.received() {
+            return Err(Interrupted::error(
+                signal,
+                format!(
+                    "download of {} interrupted by {}: the partial file was removed",
+                    package.file_name,
+                    signal_name(signal)
+                ),
+            ));
+        }
+        partial.keep_as(&target)?;
         Ok(target)
     }
 
@@ -449,7 +471,7 @@ impl Artifactory {
         temp: &Path,
         guard: &InterruptGuard,
         progress: &mut Progress,
-    ) -> Result<(), Failure> {
+    ) -> Result<PartialFile, Failure> {
         let name = &package.file_name;
         let response = self.get(url)?;
         let from_header = response
@@ -468,9 +490,8 @@ impl Artifactory {
             })?,
         };
         let total = response.body().content_length();
-        let file = File::create(temp)
-            .with_context(|| format!("creating {}", temp.display()))
-            .map_err(Failure::Fatal)?;
+        // Dropping `partial` on any early return below removes the file.
+        let (partial, file) = PartialFile::create(temp).map_err(Failure::Fatal)?;
         let reader = response.into_body().into_reader();
         progress.start(total);
         // Receiving runs on one thread, hashing and writing on another, so the two overlap: the
@@ -506,11 +527,14 @@ impl Artifactory {
                 Ok(received) => break received,
                 Err(RecvTimeoutError::Timeout) => {
                     if let Some(signal) = guard.received() {
-                        // The two threads are left behind: the caller removes the file they
-                        // write to, and the process ends with the interrupted command.
-                        return Err(Failure::fatal(format_args!(
-                            "download of {name} interrupted by {}: the partial file was removed",
-                            signal_name(signal)
+                        // The two threads are left behind: dropping `partial` removes the file
+                        // they write to, and the process ends with the interrupted command.
+                        return Err(Failure::Fatal(Interrupted::error(
+                            signal,
+                            format!(
+                                "download of {name} interrupted by {}: the partial file was removed",
+                                signal_name(signal)
+                            ),
                         )));
                     }
                     progress.update(bytes.load(Ordering::Relaxed));
@@ -558,7 +582,7 @@ impl Artifactory {
             )));
         }
         progress.finish();
-        Ok(())
+        Ok(partial)
     }
 
     /// The sha256 of a file in the folder from the storage API's file info, when it has one.
@@ -605,23 +629,46 @@ impl Artifactory {
                     let until = Instant::now() + delay;
                     while Instant::now() < until {
                         if let Some(signal) = guard.and_then(InterruptGuard::received) {
-                            bail!("{what}: interrupted by {}", signal_name(signal));
+                            return Err(Interrupted::error(
+                                signal,
+                                format!("{what}: interrupted by {}", signal_name(signal)),
+                            ));
                         }
                         std::thread::sleep(Duration::from_millis(20).min(delay));
                     }
-                    delay *= 2;
+                    delay = delay.saturating_mul(2);
                 }
             }
         }
     }
 
+    /// How long a lookup may wait for its whole answer.
+    fn lookup_timeout(&self) -> Duration {
+        LOOKUP_TIMEOUT.min(self.stall_timeout)
+    }
+
     /// A GET with the credentials; a status that is not 2xx is an error here.
     fn get(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+        self.get_within(url, None)
+    }
+
+    /// A GET that, with a `deadline`, must be answered in full within it; a server silent
+    /// until then counts as unreachable.
+    fn get_within(
+        &self,
+        url: &str,
+        deadline: Option<Duration>,
+    ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
         let mut request = self.agent.get(url);
         if let Some(auth) = &self.auth {
             request = request.header("Authorization", &auth.0);
         }
-        let response = request.call().map_err(|err| self.classify(err, url))?;
+        if deadline.is_some() {
+            request = request.config().timeout_global(deadline).build();
+        }
+        let response = request
+            .call()
+            .map_err(|err| self.classify(err, url, deadline))?;
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(response),
@@ -643,10 +690,19 @@ impl Artifactory {
     }
 
     fn get_text(&self, url: &str) -> Result<String, Failure> {
-        self.get(url)?
+        self.text_within(url, None)
+    }
+
+    /// A small listing, within the lookup's deadline.
+    fn look_up(&self, url: &str) -> Result<String, Failure> {
+        self.text_within(url, Some(self.lookup_timeout()))
+    }
+
+    fn text_within(&self, url: &str, deadline: Option<Duration>) -> Result<String, Failure> {
+        self.get_within(url, deadline)?
             .into_body()
             .read_to_string()
-            .map_err(|err| match self.classify(err, url) {
+            .map_err(|err| match self.classify(err, url, deadline) {
                 Failure::Transient(err) => {
                     Failure::Transient(err.context(format!("reading {url}")))
                 }
@@ -654,9 +710,10 @@ impl Artifactory {
             })
     }
 
-    /// Sorts a ureq error into unreachable (fatal, and marked so), transient or fatal. ureq's
-    /// messages name no credentials: they travel in a header, never in the URL.
-    fn classify(&self, err: ureq::Error, url: &str) -> Failure {
+    /// Sorts a ureq error into unreachable (fatal, and marked so), transient or fatal; with a
+    /// `deadline`, a timeout is unreachable too. ureq's messages name no credentials: they
+    /// travel in a header, never in the URL.
+    fn classify(&self, err: ureq::Error, url: &str, deadline: Option<Duration>) -> Failure {
         use std::io::ErrorKind as K;
         use ureq::Timeout as T;
         let unreachable = |cause: String| {
@@ -665,6 +722,14 @@ impl Artifactory {
                 cause,
             }))
         };
+        let timed_out = match &err {
+            ureq::Error::Timeout(_) => true,
+            ureq::Error::Io(io) => io.kind() == K::TimedOut,
+            _ => false,
+        };
+        if let (Some(deadline), true) = (deadline, timed_out) {
+            return unreachable(format!("no answer within {} s", deadline.as_secs()));
+        }
         match &err {
             ureq::Error::HostNotFound => unreachable("host not found".into()),
             ureq::Error::ConnectionFailed => unreachable("connection failed".into()),
@@ -717,6 +782,153 @@ impl Artifactory {
     }
 }
 
+/// The file name a download writes to until it is verified: `.<release>.<pid>.part`, with the
+/// id of the process writing it, so that two processes fetching at once never share one.
+fn partial_name(file_name: &str, pid: u32) -> String {
+    format!(".{file_name}.{pid}.part")
+}
+
+/// The release and process id in a partial download's file name, or `None` for any other name.
+fn parse_partial_name(name: &str) -> Option<(&str, u32)> {
+    let (release, pid) = name
+        .strip_prefix('.')?
+        .strip_suffix(".part")?
+        .rsplit_once('.')?;
+    let pid = pid.parse().ok().filter(|&pid| pid > 0)?;
+    LauncherPackage::from_file_name(release).map(|_| (release, pid))
+}
+
+/// The file a download writes to, under its partial name. It is locked while the download runs,
+/// so that a sweep by another process leaves it alone, and removed when dropped unless it was
+/// kept: also when a panic unwinds (a write to a terminal that has closed panics).
+struct PartialFile {
+    path: PathBuf,
+    /// Holds the lock; the writer's handle shares it, so it lasts until this one closes.
+    lock: File,
+    kept: bool,
+}
+
+impl PartialFile {
+    /// Creates (or empties) the file and locks it; also returns a handle to write with.
+    fn create(path: &Path) -> anyhow::Result<(PartialFile, File)> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let partial = PartialFile {
+            path: path.to_path_buf(),
+            lock: file,
+            kept: false,
+        };
+        partial
+            .lock
+            .try_lock()
+            .map_err(|err| anyhow!("locking {}: {err}", path.display()))?;
+        let writer = partial
+            .lock
+            .try_clone()
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok((partial, writer))
+    }
+
+    /// Gives the verified file its final name.
+    fn keep_as(mut self, target: &Path) -> anyhow::Result<()> {
+        std::fs::rename(&self.path, target)
+            .with_context(|| format!("renaming {} to {}", self.path.display(), target.display()))?;
+        self.kept = true;
+        Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// What a sweep for partial downloads found.
+#[derive(Debug, Default)]
+pub struct Sweep {
+    /// Partial downloads of earlier runs, removed.
+    pub removed: usize,
+    /// Their bytes.
+    pub freed: u64,
+    /// Partial downloads being written now by a process that is still running, kept.
+    pub in_use: Vec<PathBuf>,
+}
+
+impl Sweep {
+    /// What was removed, for the user; `None` when nothing was.
+    pub fn summary(&self) -> Option<String> {
+        match self.removed {
+            0 => None,
+            1 => Some(format!(
+                "removed a partial download left by an earlier run ({} freed)",
+                bytes(self.freed)
+            )),
+            n => Some(format!(
+                "removed {n} partial downloads left by earlier runs ({} freed)",
+                bytes(self.freed)
+            )),
+        }
+    }
+}
+
+/// Removes the partial downloads that earlier runs left in `dir` (killed with `kill -9`, or
+/// cut off with their terminal). One is an earlier run's when the process named in it is gone
+/// and nobody holds its lock; any other is a download running now, and is left alone.
+pub fn remove_stale_partials(dir: &Path) -> anyhow::Result<Sweep> {
+    let mut sweep = Sweep::default();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(sweep),
+        Err(err) => return Err(err).with_context(|| format!("listing {}", dir.display())),
+    };
+    for entry in entries {
+        let entry = entry.with_context(|| format!("listing {}", dir.display()))?;
+        let name = entry.file_name();
+        let Some((_, pid)) = parse_partial_name(&name.to_string_lossy()) else {
+            continue;
+        };
+        let path = entry.path();
+        // The pid check comes first: a download creates its file a moment before it locks it.
+        if process_is_alive(pid) {
+            sweep.in_use.push(path);
+            continue;
+        }
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            sweep.in_use.push(path);
+            continue;
+        }
+        let size = file.metadata().map_or(0, |m| m.len());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {
+                sweep.removed += 1;
+                sweep.freed += size;
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err).with_context(|| format!("removing {}", path.display())),
+        }
+    }
+    Ok(sweep)
+}
+
+/// Whether a process with this id runs now (one of another user counts too).
+fn process_is_alive(pid: u32) -> bool {
+    // 0 and ids beyond i32 would address process groups, never one process.
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let found = unsafe { libc::kill(pid, 0) } == 0;
+    found || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
 /// How receiving a body ended.
 enum Received {
     All(u64),
@@ -749,7 +961,12 @@ fn receive(
                 }
                 Ok(n) => filled += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Received::Failed { done, err },
+                Err(err) => {
+                    // The bytes of the buffer filled so far arrived too.
+                    let done = done + filled as u64;
+                    bytes.store(done, Ordering::Relaxed);
+                    return Received::Failed { done, err };
+                }
             }
         }
         done += filled as u64;
@@ -1148,8 +1365,35 @@ mod tests {
             silent: true,
             ..Faults::default()
         });
-        let err = format!("{:#}", client(&server, None).releases().unwrap_err());
-        assert!(err.contains("sent nothing"), "{err}");
+        let started = Instant::now();
+        let err = client(&server, None).releases().unwrap_err();
+        assert!(is_unreachable(&err), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("no answer within 1 s"),
+            "{err:#}"
+        );
+        // One bounded attempt at the storage API, no retries and no HTML page after it.
+        assert_eq!(server.requests().len(), 1);
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
+
+    #[test]
+    fn partial_download_names() {
+        let name = partial_name(NEW, 4242);
+        assert_eq!(name, format!(".{NEW}.4242.part"));
+        assert_eq!(parse_partial_name(&name), Some((NEW, 4242)));
+        for other in [
+            NEW.to_string(),
+            format!(".{NEW}.part"),
+            format!(".{NEW}.0.part"),
+            format!(".{NEW}.x1.part"),
+            format!(".{NEW}.4242.tmp"),
+            format!("{NEW}.4242.part"),
+            ".other-tool_1.0.0-0_amd64.deb.4242.part".to_string(),
+            ".images.conf.4242.tmp".to_string(),
+        ] {
+            assert_eq!(parse_partial_name(&other), None, "{other}");
+        }
     }
 
     #[test]

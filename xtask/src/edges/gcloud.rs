@@ -1,16 +1,29 @@
-//! gcloud: the only module that runs it; every call reads `--format=json` with serde.
+//! gcloud: the only module that runs it; every call reads `--format=json` with serde, and
+//! every call has a deadline.
 
 use std::collections::BTreeMap;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
-use crate::model::list_or_none;
+use crate::model::{list_or_none, whole_number_setting};
 
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
+
+/// How long a gcloud call that reads may take, in seconds; tests make it short.
+const TIMEOUT_VAR: &str = "SLURM_IMAGE_GCLOUD_TIMEOUT_S";
+const DEFAULT_TIMEOUT_S: u64 = 60;
+const MAX_TIMEOUT_S: u64 = 3600;
+/// A delete waits until Google has finished it, and deleting VMs takes minutes: it may take
+/// this many times as long as a read. Each of its requests still has the read's timeout.
+const DELETE_TIMEOUT_FACTOR: u32 = 10;
 
 /// An image of the project, as `gcloud compute images list` describes it.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,6 +66,8 @@ struct RawInstance {
 pub struct Gcloud<'a> {
     sh: &'a Shell,
     project: String,
+    /// The deadline of a call that reads, and of each HTTP request gcloud makes.
+    timeout: Duration,
 }
 
 impl<'a> Gcloud<'a> {
@@ -62,9 +77,17 @@ impl<'a> Gcloud<'a> {
         if !std::env::split_paths(&path).any(|dir| dir.join("gcloud").is_file()) {
             bail!("gcloud is not on PATH: {INSTALL_HINT}");
         }
+        let seconds = whole_number_setting(
+            TIMEOUT_VAR,
+            sh.var(TIMEOUT_VAR).ok().as_deref(),
+            DEFAULT_TIMEOUT_S,
+            1..=MAX_TIMEOUT_S,
+            "seconds",
+        )?;
         Ok(Gcloud {
             sh,
             project: project.to_string(),
+            timeout: Duration::from_secs(seconds),
         })
     }
 
@@ -74,7 +97,8 @@ impl<'a> Gcloud<'a> {
 
     /// One `gcloud <args> --project=P --format=json`. Prompts are off: nothing may wait for
     /// an answer, and gcloud must not offer to enable an API (it would retry a 403 instead of
-    /// reporting it).
+    /// reporting it). gcloud's own HTTP timeout is the read deadline, so that a delete, which
+    /// may run longer, still gives up on a server that stops answering.
     fn command(&self, args: &[&str]) -> Cmd<'a> {
         let project = &self.project;
         cmd!(
@@ -83,41 +107,95 @@ impl<'a> Gcloud<'a> {
         )
         .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
         .env("CLOUDSDK_CORE_SHOULD_PROMPT_TO_ENABLE_API", "false")
+        .env(
+            "CLOUDSDK_CORE_HTTP_TIMEOUT",
+            self.timeout.as_secs().to_string(),
+        )
         .quiet()
         .ignore_status()
     }
 
-    /// Runs gcloud; its stdout when it succeeds, else its reason. A list whose requests failed
-    /// (no access to the project, an API error) still exits 0 with `[]` and only warns
-    /// "Some requests did not succeed": that is a failure too, since an incomplete list would
-    /// make prune count the newest images wrongly.
-    fn run(&self, args: &[&str]) -> anyhow::Result<String> {
-        let output = self
-            .command(args)
-            .output()
-            .with_context(|| format!("running gcloud {}: {INSTALL_HINT}", args.join(" ")))?;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() && !stderr.contains("Some requests did not succeed") {
-            return String::from_utf8(output.stdout).with_context(|| {
-                format!("gcloud {} wrote output that is not UTF-8", args.join(" "))
-            });
+    /// Runs gcloud for at most `deadline`, saying first what it waits for; its stdout when it
+    /// succeeds, else its reason. gcloud left alone waits five minutes on a server that says
+    /// nothing and then crashes, so past the deadline its process is killed. A list whose
+    /// requests failed (no access to the project, an API error) still exits 0 with `[]` and
+    /// only warns "Some requests did not succeed": that is a failure too, since an incomplete
+    /// list would make prune count the newest images wrongly.
+    fn run(&self, what: &str, args: &[&str], deadline: Duration) -> anyhow::Result<String> {
+        let shown = format!("gcloud {}", args.join(" "));
+        eprintln!(
+            "gcloud: {what} in project {} (waiting at most {} s)",
+            self.project,
+            deadline.as_secs()
+        );
+        let mut child = Command::from(self.command(args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {shown}: {INSTALL_HINT}"))?;
+        let stdout = read_to_end(child.stdout.take());
+        let stderr = read_to_end(child.stderr.take());
+        let started = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().context("waiting for gcloud")? {
+                break status;
+            }
+            if started.elapsed() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("{}", self.no_answer(&shown, deadline));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        // The pipes close as gcloud exits; a process it left behind must not hold us up.
+        let collect =
+            |rx: Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        let (stdout, stderr) = (collect(stdout), collect(stderr));
+        let stderr = String::from_utf8_lossy(&stderr);
+        if status.success() && !stderr.contains("Some requests did not succeed") {
+            return String::from_utf8(stdout)
+                .with_context(|| format!("{shown} wrote output that is not UTF-8"));
         }
-        bail!(
-            "gcloud {} failed: {}",
-            args.join(" "),
-            explain(&stderr, &self.project)
+        if cause(&report(&stderr)) == Cause::NoAnswer {
+            bail!(
+                "{} (gcloud said: {})",
+                self.no_answer(&shown, self.timeout),
+                reason(&stderr)
+            );
+        }
+        bail!("{shown} failed: {}", explain(&stderr, &self.project))
+    }
+
+    /// The error of a call that got no answer in time: the command, the project, what to check.
+    fn no_answer(&self, shown: &str, waited: Duration) -> String {
+        let project = &self.project;
+        format!(
+            "{shown} got no answer from the Compute API within {} s for project {project}, and was stopped: \
+             check the network connection (and the VPN or proxy, if one is in the way), that \
+             `gcloud compute images list --project={project} --limit=1` answers, and \
+             https://status.cloud.google.com",
+            waited.as_secs()
         )
     }
 
-    fn json<T: DeserializeOwned>(&self, args: &[&str]) -> anyhow::Result<T> {
-        let text = self.run(args)?;
+    fn json<T: DeserializeOwned>(&self, what: &str, args: &[&str]) -> anyhow::Result<T> {
+        let text = self.run(what, args, self.timeout)?;
         serde_json::from_str(&text)
             .with_context(|| format!("reading the JSON of gcloud {}", args.join(" ")))
     }
 
+    /// The deadline of a delete, which waits until Google has finished it.
+    fn delete_timeout(&self) -> Duration {
+        self.timeout.saturating_mul(DELETE_TIMEOUT_FACTOR)
+    }
+
     /// Every image of the project: one call, without the public image projects.
     pub fn list_images(&self) -> anyhow::Result<Vec<Image>> {
-        self.json(&["compute", "images", "list", "--no-standard-images"])
+        self.json(
+            "listing the images",
+            &["compute", "images", "list", "--no-standard-images"],
+        )
     }
 
     /// Deletes images in one call. If gcloud fails part-way, the images are listed again to
@@ -129,7 +207,8 @@ impl<'a> Gcloud<'a> {
         let mut args = vec!["compute", "images", "delete"];
         args.extend(names.iter().map(String::as_str));
         args.push("--quiet");
-        let Err(err) = self.run(&args) else {
+        let what = format!("deleting {} image(s)", names.len());
+        let Err(err) = self.run(&what, &args, self.delete_timeout()) else {
             return Ok(());
         };
         let remaining = match self.list_images() {
@@ -154,7 +233,8 @@ impl<'a> Gcloud<'a> {
 
     /// Every VM of the project in every zone: one aggregated call.
     pub fn list_instances(&self) -> anyhow::Result<Vec<Instance>> {
-        let raw: Vec<RawInstance> = self.json(&["compute", "instances", "list"])?;
+        let raw: Vec<RawInstance> =
+            self.json("listing the VMs", &["compute", "instances", "list"])?;
         Ok(raw
             .into_iter()
             .map(|r| Instance {
@@ -176,7 +256,8 @@ impl<'a> Gcloud<'a> {
         let mut args = vec!["compute", "instances", "delete"];
         args.extend(names.iter().map(String::as_str));
         args.extend([zone_flag.as_str(), "--quiet"]);
-        self.run(&args).map(drop)
+        let what = format!("deleting {} VM(s) in {zone}", names.len());
+        self.run(&what, &args, self.delete_timeout()).map(drop)
     }
 }
 
@@ -185,41 +266,148 @@ fn last_segment(url: &str) -> &str {
     url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
 }
 
+/// Reads a pipe to its end on a thread of its own, so that neither pipe can fill up and stall
+/// gcloud while the other is read.
+fn read_to_end(pipe: Option<impl Read + Send + 'static>) -> Receiver<Vec<u8>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        let _ = tx.send(bytes);
+    });
+    rx
+}
+
+/// How gcloud reports a failure on stderr: a summary (`ERROR: (gcloud.compute.images.list)
+/// Could not fetch resource:`, `WARNING: Some requests did not succeed.`, `ERROR: gcloud
+/// crashed (ReadTimeout): ...`, with any lines that continue it), then the API's error
+/// messages, one ` - ` item each.
+#[derive(Debug, Default, PartialEq)]
+struct Report {
+    summary: String,
+    messages: Vec<String>,
+}
+
+fn report(stderr: &str) -> Report {
+    let mut report = Report::default();
+    for line in stderr.lines() {
+        if let Some(message) = line.strip_prefix(" - ") {
+            report.messages.push(message.trim().to_string());
+        } else if line.trim().is_empty() || line.starts_with("Deleted [") {
+            // Blank lines, and the progress of a delete that failed part-way.
+        } else if let (Some(last), true) = (report.messages.last_mut(), line.starts_with("   ")) {
+            // A long API message continues on indented lines.
+            last.push(' ');
+            last.push_str(line.trim());
+        } else {
+            if !report.summary.is_empty() {
+                report.summary.push(' ');
+            }
+            report.summary.push_str(line.trim());
+        }
+    }
+    report
+}
+
+/// What a failure means for the user.
+#[derive(Debug, PartialEq)]
+enum Cause {
+    NotLoggedIn,
+    NoAccess,
+    /// gcloud's own HTTP timeout ran out: it crashes with the exception's name.
+    NoAnswer,
+    /// No connection to the API at all.
+    Unreachable,
+    Other,
+}
+
+/// Classifies a report by its structure, never by a number or word anywhere in it: resource
+/// names carry timestamps (`...-1717403000`) and free words, and an API message repeats them.
+fn cause(report: &Report) -> Cause {
+    let summary = report.summary.to_ascii_lowercase();
+    // gcloud's own sentences about the account; an API message is never taken for one.
+    let not_logged_in = [
+        "gcloud auth login",
+        "do not currently have an active account",
+        "does not have any valid credentials",
+        "reauthentication failed",
+        "problem refreshing your current auth tokens",
+    ];
+    // The Compute API answers 403 with "Required '<permission>' permission for '<resource>'",
+    // which gcloud lists as it is; other commands print the status as `HTTPError 403:` or
+    // `code=403`.
+    let permission_message = |m: &String| {
+        m.strip_prefix("Required '")
+            .is_some_and(|rest| rest.contains("' permission for '"))
+    };
+    let status_403 = |text: &str| {
+        text.contains("HTTPError 403:")
+            || text.match_indices("code=403").any(|(at, _)| {
+                !text[at + "code=403".len()..].starts_with(|c: char| c.is_ascii_digit())
+            })
+    };
+    let crashed = |exceptions: &[&str]| {
+        exceptions
+            .iter()
+            .any(|e| summary.starts_with(&format!("error: gcloud crashed ({e})")))
+    };
+    if not_logged_in.iter().any(|s| summary.contains(s)) {
+        Cause::NotLoggedIn
+    } else if report.messages.iter().any(permission_message) || status_403(&report.summary) {
+        Cause::NoAccess
+    } else if crashed(&["readtimeout", "connecttimeout", "timeout"]) {
+        Cause::NoAnswer
+    } else if crashed(&["connectionerror"]) {
+        Cause::Unreachable
+    } else {
+        Cause::Other
+    }
+}
+
+/// gcloud's reason in one line, without its `ERROR: (gcloud.<command>)` prefix and without the
+/// advice to run `gcloud feedback` that follows a crash.
+fn reason(stderr: &str) -> String {
+    let report = report(stderr);
+    let summary = report
+        .summary
+        .split(" If you would like to report this issue")
+        .next()
+        .unwrap_or_default();
+    let summary = match summary.split_once(") ") {
+        Some((head, rest)) if head.starts_with("ERROR: (gcloud") => rest,
+        _ => summary
+            .trim_start_matches("ERROR: ")
+            .trim_start_matches("WARNING: "),
+    };
+    std::iter::once(summary.to_string())
+        .chain(report.messages.iter().map(|m| format!("- {m}")))
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// gcloud's own reason for a failure, with what to do about the common ones.
 pub fn explain(stderr: &str, project: &str) -> String {
-    // The `Deleted [...]` lines of a part-way failure are progress, not the reason.
-    let reason = stderr
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Deleted ["))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let reason = match reason.split_once(") ") {
-        Some((head, rest)) if head.starts_with("ERROR: (gcloud") => rest.to_string(),
-        _ => reason
-            .trim_start_matches("ERROR: ")
-            .trim_start_matches("WARNING: ")
-            .to_string(),
-    };
-    let lower = reason.to_ascii_lowercase();
-    if lower.contains("gcloud auth login")
-        || lower.contains("active account")
-        || lower.contains("credentials")
-        || lower.contains("reauthentication")
-    {
-        format!("gcloud is not logged in: run `gcloud auth login` (gcloud said: {reason})")
-    } else if lower.contains("403")
-        || lower.contains("permission")
-        || lower.contains("forbidden")
-        || lower.contains("access_denied")
-    {
-        format!(
+    let reason = reason(stderr);
+    match cause(&report(stderr)) {
+        Cause::NotLoggedIn => {
+            format!("gcloud is not logged in: run `gcloud auth login` (gcloud said: {reason})")
+        }
+        Cause::NoAccess => format!(
             "no access to GCP project {project}: ask for access or fix gcp.project in slurm-image.toml (gcloud said: {reason})"
-        )
-    } else if reason.is_empty() {
-        "gcloud said nothing about why".to_string()
-    } else {
-        reason
+        ),
+        Cause::NoAnswer => format!(
+            "the Compute API did not answer in time: check the network connection and \
+             https://status.cloud.google.com (gcloud said: {reason})"
+        ),
+        Cause::Unreachable => format!(
+            "cannot reach the Compute API: check the network connection (and the VPN or proxy, if \
+             one is in the way) (gcloud said: {reason})"
+        ),
+        Cause::Other if reason.is_empty() => "gcloud said nothing about why".to_string(),
+        Cause::Other => reason,
     }
 }
 
@@ -233,6 +421,7 @@ mod tests {
         let gcloud = Gcloud {
             sh: &sh,
             project: "determined-ai".into(),
+            timeout: Duration::from_secs(60),
         };
         assert_eq!(
             gcloud
@@ -286,6 +475,49 @@ mod tests {
         assert!(e.starts_with("no access to GCP project p"), "{e}");
         assert!(
             e.contains("Some requests did not succeed. - Required"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn failures_are_classified_by_their_structure_not_by_a_number_in_a_name() {
+        // A 400 about an image whose timestamp holds "403", and words a name may carry.
+        let in_use = "Deleted [x].\nERROR: (gcloud.compute.images.delete) Could not fetch resource:\n - The image resource \
+            'projects/p/global/images/det-environments-slurm-ci-1717403000' is already being used by \
+            'permission-forbidden-credentials-1'\n";
+        assert_eq!(cause(&report(in_use)), Cause::Other);
+        let e = explain(in_use, "p");
+        assert!(
+            e.starts_with("Could not fetch resource: - The image resource")
+                && e.contains("is already being used"),
+            "{e}"
+        );
+        let summary_with_name = "ERROR: (gcloud.compute.images.delete) HTTPError 400: The image \
+            'det-environments-slurm-ci-1717403000' code=4030 is in use\n";
+        assert_eq!(cause(&report(summary_with_name)), Cause::Other);
+        for forbidden in [
+            "ERROR: (gcloud.compute.images.delete) Could not fetch resource:\n - Required 'compute.images.delete' permission for 'projects/p/global/images/x'\n",
+            "WARNING: Some requests did not succeed.\n - Required 'compute.instances.list' permission for 'projects/p'\n",
+            "ERROR: (gcloud.projects.describe) HTTPError 403: The caller does not have permission\n",
+            "ERROR: (gcloud.compute.images.list) ResponseError: code=403, message=Forbidden\n",
+        ] {
+            assert_eq!(cause(&report(forbidden)), Cause::NoAccess, "{forbidden}");
+        }
+        let crash = |exception: &str| {
+            format!(
+                "ERROR: gcloud crashed ({exception}): HTTPConnectionPool(host='127.0.0.1', port=1): ...\n\n\
+                 If you would like to report this issue, please run the following command:\n  gcloud feedback\n\n\
+                 To check gcloud for common problems, please run the following command:\n  gcloud info --run-diagnostics\n"
+            )
+        };
+        assert_eq!(cause(&report(&crash("ReadTimeout"))), Cause::NoAnswer);
+        assert_eq!(
+            cause(&report(&crash("ConnectionError"))),
+            Cause::Unreachable
+        );
+        let e = explain(&crash("ConnectionError"), "p");
+        assert!(
+            e.starts_with("cannot reach the Compute API") && !e.contains("gcloud feedback"),
             "{e}"
         );
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use xshell::{cmd, Cmd, Shell};
 
-use crate::term::{signal_name, InterruptGuard};
+use crate::term::{say, signal_name, InterruptGuard};
 
 use crate::model::template::Template;
 use crate::model::Version;
@@ -207,7 +207,8 @@ pub enum Outcome {
 
 /// Runs a long packer command with its output streaming to the terminal. Ctrl-C reaches packer
 /// from the terminal itself; the tool then waits for packer to delete its VM instead of dying
-/// and leaving an orphan. A SIGTERM sent to the tool alone is passed on to packer.
+/// and leaving an orphan, and answers every further Ctrl-C. A SIGTERM or SIGHUP sent to the
+/// tool alone is passed on to packer as SIGTERM, which packer cancels on as it does on Ctrl-C.
 pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Result<Outcome> {
     let mut command = Command::from(cmd);
     // `-debug` waits for Enter before each step, so it needs the terminal's stdin.
@@ -221,27 +222,41 @@ pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Resul
     let mut child = command
         .spawn()
         .with_context(|| format!("starting `{shown}`"))?;
-    let mut forwarded = false;
+    let (mut forwarded, mut answered) = (false, 0);
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for packer")? {
             break status;
         }
-        if let Some(signal) = guard.received() {
-            if signal == signal_hook::consts::SIGTERM && !forwarded {
+        let count = guard.count();
+        if let (true, Some(signal)) = (count > answered, guard.received()) {
+            if signal != signal_hook::consts::SIGINT && !forwarded {
                 forwarded = true;
-                eprintln!("received SIGTERM: asking packer to cancel and delete its VM");
                 // SAFETY: kill(2) on the pid of a child we have not yet waited for.
                 unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             }
+            if answered == 0 {
+                // `say`, not `eprintln!`: after SIGHUP there may be no terminal to write to.
+                say(format_args!(
+                    "{} received: waiting for packer to cancel the build and delete its VM",
+                    signal_name(signal)
+                ));
+            }
+            for _ in answered.max(1)..count {
+                say(format_args!(
+                    "still waiting for packer to delete its VM; `kill -9` would leave it behind \
+                     (`cargo xtask slurm-image orphans` finds such VMs)"
+                ));
+            }
+            answered = count;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     Ok(match (guard.received(), status.success()) {
         (Some(signal), _) => {
-            eprintln!(
+            say(format_args!(
                 "{} received: packer finished its cleanup",
                 signal_name(signal)
-            );
+            ));
             Outcome::Interrupted {
                 signal,
                 code: status.code(),

@@ -66,6 +66,32 @@ pub fn list_or_none<S: AsRef<str>>(names: &[S]) -> String {
         .join(", ")
 }
 
+/// A whole-number setting read from the environment variable `name`: `None` (unset) gives
+/// `default`; anything but a whole number in `range` is an error naming the variable, the range
+/// and `unit`, so that a setting never overflows or stalls the tool.
+pub fn whole_number_setting(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+    unit: &str,
+) -> anyhow::Result<u64> {
+    let Some(text) = value else {
+        return Ok(default);
+    };
+    let (min, max) = (range.start(), range.end());
+    let wanted = format!("a whole number of {unit} from {min} to {max}, or unset it");
+    match text.trim().parse::<u64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        Ok(_) => anyhow::bail!("{name}={text:?} is out of range: use {wanted}"),
+        // A number too large for u64 is out of range too, not malformed.
+        Err(_) if !text.trim().is_empty() && text.trim().bytes().all(|b| b.is_ascii_digit()) => {
+            anyhow::bail!("{name}={text:?} is out of range: use {wanted}")
+        }
+        Err(_) => anyhow::bail!("{name}={text:?} is not a whole number: use {wanted}"),
+    }
+}
+
 /// Lowercase hexadecimal, as sha256 sums are written.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -74,6 +100,30 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_number_settings_are_checked_against_their_range() {
+        let read = |value| whole_number_setting("X_S", value, 30, 1..=3600, "seconds");
+        assert_eq!(read(None).unwrap(), 30);
+        assert_eq!(read(Some(" 5 ")).unwrap(), 5);
+        assert_eq!(read(Some("3600")).unwrap(), 3600);
+        for (value, wanted) in [
+            ("0", "out of range"),
+            ("3601", "out of range"),
+            ("18446744073709552", "out of range"),
+            ("99999999999999999999999", "out of range"),
+            ("-1", "not a whole number"),
+            ("1.5", "not a whole number"),
+            ("", "not a whole number"),
+        ] {
+            let err = read(Some(value)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("X_S={value:?} is {wanted}"))
+                    && err.ends_with("use a whole number of seconds from 1 to 3600, or unset it"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn gce_image_names() {

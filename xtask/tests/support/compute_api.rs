@@ -32,6 +32,8 @@ struct State {
     failing: BTreeSet<String>,
     /// Every request answers 403, as for a project the user cannot see.
     forbidden: bool,
+    /// Every request is read, then never answered, as by a server that hangs.
+    silent: bool,
 }
 
 pub struct ComputeApi {
@@ -128,6 +130,11 @@ impl ComputeApi {
 
     pub fn forbid(&self) {
         self.state.lock().unwrap().forbidden = true;
+    }
+
+    /// Makes every request go unanswered, the connection held open until gcloud drops it.
+    pub fn silence(&self) {
+        self.state.lock().unwrap().silent = true;
     }
 
     /// Every request received, batch parts included.
@@ -230,6 +237,16 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
         }
         let body = String::from_utf8_lossy(&body).into_owned();
         let path = target.split('?').next().unwrap_or("").to_string();
+        if state.lock().unwrap().silent {
+            state.lock().unwrap().requests.push(Request {
+                method,
+                path,
+                body,
+                batched: false,
+            });
+            hold_silently(&mut reader);
+            return;
+        }
         let (status, content_type, answer) = {
             let mut state = state.lock().unwrap();
             state.requests.push(Request {
@@ -269,6 +286,16 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
             answer.len()
         );
         if writer.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Reads and drops whatever comes until the peer closes the connection.
+fn hold_silently(reader: &mut BufReader<TcpStream>) {
+    let mut sink = [0u8; 1024];
+    while let Ok(n) = reader.read(&mut sink) {
+        if n == 0 {
             return;
         }
     }

@@ -273,7 +273,7 @@ impl Run {
 /// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
 /// build's environment goes to `packer-env.log`.
 /// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
-/// then cleans up for a second), `undefined` (validate warns of an undefined variable), or
+/// then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns of an undefined variable), or
 /// `1.6.6` / `1.7.4` for an old version;
 /// `FAKE_PACKER_DELAY` makes a build take that many seconds; `FAKE_PACKER_PLUGINS=none` means
 /// no plugin is installed until `packer init` runs.
@@ -322,7 +322,7 @@ case "${FAKE_PACKER:-}" in
   fail) echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
   no-manifest) exit 0 ;;
   slow)
-    trap 'sleep 1; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
     touch "$root/packer-started"
     for _ in $(seq 600); do sleep 0.1; done
     exit 0 ;;
