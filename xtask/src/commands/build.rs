@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::commands::{images, launcher, load_config, read_images_conf, read_template};
 use crate::edges::gcloud::Gcloud;
-use crate::edges::packer::{self, Outcome};
+use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
@@ -64,17 +64,16 @@ impl Build {
         let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
         let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
         plan.explain_off(host);
-        let built = plan.run(sh, host)?;
-        let change = record(host, wm, &built.image)?;
+        let pinned = build_one(sh, host, &plan, Output::Inherit)?;
         images::after_build(sh, host, &inputs.config, wm);
-        if built.interrupted.is_some() {
+        if let Some(signal) = pinned.interrupted {
             bail!(
                 "interrupted by {} just as packer finished: {} is built and pinned; nothing else was done",
-                signal_name(built.interrupted.unwrap_or_default()),
-                built.image
+                signal_name(signal),
+                pinned.image
             );
         }
-        next_steps(host, wm, &change);
+        next_steps(host, wm, &pinned.change);
         Ok(())
     }
 
@@ -142,7 +141,7 @@ impl Build {
 }
 
 /// Stands in for the launcher's name in a dry run that could not find one.
-const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
+pub const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
 
 /// What every build reads before it starts: the config, the template and images.conf, each
 /// checked so that a mistake stops the build before any VM does.
@@ -281,7 +280,7 @@ impl Plan {
     }
 
     /// Writes the variables file, runs packer and reads the new image from its manifest.
-    pub fn run(&self, sh: &Shell, host: &HostTree) -> anyhow::Result<Built> {
+    pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
         for dir in [&host.state_dir, &host.build_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -297,7 +296,12 @@ impl Plan {
 
         let _dir = sh.push_dir(&host.packer_dir);
         let shown = self.command_line(sh, host);
-        let outcome = packer::run_to_end(self.command(sh), &shown, self.debug && is_interactive())?;
+        let outcome = packer::run_to_end(
+            self.command(sh),
+            &shown,
+            self.debug && is_interactive(),
+            output,
+        )?;
         let interrupted = match outcome {
             Outcome::Succeeded => None,
             // Packer finished before the signal could stop it: the image exists, so it is
@@ -346,6 +350,32 @@ impl Plan {
 pub struct Built {
     pub image: String,
     /// A signal that arrived as packer finished; the caller stops after pinning.
+    pub interrupted: Option<i32>,
+}
+
+/// One workload manager's build, from its plan to its pin: `build` runs one, `release` one
+/// per workload manager, side by side. Whatever decides between building and reusing an image
+/// belongs here, so that each workload manager of a release decides on its own.
+pub fn build_one(
+    sh: &Shell,
+    host: &HostTree,
+    plan: &Plan,
+    output: Output<'_>,
+) -> anyhow::Result<Pinned> {
+    let built = plan.run(sh, host, output)?;
+    let change = record(host, plan.wm, &built.image)?;
+    Ok(Pinned {
+        image: built.image,
+        change,
+        interrupted: built.interrupted,
+    })
+}
+
+/// An image built and pinned in images.conf.
+pub struct Pinned {
+    pub image: String,
+    pub change: Change,
+    /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
 }
 
