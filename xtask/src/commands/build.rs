@@ -169,6 +169,12 @@ impl Inputs {
         }
         Ok(Inputs { config, template })
     }
+
+    /// Whether every build writes its manifest to the template's one `build/manifest.json`
+    /// (the template lacks `manifest_path`), so that builds must take turns.
+    pub fn shared_manifest(&self) -> bool {
+        !self.template.declares(Extra::ManifestPath.variable())
+    }
 }
 
 /// Runs `packer init` when the template's plugins are not all installed, saying so.
@@ -225,7 +231,7 @@ impl Plan {
         } else {
             None
         };
-        let shared_manifest = !inputs.template.declares(Extra::ManifestPath.variable());
+        let shared_manifest = inputs.shared_manifest();
         let manifest = if shared_manifest {
             host.shared_manifest_file()
         } else {

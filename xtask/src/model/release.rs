@@ -130,7 +130,12 @@ pub fn compare_url(remote: &str, base: Option<&str>, branch: &str) -> Option<Str
 
 /// The command that finishes a release on its branch: only these workload managers are built
 /// again, the others' pins are kept, and then the commit is made.
-pub fn redo_command(wms: &[WorkloadManager], source: &LauncherSource, sequential: bool) -> String {
+pub fn redo_command(
+    wms: &[WorkloadManager],
+    source: &LauncherSource,
+    sequential: bool,
+    yes: bool,
+) -> String {
     let mut words = vec![
         "cargo xtask slurm-image release --redo".to_string(),
         wms.iter().map(|wm| wm.key()).collect::<Vec<_>>().join(","),
@@ -138,6 +143,9 @@ pub fn redo_command(wms: &[WorkloadManager], source: &LauncherSource, sequential
     words.extend(source.flags());
     if sequential {
         words.push("--sequential".to_string());
+    }
+    if yes {
+        words.push("--yes".to_string());
     }
     words.join(" ")
 }
@@ -389,17 +397,18 @@ mod tests {
     #[test]
     fn the_redo_command_keeps_the_launcher_choice() {
         assert_eq!(
-            redo_command(&[Pbs], &LauncherSource::Newest, false),
+            redo_command(&[Pbs], &LauncherSource::Newest, false, false),
             "cargo xtask slurm-image release --redo pbs"
         );
         assert_eq!(
-            redo_command(&[Slurm, Pbs], &LauncherSource::Offline, true),
-            "cargo xtask slurm-image release --redo slurm,pbs --offline --sequential"
+            redo_command(&[Slurm, Pbs], &LauncherSource::Offline, true, true),
+            "cargo xtask slurm-image release --redo slurm,pbs --offline --sequential --yes"
         );
         assert_eq!(
             redo_command(
                 &[Slurm],
                 &LauncherSource::Given("/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb".into()),
+                false,
                 false
             ),
             "cargo xtask slurm-image release --redo slurm --launcher '/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb'"
