@@ -323,13 +323,13 @@ impl Plan {
                 Some(signal)
             }
             Outcome::Failed(code) => bail!(
-                "packer build failed (exit {}): no new {} image; images.conf is unchanged; packer's log is {}",
+                "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
                 code.map_or("by signal".to_string(), |c| c.to_string()),
                 self.wm,
                 host.show(&self.log_file)
             ),
             Outcome::Interrupted { signal, .. } => bail!(
-                "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
+                "build interrupted by {}: packer was left to delete its VM; its line in images.conf is unchanged \
                  (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
                 signal_name(signal)
             ),

@@ -210,7 +210,7 @@ pub fn run_to_end(
         if let Some(signal) = guard.received() {
             if signal == signal_hook::consts::SIGTERM && !forwarded {
                 forwarded = true;
-                eprintln!("received SIGTERM: asking packer to cancel and delete its VM");
+                output.say("received SIGTERM: asking packer to cancel and delete its VM");
                 // SAFETY: kill(2) on the pid of a child we have not yet waited for.
                 unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
             }
@@ -220,10 +220,10 @@ pub fn run_to_end(
     relay.finish();
     Ok(match (guard.received(), status.success()) {
         (Some(signal), _) => {
-            eprintln!(
+            output.say(&format!(
                 "{} received: packer finished its cleanup",
                 signal_name(signal)
-            );
+            ));
             Outcome::Interrupted {
                 signal,
                 code: status.code(),
