@@ -123,66 +123,7 @@ impl Release {
             );
         }
         let results = run_builds(sh, host, &plans, side_by_side, &guard);
-        eprintln!("results:");
-        for (plan, result) in plans.iter().zip(&results) {
-            match result {
-                Ok(pinned) => eprintln!("  {}: pinned {}", plan.wm, pinned.image),
-                Err(err) => eprintln!("  {}: {err:#}", plan.wm),
-            }
-        }
-        let pinned: Vec<(WorkloadManager, String)> = plans
-            .iter()
-            .zip(&results)
-            .filter_map(|(plan, r)| r.as_ref().ok().map(|p| (plan.wm, p.image.clone())))
-            .collect();
-        let missing: Vec<WorkloadManager> = plans
-            .iter()
-            .zip(&results)
-            .filter(|(_, r)| r.is_err())
-            .map(|(plan, _)| plan.wm)
-            .collect();
-        let redo = release::redo_command(&missing, &launcher.source, self.sequential, self.yes);
-        let recorded = if pinned.is_empty() {
-            "no pin was recorded".to_string()
-        } else {
-            format!(
-                "already recorded in {} (uncommitted): {}",
-                host.show(&host.images_conf),
-                pinned
-                    .iter()
-                    .map(|(wm, image)| format!("{wm} {image}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-
-        if let Some(signal) = guard.received() {
-            let finish = if missing.is_empty() {
-                format!(
-                    "every image is built, so to commit them: git commit -- {}",
-                    host.show(&host.images_conf)
-                )
-            } else {
-                format!("to finish the release on {}: {redo}", target.name())
-            };
-            bail!(
-                "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
-                 {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
-                signal_name(signal)
-            );
-        }
-        if !missing.is_empty() {
-            for plan in plans.iter().filter(|p| missing.contains(&p.wm)) {
-                show_log_tail(host, plan);
-            }
-            bail!(
-                "the {} build failed (see above): nothing was committed; {recorded}; to build only {} again on {} \
-                 and then commit: {redo}",
-                names(&missing),
-                names(&missing),
-                target.name()
-            );
-        }
+        self.settle(host, &target, &plans, &results, &guard, &launcher.source)?;
 
         let conf = read_images_conf(host)?;
         let all_pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
@@ -213,6 +154,71 @@ impl Release {
         );
         show_prune_plan(sh, host, &inputs.config);
         Ok(())
+    }
+
+    /// Reports each build's end; an error, committing nothing, unless every build was pinned
+    /// and no signal came. The error names the pins already recorded and the command that
+    /// finishes the release.
+    fn settle(
+        &self,
+        host: &HostTree,
+        target: &Target,
+        plans: &[Plan],
+        results: &[anyhow::Result<Pinned>],
+        guard: &InterruptGuard,
+        source: &LauncherSource,
+    ) -> anyhow::Result<()> {
+        eprintln!("results:");
+        let mut pinned = Vec::new();
+        let mut missing = Vec::new();
+        for (plan, result) in plans.iter().zip(results) {
+            match result {
+                Ok(built) => {
+                    eprintln!("  {}: pinned {}", plan.wm, built.image);
+                    pinned.push(format!("{} {}", plan.wm, built.image));
+                }
+                Err(err) => {
+                    eprintln!("  {}: {err:#}", plan.wm);
+                    missing.push(plan.wm);
+                }
+            }
+        }
+        let images_conf = host.show(&host.images_conf);
+        let recorded = if pinned.is_empty() {
+            "no pin was recorded".to_string()
+        } else {
+            format!(
+                "already recorded in {images_conf} (uncommitted): {}",
+                pinned.join(", ")
+            )
+        };
+        let redo = release::redo_command(&missing, source, self.sequential, self.yes);
+        if let Some(signal) = guard.received() {
+            let finish = if missing.is_empty() {
+                format!("every image is built, so to commit them: git commit -- {images_conf}")
+            } else {
+                format!("to finish the release on {}: {redo}", target.name())
+            };
+            bail!(
+                "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
+                 {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                signal_name(signal)
+            );
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for plan in plans.iter().filter(|p| missing.contains(&p.wm)) {
+            show_log_tail(host, plan);
+        }
+        bail!(
+            "the {} build{} failed (see above): nothing was committed; {recorded}; to build only {} again on {} \
+             and then commit: {redo}",
+            names(&missing),
+            if missing.len() > 1 { "s" } else { "" },
+            names(&missing),
+            target.name()
+        )
     }
 
     /// The workload managers this run builds: both, or those of `--redo`.
@@ -512,7 +518,8 @@ impl Release {
             println!(
                 "# [{wm}] {} would contain:\n{}",
                 host.show(&plan.var_file),
-                plan.variables.render("release")
+                // As Plan::run writes it.
+                plan.variables.render("build")
             );
             println!(
                 "# [{wm}] and run, in {}:\n{}",
