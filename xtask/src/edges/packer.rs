@@ -407,6 +407,21 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_prefixed_line_is_one_whole_line() {
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            "[pbs] ",
+            b"==> googlecompute: Creating instance...",
+        );
+        write_line(&mut out, "[pbs] ", b"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[pbs] ==> googlecompute: Creating instance...\n[pbs] \n"
+        );
+    }
+
     /// A null-builder template whose manifest carries a variable back in `custom_data`.
     const NULL_TEMPLATE: &str = r#"
 variable "value" {
