@@ -700,3 +700,44 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
         assert!(host.state_dir().join(file).exists(), "{file}");
     }
 }
+
+#[test]
+fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
+    let host = host_with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    // The stand-in answers SIGINT by writing its manifest and exiting 0: packer finishing
+    // just as the signal arrives.
+    cmd.env("FAKE_PACKER", "finish-on-interrupt")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while !host.path("packer-started").exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stand-in packer never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let group = format!("-{}", child.id());
+    let status = std::process::Command::new("kill")
+        .args(["-INT", "--", &group])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.code().is_some(), "{stderr}");
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    for wanted in [
+        "arrived as packer finished: pinning the image it built before stopping",
+        "det-environments-slurm-ci-1800000000 is built and pinned",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
+    );
+}

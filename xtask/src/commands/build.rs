@@ -12,7 +12,7 @@ use crate::commands::{
     ARTIFACTORY_ENVIRONMENT,
 };
 use crate::edges::gcloud::Gcloud;
-use crate::edges::packer::{self, Outcome};
+use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
@@ -78,17 +78,16 @@ impl Build {
         let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
         let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
         plan.explain_off(host);
-        let built = plan.run(sh, host)?;
-        let change = record(host, wm, &built.image)?;
+        let pinned = build_one(sh, host, &plan, Output::Inherit)?;
         images::after_build(sh, host, &inputs.config, wm);
-        if built.interrupted.is_some() {
+        if let Some(signal) = pinned.interrupted {
             bail!(
                 "interrupted by {} just as packer finished: {} is built and pinned; nothing else was done",
-                signal_name(built.interrupted.unwrap_or_default()),
-                built.image
+                signal_name(signal),
+                pinned.image
             );
         }
-        next_steps(host, wm, &change);
+        next_steps(host, wm, &pinned.change);
         Ok(())
     }
 
@@ -156,7 +155,7 @@ impl Build {
 }
 
 /// Stands in for the launcher's name in a dry run that could not find one.
-const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
+pub const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
 
 /// What every build reads before it starts: the config, the template and images.conf, each
 /// checked so that a mistake stops the build before any VM does.
@@ -183,6 +182,12 @@ impl Inputs {
             );
         }
         Ok(Inputs { config, template })
+    }
+
+    /// Whether every build writes its manifest to the template's one `build/manifest.json`
+    /// (the template lacks `manifest_path`), so that builds must take turns.
+    pub fn shared_manifest(&self) -> bool {
+        !self.template.declares(Extra::ManifestPath.variable())
     }
 }
 
@@ -240,7 +245,7 @@ impl Plan {
         } else {
             None
         };
-        let shared_manifest = !inputs.template.declares(Extra::ManifestPath.variable());
+        let shared_manifest = inputs.shared_manifest();
         let manifest = if shared_manifest {
             host.shared_manifest_file()
         } else {
@@ -295,7 +300,7 @@ impl Plan {
     }
 
     /// Writes the variables file, runs packer and reads the new image from its manifest.
-    pub fn run(&self, sh: &Shell, host: &HostTree) -> anyhow::Result<Built> {
+    pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
         for dir in [&host.state_dir, &host.build_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -311,7 +316,12 @@ impl Plan {
 
         let _dir = sh.push_dir(&host.packer_dir);
         let shown = self.command_line(sh, host);
-        let outcome = packer::run_to_end(self.command(sh), &shown, self.debug && is_interactive())?;
+        let outcome = packer::run_to_end(
+            self.command(sh),
+            &shown,
+            self.debug && is_interactive(),
+            output,
+        )?;
         let interrupted = match outcome {
             Outcome::Succeeded => None,
             // Packer finished before the signal could stop it: the image exists, so it is
@@ -327,7 +337,7 @@ impl Plan {
                 Some(signal)
             }
             Outcome::Failed(code) => bail!(
-                "packer build failed (exit {}): no new {} image; images.conf is unchanged; packer's log is {}",
+                "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
                 code.map_or("by signal".to_string(), |c| c.to_string()),
                 self.wm,
                 host.show(&self.log_file)
@@ -336,7 +346,7 @@ impl Plan {
                 return Err(Interrupted::error(
                     signal,
                     format!(
-                        "build interrupted by {}: packer was left to delete its VM; images.conf is unchanged \
+                        "build interrupted by {}: packer was left to delete its VM; its line in images.conf is unchanged \
                          (`cargo xtask slurm-image orphans` lists packer VMs that were left behind)",
                         signal_name(signal)
                     ),
@@ -365,6 +375,32 @@ impl Plan {
 pub struct Built {
     pub image: String,
     /// A signal that arrived as packer finished; the caller stops after pinning.
+    pub interrupted: Option<i32>,
+}
+
+/// One workload manager's build, from its plan to its pin: `build` runs one, `release` one
+/// per workload manager, side by side. Whatever decides between building and reusing an image
+/// belongs here, so that each workload manager of a release decides on its own.
+pub fn build_one(
+    sh: &Shell,
+    host: &HostTree,
+    plan: &Plan,
+    output: Output<'_>,
+) -> anyhow::Result<Pinned> {
+    let built = plan.run(sh, host, output)?;
+    let change = record(host, plan.wm, &built.image)?;
+    Ok(Pinned {
+        image: built.image,
+        change,
+        interrupted: built.interrupted,
+    })
+}
+
+/// An image built and pinned in images.conf.
+pub struct Pinned {
+    pub image: String,
+    pub change: Change,
+    /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
 }
 

@@ -327,7 +327,7 @@ fn decide(local: Option<&LauncherPackage>, newest: Option<&LauncherPackage>) -> 
 
 /// Downloads `newest` into build/ verified, then removes the packages it replaces (only once
 /// the new one is in place, so a failed download leaves the old one usable).
-fn fetch(
+pub fn fetch(
     host: &HostTree,
     client: &Artifactory,
     newest: &LauncherPackage,

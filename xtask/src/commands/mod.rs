@@ -9,6 +9,7 @@ mod init;
 mod launcher;
 mod orphans;
 mod prune;
+mod release;
 
 use clap::Subcommand;
 use xshell::Shell;
@@ -26,6 +27,7 @@ pub enum SlurmImage {
     Check(check::Check),
     Clean(clean::Clean),
     Build(build::Build),
+    Release(release::Release),
     Launcher(launcher::Launcher),
     Images(images::Images),
     Prune(prune::Prune),
@@ -40,6 +42,7 @@ impl SlurmImage {
             SlurmImage::Check(cmd) => cmd.run(sh, host),
             SlurmImage::Clean(cmd) => cmd.run(sh, host),
             SlurmImage::Build(cmd) => cmd.run(sh, host),
+            SlurmImage::Release(cmd) => cmd.run(sh, host),
             SlurmImage::Launcher(cmd) => cmd.run(sh, host),
             SlurmImage::Images(cmd) => cmd.run(sh, host),
             SlurmImage::Prune(cmd) => cmd.run(sh, host),

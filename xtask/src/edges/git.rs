@@ -1,9 +1,10 @@
-//! git: the only module that runs it; it reads the images.conf of release branches.
+//! git: the only module that runs it; it reads the images.conf of release branches, and makes
+//! a release's branch and commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::model::prune_plan::{glob_match, image_names_in};
@@ -29,21 +30,7 @@ pub struct ReleasePins {
 pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<ReleasePins> {
     let mut found = ReleasePins::default();
     let _dir = sh.push_dir(root);
-    // Only a repository rooted at the host tree counts: a copy of the tree inside some other
-    // repository (a test's temporary folder under target/) must not read that one's branches.
-    let toplevel = cmd!(sh, "git rev-parse --show-toplevel")
-        .quiet()
-        .ignore_stderr()
-        .read();
-    let same_root = toplevel.as_ref().is_ok_and(|top| {
-        let canon = |p: &Path| std::fs::canonicalize(p).ok();
-        canon(Path::new(top.trim())).is_some() && canon(Path::new(top.trim())) == canon(root)
-    });
-    if !same_root {
-        let why = match &toplevel {
-            Err(err) => format!("git cannot read it ({err})"),
-            Ok(top) => format!("git's repository root is {}", top.trim()),
-        };
+    if let Err(why) = repository_root(sh, root) {
         found.notes.push(format!(
             "{} is not the root of a git repository ({why}): no release branches were checked",
             root.display()
@@ -80,6 +67,206 @@ pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<Re
     Ok(found)
 }
 
+/// Whether `root` is the root of a git repository; if not, why. Only a repository rooted at the
+/// host tree counts: a copy of the tree inside some other repository (a test's temporary
+/// folder under target/) must not read or change that one.
+fn repository_root(sh: &Shell, root: &Path) -> Result<(), String> {
+    let _dir = sh.push_dir(root);
+    let toplevel = cmd!(sh, "git rev-parse --show-toplevel")
+        .quiet()
+        .ignore_stderr()
+        .read();
+    let same_root = toplevel.as_ref().is_ok_and(|top| {
+        let canon = |p: &Path| std::fs::canonicalize(p).ok();
+        canon(Path::new(top.trim())).is_some() && canon(Path::new(top.trim())) == canon(root)
+    });
+    match toplevel {
+        _ if same_root => Ok(()),
+        Err(err) => Err(format!("git cannot read it ({err})")),
+        Ok(top) => Err(format!("git's repository root is {}", top.trim())),
+    }
+}
+
+/// The checkout a release starts from.
+#[derive(Debug)]
+pub struct Checkout {
+    /// The current branch; `None` on a detached HEAD.
+    pub branch: Option<String>,
+    /// HEAD's commit, abbreviated.
+    pub head: String,
+    /// Tracked files with changes, staged or not, as paths from the root.
+    pub changed: Vec<String>,
+}
+
+/// Reads the checkout at `root`: its branch, its commit and its changed tracked files. Fails,
+/// saying what to do, when `root` is not the root of a git repository with a commit.
+pub fn checkout(sh: &Shell, root: &Path) -> anyhow::Result<Checkout> {
+    let _dir = sh.push_dir(root);
+    if let Err(why) = repository_root(sh, root) {
+        bail!(
+            "{} is not the root of a git repository ({why}): a release makes a branch and a commit, \
+             so run it in the repository's git checkout",
+            root.display()
+        );
+    }
+    let head_commit = "HEAD^{commit}";
+    let head = cmd!(sh, "git rev-parse -q --short --verify {head_commit}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map_err(|_| {
+            anyhow::anyhow!("the repository has no commit yet: a release branches from HEAD")
+        })?;
+    let branch = cmd!(sh, "git symbolic-ref -q --short HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .filter(|b| !b.trim().is_empty());
+    // `--no-optional-locks`: looking must not rewrite the index (a dry run writes nothing).
+    let status = cmd!(
+        sh,
+        "git --no-optional-locks status --porcelain=v1 -z --untracked-files=no"
+    )
+    .quiet()
+    .read()
+    .context("reading which tracked files have changes (`git status`)")?;
+    Ok(Checkout {
+        branch,
+        head,
+        changed: changed_paths(&status),
+    })
+}
+
+/// The paths of `git status --porcelain=v1 -z`: `XY path`, and for a rename or copy the new
+/// path followed by the old one as its own entry.
+fn changed_paths(status: &str) -> Vec<String> {
+    let mut paths = Vec::new();
+    let mut entries = status.split('\0').filter(|e| !e.is_empty());
+    while let Some(entry) = entries.next() {
+        let (Some(code), Some(path)) = (entry.get(..2), entry.get(3..)) else {
+            continue;
+        };
+        paths.push(path.to_string());
+        if code.contains(['R', 'C']) {
+            if let Some(old) = entries.next() {
+                paths.push(old.to_string());
+            }
+        }
+    }
+    paths
+}
+
+/// The branches named `name`, local and remote-tracking, as `git branch -a` shows them.
+pub fn branches_named(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<Vec<String>> {
+    let _dir = sh.push_dir(root);
+    let refs = cmd!(
+        sh,
+        "git for-each-ref --format=%(refname) refs/heads refs/remotes"
+    )
+    .quiet()
+    .read()
+    .context("listing the git branches")?;
+    Ok(refs
+        .lines()
+        .filter_map(|refname| {
+            if refname.strip_prefix("refs/heads/") == Some(name) {
+                return Some(name.to_string());
+            }
+            let remote = refname.strip_prefix("refs/remotes/")?;
+            let (_, branch) = remote.split_once('/')?;
+            (branch == name).then(|| remote.to_string())
+        })
+        .collect())
+}
+
+/// Whether git accepts `name` as a new branch's name (`git check-ref-format --branch`).
+pub fn is_valid_branch_name(sh: &Shell, name: &str) -> bool {
+    cmd!(sh, "git check-ref-format --branch {name}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
+/// Creates branch `name` at HEAD and switches to it; the working tree stays as it is.
+pub fn create_branch(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git checkout -q -b {name}")
+        .quiet()
+        .run()
+        .with_context(|| format!("creating the branch {name} (`git checkout -b {name}`)"))
+}
+
+/// The current branch, `None` on a detached HEAD.
+pub fn current_branch(sh: &Shell, root: &Path) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git symbolic-ref -q --short HEAD")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .filter(|b| !b.trim().is_empty())
+}
+
+/// Whether `path` differs from its committed version at HEAD.
+pub fn differs_from_head(sh: &Shell, root: &Path, path: &Path) -> anyhow::Result<bool> {
+    let _dir = sh.push_dir(root);
+    let output = cmd!(sh, "git diff --quiet HEAD -- {path}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .context("comparing with HEAD (`git diff`)")?;
+    match output.status.code() {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        _ => bail!(
+            "`git diff --quiet HEAD -- {}` failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    }
+}
+
+/// Commits `path` alone, whatever else is staged, with the user's git identity; returns the
+/// new commit, abbreviated.
+pub fn commit_file(sh: &Shell, root: &Path, path: &Path, message: &str) -> anyhow::Result<String> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git commit -q -F - -- {path}")
+        .quiet()
+        .stdin(message)
+        .run()
+        .with_context(|| format!("committing {} (`git commit`)", path.display()))?;
+    cmd!(sh, "git rev-parse --short HEAD")
+        .quiet()
+        .read()
+        .context("reading the new commit")
+}
+
+/// The URL of the `origin` remote, if there is one.
+pub fn origin_url(sh: &Shell, root: &Path) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git remote get-url origin")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+/// Whether `origin` has the branch `name` (as last fetched).
+pub fn origin_has(sh: &Shell, root: &Path, name: &str) -> bool {
+    let _dir = sh.push_dir(root);
+    let refname = format!("refs/remotes/origin/{name}");
+    cmd!(sh, "git rev-parse -q --verify {refname}")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+}
+
 /// The branch a ref names, as `git branch -a` shows it, when it matches the pattern.
 fn release_branch(refname: &str, pattern: &str) -> Option<String> {
     if let Some(local) = refname.strip_prefix("refs/heads/") {
@@ -111,5 +298,20 @@ mod tests {
             None
         );
         assert_eq!(release_branch("refs/tags/release-1", "release-*"), None);
+    }
+
+    #[test]
+    fn changed_paths_from_porcelain_status() {
+        assert_eq!(changed_paths(""), Vec::<String>::new());
+        assert_eq!(
+            changed_paths(" M tools/slurm/terraform/images.conf\0M  README.md\0R  new name.txt\0old.txt\0D  gone\0"),
+            [
+                "tools/slurm/terraform/images.conf",
+                "README.md",
+                "new name.txt",
+                "old.txt",
+                "gone"
+            ]
+        );
     }
 }

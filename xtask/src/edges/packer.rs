@@ -1,8 +1,10 @@
 //! packer: the only module that runs it.
 
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use xshell::{cmd, Cmd, Shell};
@@ -209,7 +211,12 @@ pub enum Outcome {
 /// from the terminal itself; the tool then waits for packer to delete its VM instead of dying
 /// and leaving an orphan, and answers every further Ctrl-C. A SIGTERM or SIGHUP sent to the
 /// tool alone is passed on to packer as SIGTERM, which packer cancels on as it does on Ctrl-C.
-pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Result<Outcome> {
+pub fn run_to_end(
+    cmd: Cmd<'_>,
+    shown: &str,
+    interactive: bool,
+    output: Output<'_>,
+) -> anyhow::Result<Outcome> {
     let mut command = Command::from(cmd);
     // `-debug` waits for Enter before each step, so it needs the terminal's stdin.
     command.stdin(if interactive {
@@ -217,11 +224,13 @@ pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Resul
     } else {
         Stdio::null()
     });
+    output.attach(&mut command);
     let guard = InterruptGuard::new()?;
-    eprintln!("$ {shown}");
+    output.say(&format!("$ {shown}"));
     let mut child = command
         .spawn()
         .with_context(|| format!("starting `{shown}`"))?;
+    let relay = output.relay(&mut child);
     let (mut forwarded, mut answered) = (false, 0);
     let status = loop {
         if let Some(status) = child.try_wait().context("waiting for packer")? {
@@ -236,24 +245,25 @@ pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Resul
             }
             if answered == 0 {
                 // `say`, not `eprintln!`: after SIGHUP there may be no terminal to write to.
-                say(format_args!(
+                output.say(&format!(
                     "{} received: waiting for packer to cancel the build and delete its VM",
                     signal_name(signal)
                 ));
             }
             for _ in answered.max(1)..count {
-                say(format_args!(
+                output.say(
                     "still waiting for packer to delete its VM; `kill -9` would leave it behind \
-                     (`cargo xtask slurm-image orphans` finds such VMs)"
-                ));
+                     (`cargo xtask slurm-image orphans` finds such VMs)",
+                );
             }
             answered = count;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
+    relay.finish();
     Ok(match (guard.received(), status.success()) {
         (Some(signal), _) => {
-            say(format_args!(
+            output.say(&format!(
                 "{} received: packer finished its cleanup",
                 signal_name(signal)
             ));
@@ -265,6 +275,113 @@ pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Resul
         (None, true) => Outcome::Succeeded,
         (None, false) => Outcome::Failed(status.code()),
     })
+}
+
+/// Where a packer run's output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output<'a> {
+    /// Straight to the terminal, as packer writes it (colours, prompts and all).
+    Inherit,
+    /// Line by line, each whole line behind this prefix (`[pbs] `): two builds side by side
+    /// stay readable, and no line ever holds bytes of both.
+    Prefixed(&'a str),
+}
+
+impl Output<'_> {
+    /// A line of the tool's own about this run, on stderr. Never panics: after SIGHUP there
+    /// may be no terminal to write to.
+    fn say(&self, text: &str) {
+        match self {
+            Output::Inherit => say(format_args!("{text}")),
+            Output::Prefixed(prefix) => {
+                write_line(&mut std::io::stderr().lock(), prefix, text.as_bytes())
+            }
+        }
+    }
+
+    fn attach(&self, command: &mut Command) {
+        if let Output::Prefixed(_) = self {
+            command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        }
+    }
+
+    /// Starts copying the child's piped output, stdout to stdout and stderr to stderr.
+    fn relay(&self, child: &mut Child) -> Relay {
+        let (done, finished) = mpsc::channel();
+        let mut streams = 0;
+        if let Output::Prefixed(prefix) = *self {
+            if let Some(out) = child.stdout.take() {
+                streams += 1;
+                relay_lines(out, prefix, false, done.clone());
+            }
+            if let Some(err) = child.stderr.take() {
+                streams += 1;
+                relay_lines(err, prefix, true, done);
+            }
+        }
+        Relay { finished, streams }
+    }
+}
+
+/// The threads copying a child's output; [`Relay::finish`] waits for them.
+struct Relay {
+    finished: mpsc::Receiver<()>,
+    streams: usize,
+}
+
+impl Relay {
+    /// Waits until the child's last lines are out. A grandchild that keeps a pipe open (a
+    /// plugin still shutting down) is not waited for beyond a few seconds.
+    fn finish(self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for _ in 0..self.streams {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if self.finished.recv_timeout(left).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// Copies `from` to the tool's stdout (or stderr) one whole line at a time behind `prefix`;
+/// signals `done` at the end of the stream.
+fn relay_lines(
+    from: impl Read + Send + 'static,
+    prefix: &str,
+    to_stderr: bool,
+    done: mpsc::Sender<()>,
+) {
+    let prefix = prefix.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(from);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            // Writing fails only when no one reads the tool's output any more; the pipe is
+            // still drained so that packer never blocks on it.
+            if to_stderr {
+                write_line(&mut std::io::stderr().lock(), &prefix, text);
+            } else {
+                write_line(&mut std::io::stdout().lock(), &prefix, text);
+            }
+        }
+        let _ = done.send(());
+    });
+}
+
+/// Writes `prefix`, `text` and a newline with one write, under the stream's lock, so that a
+/// line of one build never takes in bytes of another's.
+fn write_line(to: &mut impl Write, prefix: &str, text: &[u8]) {
+    let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
+    line.extend_from_slice(prefix.as_bytes());
+    line.extend_from_slice(text);
+    line.push(b'\n');
+    let _ = to.write_all(&line).and_then(|()| to.flush());
 }
 
 #[cfg(test)]
@@ -331,6 +448,21 @@ mod tests {
         assert_eq!(
             shown_build(&build(&sh, var_file, log, true), log, true, root),
             "PACKER_LOG=10 packer build -debug -var-file=build/slurm.pkrvars.hcl ."
+        );
+    }
+
+    #[test]
+    fn a_prefixed_line_is_one_whole_line() {
+        let mut out = Vec::new();
+        write_line(
+            &mut out,
+            "[pbs] ",
+            b"==> googlecompute: Creating instance...",
+        );
+        write_line(&mut out, "[pbs] ", b"");
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "[pbs] ==> googlecompute: Creating instance...\n[pbs] \n"
         );
     }
 

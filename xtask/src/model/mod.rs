@@ -5,6 +5,7 @@ pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
 pub mod prune_plan;
+pub mod release;
 pub mod template;
 pub mod time;
 pub mod variables;

@@ -93,6 +93,26 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The UTC date of a time in seconds since the Unix epoch, as `YYYY-MM-DD`.
+pub fn utc_date(seconds: i64) -> String {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+/// The inverse of `days_from_civil` (also Howard Hinnant's).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 /// An age as a person reads it: `3d 4h`, `5h 12m`, `45m`. A time in the future (a clock
 /// skew between this machine and Google's) shows as `0m` rather than a negative age.
 pub fn format_age(seconds: i64) -> String {
@@ -175,6 +195,20 @@ mod tests {
             "２０24-05-30T05:39:28Z",
         ] {
             assert_eq!(parse_rfc3339(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn utc_dates_round_trip() {
+        assert_eq!(utc_date(0), "1970-01-01");
+        assert_eq!(utc_date(1_717_047_568), "2024-05-30");
+        assert_eq!(utc_date(951_782_400), "2000-02-29");
+        assert_eq!(utc_date(951_782_400 - 1), "2000-02-28");
+        assert_eq!(utc_date(-1), "1969-12-31");
+        for days in [-719_162, -1, 0, 59, 365, 10_957, 19_873, 2_932_896] {
+            let date = utc_date(days * 86_400 + 43_200);
+            let back = parse_rfc3339(&format!("{date}T12:00:00Z")).unwrap();
+            assert_eq!(back, days * 86_400 + 43_200, "{date}");
         }
     }
 

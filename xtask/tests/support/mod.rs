@@ -273,10 +273,16 @@ impl Run {
 /// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
 /// build's environment goes to `packer-env.log`.
 /// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
-/// then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns of an undefined variable), or
-/// `1.6.6` / `1.7.4` for an old version;
-/// `FAKE_PACKER_DELAY` makes a build take that many seconds; `FAKE_PACKER_PLUGINS=none` means
-/// no plugin is installed until `packer init` runs.
+/// then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns
+/// of an undefined variable), `finish-on-interrupt` (waits to be interrupted, then writes
+/// its manifest and exits 0: packer finishing as the signal arrives), or `1.6.6` / `1.7.4` for
+/// an old version; `FAKE_PACKER_SLURM` / `FAKE_PACKER_PBS` pick the build behaviour for one
+/// workload manager only (`FAKE_PACKER_PBS=fail`). `FAKE_PACKER_DELAY` makes a build take
+/// that many seconds, printing ten progress lines on the way, each written in two pieces;
+/// `FAKE_PACKER_PLUGINS=none` means no plugin is installed until `packer init` runs. Builds
+/// append `<wm> start|end <time>` to `packer-times.log`, their workload manager to
+/// `packer-started` and, after cleaning up, to `packer-cleaned`, and write a line to
+/// `PACKER_LOG_PATH`.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -317,18 +323,13 @@ echo "$(ls -A build | tr '\n' ' ')" >> "$root/packer-uploads.log"
 manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
 manifest="${manifest:-build/manifest.json}"
 wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
-echo "==> googlecompute.fixture: building a $wm image (stand-in)"
-case "${FAKE_PACKER:-}" in
-  fail) echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
-  no-manifest) exit 0 ;;
-  slow)
-    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo cleaned > "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
-    touch "$root/packer-started"
-    for _ in $(seq 600); do sleep 0.1; done
-    exit 0 ;;
-esac
-sleep "${FAKE_PACKER_DELAY:-0}"
-cat > "$manifest" <<JSON
+wm_mode="FAKE_PACKER_$(echo "$wm" | tr '[:lower:]' '[:upper:]')"
+mode="${!wm_mode:-${FAKE_PACKER:-}}"
+echo "$wm start $(date +%s.%N)" >> "$root/packer-times.log"
+trap 'echo "$wm end $(date +%s.%N)" >> "$root/packer-times.log"' EXIT
+[ -n "${PACKER_LOG_PATH:-}" ] && echo "stand-in packer log of the $wm build ($mode)" >> "$PACKER_LOG_PATH"
+write_manifest() {
+  cat > "$manifest" <<JSON
 {
   "builds": [
     {"name": "fixture", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
@@ -339,4 +340,34 @@ cat > "$manifest" <<JSON
   "last_run_uuid": "new-run"
 }
 JSON
+}
+echo "==> googlecompute.fixture: building a $wm image (stand-in)"
+case "$mode" in
+  fail)
+    [ -n "${PACKER_LOG_PATH:-}" ] && echo "googlecompute: Error creating instance: quota exceeded" >> "$PACKER_LOG_PATH"
+    echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
+  no-manifest) exit 0 ;;
+  slow)
+    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo "$wm" >> "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    echo "$wm" >> "$root/packer-started"
+    for _ in $(seq 600); do sleep 0.1; done
+    exit 0 ;;
+  finish-on-interrupt)
+    trap 'write_manifest; echo "Build finished as the interrupt arrived."; exit 0' INT TERM
+    echo "$wm" >> "$root/packer-started"
+    for _ in $(seq 600); do sleep 0.1; done
+    exit 0 ;;
+esac
+if [ -n "${FAKE_PACKER_DELAY:-}" ]; then
+  # Each progress line is written in two pieces with a pause between, as a slow writer would.
+  pause=$(awk -v d="$FAKE_PACKER_DELAY" 'BEGIN { print d / 20 }')
+  for step in 1 2 3 4 5 6 7 8 9 10; do
+    printf '    googlecompute.fixture: %s step %s of 10, ' "$wm" "$step"
+    sleep "$pause"
+    printf 'still building the %s image\n' "$wm"
+    [ "$step" = 5 ] && printf '%s warning: halfway through the %s build\n' "$wm" "$wm" >&2
+    sleep "$pause"
+  done
+fi
+write_manifest
 "#;

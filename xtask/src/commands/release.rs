@@ -1,0 +1,748 @@
+//! `release`: the pre-release checklist as one command: both images built side by side on a new
+//! branch, their pins committed, and what is left for a person spelled out.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use xshell::Shell;
+
+use crate::commands::build::{build_one, ensure_plugins, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER};
+use crate::commands::images::{now, Survey};
+use crate::commands::{launcher, read_images_conf};
+use crate::edges::artifactory::{self, Artifactory};
+use crate::edges::gcloud::Gcloud;
+use crate::edges::git::{self, Checkout};
+use crate::edges::packer::{self, Output};
+use crate::host::HostTree;
+use crate::model::config::Config;
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::release::{self, LauncherSource, Released};
+use crate::model::{list_or_none, prune_plan, WorkloadManager};
+use crate::term::{approved, is_interactive, signal_name, InterruptGuard};
+
+/// Build the SLURM and PBS images side by side on a new branch and commit both pins.
+///
+/// Refuses before any work when tracked files have changes or the branch exists. Uses the
+/// newest launcher release (fetched into build/ when missing), creates the branch from HEAD,
+/// builds both images at once, pins each in images.conf, commits images.conf alone when both
+/// succeeded, and ends with what is left: push, pull request, prune.
+#[derive(Args)]
+pub struct Release {
+    /// Start without asking (a release runs two packer VMs for about an hour, then commits).
+    #[arg(long)]
+    pub yes: bool,
+    /// The branch to create from HEAD [default: slurm-images-<YYYY-MM-DD>, today in UTC].
+    #[arg(long, value_name = "NAME", conflicts_with = "redo")]
+    pub branch: Option<String>,
+    /// Build one image after the other instead of side by side.
+    #[arg(long)]
+    pub sequential: bool,
+    /// Show the whole plan (launcher, branch, packer commands and variables, images.conf
+    /// lines); write, fetch, build and commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Never contact Artifactory: release with the launcher package in build/ (the release
+    /// then does not carry the newest launcher).
+    #[arg(long, conflicts_with = "launcher")]
+    pub offline: bool,
+    /// Release with this launcher package (copied into build/) instead of the newest release.
+    #[arg(long, value_name = "PATH")]
+    pub launcher: Option<PathBuf>,
+    /// Finish a release that stopped part-way, on its branch: build only these workload
+    /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
+    #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
+    pub redo: Vec<WorkloadManager>,
+}
+
+/// Where the release commits.
+enum Target {
+    /// A new branch, made from HEAD; `from` is the branch HEAD was on.
+    New { name: String, from: Option<String> },
+    /// `--redo`: the branch checked out now, which the release made earlier.
+    Current(String),
+}
+
+impl Target {
+    fn name(&self) -> &str {
+        match self {
+            Target::New { name, .. } | Target::Current(name) => name,
+        }
+    }
+
+    fn from(&self) -> Option<&str> {
+        match self {
+            Target::New { from, .. } => from.as_deref(),
+            Target::Current(_) => None,
+        }
+    }
+}
+
+impl Release {
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        let wms = self.workload_managers();
+        if self.dry_run {
+            return self.dry_run(sh, host, &wms);
+        }
+        // Everything that can refuse does so here, before a download, a VM or a branch.
+        let checkout = git::checkout(sh, &host.root)?;
+        let target = self.target(sh, host, &checkout)?;
+        let inputs = Inputs::read(host)?;
+        let version = packer::check_version(sh, &inputs.template)?;
+        // packer's IAP tunnel runs gcloud, and the prune plan at the end needs it.
+        Gcloud::new(sh, &inputs.config.gcp.project)?;
+        let launcher = self.choose_launcher(sh, host, &inputs.config, false)?;
+        let side_by_side = self.side_by_side(host, &inputs, &wms);
+
+        self.introduce(host, &target, &wms, &launcher, side_by_side);
+        if !approved(self.yes, "Start the release?")? {
+            if !is_interactive() {
+                bail!("nothing done: a release runs two packer VMs for about an hour and commits; rerun with --yes to start it (no terminal to ask on)");
+            }
+            println!("nothing done");
+            return Ok(());
+        }
+
+        let package = launcher.carry_out(sh, host, &inputs.config)?;
+        ensure_plugins(sh, host, &inputs.template, version)?;
+        let plans = wms
+            .iter()
+            .map(|&wm| Plan::new(host, &inputs, wm, &package, false))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        plans[0].explain_off(host);
+
+        // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
+        // pins already made are reported, and nothing is committed.
+        let guard = InterruptGuard::new()?;
+        if let Target::New { name, from } = &target {
+            git::create_branch(sh, &host.root, name)?;
+            eprintln!(
+                "branch: created {name} from {}",
+                from.as_deref().unwrap_or(&checkout.head)
+            );
+        }
+        let results = run_builds(sh, host, &plans, side_by_side, &guard);
+        self.settle(host, &target, &plans, &results, &guard, &launcher.source)?;
+
+        let conf = read_images_conf(host)?;
+        let all_pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
+            .into_iter()
+            .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
+            .collect();
+        let commit = commit_pins(sh, host, &target, &all_pins, &package, &launcher.source)?;
+        drop(guard);
+
+        let origin = git::origin_url(sh, &host.root);
+        let base = target
+            .from()
+            .filter(|from| origin.is_some() && git::origin_has(sh, &host.root, from));
+        let images_conf = host.show(&host.images_conf);
+        print!(
+            "{}",
+            release::checklist(&Released {
+                branch: target.name(),
+                from: target.from(),
+                pins: &all_pins,
+                launcher: &package,
+                source: &launcher.source,
+                commit: &commit,
+                images_conf: &images_conf,
+                origin: origin.as_deref(),
+                base,
+            })
+        );
+        show_prune_plan(sh, host, &inputs.config);
+        Ok(())
+    }
+
+    /// Reports each build's end; an error, committing nothing, unless every build was pinned
+    /// and no signal came. The error names the pins already recorded and the command that
+    /// finishes the release.
+    fn settle(
+        &self,
+        host: &HostTree,
+        target: &Target,
+        plans: &[Plan],
+        results: &[anyhow::Result<Pinned>],
+        guard: &InterruptGuard,
+        source: &LauncherSource,
+    ) -> anyhow::Result<()> {
+        eprintln!("results:");
+        let mut pinned = Vec::new();
+        let mut missing = Vec::new();
+        for (plan, result) in plans.iter().zip(results) {
+            match result {
+                Ok(built) => {
+                    eprintln!("  {}: pinned {}", plan.wm, built.image);
+                    pinned.push(format!("{} {}", plan.wm, built.image));
+                }
+                Err(err) => {
+                    eprintln!("  {}: {err:#}", plan.wm);
+                    missing.push(plan.wm);
+                }
+            }
+        }
+        let images_conf = host.show(&host.images_conf);
+        let recorded = if pinned.is_empty() {
+            "no pin was recorded".to_string()
+        } else {
+            format!(
+                "already recorded in {images_conf} (uncommitted): {}",
+                pinned.join(", ")
+            )
+        };
+        let redo = release::redo_command(&missing, source, self.sequential, self.yes);
+        if let Some(signal) = guard.received() {
+            let finish = if missing.is_empty() {
+                format!("every image is built, so to commit them: git commit -- {images_conf}")
+            } else {
+                format!("to finish the release on {}: {redo}", target.name())
+            };
+            bail!(
+                "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
+                 {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                signal_name(signal)
+            );
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        for plan in plans.iter().filter(|p| missing.contains(&p.wm)) {
+            show_log_tail(host, plan);
+        }
+        bail!(
+            "the {} build{} failed (see above): nothing was committed; {recorded}; to build only {} again on {} \
+             and then commit: {redo}",
+            names(&missing),
+            if missing.len() > 1 { "s" } else { "" },
+            names(&missing),
+            target.name()
+        )
+    }
+
+    /// The workload managers this run builds: both, or those of `--redo`.
+    fn workload_managers(&self) -> Vec<WorkloadManager> {
+        if self.redo.is_empty() {
+            return WorkloadManager::ALL.to_vec();
+        }
+        let mut wms = self.redo.clone();
+        wms.sort();
+        wms.dedup();
+        wms
+    }
+
+    /// The branch to commit on, once the checkout is found fit: no changed tracked file (but
+    /// the pins a part-done release left, for `--redo`), and no branch of the new name.
+    fn target(&self, sh: &Shell, host: &HostTree, checkout: &Checkout) -> anyhow::Result<Target> {
+        let images_conf = host.show(&host.images_conf);
+        if !self.redo.is_empty() {
+            let Some(branch) = &checkout.branch else {
+                bail!(
+                    "HEAD is detached: --redo finishes a release on its branch; check that branch out first \
+                     (`git checkout NAME`)"
+                );
+            };
+            let others: Vec<&String> = checkout
+                .changed
+                .iter()
+                .filter(|path| **path != images_conf)
+                .collect();
+            if !others.is_empty() {
+                bail!(
+                    "tracked files have uncommitted changes: {}: --redo commits {images_conf} alone, so commit or \
+                     stash the others first (`git stash`)",
+                    list_or_none(&others)
+                );
+            }
+            return Ok(Target::Current(branch.clone()));
+        }
+        if !checkout.changed.is_empty() {
+            bail!(
+                "tracked files have uncommitted changes: {}: a release starts from a clean checkout; commit or \
+                 stash them first (`git stash`), then run the release again",
+                list_or_none(&checkout.changed)
+            );
+        }
+        let name = self
+            .branch
+            .clone()
+            .unwrap_or_else(|| release::default_branch(now()));
+        if !git::is_valid_branch_name(sh, &name) {
+            bail!("--branch {name:?} is not a name git accepts for a branch: choose another");
+        }
+        let existing = git::branches_named(sh, &host.root, &name)?;
+        if !existing.is_empty() {
+            bail!(
+                "the branch {name} already exists ({}): a release makes a new branch; name another with \
+                 --branch NAME, delete it (`git branch -D {name}`), or, to finish a release made on it, check it \
+                 out and run `cargo xtask slurm-image release --redo slurm,pbs`",
+                list_or_none(&existing)
+            );
+        }
+        Ok(Target::New {
+            name,
+            from: checkout.branch.clone(),
+        })
+    }
+
+    /// Decides the launcher package: the newest release unless `--offline` or `--launcher`
+    /// says otherwise. Nothing is fetched or copied yet.
+    fn choose_launcher(
+        &self,
+        sh: &Shell,
+        host: &HostTree,
+        config: &Config,
+        dry_run: bool,
+    ) -> anyhow::Result<LauncherChoice> {
+        if let Some(path) = &self.launcher {
+            let choice = launcher::ForBuild {
+                path: Some(path.clone()),
+                offline: false,
+                yes: false,
+                dry_run: true,
+            };
+            let package = launcher::for_build(sh, host, config, &choice)?;
+            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            return Ok(LauncherChoice {
+                package,
+                source: LauncherSource::Given(absolute.display().to_string()),
+                step: Step::Copy(path.clone()),
+            });
+        }
+        if self.offline {
+            let choice = launcher::ForBuild {
+                path: None,
+                offline: true,
+                yes: false,
+                dry_run: true,
+            };
+            let package = launcher::for_build(sh, host, config, &choice)?;
+            return Ok(LauncherChoice {
+                package,
+                source: LauncherSource::Offline,
+                step: Step::Ready,
+            });
+        }
+        let client = Artifactory::from_env(&config.artifactory.url)?;
+        let newest = match client.newest_release() {
+            Ok(Some(newest)) => newest,
+            Ok(None) => bail!(
+                "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {}: a release tests the newest \
+                 one; check artifactory.url in the config or {}, or release with another package (--offline, \
+                 --launcher PATH)",
+                client.folder(),
+                artifactory::URL_VAR
+            ),
+            Err(err) if artifactory::is_unreachable(&err) => bail!(
+                "{err:#}: a release tests the newest launcher release, and Artifactory is reachable only on the \
+                 company VPN; connect to it and retry, or say which package to release with instead: --offline \
+                 (the one in {}) or --launcher PATH",
+                host.show(&host.build_dir)
+            ),
+            Err(err) => return Err(err.context("looking up the newest launcher release")),
+        };
+        let local = launcher::local_packages(host)?;
+        let build_dir = host.show(&host.build_dir);
+        if local.iter().any(|p| p.file_name == newest.file_name) {
+            eprintln!(
+                "launcher: {} (in {build_dir}; the newest release)",
+                newest.file_name
+            );
+            return Ok(LauncherChoice {
+                package: newest,
+                source: LauncherSource::Newest,
+                step: Step::Ready,
+            });
+        }
+        let replaced: Vec<LauncherPackage> = local
+            .into_iter()
+            .filter(|p| p.version < newest.version)
+            .collect();
+        eprintln!(
+            "launcher: the newest release {} is not in {build_dir}: {} it{}",
+            newest.file_name,
+            if dry_run {
+                "a release would fetch"
+            } else {
+                "fetching"
+            },
+            if replaced.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", replacing {}",
+                    list_or_none(&replaced.iter().map(|p| &p.file_name).collect::<Vec<_>>())
+                )
+            }
+        );
+        Ok(LauncherChoice {
+            package: newest,
+            source: LauncherSource::Newest,
+            step: Step::Fetch { client, replaced },
+        })
+    }
+
+    /// Whether the builds run side by side; when not, says why.
+    fn side_by_side(&self, host: &HostTree, inputs: &Inputs, wms: &[WorkloadManager]) -> bool {
+        if wms.len() < 2 {
+            return false;
+        }
+        if self.sequential {
+            eprintln!("builds: one after the other (--sequential)");
+            return false;
+        }
+        if inputs.shared_manifest() {
+            eprintln!(
+                "builds: one after the other: the template writes every build's manifest to {} (declare \
+                 `manifest_path` to build side by side)",
+                host.show(&host.shared_manifest_file())
+            );
+            return false;
+        }
+        true
+    }
+
+    /// What the release is about to do, before it is asked to start.
+    fn introduce(
+        &self,
+        host: &HostTree,
+        target: &Target,
+        wms: &[WorkloadManager],
+        launcher: &LauncherChoice,
+        side_by_side: bool,
+    ) {
+        let how = if side_by_side {
+            "side by side"
+        } else if wms.len() > 1 {
+            "one after the other"
+        } else {
+            "alone"
+        };
+        let package = match &launcher.step {
+            Step::Fetch { .. } => format!(
+                "{} (the newest release, fetched first)",
+                launcher.package.file_name
+            ),
+            _ => launcher.package.file_name.clone(),
+        };
+        let branch = match target {
+            Target::New { name, from } => format!(
+                "the new branch {name} (from {})",
+                from.as_deref().unwrap_or("the detached HEAD")
+            ),
+            Target::Current(name) => format!("the current branch {name}"),
+        };
+        eprintln!(
+            "release: build the {} image{} {how} with launcher {package}, pin them in {}, and commit it alone \
+             on {branch}",
+            names(wms),
+            if wms.len() > 1 { "s" } else { "" },
+            host.show(&host.images_conf)
+        );
+        if let Some(caveat) = launcher.source.caveat() {
+            eprintln!("note: this release does not carry the newest launcher: {caveat}");
+        }
+    }
+
+    /// The whole plan, changing nothing; what would stop a real release is listed, not fatal.
+    fn dry_run(&self, sh: &Shell, host: &HostTree, wms: &[WorkloadManager]) -> anyhow::Result<()> {
+        let mut stops = Vec::new();
+        println!("# release plan (dry run: nothing is written, fetched, built or committed)");
+        let checkout = git::checkout(sh, &host.root);
+        let target = match &checkout {
+            Ok(checkout) => match self.target(sh, host, checkout) {
+                Ok(target) => Some(target),
+                Err(err) => {
+                    stops.push(format!("{err:#}"));
+                    None
+                }
+            },
+            Err(err) => {
+                stops.push(format!("{err:#}"));
+                None
+            }
+        };
+        let branch = match (&target, &checkout) {
+            (Some(Target::New { name, from }), Ok(checkout)) => {
+                format!(
+                    "# branch: a new {name} from {} (at {})",
+                    from.as_deref().unwrap_or("the detached HEAD"),
+                    checkout.head
+                )
+            }
+            (Some(Target::Current(name)), _) => format!("# branch: the current {name} (--redo)"),
+            _ => "# branch: none (see below)".to_string(),
+        };
+        println!("{branch}");
+
+        let inputs = Inputs::read(host)?;
+        match packer::check_version(sh, &inputs.template) {
+            Ok(version) => println!("# packer: {} (installed)", packer::show(version)),
+            Err(err) => stops.push(format!("packer: {err:#}")),
+        }
+        if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
+            stops.push(format!("gcloud: {err:#}"));
+        }
+        let (package, source) = match self.choose_launcher(sh, host, &inputs.config, true) {
+            Ok(choice) => {
+                let how = match &choice.step {
+                    Step::Fetch { .. } => "the newest release, to be fetched into build/",
+                    Step::Copy(_) => "given with --launcher, to be copied into build/",
+                    Step::Ready => "in build/",
+                };
+                println!("# launcher: {} ({how})", choice.package.file_name);
+                if let Some(caveat) = choice.source.caveat() {
+                    println!("# note: this release would not carry the newest launcher: {caveat}");
+                }
+                (choice.package, choice.source)
+            }
+            Err(err) => {
+                stops.push(format!("launcher: {err:#}"));
+                let placeholder = LauncherPackage::from_file_name(UNKNOWN_LAUNCHER)
+                    .context("the placeholder is a release name")?;
+                (placeholder, LauncherSource::Newest)
+            }
+        };
+        let side_by_side = self.side_by_side(host, &inputs, wms);
+        println!(
+            "# builds: {}",
+            if side_by_side {
+                "side by side, each line of output behind [slurm] or [pbs]"
+            } else {
+                "one after the other"
+            }
+        );
+        for &wm in wms {
+            let plan = Plan::new(host, &inputs, wm, &package, false)?;
+            println!(
+                "# [{wm}] {} would contain:\n{}",
+                host.show(&plan.var_file),
+                // As Plan::run writes it.
+                plan.variables.render("build")
+            );
+            println!(
+                "# [{wm}] and run, in {}:\n{}",
+                host.show(&host.packer_dir),
+                plan.command_line(sh, host)
+            );
+        }
+        let conf = read_images_conf(host)?;
+        println!(
+            "# {} would change:\n{}",
+            host.show(&host.images_conf),
+            release::pin_preview(&conf, wms).trim_end()
+        );
+        let pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
+            .into_iter()
+            .map(|wm| {
+                let image = if wms.contains(&wm) {
+                    format!("<the new {wm} image>")
+                } else {
+                    conf.pinned(wm).unwrap_or("<none>").to_string()
+                };
+                (wm, image)
+            })
+            .collect();
+        println!(
+            "# then, when every build succeeded, commit {} alone with the message:\n{}",
+            host.show(&host.images_conf),
+            release::commit_message(&pins, &package, &source).trim_end()
+        );
+        println!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
+        if !stops.is_empty() {
+            println!("# a real release would stop here, before any work:");
+            for stop in stops {
+                println!("#   {stop}");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The release's launcher, decided, and what remains to do to have it in build/.
+struct LauncherChoice {
+    package: LauncherPackage,
+    source: LauncherSource,
+    step: Step,
+}
+
+enum Step {
+    /// It is in build/.
+    Ready,
+    /// The newest release, to download (verified) into build/, replacing older packages.
+    Fetch {
+        client: Artifactory,
+        replaced: Vec<LauncherPackage>,
+    },
+    /// `--launcher PATH`, to copy into build/.
+    Copy(PathBuf),
+}
+
+impl LauncherChoice {
+    /// Puts the package in build/: fetched, copied, or already there.
+    fn carry_out(
+        &self,
+        sh: &Shell,
+        host: &HostTree,
+        config: &Config,
+    ) -> anyhow::Result<LauncherPackage> {
+        match &self.step {
+            Step::Ready => {}
+            Step::Fetch { client, replaced } => {
+                let replaced: Vec<&LauncherPackage> = replaced.iter().collect();
+                launcher::fetch(host, client, &self.package, &replaced)?;
+            }
+            Step::Copy(path) => {
+                let choice = launcher::ForBuild {
+                    path: Some(path.clone()),
+                    offline: false,
+                    yes: false,
+                    dry_run: false,
+                };
+                launcher::for_build(sh, host, config, &choice)?;
+            }
+        }
+        Ok(self.package.clone())
+    }
+}
+
+/// Runs the builds, side by side (one thread and one shell each) or one after the other, each
+/// with its output behind `[wm] `. A build not yet started when a signal arrives is not started.
+fn run_builds(
+    sh: &Shell,
+    host: &HostTree,
+    plans: &[Plan],
+    side_by_side: bool,
+    guard: &InterruptGuard,
+) -> Vec<anyhow::Result<Pinned>> {
+    let run = |sh: Shell, plan: &Plan| -> anyhow::Result<Pinned> {
+        if let Some(signal) = guard.received() {
+            bail!("not started: {} arrived first", signal_name(signal));
+        }
+        let prefix = format!("[{}] ", plan.wm);
+        build_one(&sh, host, plan, Output::Prefixed(&prefix))
+    };
+    if !side_by_side {
+        return plans.iter().map(|plan| run(sh.clone(), plan)).collect();
+    }
+    let run = &run;
+    std::thread::scope(|scope| {
+        let builds: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let sh = sh.clone();
+                scope.spawn(move || run(sh, plan))
+            })
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| {
+                build.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("the build stopped on an internal error"))
+                })
+            })
+            .collect()
+    })
+}
+
+/// Commits images.conf alone on the release branch, with both pins and the launcher in the
+/// message; the commit, abbreviated.
+fn commit_pins(
+    sh: &Shell,
+    host: &HostTree,
+    target: &Target,
+    pins: &[(WorkloadManager, String)],
+    package: &LauncherPackage,
+    source: &LauncherSource,
+) -> anyhow::Result<String> {
+    let images_conf = host.show(&host.images_conf);
+    let message = release::commit_message(pins, package, source);
+    // An hour is long enough to switch branches in this checkout; the pins must land on the
+    // release's branch or nowhere.
+    let current = git::current_branch(sh, &host.root);
+    if current.as_deref() != Some(target.name()) {
+        bail!(
+            "both images are built and pinned in {images_conf}, but the checkout is no longer on {} (now {}): \
+             nothing was committed; to commit them: git checkout {} && git commit -- {images_conf}",
+            target.name(),
+            current.as_deref().unwrap_or("a detached HEAD"),
+            target.name()
+        );
+    }
+    if !git::differs_from_head(sh, &host.root, Path::new(&images_conf))? {
+        let head = git::checkout(sh, &host.root)?.head;
+        eprintln!("{images_conf} already pins these images at HEAD: nothing to commit");
+        return Ok(head);
+    }
+    let commit =
+        git::commit_file(sh, &host.root, Path::new(&images_conf), &message).with_context(|| {
+            format!(
+                "both images are built and pinned in {images_conf}, uncommitted; commit it by hand \
+                 (`git commit -- {images_conf}`)"
+            )
+        })?;
+    eprintln!(
+        "commit: {commit} on {}: {}",
+        target.name(),
+        message.lines().next().unwrap_or_default()
+    );
+    Ok(commit)
+}
+
+/// Workload managers for a message: `slurm and pbs`.
+fn names(wms: &[WorkloadManager]) -> String {
+    wms.iter()
+        .map(|wm| wm.key())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// The end of a failed build's packer log, where its error usually is.
+fn show_log_tail(host: &HostTree, plan: &Plan) {
+    const LINES: usize = 15;
+    let shown = host.show(&plan.log_file);
+    let tail = (|| -> std::io::Result<String> {
+        let mut file = std::fs::File::open(&plan.log_file)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    })();
+    match tail {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let last = &lines[lines.len().saturating_sub(LINES)..];
+            eprintln!("{}: packer's log is {shown}; its last lines:", plan.wm);
+            for line in last {
+                eprintln!("  {line}");
+            }
+        }
+        Err(err) => eprintln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
+    }
+}
+
+/// The prune plan as `images` computes it, now that the new images are pinned; nothing is
+/// deleted.
+fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
+    match Survey::take(sh, host, config, config.prune.keep) {
+        Ok(survey) => {
+            survey.print(&WorkloadManager::ALL);
+            let doomed = prune_plan::deletions(&survey.plan);
+            if doomed.is_empty() {
+                println!("prune would delete nothing now");
+            } else {
+                println!(
+                    "prune would delete {} image(s) now: {}",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            }
+        }
+        Err(err) => println!(
+            "the prune plan is not shown: listing the images failed ({err:#}); `cargo xtask slurm-image images` \
+             shows it"
+        ),
+    }
+}

@@ -1,0 +1,479 @@
+//! The release's pure parts: the branch name, the commit message, the pull request's address,
+//! the command that finishes a part-done release, and the checklist left for a person.
+
+use std::fmt::Write;
+
+use crate::model::images_conf::ImagesConf;
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::time::utc_date;
+use crate::model::WorkloadManager;
+
+/// The release branch when `--branch` is not given: `slurm-images-<YYYY-MM-DD>`, today in UTC.
+pub fn default_branch(now: i64) -> String {
+    format!("slurm-images-{}", utc_date(now))
+}
+
+/// How the release's launcher package was chosen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LauncherSource {
+    /// Looked up on Artifactory: the newest release, which is what a release exists to test.
+    Newest,
+    /// `--offline`: the package in build/, never compared with the releases.
+    Offline,
+    /// `--launcher PATH`, the path absolute so that it works from anywhere.
+    Given(String),
+}
+
+impl LauncherSource {
+    /// The flags that choose the launcher this way again.
+    pub fn flags(&self) -> Vec<String> {
+        match self {
+            LauncherSource::Newest => Vec::new(),
+            LauncherSource::Offline => vec!["--offline".to_string()],
+            LauncherSource::Given(path) => vec!["--launcher".to_string(), shell_word(path)],
+        }
+    }
+
+    /// Why the release does not carry the newest launcher; `None` when it does.
+    pub fn caveat(&self) -> Option<String> {
+        match self {
+            LauncherSource::Newest => None,
+            LauncherSource::Offline => Some(
+                "--offline took the package in build/ without looking up the newest release"
+                    .to_string(),
+            ),
+            LauncherSource::Given(path) => Some(format!(
+                "--launcher {path} was used instead of looking up the newest release"
+            )),
+        }
+    }
+}
+
+/// The message of the release commit: both images and the launcher they carry.
+pub fn commit_message(
+    pins: &[(WorkloadManager, String)],
+    launcher: &LauncherPackage,
+    source: &LauncherSource,
+) -> String {
+    let names = pins
+        .iter()
+        .map(|(wm, _)| wm.key())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut text = format!(
+        "Update the {names} test cluster images (launcher {})\n\n",
+        launcher.version
+    );
+    for (wm, image) in pins {
+        let _ = writeln!(text, "{wm}: {image}");
+    }
+    let about = match source.caveat() {
+        None => format!(
+            "Built by `cargo xtask slurm-image release` with {}, the newest launcher release.",
+            launcher.file_name
+        ),
+        Some(caveat) => format!(
+            "Built by `cargo xtask slurm-image release` with {}. This release does not carry \
+             the newest launcher: {caveat}.",
+            launcher.file_name
+        ),
+    };
+    text.push('\n');
+    text.push_str(&wrap(&about, 72));
+    text
+}
+
+/// The `owner/repo` of a GitHub remote URL (`git@github.com:o/r.git`, `https://github.com/o/r`,
+/// `ssh://git@github.com/o/r.git`, with or without credentials); `None` for any other host.
+pub fn github_repo(remote: &str) -> Option<(String, String)> {
+    let remote = remote.trim();
+    let schemes = ["https://", "http://", "ssh://", "git+ssh://", "git://"];
+    let (host, path) = match schemes.iter().find_map(|s| remote.strip_prefix(s)) {
+        Some(rest) => {
+            let (authority, path) = rest.split_once('/')?;
+            // Credentials before `@` and a port after `:` are not part of the host.
+            let host = authority.rsplit('@').next()?;
+            (host.split(':').next()?, path)
+        }
+        None => {
+            // scp-like: `[user@]host:path`.
+            let (user_host, path) = remote.split_once(':')?;
+            (user_host.rsplit('@').next()?, path)
+        }
+    };
+    if !host.eq_ignore_ascii_case("github.com") && !host.eq_ignore_ascii_case("www.github.com") {
+        return None;
+    }
+    let path = path.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let (owner, repo) = path.split_once('/')?;
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    };
+    (plain(owner) && plain(repo)).then(|| (owner.to_string(), repo.to_string()))
+}
+
+/// The page that opens a pull request of `branch` into `base` (GitHub's default branch when
+/// `None`), for a GitHub remote.
+pub fn compare_url(remote: &str, base: Option<&str>, branch: &str) -> Option<String> {
+    let (owner, repo) = github_repo(remote)?;
+    let range = match base {
+        Some(base) => format!("{}...{}", url_path(base), url_path(branch)),
+        None => url_path(branch),
+    };
+    Some(format!(
+        "https://github.com/{owner}/{repo}/compare/{range}?expand=1"
+    ))
+}
+
+/// The command that finishes a release on its branch: only these workload managers are built
+/// again, the others' pins are kept, and then the commit is made.
+pub fn redo_command(
+    wms: &[WorkloadManager],
+    source: &LauncherSource,
+    sequential: bool,
+    yes: bool,
+) -> String {
+    let mut words = vec![
+        "cargo xtask slurm-image release --redo".to_string(),
+        wms.iter().map(|wm| wm.key()).collect::<Vec<_>>().join(","),
+    ];
+    words.extend(source.flags());
+    if sequential {
+        words.push("--sequential".to_string());
+    }
+    if yes {
+        words.push("--yes".to_string());
+    }
+    words.join(" ")
+}
+
+/// The images.conf lines a release would change, as a diff: the new names are packer's to choose.
+pub fn pin_preview(conf: &ImagesConf, wms: &[WorkloadManager]) -> String {
+    let mut text = String::new();
+    for &wm in wms {
+        match conf.pinned(wm) {
+            Some(old) => {
+                let _ = writeln!(text, "- {wm}: {old}");
+            }
+            None => {
+                let _ = writeln!(text, "  (no `{wm}:` line yet: it is added)");
+            }
+        }
+        let _ = writeln!(text, "+ {wm}: <the new {wm} image packer builds>");
+    }
+    text
+}
+
+/// What a finished release did, for its checklist.
+pub struct Released<'a> {
+    pub branch: &'a str,
+    /// The branch the release started from, when it started on one.
+    pub from: Option<&'a str>,
+    /// Every pin of the commit, the kept ones of a redo included.
+    pub pins: &'a [(WorkloadManager, String)],
+    pub launcher: &'a LauncherPackage,
+    pub source: &'a LauncherSource,
+    /// The commit, abbreviated.
+    pub commit: &'a str,
+    /// images.conf as the user types it.
+    pub images_conf: &'a str,
+    /// The URL of the `origin` remote, if there is one.
+    pub origin: Option<&'a str>,
+    /// The branch the pull request goes into, when origin has the starting branch.
+    pub base: Option<&'a str>,
+}
+
+/// The checklist at the end of a release: what was done, then what is left for a person with
+/// the exact commands. The prune plan itself follows it, from `images`.
+pub fn checklist(r: &Released<'_>) -> String {
+    let mut text = String::from("done:\n");
+    let from = r
+        .from
+        .map_or(String::new(), |from| format!(", from {from}"));
+    let _ = writeln!(text, "  branch    {}{from}", r.branch);
+    for (wm, image) in r.pins {
+        let _ = writeln!(text, "  {:<9} {image}", wm.key());
+    }
+    match r.source.caveat() {
+        None => {
+            let _ = writeln!(
+                text,
+                "  launcher  {}, the newest release",
+                r.launcher.file_name
+            );
+        }
+        Some(caveat) => {
+            let _ = writeln!(text, "  launcher  {}", r.launcher.file_name);
+            let _ = writeln!(
+                text,
+                "  note      this release does not carry the newest launcher: {caveat}"
+            );
+        }
+    }
+    let _ = writeln!(text, "  commit    {}: {} only", r.commit, r.images_conf);
+    text.push_str("left for you:\n");
+    match r.origin {
+        Some(_) => {
+            let _ = writeln!(
+                text,
+                "  1. push the branch:\n       git push -u origin {}",
+                r.branch
+            );
+        }
+        None => {
+            let _ = writeln!(
+                text,
+                "  1. push the branch (this repository has no `origin` remote; name yours):\n       git push -u <remote> {}",
+                r.branch
+            );
+        }
+    }
+    let into = r.base.or(r.from).unwrap_or("the default branch");
+    match r.origin.and_then(|url| compare_url(url, r.base, r.branch)) {
+        Some(url) => {
+            let _ = writeln!(text, "  2. open the pull request:\n       {url}");
+        }
+        None => {
+            let why = if r.origin.is_some() {
+                "origin is not on GitHub"
+            } else {
+                "there is no `origin` remote"
+            };
+            let _ = writeln!(
+                text,
+                "  2. open a pull request of {} into {into} ({why}, so there is no link to give)",
+                r.branch
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "  3. once it is merged, prune the old images (the plan as it stands is below; nothing was deleted):\n       \
+         cargo xtask slurm-image prune"
+    );
+    text
+}
+
+/// A word for a shell command line, quoted only when it needs to be.
+fn shell_word(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// A branch name in a URL path: unreserved characters and `/` as they are, the rest
+/// percent-encoded.
+fn url_path(text: &str) -> String {
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
+/// Greedy word wrap at `width`, for a commit message's body.
+fn wrap(text: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use WorkloadManager::{Pbs, Slurm};
+
+    fn launcher() -> LauncherPackage {
+        LauncherPackage::from_file_name("hpe-hpc-launcher_3.3.1-2_amd64.deb").unwrap()
+    }
+
+    fn pins() -> Vec<(WorkloadManager, String)> {
+        vec![
+            (Slurm, "det-environments-slurm-ci-1800000000".to_string()),
+            (Pbs, "det-environments-pbs-ci-1800000001".to_string()),
+        ]
+    }
+
+    #[test]
+    fn the_default_branch_is_dated() {
+        assert_eq!(default_branch(1_717_047_568), "slurm-images-2024-05-30");
+    }
+
+    #[test]
+    fn the_commit_message_names_both_images_and_the_launcher() {
+        let message = commit_message(&pins(), &launcher(), &LauncherSource::Newest);
+        assert_eq!(
+            message,
+            "Update the slurm and pbs test cluster images (launcher 3.3.1-2)\n\
+             \n\
+             slurm: det-environments-slurm-ci-1800000000\n\
+             pbs: det-environments-pbs-ci-1800000001\n\
+             \n\
+             Built by `cargo xtask slurm-image release` with\n\
+             hpe-hpc-launcher_3.3.1-2_amd64.deb, the newest launcher release.\n"
+        );
+        assert!(message.lines().all(|l| l.len() <= 72), "{message}");
+        let offline = commit_message(&pins(), &launcher(), &LauncherSource::Offline);
+        let words = offline.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            words.contains("does not carry the newest launcher: --offline"),
+            "{offline}"
+        );
+        assert!(offline.lines().all(|l| l.len() <= 72), "{offline}");
+    }
+
+    #[test]
+    fn github_remotes_in_every_form() {
+        let want = Some(("determined-ai".to_string(), "determined".to_string()));
+        for remote in [
+            "git@github.com:determined-ai/determined.git",
+            "git@github.com:determined-ai/determined",
+            "github.com:determined-ai/determined.git",
+            "https://github.com/determined-ai/determined.git",
+            "https://github.com/determined-ai/determined/",
+            "https://someone:ghp_secret@github.com/determined-ai/determined.git",
+            "ssh://git@github.com/determined-ai/determined.git",
+            "ssh://git@github.com:22/determined-ai/determined.git",
+            "git://github.com/determined-ai/determined.git\n",
+        ] {
+            assert_eq!(github_repo(remote), want, "{remote}");
+        }
+        for remote in [
+            "git@gitlab.com:determined-ai/determined.git",
+            "https://github.example.com/determined-ai/determined.git",
+            "https://notgithub.com/determined-ai/determined.git",
+            "/srv/git/determined.git",
+            "../determined",
+            "https://github.com/determined-ai",
+            "https://github.com/determined-ai/determined/tree/main",
+            "",
+        ] {
+            assert_eq!(github_repo(remote), None, "{remote}");
+        }
+    }
+
+    #[test]
+    fn the_compare_url_opens_the_pull_request() {
+        let remote = "https://someone:ghp_secret@github.com/determined-ai/determined.git";
+        assert_eq!(
+            compare_url(remote, Some("main"), "slurm-images-2024-05-30").as_deref(),
+            Some("https://github.com/determined-ai/determined/compare/main...slurm-images-2024-05-30?expand=1")
+        );
+        assert_eq!(
+            compare_url(remote, None, "me/images#2").as_deref(),
+            Some("https://github.com/determined-ai/determined/compare/me/images%232?expand=1")
+        );
+        assert_eq!(compare_url("git@gitlab.com:o/r.git", None, "b"), None);
+    }
+
+    #[test]
+    fn the_redo_command_keeps_the_launcher_choice() {
+        assert_eq!(
+            redo_command(&[Pbs], &LauncherSource::Newest, false, false),
+            "cargo xtask slurm-image release --redo pbs"
+        );
+        assert_eq!(
+            redo_command(&[Slurm, Pbs], &LauncherSource::Offline, true, true),
+            "cargo xtask slurm-image release --redo slurm,pbs --offline --sequential --yes"
+        );
+        assert_eq!(
+            redo_command(
+                &[Slurm],
+                &LauncherSource::Given("/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb".into()),
+                false,
+                false
+            ),
+            "cargo xtask slurm-image release --redo slurm --launcher '/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb'"
+        );
+    }
+
+    #[test]
+    fn the_preview_shows_the_lines_that_change() {
+        let conf = ImagesConf::parse("slurm: det-environments-slurm-ci-1717047568\n").unwrap();
+        assert_eq!(
+            pin_preview(&conf, &[Slurm, Pbs]),
+            "- slurm: det-environments-slurm-ci-1717047568\n\
+             + slurm: <the new slurm image packer builds>\n  \
+             (no `pbs:` line yet: it is added)\n\
+             + pbs: <the new pbs image packer builds>\n"
+        );
+    }
+
+    #[test]
+    fn the_checklist_says_what_was_done_and_what_is_left() {
+        let pins = pins();
+        let launcher = launcher();
+        let released = Released {
+            branch: "slurm-images-2024-05-30",
+            from: Some("main"),
+            pins: &pins,
+            launcher: &launcher,
+            source: &LauncherSource::Newest,
+            commit: "1a2b3c4",
+            images_conf: "tools/slurm/terraform/images.conf",
+            origin: Some("git@github.com:determined-ai/determined.git"),
+            base: Some("main"),
+        };
+        assert_eq!(
+            checklist(&released),
+            "done:\n  \
+             branch    slurm-images-2024-05-30, from main\n  \
+             slurm     det-environments-slurm-ci-1800000000\n  \
+             pbs       det-environments-pbs-ci-1800000001\n  \
+             launcher  hpe-hpc-launcher_3.3.1-2_amd64.deb, the newest release\n  \
+             commit    1a2b3c4: tools/slurm/terraform/images.conf only\n\
+             left for you:\n  \
+             1. push the branch:\n       git push -u origin slurm-images-2024-05-30\n  \
+             2. open the pull request:\n       \
+             https://github.com/determined-ai/determined/compare/main...slurm-images-2024-05-30?expand=1\n  \
+             3. once it is merged, prune the old images (the plan as it stands is below; nothing was deleted):\n       \
+             cargo xtask slurm-image prune\n"
+        );
+        let elsewhere = Released {
+            origin: None,
+            source: &LauncherSource::Offline,
+            ..released
+        };
+        let text = checklist(&elsewhere);
+        assert!(
+            text.contains("git push -u <remote> slurm-images-2024-05-30"),
+            "{text}"
+        );
+        assert!(
+            text.contains("a pull request of slurm-images-2024-05-30 into main"),
+            "{text}"
+        );
+        assert!(
+            text.contains("does not carry the newest launcher: --offline"),
+            "{text}"
+        );
+    }
+}

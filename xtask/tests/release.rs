@@ -1,0 +1,620 @@
+//! `release` through the built xtask in a temporary git repository, with the stand-in packer
+//! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory.
+
+#[path = "support/artifactory.rs"]
+mod artifactory;
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use artifactory::Server;
+use support::{HostCopy, Run, TempDir, STAND_IN_PACKER};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+const BOTH_NEW: &str =
+    "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n";
+const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
+const BRANCH: &str = "slurm-images-test";
+
+/// The identity of every commit in these tests, given as git reads a user's from the
+/// environment: the tool commits as the user does.
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+/// Runs git in the host tree; its trimmed stdout.
+fn git(host: &HostCopy, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+/// A host tree as a git repository with one commit on `main`: the stand-in packer, images.conf
+/// pinning older images, and a launcher package in build/.
+fn repo_of(host: HostCopy) -> HostCopy {
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(IMAGES_CONF, SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    // As in the real repository, target/ (the tool's files) and build/ are ignored; so are
+    // the test's stand-ins and what they record.
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n",
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    host
+}
+
+fn repo() -> HostCopy {
+    repo_of(HostCopy::new())
+}
+
+/// The xtask's `release` with `args`, as the tests' user.
+fn release(host: &HostCopy, args: &[&str]) -> Command {
+    let mut all = vec!["release"];
+    all.extend_from_slice(args);
+    let mut cmd = host.xtask(&all);
+    cmd.envs(IDENTITY);
+    cmd
+}
+
+/// The same, pointed at a loopback Artifactory.
+fn release_with(host: &HostCopy, server: &Server, args: &[&str]) -> Command {
+    let mut cmd = release(host, args);
+    cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
+        .env("SLURM_IMAGE_RETRY_DELAY_MS", "10")
+        .env("NO_PROXY", "127.0.0.1");
+    cmd
+}
+
+fn build_calls(host: &HostCopy) -> Vec<String> {
+    host.packer_calls()
+        .into_iter()
+        .filter(|c| c.contains("| build"))
+        .collect()
+}
+
+fn branches(host: &HostCopy) -> Vec<String> {
+    git(host, &["branch", "--format=%(refname:short)"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Each workload manager's build as the stand-in logged it: (start, end) in seconds.
+fn build_times(host: &HostCopy) -> BTreeMap<String, (f64, f64)> {
+    let mut times: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for line in host.read("packer-times.log").lines() {
+        let parts: Vec<&str> = line.split(' ').collect();
+        let (wm, what, at) = (parts[0], parts[1], parts[2].parse::<f64>().unwrap());
+        let entry = times.entry(wm.to_string()).or_default();
+        match what {
+            "start" => entry.0 = at,
+            _ => entry.1 = at,
+        }
+    }
+    times
+}
+
+/// Starts a release in a process group of its own, which stands for the terminal's
+/// foreground group that Ctrl-C signals, and waits until both stand-ins have started.
+fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Child {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    while std::fs::read_to_string(host.path("packer-started"))
+        .unwrap_or_default()
+        .lines()
+        .count()
+        < 2
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the stand-in packers never both started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn kill(signal: &str, target: &str) {
+    let status = Command::new("kill")
+        .args([signal, "--", target])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for a signalled release: it must exit by itself, with an error, after the stand-ins
+/// cleaned up. Its stderr.
+fn interrupted_run(child: Child) -> String {
+    let Output { status, stderr, .. } = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+    assert!(
+        status.code().is_some(),
+        "the xtask died of the signal instead of waiting for packer: {stderr}"
+    );
+    assert_ne!(status.code(), Some(0), "{stderr}");
+    stderr
+}
+
+#[test]
+fn both_builds_run_at_once_and_their_lines_never_mix() {
+    let host = repo();
+    // stdout and stderr share one file, as on a terminal.
+    let out = TempDir::new("release-output");
+    let file = std::fs::File::create(out.path().join("output")).unwrap();
+    let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER_DELAY", "2")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    let status = cmd.status().unwrap();
+    let output = std::fs::read_to_string(out.path().join("output")).unwrap();
+    assert!(status.success(), "{output}");
+
+    let times = build_times(&host);
+    let (slurm, pbs) = (times["slurm"], times["pbs"]);
+    assert!(
+        slurm.0 < pbs.1 && pbs.0 < slurm.1,
+        "the builds did not overlap: {times:?}"
+    );
+
+    let mut steps = BTreeMap::<&str, usize>::new();
+    for line in output.lines() {
+        for (wm, other) in [("slurm", "pbs"), ("pbs", "slurm")] {
+            let prefix = format!("[{wm}] ");
+            if !line.contains(&prefix) {
+                continue;
+            }
+            assert!(line.starts_with(&prefix), "a line mixes output: {line:?}");
+            let text = &line[prefix.len()..];
+            assert!(
+                !text.contains(&format!("[{other}]")) && !text.contains(&format!(" {other} ")),
+                "a line mixes output: {line:?}"
+            );
+            if text.contains(" step ") {
+                *steps.entry(wm).or_default() += 1;
+                let step = text.split(' ').nth(7).unwrap();
+                assert_eq!(
+                    text,
+                    format!(
+                        "    googlecompute.fixture: {wm} step {step} of 10, still building the {wm} image"
+                    ),
+                    "{output}"
+                );
+            }
+        }
+    }
+    assert_eq!(
+        steps,
+        BTreeMap::from([("pbs", 10), ("slurm", 10)]),
+        "{output}"
+    );
+    for wanted in [
+        "[pbs] pbs warning: halfway through the pbs build",
+        "[slurm] $ PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/slurm-packer.log packer build",
+    ] {
+        assert!(output.contains(wanted), "{wanted}\n{output}");
+    }
+    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
+}
+
+#[test]
+fn a_dirty_tree_builds_nothing_and_names_the_files() {
+    let host = repo();
+    let server = Server::start();
+    server.add(NEWEST, b"newest".to_vec());
+    host.write("tools/slurm/packer/ansible-playbook.yml", "changed\n");
+    git(
+        &host,
+        &["rm", "-q", "--cached", "tools/slurm/packer/static/motd"],
+    );
+    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
+        "tracked files have uncommitted changes",
+        "tools/slurm/packer/ansible-playbook.yml",
+        "tools/slurm/packer/static/motd",
+        "git stash",
+    ]);
+    assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(branches(&host), ["main"]);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+}
+
+#[test]
+fn an_existing_branch_builds_nothing() {
+    let host = repo();
+    let server = Server::start();
+    server.add(NEWEST, b"newest".to_vec());
+    git(&host, &["branch", BRANCH]);
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
+        "the branch slurm-images-test already exists",
+        "--branch NAME",
+    ]);
+    // A remote's branch of that name counts too: pushing would collide with it.
+    git(&host, &["branch", "-D", BRANCH]);
+    git(
+        &host,
+        &[
+            "update-ref",
+            &format!("refs/remotes/origin/{BRANCH}"),
+            "HEAD",
+        ],
+    );
+    Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
+        .fails_with(&["already exists (origin/slurm-images-test)"]);
+    assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert_eq!(git(&host, &["symbolic-ref", "--short", "HEAD"]), "main");
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+}
+
+#[test]
+fn the_release_commits_images_conf_alone_on_a_new_branch_and_leaves_a_checklist() {
+    let host = repo();
+    git(
+        &host,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "git@github.com:determined-ai/determined.git",
+        ],
+    );
+    git(&host, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
+    let start = git(&host, &["rev-parse", "HEAD"]);
+    let run = Run::of(release(&host, &["--yes", "--offline"])).ok();
+
+    let today = String::from_utf8(
+        Command::new("date")
+            .args(["-u", "+%F"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let branch = format!("slurm-images-{}", today.trim());
+    assert_eq!(git(&host, &["symbolic-ref", "--short", "HEAD"]), branch);
+    assert_eq!(git(&host, &["rev-parse", "HEAD^"]), start);
+    assert_eq!(git(&host, &["rev-parse", "main"]), start, "main moved");
+    assert_eq!(
+        git(&host, &["show", "--name-only", "--format=", "HEAD"]),
+        IMAGES_CONF
+    );
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
+    assert_eq!(
+        git(&host, &["show", &format!("HEAD:{IMAGES_CONF}")]),
+        BOTH_NEW.trim_end()
+    );
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    for wanted in [
+        "launcher 3.3.1-2",
+        "slurm: det-environments-slurm-ci-1800000000",
+        "pbs: det-environments-pbs-ci-1800000000",
+        LAUNCHER,
+    ] {
+        assert!(message.contains(wanted), "{wanted}\n{message}");
+    }
+    assert_eq!(
+        git(&host, &["log", "-1", "--format=%an <%ae>"]),
+        "Release Tester <tester@example.com>"
+    );
+    for wanted in [
+        format!("branch    {branch}, from main"),
+        "does not carry the newest launcher: --offline".to_string(),
+        format!("git push -u origin {branch}"),
+        format!("https://github.com/determined-ai/determined/compare/main...{branch}?expand=1"),
+        "cargo xtask slurm-image prune".to_string(),
+        // No cloud here: the plan cannot be listed, and the checklist says where to see it.
+        "`cargo xtask slurm-image images` shows it".to_string(),
+    ] {
+        assert!(run.stdout.contains(&wanted), "{wanted}\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn a_failing_pbs_build_keeps_the_slurm_pin_uncommitted_and_says_how_to_finish() {
+    let host = repo();
+    let start = git(&host, &["rev-parse", "HEAD"]);
+    let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER_PBS", "fail");
+    let run = Run::of(cmd).fails_with(&[
+        "the pbs build failed",
+        "nothing was committed",
+        "(uncommitted): slurm det-environments-slurm-ci-1800000000",
+        "cargo xtask slurm-image release --redo pbs --offline --yes",
+        // The failed build's log, and its end, where the error is.
+        "packer's log is target/slurm-image/pbs-packer.log",
+        "googlecompute: Error creating instance: quota exceeded",
+    ]);
+    assert_eq!(
+        host.read(IMAGES_CONF),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n",
+        "{}",
+        run.stderr
+    );
+    assert_eq!(git(&host, &["symbolic-ref", "--short", "HEAD"]), BRANCH);
+    assert_eq!(
+        git(&host, &["rev-parse", "HEAD"]),
+        start,
+        "something was committed"
+    );
+    assert_eq!(
+        git(&host, &["status", "--porcelain"]),
+        format!(" M {IMAGES_CONF}")
+    );
+
+    // The command it printed builds pbs alone and commits both pins.
+    let calls = build_calls(&host).len();
+    Run::of(release(&host, &["--redo", "pbs", "--offline", "--yes"])).ok();
+    assert_eq!(
+        build_calls(&host).len(),
+        calls + 1,
+        "only pbs is built again"
+    );
+    assert_eq!(git(&host, &["rev-parse", "HEAD^"]), start);
+    assert_eq!(
+        git(&host, &["show", "--name-only", "--format=", "HEAD"]),
+        IMAGES_CONF
+    );
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.contains("slurm: det-environments-slurm-ci-1800000000")
+            && message.contains("pbs: det-environments-pbs-ci-1800000000"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_interrupt_waits_for_both_clean_ups_and_commits_nothing() {
+    let host = repo();
+    let start = git(&host, &["rev-parse", "HEAD"]);
+    let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER", "slow");
+    let child = start_and_wait_for_both(cmd, &host);
+    kill("-INT", &format!("-{}", child.id()));
+    let stderr = interrupted_run(child);
+    let mut cleaned: Vec<String> = host
+        .read("packer-cleaned")
+        .lines()
+        .map(String::from)
+        .collect();
+    cleaned.sort();
+    assert_eq!(cleaned, ["pbs", "slurm"], "{stderr}");
+    for wanted in [
+        "Ctrl-C (SIGINT) stopped the release",
+        "nothing was committed",
+        "no pin was recorded",
+        "release --redo slurm,pbs --offline --yes",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), start);
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+}
+
+#[test]
+fn a_build_that_finishes_as_the_interrupt_arrives_is_still_pinned_but_not_committed() {
+    let host = repo();
+    let start = git(&host, &["rev-parse", "HEAD"]);
+    let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER_SLURM", "finish-on-interrupt")
+        .env("FAKE_PACKER_PBS", "slow");
+    let child = start_and_wait_for_both(cmd, &host);
+    kill("-INT", &format!("-{}", child.id()));
+    let stderr = interrupted_run(child);
+    assert_eq!(host.read("packer-cleaned").trim(), "pbs", "{stderr}");
+    for wanted in [
+        "arrived as packer finished: pinning the image it built before stopping",
+        "(uncommitted): slurm det-environments-slurm-ci-1800000000",
+        "release --redo pbs --offline --yes",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert_eq!(
+        host.read(IMAGES_CONF),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
+    );
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), start);
+}
+
+#[test]
+fn sigterm_to_the_xtask_alone_reaches_both_packers() {
+    let host = repo();
+    let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER", "slow");
+    let child = start_and_wait_for_both(cmd, &host);
+    kill("-TERM", &child.id().to_string());
+    let stderr = interrupted_run(child);
+    assert_eq!(host.read("packer-cleaned").lines().count(), 2, "{stderr}");
+    assert!(stderr.contains("SIGTERM stopped the release"), "{stderr}");
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+}
+
+#[test]
+fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
+    let host = repo();
+    let server = Server::start();
+    server.add(NEWEST, b"newest".to_vec());
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let run = Run::of(release_with(
+        &host,
+        &server,
+        &["--dry-run", "--branch", BRANCH],
+    ))
+    .ok();
+    for wanted in [
+        "# branch: a new slurm-images-test from main",
+        &format!("# launcher: {NEWEST} (the newest release, to be fetched into build/)"),
+        "# builds: side by side",
+        "workload_manager = \"slurm\"",
+        "workload_manager = \"pbs\"",
+        "PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/slurm-packer.log packer build -var-file=target/slurm-image/slurm.pkrvars.hcl .",
+        "PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/pbs-packer.log packer build -var-file=target/slurm-image/pbs.pkrvars.hcl .",
+        "- slurm: det-environments-slurm-ci-1717047568\n+ slurm: <the new slurm image packer builds>",
+        "- pbs: det-environments-pbs-ci-1717016272\n+ pbs: <the new pbs image packer builds>",
+        "Update the slurm and pbs test cluster images (launcher 3.10.1-12)",
+    ] {
+        assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains("would stop here"), "{}", run.stdout);
+    assert_eq!(server.downloads_of(NEWEST), 0);
+    assert!(build_calls(&host).is_empty());
+    assert!(!host.state_dir().exists());
+    assert_eq!(
+        std::fs::read_dir(host.build_dir()).unwrap().count(),
+        1,
+        "build/ changed"
+    );
+    assert_eq!(branches(&host), ["main"]);
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+
+    // What would stop a real release is listed, and still nothing is written.
+    host.write(
+        IMAGES_CONF,
+        "slurm: det-environments-slurm-ci-1\npbs: det-environments-pbs-ci-2\n",
+    );
+    let run = Run::of(release(
+        &host,
+        &["--dry-run", "--offline", "--branch", BRANCH],
+    ))
+    .ok();
+    assert!(
+        run.stdout.contains("# a real release would stop here")
+            && run
+                .stdout
+                .contains("tracked files have uncommitted changes"),
+        "{}",
+        run.stdout
+    );
+    assert!(!host.state_dir().exists());
+    assert_eq!(branches(&host), ["main"]);
+}
+
+#[test]
+fn the_newest_launcher_is_fetched_without_asking_and_named_in_the_commit() {
+    let host = repo();
+    let server = Server::start();
+    server.add(LAUNCHER, b"launcher package bytes".to_vec());
+    server.add(NEWEST, b"the newest launcher".to_vec());
+    let run = Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).ok();
+    assert_eq!(server.downloads_of(NEWEST), 1);
+    let mut used: Vec<String> = host
+        .packer_launchers()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    used.sort();
+    assert_eq!(used, [NEWEST, NEWEST]);
+    let in_build: Vec<String> = std::fs::read_dir(host.build_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(in_build, [NEWEST], "the older package is replaced");
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.contains("(launcher 3.10.1-12)") && message.contains("the newest launcher release"),
+        "{message}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("{NEWEST}, the newest release")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("does not carry"), "{}", run.stdout);
+}
+
+#[test]
+fn artifactory_out_of_reach_stops_before_building_with_the_vpn_hint() {
+    let host = repo();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = release(&host, &["--yes", "--branch", BRANCH]);
+    cmd.env(
+        "SLURM_IMAGE_ARTIFACTORY_URL",
+        format!("http://127.0.0.1:{port}/artifactory/launchers/hpc/"),
+    )
+    .env("SLURM_IMAGE_RETRY_DELAY_MS", "10");
+    // build/ holds a package, but only the flags may say to release with it.
+    Run::of(cmd).fails_with(&["cannot reach", "VPN", "--offline", "--launcher PATH"]);
+    assert!(build_calls(&host).is_empty());
+    assert_eq!(branches(&host), ["main"]);
+}
+
+#[test]
+fn without_yes_and_without_a_terminal_nothing_starts() {
+    let host = repo();
+    Run::of(release(&host, &["--offline", "--branch", BRANCH])).fails_with(&["rerun with --yes"]);
+    assert!(build_calls(&host).is_empty());
+    assert_eq!(branches(&host), ["main"]);
+}
+
+#[test]
+fn one_manifest_path_for_every_build_means_one_after_the_other_and_says_why() {
+    let host = repo_of(HostCopy::real_form());
+    let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
+    cmd.env("FAKE_PACKER_DELAY", "0.5");
+    let run = Run::of(cmd).ok();
+    assert!(
+        run.stderr.contains(
+            "one after the other: the template writes every build's manifest to tools/slurm/packer/build/manifest.json"
+        ),
+        "{}",
+        run.stderr
+    );
+    let times = build_times(&host);
+    let (slurm, pbs) = (times["slurm"], times["pbs"]);
+    assert!(slurm.1 <= pbs.0, "the builds overlapped: {times:?}");
+    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+
+    let host = repo();
+    let run = Run::of(release(
+        &host,
+        &["--yes", "--offline", "--sequential", "--branch", BRANCH],
+    ))
+    .ok();
+    assert!(
+        run.stderr.contains("one after the other (--sequential)"),
+        "{}",
+        run.stderr
+    );
+    let times = build_times(&host);
+    assert!(times["slurm"].1 <= times["pbs"].0, "{times:?}");
+}
