@@ -153,14 +153,16 @@ fn kill(signal: &str, target: &str) {
 
 /// Waits for a signalled release: it must exit by itself, with an error, after the stand-ins
 /// cleaned up. Its stderr.
-fn interrupted_run(child: Child) -> String {
+/// Waits for a release stopped by `signal`; its stderr. It must have waited for packer and
+/// exited as a shell reports the signal: 128 + its number.
+fn interrupted_run(child: Child, signal: i32) -> String {
     let Output { status, stderr, .. } = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&stderr).into_owned();
     assert!(
         status.code().is_some(),
         "the xtask died of the signal instead of waiting for packer: {stderr}"
     );
-    assert_ne!(status.code(), Some(0), "{stderr}");
+    assert_eq!(status.code(), Some(128 + signal), "{stderr}");
     stderr
 }
 
@@ -402,7 +404,7 @@ fn an_interrupt_waits_for_both_clean_ups_and_commits_nothing() {
     cmd.env("FAKE_PACKER", "slow");
     let child = start_and_wait_for_both(cmd, &host);
     kill("-INT", &format!("-{}", child.id()));
-    let stderr = interrupted_run(child);
+    let stderr = interrupted_run(child, 2);
     let mut cleaned: Vec<String> = host
         .read("packer-cleaned")
         .lines()
@@ -432,7 +434,7 @@ fn a_build_that_finishes_as_the_interrupt_arrives_is_still_pinned_but_not_commit
         .env("FAKE_PACKER_PBS", "slow");
     let child = start_and_wait_for_both(cmd, &host);
     kill("-INT", &format!("-{}", child.id()));
-    let stderr = interrupted_run(child);
+    let stderr = interrupted_run(child, 2);
     assert_eq!(host.read("packer-cleaned").trim(), "pbs", "{stderr}");
     for wanted in [
         "arrived as packer finished: pinning the image it built before stopping",
@@ -455,7 +457,7 @@ fn sigterm_to_the_xtask_alone_reaches_both_packers() {
     cmd.env("FAKE_PACKER", "slow");
     let child = start_and_wait_for_both(cmd, &host);
     kill("-TERM", &child.id().to_string());
-    let stderr = interrupted_run(child);
+    let stderr = interrupted_run(child, 15);
     assert_eq!(host.read("packer-cleaned").lines().count(), 2, "{stderr}");
     assert!(stderr.contains("SIGTERM stopped the release"), "{stderr}");
     assert_eq!(host.read(IMAGES_CONF), SEED);

@@ -20,7 +20,7 @@ use crate::model::config::Config;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
-use crate::term::{approved, is_interactive, signal_name, InterruptGuard};
+use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
 ///
@@ -199,11 +199,14 @@ impl Release {
             } else {
                 format!("to finish the release on {}: {redo}", target.name())
             };
-            bail!(
-                "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
-                 {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
-                signal_name(signal)
-            );
+            return Err(Interrupted::error(
+                signal,
+                format!(
+                    "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
+                     {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                    signal_name(signal)
+                ),
+            ));
         }
         if missing.is_empty() {
             return Ok(());
