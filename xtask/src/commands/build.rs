@@ -79,14 +79,19 @@ impl Build {
         let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
         plan.explain_off(host);
         let pinned = build_one(sh, host, &plan, Output::Inherit)?;
-        images::after_build(sh, host, &inputs.config, wm);
         if let Some(signal) = pinned.interrupted {
-            bail!(
-                "interrupted by {} just as packer finished: {} is built and pinned; nothing else was done",
-                signal_name(signal),
-                pinned.image
-            );
+            // Stopping was asked for: the listing of images is left out.
+            return Err(Interrupted::error(
+                signal,
+                format!(
+                    "interrupted by {} just as packer finished: {} is built and pinned in {}; nothing else was done",
+                    signal_name(signal),
+                    pinned.image,
+                    host.show(&host.images_conf)
+                ),
+            ));
         }
+        images::after_build(sh, host, &inputs.config, wm);
         next_steps(host, wm, &pinned.change);
         Ok(())
     }
