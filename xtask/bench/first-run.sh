@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Measures what a user's first `cargo xtask` costs on this machine, against the design card's
-# crates at their default features (the budget: about 0.6 of the latter).
+# crates at their default features (the budget: at most 1.0 of the latter), and the same first
+# build with the dependencies' debug info trimmed two ways, to weigh that setting.
 #
 #   bash xtask/bench/first-run.sh [ROUNDS]   (default 3; run on an otherwise idle machine)
 #
-# Both are clean debug builds with -j2 (the 2-core budget), with crates already downloaded, so
-# only compiling is timed. The xtask figure includes compiling the xtask itself.
+# All are clean debug builds with -j2 (the 2-core budget), with crates already downloaded, so
+# only compiling is timed. The xtask figures include compiling the xtask itself. One line per
+# round on stdout: `round N: card A s, xtask B s (ratio R), deps line-tables-only C s, deps no debug info D s`.
 set -euo pipefail
 rounds=${1:-3}
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -40,15 +42,18 @@ time_build() { # dir, extra cargo args...
   start=$(date +%s.%N)
   (cd "$dir" && cargo build -q -j2 "$@")
   end=$(date +%s.%N)
-  echo "$end - $start" | bc
+  awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }'
 }
 
 echo "machine: $(nproc) cores, $(rustc --version)"
 for i in $(seq "$rounds"); do
   card=$(time_build "$work/card")
   xtask=$(time_build "$work/xtask-copy" --locked -p xtask)
-  printf 'round %s: card crates at defaults %.1f s, first cargo xtask %.1f s, ratio %.2f\n' \
-    "$i" "$card" "$xtask" "$(echo "$xtask / $card" | bc -l)"
+  tables=$(time_build "$work/xtask-copy" --locked -p xtask \
+    --config 'profile.dev.package."*".debug="line-tables-only"')
+  none=$(time_build "$work/xtask-copy" --locked -p xtask \
+    --config 'profile.dev.package."*".debug=false')
+  echo "round $i: card $card s, xtask $xtask s (ratio $(awk -v x="$xtask" -v c="$card" 'BEGIN { printf "%.2f", x / c }')), deps line-tables-only $tables s, deps no debug info $none s"
 done
 crates=$(cd "$work/xtask-copy" && cargo tree -q -p xtask -e normal,build --prefix none | sed 's/ (\*)//' | sort -u | wc -l)
 card_crates=$(cd "$work/card" && cargo tree -q -e normal,build --prefix none | sed 's/ (\*)//' | sort -u | wc -l)
