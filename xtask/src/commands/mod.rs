@@ -6,6 +6,7 @@ mod clean;
 mod fmt;
 mod images;
 mod init;
+mod inputs;
 mod launcher;
 mod orphans;
 mod prune;

@@ -4,6 +4,7 @@ pub mod config;
 pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
+pub mod provenance;
 pub mod prune_plan;
 pub mod template;
 pub mod time;
