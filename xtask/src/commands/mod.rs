@@ -3,6 +3,7 @@
 mod build;
 mod check;
 mod clean;
+mod doctor;
 mod fmt;
 mod images;
 mod init;
@@ -30,6 +31,7 @@ pub enum SlurmImage {
     Images(images::Images),
     Prune(prune::Prune),
     Orphans(orphans::Orphans),
+    Doctor(doctor::Doctor),
 }
 
 impl SlurmImage {
@@ -44,6 +46,7 @@ impl SlurmImage {
             SlurmImage::Images(cmd) => cmd.run(sh, host),
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
+            SlurmImage::Doctor(cmd) => cmd.run(sh, host),
         }
     }
 }

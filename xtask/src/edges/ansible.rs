@@ -19,6 +19,16 @@ pub fn installed(sh: &Shell) -> bool {
     std::env::split_paths(&path).any(|dir| dir.join("ansible-playbook").is_file())
 }
 
+/// The first line of `ansible-playbook --version`: `ansible-playbook [core 2.14.18]`.
+pub fn version(sh: &Shell) -> anyhow::Result<String> {
+    let out = cmd!(sh, "ansible-playbook --version")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .map_err(|err| anyhow::anyhow!("cannot run ansible-playbook ({err})"))?;
+    Ok(out.lines().next().unwrap_or_default().trim().to_string())
+}
+
 /// `ansible-playbook --syntax-check` on `playbook`, with the inventory and the variables the
 /// template's `ansible-local` provisioner gives it on the VM. Fails with ansible's own words.
 pub fn syntax_check(sh: &Shell, playbook: &Path, wm: WorkloadManager) -> anyhow::Result<()> {
@@ -32,18 +42,43 @@ pub fn syntax_check(sh: &Shell, playbook: &Path, wm: WorkloadManager) -> anyhow:
     if output.status.success() {
         return Ok(());
     }
-    let said = String::from_utf8_lossy(&output.stderr);
-    let said = said
-        .lines()
-        .chain(String::from_utf8_lossy(&output.stdout).lines())
-        .map(str::trim)
-        .filter(|line| !line.is_empty() && !line.starts_with("[WARNING]"))
-        .collect::<Vec<_>>()
-        .join(" ");
+    let said = reason(&format!(
+        "{}\n\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    ));
     bail!(
         "the playbook {} is broken (`ansible-playbook --syntax-check` said: {said}): fix it before a VM runs it",
         playbook.display()
     )
+}
+
+/// The first two paragraphs of ansible's complaint on one line: what is wrong, and where. The
+/// rest is a quote of the offending lines, which the file itself shows better.
+fn reason(output: &str) -> String {
+    let mut paragraphs = Vec::new();
+    let mut current = Vec::new();
+    for line in output.lines().map(str::trim) {
+        if line.starts_with("[WARNING]") {
+            continue;
+        }
+        if line.is_empty() {
+            if !current.is_empty() {
+                paragraphs.push(current.join(" "));
+                current.clear();
+            }
+        } else {
+            current.push(line);
+        }
+    }
+    if !current.is_empty() {
+        paragraphs.push(current.join(" "));
+    }
+    paragraphs.truncate(2);
+    if paragraphs.is_empty() {
+        return "nothing".to_string();
+    }
+    paragraphs.join(" ")
 }
 
 fn syntax_check_command<'a>(
@@ -65,6 +100,19 @@ fn syntax_check_command<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ansibles_complaint_is_cut_to_what_and_where() {
+        let output = "ERROR! couldn't resolve module/action 'no.such.module'. This often indicates a\n\
+                      misspelling.\n\nThe error appears to be in '/tmp/b1.yml': line 3, column 7, but may\n\
+                      be elsewhere.\n\nThe offending line appears to be:\n\n  tasks:\n    - name: x\n";
+        assert_eq!(
+            reason(output),
+            "ERROR! couldn't resolve module/action 'no.such.module'. This often indicates a misspelling. \
+             The error appears to be in '/tmp/b1.yml': line 3, column 7, but may be elsewhere."
+        );
+        assert_eq!(reason("[WARNING]: x\n\n"), "nothing");
+    }
 
     #[test]
     fn the_check_runs_as_the_vm_would() {

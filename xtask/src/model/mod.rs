@@ -1,6 +1,7 @@
 //! The pure core: plain data in, plain data out, no processes, files or sockets.
 
 pub mod config;
+pub mod doctor;
 pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
