@@ -123,9 +123,17 @@ fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
 #[test]
 fn the_fingerprint_follows_the_inputs() {
     let host = host_with_launcher();
+    // The dry run's: a second real build of the same inputs would reuse the first image.
     let fingerprint = |host: &HostCopy| {
-        host.run(&["build", "--offline"]).ok();
-        fingerprint_in(&host.read("last.pkrvars.hcl"))
+        let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+        let shown = run
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("# input fingerprint: "))
+            .unwrap_or_else(|| panic!("no fingerprint in\n{}", run.stdout))
+            .to_string();
+        assert_eq!(fingerprint_in(&run.stdout), shown);
+        shown
     };
     let first = fingerprint(&host);
     assert_eq!(fingerprint(&host), first, "same inputs, same fingerprint");

@@ -203,6 +203,9 @@ impl Build {
         );
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
+            None if package.is_some() && source.is_none() => unknown.push(
+                "input fingerprint: it covers the source image, which could not be resolved".into(),
+            ),
             None => unknown.push("input fingerprint: the launcher package is not in build/".into()),
         }
         let pinned = match read_images_conf(host) {
@@ -216,7 +219,8 @@ impl Build {
         match (&gcloud, &plan.fingerprint, plan.labelled) {
             (_, _, false) => {}
             (None, _, _) | (_, None, _) => unknown.push(
-                "reuse: without gcloud and the fingerprint, whether an image with these inputs exists".into(),
+                "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
+                    .into(),
             ),
             (Some(gcloud), Some(_), true) => {
                 match plan.verdict(gcloud, pinned.as_deref(), self.force) {
@@ -347,7 +351,7 @@ pub struct Plan {
     pub shared_manifest: bool,
     pub log_file: PathBuf,
     /// The input fingerprint of what the image is made from; `None` when the launcher
-    /// package is not there to hash (a dry run).
+    /// package is not there to hash or the source image is unknown (a dry run).
     pub fingerprint: Option<String>,
     /// The labels the image gets: the workload manager, and what it is made from.
     pub labels: Vec<(String, String)>,
@@ -368,8 +372,15 @@ impl Plan {
         debug: bool,
     ) -> anyhow::Result<Plan> {
         let contract = variables::contract(&inputs.config, wm, &package.file_name);
-        let provenance =
-            inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?;
+        // Where the template takes a source image, the fingerprint covers it: unresolved (a
+        // dry run without network, `check`), there is no fingerprint.
+        let unresolved =
+            inputs.template.declares(Extra::SourceImage.variable()) && source_image.is_none();
+        let provenance = if unresolved {
+            None
+        } else {
+            inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
+        };
         let shared_manifest = !inputs.template.declares(Extra::ManifestPath.variable());
         let manifest = if shared_manifest {
             host.shared_manifest_file()
