@@ -161,11 +161,13 @@ fn a_ready_machine_passes_every_check_in_about_the_time_of_the_slowest() {
     );
 }
 
+/// Breaks a host; returns the Artifactory URL doctor is given.
+type Setup = Box<dyn Fn(&HostCopy, &Server) -> String>;
+
 /// One way to break one check.
 struct Case {
     what: &'static str,
-    /// Breaks the host; returns the Artifactory URL doctor is given.
-    setup: Box<dyn Fn(&HostCopy, &Server) -> String>,
+    setup: Setup,
     /// (check, mark, text of its fix)
     failed: (&'static str, &'static str, &'static str),
     /// Checks that need the broken one and say they were skipped.

@@ -429,7 +429,10 @@ impl Plan {
         };
         let listed = gcloud
             .images_for_reuse(fingerprint, pinned)
-            .context("looking for an image made from the same inputs (--force skips nothing here: it only builds anyway)")?
+            .context(
+                "looking for an image made from the same inputs before spending VM time \
+                 (`cargo xtask slurm-image doctor` checks gcloud's access)",
+            )?
             .into_iter()
             .map(|image| Listed {
                 created: parse_rfc3339(&image.creation_timestamp).unwrap_or(0),

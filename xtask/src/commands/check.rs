@@ -113,12 +113,9 @@ pub fn check_playbooks(
 }
 
 #[cfg(test)]
-#[path = "../../tests/support/tools.rs"]
-mod tools;
-
-#[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edges::packer::tools;
 
     /// The repository's own playbook, wherever its template says it is, passes the check the
     /// build runs before a VM does.

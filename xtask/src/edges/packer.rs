@@ -224,9 +224,10 @@ pub fn run_to_end(cmd: Cmd<'_>, shown: &str, interactive: bool) -> anyhow::Resul
     })
 }
 
+// The unit tests' one copy of the integration tests' `require_tool`.
 #[cfg(test)]
 #[path = "../../tests/support/tools.rs"]
-mod tools;
+pub(crate) mod tools;
 
 #[cfg(test)]
 mod tests {
