@@ -123,9 +123,17 @@ fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
 #[test]
 fn the_fingerprint_follows_the_inputs() {
     let host = host_with_launcher();
+    // The dry run's: a second real build of the same inputs would reuse the first image.
     let fingerprint = |host: &HostCopy| {
-        host.run(&["build", "--offline"]).ok();
-        fingerprint_in(&host.read("last.pkrvars.hcl"))
+        let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+        let shown = run
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("# input fingerprint: "))
+            .unwrap_or_else(|| panic!("no fingerprint in\n{}", run.stdout))
+            .to_string();
+        assert_eq!(fingerprint_in(&run.stdout), shown);
+        shown
     };
     let first = fingerprint(&host);
     assert_eq!(fingerprint(&host), first, "same inputs, same fingerprint");
@@ -646,11 +654,11 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
         .contains("launcher_deb_name = \"hpe-hpc-launcher_3.9.0-7_amd64.deb\""));
 
     // The note's words hold: without --launcher the build stops, and after the `rm` it names,
-    // it builds with the package given before.
+    // it builds with the package given before (--force: the same inputs would reuse the image).
     host.run(&["build", "--offline"])
         .fails_with(&["2 launcher packages", LAUNCHER]);
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
-    host.run(&["build", "--offline"]).ok();
+    host.run(&["build", "--offline", "--force"]).ok();
     assert_eq!(build_calls(&host).len(), 2);
     assert!(host.packer_launchers()[1].starts_with("hpe-hpc-launcher_3.9.0-7_amd64.deb "));
 }

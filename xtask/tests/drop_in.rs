@@ -54,7 +54,7 @@ fn slurm_and_pbs_builds_pin_their_images_with_the_old_scripts_variables() {
             "{vars}"
         );
         // Each missing optional declaration is explained once, with the lines that add it.
-        for extra in ["manifest_path", "image_labels"] {
+        for extra in ["manifest_path", "image_labels", "source_image"] {
             assert!(
                 run.stderr
                     .contains(&format!("the template does not declare `{extra}`")),
@@ -72,6 +72,12 @@ fn slurm_and_pbs_builds_pin_their_images_with_the_old_scripts_variables() {
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    // Without `source_image` and `image_labels` the build goes on as before: no source family
+    // is resolved and no image is looked for; gcloud only lists the images afterwards.
+    assert_eq!(
+        host.api().http_requests(),
+        ["GET /compute/v1/projects/determined-ai/global/images"; 2]
     );
     // The template uploads build/ whole: at upload time it held the launcher and nothing of
     // the tool's, and the manifest is gone once read.

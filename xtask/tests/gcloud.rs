@@ -4,13 +4,11 @@
 //! Each gcloud call costs about a second here (python start-up), so the tests are few and each
 //! checks several things.
 
-#[path = "support/compute_api.rs"]
-mod compute_api;
 mod support;
 
 use std::process::Command;
 
-use compute_api::ComputeApi;
+use support::compute_api::ComputeApi;
 use support::{require_tool, HostCopy, Run, TempDir};
 
 const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
@@ -32,9 +30,10 @@ impl Cloud {
     /// `None` (after a loud skip) on a machine without gcloud; under CI that is a failure.
     fn new() -> Option<Cloud> {
         require_tool("gcloud")?;
+        let host = HostCopy::new();
         Some(Cloud {
-            host: HostCopy::new(),
-            api: ComputeApi::start(),
+            api: host.api().clone(),
+            host,
             gcloud_config: TempDir::new("gcloud-config"),
         })
     }
@@ -505,19 +504,30 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         .lines()
         .find(|l| l.contains("`cargo xtask slurm-image prune` would delete"))
         .unwrap_or_else(|| panic!("no prune hint:\n{}", run.stdout));
-    for old in [OLD_A, OLD_B] {
+    // The new image is in the project now, and is one of the newest 2 kept.
+    for old in [OLD_A, OLD_B, "det-environments-slurm-ci-1717500000"] {
         assert!(hint.contains(old), "{hint}");
     }
     // The working tree now pins the new image, but the committed images.conf, which every
     // cluster boots until the change lands, still pins the old one: it is protected.
     assert!(!hint.contains(SLURM_PINNED), "{hint}");
-    assert!(hint.contains("2 old slurm image(s)"), "{hint}");
+    assert!(hint.contains("3 old slurm image(s)"), "{hint}");
     assert!(run.stdout.contains("pinned on HEAD"), "{}", run.stdout);
     assert!(
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
     );
-    cloud.assert_listed_once_and_deleted_nothing();
+    // The source family resolved, one look for an image to reuse, one list afterwards; only
+    // reads.
+    assert_eq!(
+        cloud.api.http_requests(),
+        [
+            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
+            "GET /compute/v1/projects/determined-ai/global/images",
+            "GET /compute/v1/projects/determined-ai/global/images",
+        ]
+    );
+    assert!(cloud.api.image_deletions().is_empty());
 }
 
 #[test]
@@ -587,16 +597,40 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
         return;
     };
     let host = &cloud.host;
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    // The API falls silent once packer has built the image (the calls before the build, for
+    // the source image and reuse, are answered): the stand-in says so and gives the test time.
+    let packer = support::STAND_IN_PACKER
+        .strip_suffix("write_manifest\n")
+        .expect("the stand-in ends by writing its manifest");
+    host.stand_in(
+        "packer",
+        &format!("{packer}write_manifest\ntouch \"$root/packer-wrote\"\nsleep 2\n"),
+    );
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
         b"package",
     );
-    cloud.api.silence();
     let mut cmd = cloud.xtask(&["build", "--offline"]);
-    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "5");
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "5")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let started = std::time::Instant::now();
-    let run = Run::of(cmd).ok();
+    let child = cmd.spawn().unwrap();
+    while !host.path("packer-wrote").exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "packer never ran"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cloud.api.silence();
+    let output = child.wait_with_output().unwrap();
+    let run = Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into(),
+        stderr: String::from_utf8_lossy(&output.stderr).into(),
+    }
+    .ok();
     assert!(
         started.elapsed() < std::time::Duration::from_secs(60),
         "{:?}",

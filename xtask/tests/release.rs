@@ -62,7 +62,7 @@ fn repo_of(host: HostCopy) -> HostCopy {
     // the test's stand-ins and what they record.
     host.write(
         ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
     );
     git(&host, &["init", "-q", "-b", "main"]);
     git(&host, &["add", "."]);
@@ -335,8 +335,10 @@ fn the_release_commits_images_conf_alone_on_a_new_branch_and_leaves_a_checklist(
         format!("git push -u origin {branch}"),
         format!("https://github.com/determined-ai/determined/compare/main...{branch}?expand=1"),
         "cargo xtask slurm-image prune".to_string(),
-        // No cloud here: the plan cannot be listed, and the checklist says where to see it.
-        "`cargo xtask slurm-image images` shows it".to_string(),
+        // The prune plan as `images` computes it, against the loopback Compute API.
+        "slurm images in project determined-ai (newest first):".to_string(),
+        "pbs images in project determined-ai (newest first):".to_string(),
+        format!("det-environments-{wm}-ci-1800000000", wm = "pbs"),
     ] {
         assert!(run.stdout.contains(&wanted), "{wanted}\n{}", run.stdout);
     }
@@ -619,4 +621,47 @@ fn one_manifest_path_for_every_build_means_one_after_the_other_and_says_why() {
     );
     let times = build_times(&host);
     assert!(times["slurm"].1 <= times["pbs"].0, "{times:?}");
+}
+
+#[test]
+fn each_workload_manager_reuses_on_its_own() {
+    let Some(_) = support::require_tool("gcloud") else {
+        return;
+    };
+    let host = repo();
+    Run::of(release(&host, &["--offline", "--yes", "--branch", BRANCH])).ok();
+    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
+    assert_eq!(build_calls(&host).len(), 2);
+
+    // A newer pbs source image: pbs builds again, slurm reuses the image it has.
+    host.api().add_source_image(
+        "ubuntu-os-cloud",
+        "ubuntu-2004-lts",
+        "ubuntu-2004-focal-v20240301",
+        support::SOURCES_CREATED + 86_400 * 60,
+    );
+    let run = Run::of(release(
+        &host,
+        &["--offline", "--yes", "--branch", "second"],
+    ))
+    .ok();
+    let builds = build_calls(&host);
+    assert_eq!(builds.len(), 3, "only pbs builds again: {builds:?}");
+    assert!(
+        run.stderr
+            .contains("slurm: pinned det-environments-slurm-ci-1800000000 (reused"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("source image ubuntu-2004-focal-v20240101 -> ubuntu-2004-focal-v20240301"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        host.read(IMAGES_CONF),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000001\n"
+    );
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
 }

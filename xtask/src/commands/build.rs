@@ -1,25 +1,29 @@
 //! `build`: bake one workload manager's image with packer and pin it in images.conf.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Args;
-use sha2::{Digest, Sha256};
 use xshell::Shell;
 
+use crate::commands::check::check_playbooks;
 use crate::commands::{
-    images, launcher, load_config, read_images_conf, read_template, HelpFooter,
+    images, inputs, launcher, load_config, read_images_conf, read_template, HelpFooter,
     ARTIFACTORY_ENVIRONMENT,
 };
+use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::launcher_version::LauncherPackage;
+use crate::model::provenance::{self, Listed, Provenance, Verdict};
 use crate::model::template::Template;
+use crate::model::time::parse_rfc3339;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
-use crate::model::{hex, manifest, WorkloadManager};
+use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::term::{is_interactive, signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -51,9 +55,13 @@ pub struct Build {
     /// Replace an older launcher package in build/ with the newest release without asking.
     #[arg(long)]
     pub yes: bool,
-    /// Show everything up to packer (launcher, variables, command); change nothing.
+    /// Show everything up to packer (launcher, source image, variables, command, fingerprint,
+    /// reuse or why a build is needed); change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Build even when an image made from the same inputs exists (it would be reused).
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl Build {
@@ -64,10 +72,11 @@ impl Build {
             return self.dry_run(sh, host, &inputs);
         }
         let version = packer::check_version(sh, &inputs.template)?;
-        // packer's IAP tunnel runs gcloud, and the image summary needs it: find out now, not
-        // after an hour of VM time.
-        Gcloud::new(sh, &inputs.config.gcp.project)?;
+        // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the
+        // image summary need it: find out now, not after an hour of VM time.
+        let gcloud = Gcloud::new(sh, &inputs.config.gcp.project)?;
         ensure_plugins(sh, host, &inputs.template, version)?;
+        check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
 
         let choice = launcher::ForBuild {
             path: self.launcher.clone(),
@@ -76,9 +85,10 @@ impl Build {
             dry_run: false,
         };
         let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
-        let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
+        let source = source_for(sh, &inputs, wm)?;
+        let plan = Plan::new(host, &inputs, wm, &package, source.as_deref(), self.debug)?;
         plan.explain_off(host);
-        let pinned = build_one(sh, host, &plan, Output::Inherit)?;
+        let pinned = build_one(sh, host, &plan, &gcloud, self.force, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(
@@ -97,15 +107,35 @@ impl Build {
     }
 
     /// Everything up to packer, changing nothing, and never failing for lack of network or
-    /// tools: what it cannot find out, it lists.
+    /// tools: what it cannot find out, it lists. Its gcloud calls only read.
     fn dry_run(&self, sh: &Shell, host: &HostTree, inputs: &Inputs) -> anyhow::Result<()> {
+        let wm = self.wm;
         let mut unknown = Vec::new();
         match packer::check_version(sh, &inputs.template) {
             Ok(version) => println!("packer: {} (installed)", packer::show(version)),
             Err(err) => unknown.push(format!("packer: {err:#}")),
         }
-        if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
-            unknown.push(format!("gcloud: {err:#}"));
+        let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {
+            Ok(gcloud) => Some(gcloud),
+            Err(err) => {
+                unknown.push(format!("gcloud: {err:#}"));
+                None
+            }
+        };
+        if ansible::installed(sh) {
+            match check_playbooks(sh, host, &inputs.template, wm) {
+                Ok(checked) if checked.is_empty() => {}
+                Ok(checked) => println!(
+                    "playbook: {} passes `ansible-playbook --syntax-check`",
+                    checked.join(", ")
+                ),
+                Err(err) => unknown.push(format!("playbook: {err:#}")),
+            }
+        } else {
+            unknown.push(format!(
+                "playbook: ansible-playbook is not installed to check it: {}",
+                ansible::INSTALL_HINT
+            ));
         }
         let choice = launcher::ForBuild {
             path: self.launcher.clone(),
@@ -120,13 +150,34 @@ impl Build {
                 None
             }
         };
+        let source = if !inputs.template.declares(Extra::SourceImage.variable()) {
+            None
+        } else if gcloud.is_none() {
+            unknown.push("source image: gcloud is needed to resolve the family".to_string());
+            None
+        } else {
+            match resolve_source(sh, &inputs.config, wm) {
+                Ok(image) => {
+                    println!(
+                        "source image: {image} ({})",
+                        source_origin(&inputs.config, wm)
+                    );
+                    Some(image)
+                }
+                Err(err) => {
+                    unknown.push(format!("source image: {err:#}"));
+                    None
+                }
+            }
+        };
         let placeholder = LauncherPackage::from_file_name(UNKNOWN_LAUNCHER)
             .context("the placeholder is a release name")?;
         let plan = Plan::new(
             host,
             inputs,
-            self.wm,
+            wm,
             package.as_ref().unwrap_or(&placeholder),
+            source.as_deref(),
             self.debug,
         )?;
         plan.explain_off(host);
@@ -142,13 +193,45 @@ impl Build {
         );
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
+            None if package.is_some() && source.is_none() => unknown.push(
+                "input fingerprint: it covers the source image, which could not be resolved".into(),
+            ),
             None => unknown.push("input fingerprint: the launcher package is not in build/".into()),
         }
-        println!(
-            "# then pin the new image in {} on the `{}:` line",
-            host.show(&host.images_conf),
-            self.wm
-        );
+        let pinned = match read_images_conf(host) {
+            Ok(conf) => conf.pinned(wm).map(str::to_string),
+            Err(err) => {
+                unknown.push(format!("images.conf: {err:#}"));
+                None
+            }
+        };
+        let mut verdict = None;
+        match (&gcloud, &plan.fingerprint, plan.labelled) {
+            (_, _, false) => {}
+            (None, _, _) | (_, None, _) => unknown.push(
+                "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
+                    .into(),
+            ),
+            (Some(gcloud), Some(_), true) => {
+                match plan.verdict(gcloud, pinned.as_deref(), self.force) {
+                    Ok(found) => verdict = found,
+                    Err(err) => unknown.push(format!("reuse: {err:#}")),
+                }
+            }
+        }
+        if let Some(verdict) = &verdict {
+            println!("# {}", plan.explain(verdict, pinned.as_deref()));
+        }
+        let shown = host.show(&host.images_conf);
+        let new = match &verdict {
+            Some(Verdict::Reuse { image }) => image.clone(),
+            _ => format!("det-environments-{wm}-ci-<timestamp>, the image packer builds"),
+        };
+        match pinned {
+            Some(old) if old == new => println!("# {shown} already pins `{wm}: {old}`: unchanged"),
+            Some(old) => println!("# then in {shown}: `{wm}: {old}` -> `{wm}: {new}`"),
+            None => println!("# then in {shown}: a new line `{wm}: {new}`"),
+        }
         if !unknown.is_empty() {
             println!("# could not find out (a real build would stop here):");
             for line in unknown {
@@ -157,6 +240,78 @@ impl Build {
         }
         Ok(())
     }
+}
+
+/// The current image of the workload manager's source family. The build then names it
+/// exactly, so that the image and its fingerprint say what was really used.
+pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyhow::Result<String> {
+    let source = config.source_image(wm);
+    let image = Gcloud::new(sh, &source.project)?
+        .image_from_family(&source.family)
+        .with_context(|| {
+            format!(
+                "resolving the source image family {} in project {} (`{wm}.source_image_family` and \
+                 `{wm}.source_image_project` in slurm-image.toml)",
+                source.family, source.project
+            )
+        })?;
+    if !is_gce_image_name(&image.name) {
+        bail!(
+            "the family {} in project {} names {:?}, which is not a GCE image name",
+            source.family,
+            source.project,
+            image.name
+        );
+    }
+    Ok(image.name)
+}
+
+/// A broken playbook is found here in a second, not on the VM after half an hour; without
+/// ansible-playbook that is said, and the build goes on.
+pub fn check_playbook_before_vm(
+    sh: &Shell,
+    host: &HostTree,
+    template: &Template,
+    wms: &[WorkloadManager],
+) -> anyhow::Result<()> {
+    if !ansible::installed(sh) {
+        eprintln!(
+            "note: ansible-playbook is not installed, so the playbook is checked only on the VM: {}",
+            ansible::INSTALL_HINT
+        );
+        return Ok(());
+    }
+    for &wm in wms {
+        check_playbooks(sh, host, template, wm)?;
+    }
+    Ok(())
+}
+
+/// The exact source image a build starts from, resolved from the family and shown; `None`
+/// when the template does not declare `source_image` (packer then takes the family's newest).
+pub fn source_for(
+    sh: &Shell,
+    inputs: &Inputs,
+    wm: WorkloadManager,
+) -> anyhow::Result<Option<String>> {
+    if !inputs.template.declares(Extra::SourceImage.variable()) {
+        return Ok(None);
+    }
+    let image = resolve_source(sh, &inputs.config, wm)?;
+    eprintln!(
+        "source image: {image} ({})",
+        source_origin(&inputs.config, wm)
+    );
+    Ok(Some(image))
+}
+
+/// Where a source image came from, for the line that shows it.
+fn source_origin(config: &Config, wm: WorkloadManager) -> String {
+    let source = config.source_image(wm);
+    format!(
+        "the current image of family {} in project {}",
+        source.family, source.project
+    )
 }
 
 /// Stands in for the launcher's name in a dry run that could not find one.
@@ -230,25 +385,36 @@ pub struct Plan {
     /// Whether that is the template's one `build/manifest.json`, which builds take turns on.
     pub shared_manifest: bool,
     pub log_file: PathBuf,
-    /// `None` when the launcher package is not there to hash (a dry run).
+    /// The input fingerprint of what the image is made from; `None` when the launcher
+    /// package is not there to hash or the source image is unknown (a dry run).
     pub fingerprint: Option<String>,
+    /// The labels the image gets: the workload manager, and what it is made from.
+    pub labels: Vec<(String, String)>,
+    /// Whether the template puts [`Plan::labels`] on the image (it declares `image_labels`):
+    /// only then can images be reused and rebuilds explained.
+    pub labelled: bool,
     pub debug: bool,
 }
 
 impl Plan {
+    /// `source_image` is the resolved source image, when the template takes one.
     pub fn new(
         host: &HostTree,
         inputs: &Inputs,
         wm: WorkloadManager,
         package: &LauncherPackage,
+        source_image: Option<&str>,
         debug: bool,
     ) -> anyhow::Result<Plan> {
         let contract = variables::contract(&inputs.config, wm, &package.file_name);
-        let deb = host.build_dir.join(&package.file_name);
-        let fingerprint = if deb.is_file() {
-            Some(input_fingerprint(host, &contract, &deb)?)
-        } else {
+        // Where the template takes a source image, the fingerprint covers it: unresolved (a
+        // dry run without network, `check`), there is no fingerprint.
+        let unresolved =
+            inputs.template.declares(Extra::SourceImage.variable()) && source_image.is_none();
+        let provenance = if unresolved {
             None
+        } else {
+            inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
         };
         let shared_manifest = inputs.shared_manifest();
         let manifest = if shared_manifest {
@@ -256,31 +422,93 @@ impl Plan {
         } else {
             host.manifest_file(wm)
         };
-        let mut labels = vec![("workload-manager".to_string(), wm.key().to_string())];
-        if let Some(fingerprint) = &fingerprint {
-            labels.push(("input-fingerprint".to_string(), fingerprint.clone()));
-        }
+        let labels = match &provenance {
+            Some(provenance) => provenance.labels(),
+            None => vec![(
+                provenance::WORKLOAD_MANAGER.to_string(),
+                wm.key().to_string(),
+            )],
+        };
         let extras = ExtraValues {
             manifest_path: manifest.display().to_string(),
-            image_labels: labels,
-            source_image: None,
+            image_labels: labels.clone(),
+            source_image: source_image.map(str::to_string),
         };
         let (variables, off) = variables::for_template(contract, &inputs.template, &extras);
         Ok(Plan {
             wm,
             variables,
-            // The source image is not resolved yet, so that extra is not yet a loss to report.
-            off: off
-                .into_iter()
-                .filter(|extra| *extra != Extra::SourceImage)
-                .collect(),
+            labelled: !off.contains(&Extra::ImageLabels),
+            off,
             var_file: host.variables_file(wm),
             manifest,
             shared_manifest,
             log_file: host.log_file(wm),
-            fingerprint,
+            fingerprint: provenance.as_ref().map(Provenance::fingerprint),
+            labels,
             debug,
         })
+    }
+
+    /// Whether an image made from the same inputs exists, and if not, why a build is needed
+    /// (one gcloud call, which only reads). `None` when the template puts no labels on its
+    /// images or the fingerprint is unknown: then nothing can be reused or compared.
+    pub fn verdict(
+        &self,
+        gcloud: &Gcloud,
+        pinned: Option<&str>,
+        force: bool,
+    ) -> anyhow::Result<Option<Verdict>> {
+        let (Some(fingerprint), true) = (&self.fingerprint, self.labelled) else {
+            return Ok(None);
+        };
+        let listed = gcloud
+            .images_for_reuse(fingerprint, pinned)
+            .context(
+                "looking for an image made from the same inputs before spending VM time \
+                 (`cargo xtask slurm-image doctor` checks gcloud's access)",
+            )?
+            .into_iter()
+            .map(|image| Listed {
+                created: parse_rfc3339(&image.creation_timestamp).unwrap_or(0),
+                name: image.name,
+                status: image.status,
+                labels: image.labels,
+            })
+            .collect::<Vec<_>>();
+        let labels: BTreeMap<String, String> = self.labels.iter().cloned().collect();
+        Ok(Some(provenance::verdict(
+            &listed, &labels, self.wm, pinned, force,
+        )))
+    }
+
+    /// The line that says what a verdict means: reuse, or why a build is needed.
+    pub fn explain(&self, verdict: &Verdict, pinned: Option<&str>) -> String {
+        let fingerprint = self.fingerprint.as_deref().unwrap_or("unknown");
+        match verdict {
+            Verdict::Reuse { image } => format!(
+                "reusing {image}: it was made from these same inputs (input fingerprint {fingerprint}), so packer \
+                 does not run; --force builds anyway"
+            ),
+            Verdict::Build {
+                reasons,
+                same_inputs,
+            } => {
+                let why = match pinned {
+                    Some(pinned) => format!(
+                        "against {pinned}, which images.conf pins: {}",
+                        reasons.join("; ")
+                    ),
+                    None => reasons.join("; "),
+                };
+                match same_inputs {
+                    Some(image) => format!(
+                        "building because of --force, although {image} was made from these same inputs ({why})"
+                    ),
+                    None => format!("building: {why}"),
+                }
+            }
+        }
     }
 
     /// Says, for each optional declaration the template lacks, what that costs and the fix.
@@ -390,21 +618,40 @@ pub fn build_one(
     sh: &Shell,
     host: &HostTree,
     plan: &Plan,
+    gcloud: &Gcloud,
+    force: bool,
     output: Output<'_>,
 ) -> anyhow::Result<Pinned> {
+    let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
+    let verdict = plan.verdict(gcloud, pinned.as_deref(), force)?;
+    if let Some(verdict) = &verdict {
+        output.print(&plan.explain(verdict, pinned.as_deref()));
+    }
+    if let Some(Verdict::Reuse { image }) = verdict {
+        let change = record(host, plan.wm, &image)?;
+        return Ok(Pinned {
+            image,
+            change,
+            reused: true,
+            interrupted: None,
+        });
+    }
     let built = plan.run(sh, host, output)?;
     let change = record(host, plan.wm, &built.image)?;
     Ok(Pinned {
         image: built.image,
         change,
+        reused: false,
         interrupted: built.interrupted,
     })
 }
 
-/// An image built and pinned in images.conf.
+/// An image built (or reused) and pinned in images.conf.
 pub struct Pinned {
     pub image: String,
     pub change: Change,
+    /// No packer run: an image made from the same inputs exists.
+    pub reused: bool,
     /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
 }
@@ -481,52 +728,4 @@ fn next_steps(host: &HostTree, wm: WorkloadManager, change: &Change) {
     }
     let shown = host.show(&host.images_conf);
     println!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
-}
-
-/// A digest of everything the image is made from: the template folder's files (but build/,
-/// the config and the README), the variables of the contract, and the launcher package. Equal
-/// fingerprints mean a rebuild would bake the same image.
-fn input_fingerprint(host: &HostTree, contract: &Variables, deb: &Path) -> anyhow::Result<String> {
-    let mut files = Vec::new();
-    collect_files(&host.packer_dir, &host.build_dir, &mut files)?;
-    files.sort();
-    let mut hasher = Sha256::new();
-    for file in &files {
-        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-        let rel = file.strip_prefix(&host.packer_dir).unwrap_or(file);
-        hasher.update(rel.to_string_lossy().as_bytes());
-        hasher.update([0]);
-        hasher.update(Sha256::digest(&bytes));
-    }
-    hasher.update(contract.render("build").as_bytes());
-    let mut deb_file =
-        std::fs::File::open(deb).with_context(|| format!("reading {}", deb.display()))?;
-    let mut deb_hasher = Sha256::new();
-    std::io::copy(&mut deb_file, &mut deb_hasher)
-        .with_context(|| format!("reading {}", deb.display()))?;
-    hasher.update(deb_hasher.finalize());
-    let digest = hasher.finalize();
-    // GCE label values hold at most 63 characters: 128 bits of the digest are plenty.
-    Ok(hex(&digest[..16]))
-}
-
-/// Every file under the template folder except build/ and the config file (whose effect on
-/// the image is already in the variables).
-fn collect_files(dir: &Path, build_dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-    for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
-        let path = entry?.path();
-        if path == build_dir
-            || path
-                .file_name()
-                .is_some_and(|n| n == "slurm-image.toml" || n == "README.md")
-        {
-            continue;
-        }
-        if path.is_dir() {
-            collect_files(&path, build_dir, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
 }

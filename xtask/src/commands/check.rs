@@ -1,4 +1,7 @@
-//! `check`: the template formatted, and valid with each workload manager's variables.
+//! `check`: the template formatted, valid with each workload manager's variables, and its
+//! playbook's syntax sound.
+
+use std::path::Path;
 
 use anyhow::{bail, Context};
 use clap::Args;
@@ -6,12 +9,14 @@ use xshell::Shell;
 
 use crate::commands::build::{Inputs, Plan};
 use crate::commands::{fmt::Fmt, launcher, HelpFooter};
-use crate::edges::packer;
+use crate::edges::{ansible, packer};
 use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_version::LauncherPackage;
+use crate::model::template::Template;
 use crate::model::WorkloadManager;
 
-/// Check the template: `fmt --check`, then `packer validate` with each workload manager's variables.
+/// Check the template: `fmt --check`, `packer validate` with each workload manager's variables,
+/// and `ansible-playbook --syntax-check` on its playbook.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("check", "what CI runs on the template; changes nothing but build/check-*.pkrvars.hcl")],
@@ -36,7 +41,7 @@ impl Check {
         std::fs::create_dir_all(&host.state_dir)
             .with_context(|| format!("creating {}", host.state_dir.display()))?;
         for wm in WorkloadManager::ALL {
-            let plan = Plan::new(host, &inputs, wm, &package, false)?;
+            let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
             if wm == WorkloadManager::Slurm {
                 plan.explain_off(host);
             }
@@ -70,7 +75,72 @@ impl Check {
                 host.show(&host.build_dir)
             );
         }
+        let playbooks = check_playbooks(sh, host, &inputs.template, WorkloadManager::Slurm)?;
+        if !playbooks.is_empty() {
+            println!(
+                "playbook {} passes `ansible-playbook --syntax-check`",
+                playbooks.join(", ")
+            );
+        }
         println!("template is formatted and valid");
         Ok(())
+    }
+}
+
+/// Runs `ansible-playbook --syntax-check` on the playbook of each ansible provisioner of the
+/// template, and returns them as shown. A playbook named by an expression cannot be found
+/// here: that is said, and it is left to the VM.
+pub fn check_playbooks(
+    sh: &Shell,
+    host: &HostTree,
+    template: &Template,
+    wm: WorkloadManager,
+) -> anyhow::Result<Vec<String>> {
+    let mut checked = Vec::new();
+    for playbook in &template.playbooks {
+        if playbook.is_empty() {
+            eprintln!(
+                "note: the template names its playbook with an expression, so it is not checked before the build; \
+                 write `playbook_file` as a plain path relative to {} to have it checked",
+                host.show(&host.packer_dir)
+            );
+            continue;
+        }
+        let path = host.packer_dir.join(playbook);
+        let shown = host.show(&path);
+        if !path.is_file() {
+            bail!("the template's ansible provisioner runs {shown}, which does not exist: fix `playbook_file` or add the file");
+        }
+        ansible::syntax_check(sh, Path::new(&shown), wm)?;
+        checked.push(shown);
+    }
+    Ok(checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edges::packer::tools;
+
+    /// The repository's own playbook, wherever its template says it is, passes the check the
+    /// build runs before a VM does.
+    #[test]
+    fn the_committed_playbook_passes_the_syntax_check() {
+        if tools::require_tool("ansible-playbook").is_none() {
+            return;
+        }
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let host = HostTree::at(root);
+        let template = crate::commands::read_template(&host).unwrap();
+        assert!(
+            !template.playbooks.is_empty(),
+            "the template runs no ansible playbook"
+        );
+        let sh = Shell::new().unwrap();
+        sh.change_dir(root);
+        for wm in WorkloadManager::ALL {
+            let checked = check_playbooks(&sh, &host, &template, wm).unwrap();
+            assert_eq!(checked.len(), template.playbooks.len(), "{checked:?}");
+        }
     }
 }

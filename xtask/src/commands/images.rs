@@ -1,19 +1,26 @@
-//! `images`: the images of both workload managers, and what prune would delete.
+//! `images`: the images of both workload managers, what they are made from, which one a build
+//! now would reuse, and what prune would delete.
 
-use anyhow::Context;
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{load_config, read_images_conf, HelpFooter};
+use crate::commands::build::{resolve_source, Inputs, Plan};
+use crate::commands::{launcher, load_config, read_images_conf, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
+use crate::model::provenance::{self, from_label_value};
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
+use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
 
-/// List the images of both workload managers, newest first, marking pinned and prunable ones.
+/// List the images of both workload managers, newest first, with their launcher and source
+/// image, marking pinned and prunable ones and the one a build now would reuse.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("images", "every image of both workload managers, with what prune would do to it")],
@@ -25,10 +32,74 @@ pub struct Images {}
 impl Images {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
-        let survey = Survey::take(sh, host, &config, config.prune.keep)?;
+        // Which image the current inputs would reuse needs the source families resolved: a
+        // gcloud call each, made beside the listing rather than after it.
+        let (survey, current) = std::thread::scope(|scope| {
+            let current = scope.spawn(|| current_fingerprints(host));
+            let survey = Survey::take(sh, host, &config, config.prune.keep);
+            let current = current
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("working them out panicked")));
+            (survey, current)
+        });
+        let mut survey = survey?;
+        match current {
+            Ok(current) => survey.current = current,
+            Err(err) => {
+                eprintln!("note: cannot tell which image a build now would reuse: {err:#}")
+            }
+        }
         survey.print(&WorkloadManager::ALL);
         Ok(())
     }
+}
+
+/// The input fingerprint a build of each workload manager would have now, with the launcher
+/// package in build/ (nothing is fetched). Runs on a thread of its own, with its own shell.
+fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadManager, String>> {
+    let inputs = Inputs::read(host)?;
+    if !inputs.template.declares(Extra::ImageLabels.variable()) {
+        bail!("the template puts no labels on its images (it does not declare `image_labels`)");
+    }
+    let local = launcher::local_packages(host)?;
+    let [package] = local.as_slice() else {
+        bail!(
+            "it needs exactly one launcher package in {}, which holds {}",
+            host.show(&host.build_dir),
+            local.len()
+        );
+    };
+    let resolve_sources = inputs.template.declares(Extra::SourceImage.variable());
+    std::thread::scope(|scope| {
+        let threads: Vec<_> = WorkloadManager::ALL
+            .into_iter()
+            .map(|wm| {
+                let (inputs, package) = (&inputs, package);
+                scope.spawn(move || -> anyhow::Result<(WorkloadManager, String)> {
+                    let sh = Shell::new()?;
+                    sh.change_dir(&host.root);
+                    let source = if resolve_sources {
+                        Some(resolve_source(&sh, &inputs.config, wm)?)
+                    } else {
+                        None
+                    };
+                    let plan = Plan::new(host, inputs, wm, package, source.as_deref(), false)?;
+                    let fingerprint = plan
+                        .fingerprint
+                        .context("the launcher package is not in build/")?;
+                    Ok((wm, fingerprint))
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| {
+                thread
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("working it out panicked")))
+            })
+            .collect()
+    })
 }
 
 /// After a build: the workload manager's images with the prune hint. A failure here only
@@ -70,6 +141,9 @@ pub struct Survey {
     notes: Vec<String>,
     /// Whether the release branches could be read; prune deletes nothing without them.
     pub branches_checked: bool,
+    /// The input fingerprint a build of each workload manager would have now, where known:
+    /// the READY image that carries it is marked as the one a build would reuse.
+    pub current: BTreeMap<WorkloadManager, String>,
     now: i64,
 }
 
@@ -137,6 +211,7 @@ impl Survey {
             details,
             notes,
             branches_checked,
+            current: BTreeMap::new(),
             now: now(),
         })
     }
@@ -174,17 +249,45 @@ impl Survey {
                 .unwrap_or(0);
             for (planned, (description, family)) in rows {
                 let image = &planned.image;
-                let launcher = prune_plan::launcher_version(description)
+                // The label first: the description of an image of a template without labels is
+                // the only record there is.
+                let launcher = image
+                    .labels
+                    .get(provenance::LAUNCHER)
+                    .map(|v| from_label_value(v))
+                    .or_else(|| prune_plan::launcher_version(description))
                     .map_or("launcher ?".to_string(), |v| format!("launcher {v}"));
+                let source = image
+                    .labels
+                    .get(provenance::SOURCE_IMAGE)
+                    .map_or("source ?".to_string(), |v| format!("source {v}"));
+                // What the image is made from has its own columns; the rest (a release
+                // branch's label) is listed.
+                let other: Vec<String> = image
+                    .labels
+                    .iter()
+                    .filter(|(k, _)| {
+                        !provenance::RECORDED.contains(&k.as_str())
+                            && *k != provenance::FINGERPRINT
+                            && *k != provenance::WORKLOAD_MANAGER
+                    })
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
                 let labels = if image.labels.is_empty() {
                     "no labels".to_string()
+                } else if other.is_empty() {
+                    "-".to_string()
                 } else {
-                    image
-                        .labels
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    other.join(",")
+                };
+                let reused = self.current.get(&wm).is_some_and(|fingerprint| {
+                    image.status == "READY"
+                        && image.labels.get(provenance::FINGERPRINT) == Some(fingerprint)
+                });
+                let reused = if reused {
+                    "  <- a build now reuses it (same inputs)"
+                } else {
+                    ""
                 };
                 let verdict = match &planned.decision {
                     Decision::Delete if self.branches_checked => "DELETE".to_string(),
@@ -201,7 +304,7 @@ impl Survey {
                     ),
                 };
                 println!(
-                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {family}  {labels}  [{verdict}]",
+                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {source}  {family}  {labels}  [{verdict}]{reused}",
                     image.name,
                     format_age(self.now - image.created),
                     image.status,

@@ -3,9 +3,11 @@
 mod build;
 mod check;
 mod clean;
+mod doctor;
 mod fmt;
 mod images;
 mod init;
+mod inputs;
 mod launcher;
 mod orphans;
 mod prune;
@@ -32,6 +34,7 @@ pub enum SlurmImage {
     Images(images::Images),
     Prune(prune::Prune),
     Orphans(orphans::Orphans),
+    Doctor(doctor::Doctor),
 }
 
 impl SlurmImage {
@@ -47,6 +50,7 @@ impl SlurmImage {
             SlurmImage::Images(cmd) => cmd.run(sh, host),
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
+            SlurmImage::Doctor(cmd) => cmd.run(sh, host),
         }
     }
 }

@@ -8,7 +8,10 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::build::{build_one, ensure_plugins, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER};
+use crate::commands::build::{
+    build_one, check_playbook_before_vm, ensure_plugins, source_for, Inputs, Pinned, Plan,
+    UNKNOWN_LAUNCHER,
+};
 use crate::commands::images::{now, Survey};
 use crate::commands::{launcher, read_images_conf};
 use crate::edges::artifactory::{self, Artifactory};
@@ -39,6 +42,9 @@ pub struct Release {
     /// Build one image after the other instead of side by side.
     #[arg(long)]
     pub sequential: bool,
+    /// Build even where an image made from the same inputs exists (it would be reused).
+    #[arg(long)]
+    pub force: bool,
     /// Show the whole plan (launcher, branch, packer commands and variables, images.conf
     /// lines); write, fetch, build and commit nothing.
     #[arg(long)]
@@ -106,9 +112,13 @@ impl Release {
 
         let package = launcher.carry_out(sh, host, &inputs.config)?;
         ensure_plugins(sh, host, &inputs.template, version)?;
+        check_playbook_before_vm(sh, host, &inputs.template, &wms)?;
         let plans = wms
             .iter()
-            .map(|&wm| Plan::new(host, &inputs, wm, &package, false))
+            .map(|&wm| {
+                let source = source_for(sh, &inputs, wm)?;
+                Plan::new(host, &inputs, wm, &package, source.as_deref(), false)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         plans[0].explain_off(host);
 
@@ -122,7 +132,17 @@ impl Release {
                 from.as_deref().unwrap_or(&checkout.head)
             );
         }
-        let results = run_builds(sh, host, &plans, side_by_side, &guard);
+        let results = run_builds(
+            sh,
+            host,
+            &plans,
+            &Reuse {
+                project: &inputs.config.gcp.project,
+                force: self.force,
+            },
+            side_by_side,
+            &guard,
+        );
         self.settle(host, &target, &plans, &results, &guard, &launcher.source)?;
 
         let conf = read_images_conf(host)?;
@@ -174,7 +194,12 @@ impl Release {
         for (plan, result) in plans.iter().zip(results) {
             match result {
                 Ok(built) => {
-                    eprintln!("  {}: pinned {}", plan.wm, built.image);
+                    let how = if built.reused {
+                        " (reused: made from the same inputs; --force builds anyway)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("  {}: pinned {}{how}", plan.wm, built.image);
                     pinned.push(format!("{} {}", plan.wm, built.image));
                 }
                 Err(err) => {
@@ -517,7 +542,8 @@ impl Release {
             }
         );
         for &wm in wms {
-            let plan = Plan::new(host, &inputs, wm, &package, false)?;
+            // The source image is resolved only when the builds start.
+            let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
             println!(
                 "# [{wm}] {} would contain:\n{}",
                 host.show(&plan.var_file),
@@ -610,12 +636,20 @@ impl LauncherChoice {
     }
 }
 
+/// What each build needs to look for an image it can reuse instead of building.
+struct Reuse<'a> {
+    project: &'a str,
+    /// `--force`: build even where one exists.
+    force: bool,
+}
+
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each
 /// with its output behind `[wm] `. A build not yet started when a signal arrives is not started.
 fn run_builds(
     sh: &Shell,
     host: &HostTree,
     plans: &[Plan],
+    reuse: &Reuse<'_>,
     side_by_side: bool,
     guard: &InterruptGuard,
 ) -> Vec<anyhow::Result<Pinned>> {
@@ -624,7 +658,16 @@ fn run_builds(
             bail!("not started: {} arrived first", signal_name(signal));
         }
         let prefix = format!("[{}] ", plan.wm);
-        build_one(&sh, host, plan, Output::Prefixed(&prefix))
+        // Each build asks about reuse on its own, with its own shell.
+        let gcloud = Gcloud::new(&sh, reuse.project)?;
+        build_one(
+            &sh,
+            host,
+            plan,
+            &gcloud,
+            reuse.force,
+            Output::Prefixed(&prefix),
+        )
     };
     if !side_by_side {
         return plans.iter().map(|plan| run(sh.clone(), plan)).collect();

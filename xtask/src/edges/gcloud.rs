@@ -198,6 +198,49 @@ impl<'a> Gcloud<'a> {
         )
     }
 
+    /// The current image of a family in this project (the project that publishes it): what
+    /// a build started now would boot from.
+    pub fn image_from_family(&self, family: &str) -> anyhow::Result<Image> {
+        self.json(
+            &format!("looking up the current image of family {family}"),
+            &["compute", "images", "describe-from-family", family],
+        )
+    }
+
+    /// The images that carry this input fingerprint, and the image named `pinned`: one call.
+    /// gcloud applies the filter itself when the server does not.
+    pub fn images_for_reuse(
+        &self,
+        fingerprint: &str,
+        pinned: Option<&str>,
+    ) -> anyhow::Result<Vec<Image>> {
+        let filter = match pinned {
+            Some(name) => format!("--filter=labels.input-fingerprint={fingerprint} OR name={name}"),
+            None => format!("--filter=labels.input-fingerprint={fingerprint}"),
+        };
+        self.json(
+            "looking for an image made from the same inputs",
+            &["compute", "images", "list", "--no-standard-images", &filter],
+        )
+    }
+
+    /// The account gcloud acts as (`gcloud config get account`), `None` when none is set.
+    pub fn account(&self) -> anyhow::Result<Option<String>> {
+        let value: serde_json::Value =
+            self.json("reading the account", &["config", "get", "account"])?;
+        Ok(value.as_str().filter(|a| !a.is_empty()).map(str::to_string))
+    }
+
+    /// One cheap read of the project: that it exists and the account may see it.
+    pub fn check_project(&self) -> anyhow::Result<()> {
+        self.run(
+            "reading the project",
+            &["compute", "project-info", "describe"],
+            self.timeout,
+        )
+        .map(drop)
+    }
+
     /// Deletes images in one call. If gcloud fails part-way, the images are listed again to
     /// say which are gone and which remain.
     pub fn delete_images(&self, names: &[String]) -> anyhow::Result<()> {

@@ -267,6 +267,15 @@ pub fn origin_has(sh: &Shell, root: &Path, name: &str) -> bool {
         .is_ok()
 }
 
+/// `git version 2.39.2`: that git runs at all.
+pub fn version(sh: &Shell) -> anyhow::Result<String> {
+    let out = cmd!(sh, "git --version")
+        .quiet()
+        .read()
+        .context("running `git --version`")?;
+    Ok(out.trim().to_string())
+}
+
 /// The branch a ref names, as `git branch -a` shows it, when it matches the pattern.
 fn release_branch(refname: &str, pattern: &str) -> Option<String> {
     if let Some(local) = refname.strip_prefix("refs/heads/") {

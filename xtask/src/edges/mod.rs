@@ -1,5 +1,6 @@
 //! The edges: the only places that talk to the programs and servers the tool drives.
 
+pub mod ansible;
 pub mod artifactory;
 pub mod gcloud;
 pub mod git;

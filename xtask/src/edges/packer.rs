@@ -290,11 +290,23 @@ pub enum Output<'a> {
 impl Output<'_> {
     /// A line of the tool's own about this run, on stderr. Never panics: after SIGHUP there
     /// may be no terminal to write to.
-    fn say(&self, text: &str) {
+    pub fn say(&self, text: &str) {
         match self {
             Output::Inherit => say(format_args!("{text}")),
             Output::Prefixed(prefix) => {
                 write_line(&mut std::io::stderr().lock(), prefix, text.as_bytes())
+            }
+        }
+    }
+
+    /// A line of the tool's own result on stdout, prefixed as packer's lines are.
+    pub fn print(&self, text: &str) {
+        match self {
+            Output::Inherit => {
+                let _ = writeln!(std::io::stdout(), "{text}");
+            }
+            Output::Prefixed(prefix) => {
+                write_line(&mut std::io::stdout().lock(), prefix, text.as_bytes())
             }
         }
     }
@@ -384,9 +396,10 @@ fn write_line(to: &mut impl Write, prefix: &str, text: &[u8]) {
     let _ = to.write_all(&line).and_then(|()| to.flush());
 }
 
+// The unit tests' one copy of the integration tests' `require_tool`.
 #[cfg(test)]
 #[path = "../../tests/support/tools.rs"]
-mod tools;
+pub(crate) mod tools;
 
 #[cfg(test)]
 mod tests {

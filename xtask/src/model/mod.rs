@@ -1,9 +1,11 @@
 //! The pure core: plain data in, plain data out, no processes, files or sockets.
 
 pub mod config;
+pub mod doctor;
 pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
+pub mod provenance;
 pub mod prune_plan;
 pub mod release;
 pub mod template;

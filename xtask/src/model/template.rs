@@ -12,6 +12,7 @@
 //! variables { name = "" other = "" }  # several at once
 //! packer { required_version = ">= 1.7.0" required_plugins { ... } }
 //! source "googlecompute" "x" { project_id = "determined-ai" ... }
+//! build { provisioner "ansible-local" { playbook_file = "ansible-playbook.yml" } }
 //! ```
 
 use std::collections::BTreeSet;
@@ -37,6 +38,10 @@ pub struct Template {
     pub plugin_sources: BTreeSet<String>,
     /// Literal `project_id = "..."` values of its sources.
     pub projects: BTreeSet<String>,
+    /// The `playbook_file` of each `ansible-local` (or `ansible`) provisioner, as written.
+    /// One that interpolates (`"${path.root}/x.yml"`) is kept as an empty string: the template
+    /// has a playbook the tool cannot name.
+    pub playbooks: Vec<String>,
 }
 
 impl Template {
@@ -76,6 +81,8 @@ impl Template {
         let mut depth = 0usize;
         let mut brackets = 0usize;
         let mut block: Option<String> = None;
+        // The block being read at depth 2 inside a `build {}`: its kind and first label.
+        let mut nested: Option<(String, Option<String>)> = None;
         let mut line_start = true;
         for (i, token) in tokens.iter().enumerate() {
             let next = tokens.get(i + 1);
@@ -86,6 +93,9 @@ impl Template {
                         if let Some(("variable", Some(name))) = block_kind(&tokens[..i]) {
                             self.variables.insert(name);
                         }
+                    } else if depth == 1 && block.as_deref() == Some("build") {
+                        nested =
+                            block_kind(&tokens[..i]).map(|(kind, label)| (kind.to_string(), label));
                     }
                     depth += 1;
                     line_start = true;
@@ -95,6 +105,9 @@ impl Template {
                     depth = depth.saturating_sub(1);
                     if depth == 0 {
                         block = None;
+                    }
+                    if depth <= 1 {
+                        nested = None;
                     }
                 }
                 Token::Bracket(open) => {
@@ -130,6 +143,19 @@ impl Template {
                         (Some("source"), 1) if name == "project_id" && assigned => {
                             if let Some(Token::Str(value)) = tokens.get(i + 2) {
                                 self.projects.insert(value.clone());
+                            }
+                        }
+                        (Some("build"), 2) if name == "playbook_file" && assigned => {
+                            let ansible = nested.as_ref().is_some_and(|(kind, label)| {
+                                kind == "provisioner"
+                                    && matches!(label.as_deref(), Some("ansible-local" | "ansible"))
+                            });
+                            if ansible {
+                                let value = match tokens.get(i + 2) {
+                                    Some(Token::Str(value)) => value.clone(),
+                                    _ => String::new(),
+                                };
+                                self.playbooks.push(value);
                             }
                         }
                         _ => {}
@@ -486,6 +512,33 @@ variable "last" {
             t.variables.iter().map(String::as_str).collect::<Vec<_>>(),
             ["after", "doc", "last", "list", "nested", "real", "tricky"]
         );
+    }
+
+    #[test]
+    fn playbooks_of_ansible_provisioners_only() {
+        let t = read(
+            r#"
+provisioner "ansible-local" {
+  playbook_file = "not-in-a-build.yml"
+}
+build {
+  provisioner "shell" {
+    playbook_file = "not-ansible.yml"
+  }
+  provisioner "ansible-local" {
+    playbook_file   = "ansible-playbook.yml"
+    extra_arguments = ["-e \"workload_manager=${var.workload_manager}\""]
+    nested {
+      playbook_file = "too-deep.yml"
+    }
+  }
+  provisioner "ansible" {
+    playbook_file = "${path.root}/remote.yml"
+  }
+}
+"#,
+        );
+        assert_eq!(t.playbooks, ["ansible-playbook.yml", ""]);
     }
 
     #[test]

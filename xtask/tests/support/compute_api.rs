@@ -1,11 +1,12 @@
 //! A loopback stand-in of the Compute API for the real gcloud: it serves images and VMs from
-//! memory and records every request, so tests can assert on exactly what was deleted.
+//! memory, source image families of other projects, and the images a stand-in packer writes
+//! into a folder; it records every request, so tests can assert on exactly what was deleted.
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +23,16 @@ pub struct Request {
     pub batched: bool,
 }
 
+/// The project whose images the tool manages, as in the repository's config.
+pub const PROJECT: &str = "determined-ai";
+
 #[derive(Default)]
 struct State {
-    images: Vec<Value>,
+    /// (project, image)
+    images: Vec<(String, Value)>,
+    /// A folder of `<name>.json` images of [`PROJECT`], read at each request: a stand-in packer
+    /// "creates" an image by writing one.
+    images_dir: Option<PathBuf>,
     /// (zone, instance)
     instances: Vec<(String, Value)>,
     requests: Vec<Request>,
@@ -34,8 +42,11 @@ struct State {
     forbidden: bool,
     /// Every request is read, then never answered, as by a server that hangs.
     silent: bool,
+    /// Requests to these paths answer 403.
+    forbidden_paths: BTreeSet<String>,
 }
 
+#[derive(Clone)]
 pub struct ComputeApi {
     port: u16,
     state: Arc<Mutex<State>>,
@@ -95,7 +106,48 @@ impl ComputeApi {
         if !labels.is_empty() {
             image["labels"] = Value::Object(labels);
         }
-        self.state.lock().unwrap().images.push(image);
+        self.state
+            .lock()
+            .unwrap()
+            .images
+            .push((PROJECT.to_string(), image));
+    }
+
+    /// An image of a public project in a family: what `describe-from-family` resolves to when
+    /// it is the family's newest.
+    pub fn add_source_image(&self, project: &str, family: &str, name: &str, created: i64) {
+        let image = json!({
+            "kind": "compute#image",
+            "name": name,
+            "family": family,
+            "creationTimestamp": rfc3339(created),
+            "status": "READY",
+            "selfLink": format!("{}projects/{project}/global/images/{name}", self.endpoint()),
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .images
+            .push((project.to_string(), image));
+    }
+
+    /// Serves the `<name>.json` files of `dir` as images of [`PROJECT`] too.
+    pub fn serve_images_from(&self, dir: &Path) {
+        self.state.lock().unwrap().images_dir = Some(dir.to_path_buf());
+    }
+
+    /// Requests to `path` (e.g. `/compute/v1/projects/determined-ai`) answer 403.
+    pub fn forbid_path(&self, path: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .forbidden_paths
+            .insert(path.to_string());
+    }
+
+    /// Whether every request received only read.
+    pub fn only_reads(&self) -> bool {
+        self.requests().iter().all(|r| r.method == "GET")
     }
 
     pub fn add_instance(
@@ -179,18 +231,82 @@ impl ComputeApi {
         names
     }
 
-    /// The names of the images still there, sorted.
+    /// The names of the images of [`PROJECT`] still there, sorted.
     pub fn image_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self
-            .state
-            .lock()
-            .unwrap()
-            .images
+        let mut state = self.state.lock().unwrap();
+        let mut names: Vec<String> = images_of(&mut state, PROJECT, 0)
             .iter()
             .map(|i| i["name"].as_str().unwrap_or_default().to_string())
             .collect();
         names.sort();
         names
+    }
+
+    /// An image of [`PROJECT`] by name, as the API would answer it.
+    pub fn image(&self, name: &str) -> Option<Value> {
+        let mut state = self.state.lock().unwrap();
+        images_of(&mut state, PROJECT, 0)
+            .into_iter()
+            .find(|i| i["name"] == name)
+    }
+}
+
+/// The images of one project: those added, and for [`PROJECT`] those in the images folder
+/// (given `kind` and `selfLink`, which gcloud needs, when the file lacks them).
+fn images_of(state: &mut State, project: &str, port: u16) -> Vec<Value> {
+    let mut images: Vec<Value> = state
+        .images
+        .iter()
+        .filter(|(p, _)| p == project)
+        .map(|(_, image)| image.clone())
+        .collect();
+    if project != PROJECT {
+        return images;
+    }
+    let Some(dir) = &state.images_dir else {
+        return images;
+    };
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    for file in files {
+        if file.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        // A file being written is skipped: the stand-in renames it into place when done.
+        let Ok(mut image) = std::fs::read_to_string(&file)
+            .map_err(drop)
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(drop))
+        else {
+            continue;
+        };
+        let name = image["name"].as_str().unwrap_or_default().to_string();
+        image["kind"] = json!("compute#image");
+        if image.get("selfLink").is_none() {
+            image["selfLink"] = json!(format!(
+                "http://127.0.0.1:{port}/compute/v1/projects/{project}/global/images/{name}"
+            ));
+        }
+        images.push(image);
+    }
+    images
+}
+
+/// Removes an image of a project, from memory or from the images folder; whether it was there.
+fn remove_image(state: &mut State, project: &str, name: &str) -> bool {
+    let before = state.images.len();
+    state
+        .images
+        .retain(|(p, i)| !(p == project && i["name"] == *name));
+    if state.images.len() != before {
+        return true;
+    }
+    match &state.images_dir {
+        Some(dir) if project == PROJECT => {
+            std::fs::remove_file(dir.join(format!("{name}.json"))).is_ok()
+        }
+        _ => false,
     }
 }
 
@@ -255,7 +371,7 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
                 body: body.clone(),
                 batched: false,
             });
-            if state.forbidden {
+            if state.forbidden || state.forbidden_paths.contains(&path) {
                 let (status, json) = error(
                     403,
                     "forbidden",
@@ -320,17 +436,59 @@ fn answer(state: &mut State, port: u16, method: &str, path: &str) -> (u16, Strin
     let base = format!("http://127.0.0.1:{port}");
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
-        ("GET", ["compute", "v1", "projects", _, "global", "images"]) => (
+        ("GET", ["compute", "v1", "projects", project]) => (
             200,
-            json!({"kind": "compute#imageList", "items": state.images}).to_string(),
+            json!({
+                "kind": "compute#project",
+                "name": project,
+                "selfLink": format!("{base}/compute/v1/projects/{project}"),
+            })
+            .to_string(),
         ),
+        ("GET", ["compute", "v1", "projects", project, "global", "images"]) => (
+            200,
+            json!({"kind": "compute#imageList", "items": images_of(state, project, port)})
+                .to_string(),
+        ),
+        ("GET", ["compute", "v1", "projects", project, "global", "images", "family", family]) => {
+            let newest = images_of(state, project, port)
+                .into_iter()
+                .filter(|i| i["family"] == *family && i["status"] == "READY")
+                .max_by_key(|i| {
+                    i["creationTimestamp"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                });
+            match newest {
+                Some(image) => (200, image.to_string()),
+                None => error(
+                    404,
+                    "notFound",
+                    &format!("The resource 'projects/{project}/global/images/family/{family}' was not found"),
+                ),
+            }
+        }
+        ("GET", ["compute", "v1", "projects", project, "global", "images", name]) => {
+            match images_of(state, project, port)
+                .into_iter()
+                .find(|i| i["name"] == *name)
+            {
+                Some(image) => (200, image.to_string()),
+                None => error(
+                    404,
+                    "notFound",
+                    &format!(
+                        "The resource 'projects/{project}/global/images/{name}' was not found"
+                    ),
+                ),
+            }
+        }
         ("DELETE", ["compute", "v1", "projects", project, "global", "images", name]) => {
             if state.failing.contains(*name) {
                 return error(400, "resourceInUseByAnotherResource", &format!("The image resource '{name}' is already being used by 'instance-template-1'"));
             }
-            let before = state.images.len();
-            state.images.retain(|i| i["name"] != *name);
-            if state.images.len() == before {
+            if !remove_image(state, project, name) {
                 return error(
                     404,
                     "notFound",

@@ -2,10 +2,13 @@
 //! it, and stand-in programs put first on its PATH.
 #![allow(dead_code)]
 
+pub mod compute_api;
 mod tools;
 
 #[allow(unused_imports)] // Not every test crate needs a real tool.
 pub use tools::require_tool;
+
+use compute_api::ComputeApi;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -62,11 +65,21 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// The current image of each source family in the loopback Compute API of a [`HostCopy`]
+/// (the config's `slurm` and `pbs` families), until a test adds a newer one.
+pub const SLURM_SOURCE: &str = "slurm-gcp-6-3-ubuntu-2004-lts-v20240101";
+pub const PBS_SOURCE: &str = "ubuntu-2004-focal-v20240101";
+/// When they were published.
+pub const SOURCES_CREATED: i64 = 1_704_067_200;
+
 /// A host tree in a temporary folder: one of the fixtures in `tests/fixtures/` with the
 /// repository's config file, and a `bin/` folder for stand-in programs that comes first on the
-/// PATH of every xtask run.
+/// PATH of every xtask run. Every run's gcloud talks to the copy's own loopback Compute API,
+/// which serves the source families and the images the stand-in packer builds (it writes them
+/// into `compute-images/`).
 pub struct HostCopy {
     dir: TempDir,
+    api: ComputeApi,
 }
 
 impl HostCopy {
@@ -86,8 +99,7 @@ impl HostCopy {
     pub fn live() -> HostCopy {
         let dir = TempDir::new("live");
         copy_tree(&repo_root().join("tools"), &dir.path().join("tools"));
-        std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-        HostCopy { dir }
+        HostCopy::around(dir)
     }
 
     fn of_fixture(name: &str) -> HostCopy {
@@ -98,8 +110,32 @@ impl HostCopy {
         copy_tree(&fixture.join("tools"), &dir.path().join("tools"));
         let config = "tools/slurm/packer/slurm-image.toml";
         std::fs::copy(repo_root().join(config), dir.path().join(config)).unwrap();
+        HostCopy::around(dir)
+    }
+
+    /// The stand-ins' folder and the loopback Compute API around a host tree in `dir`.
+    fn around(dir: TempDir) -> HostCopy {
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
-        HostCopy { dir }
+        let api = ComputeApi::start();
+        api.serve_images_from(&dir.path().join("compute-images"));
+        api.add_source_image(
+            "schedmd-slurm-public",
+            "slurm-gcp-6-3-ubuntu-2004-lts",
+            SLURM_SOURCE,
+            SOURCES_CREATED,
+        );
+        api.add_source_image(
+            "ubuntu-os-cloud",
+            "ubuntu-2004-lts",
+            PBS_SOURCE,
+            SOURCES_CREATED,
+        );
+        HostCopy { dir, api }
+    }
+
+    /// The loopback Compute API every xtask run of this copy talks to.
+    pub fn api(&self) -> &ComputeApi {
+        &self.api
     }
 
     pub fn root(&self) -> &Path {
@@ -158,16 +194,17 @@ impl HostCopy {
             .current_dir(self.root())
             .env("PATH", self.path_var())
             .stdin(Stdio::null())
-            // No test reaches Google: gcloud (which a build runs to list images afterwards) gets
-            // a configuration folder of its own, no credentials, and a Compute API address on a
-            // closed loopback port. The gcloud tests point it at their own stand-in instead.
+            // No test reaches Google: gcloud gets a configuration folder of its own, no
+            // credentials, an account name for `gcloud config get account`, and the copy's
+            // loopback Compute API.
             .env("CLOUDSDK_CONFIG", self.root().join("gcloud-config"))
             .env("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true")
             .env("CLOUDSDK_CORE_DISABLE_PROMPTS", "1")
             .env("CLOUDSDK_CORE_PROJECT", "determined-ai")
+            .env("CLOUDSDK_CORE_ACCOUNT", "tester@example.com")
             .env(
                 "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
-                "http://127.0.0.1:9/compute/v1/",
+                self.api.endpoint(),
             );
         for var in [
             "SLURM_IMAGE_ARTIFACTORY_URL",
@@ -269,7 +306,11 @@ impl Run {
 /// `packer-launchers.log` and what build/ holds at upload time in `packer-uploads.log`; keeps
 /// the variables file it was given in `last.pkrvars.hcl`, and writes a manifest where the
 /// variables say (`manifest_path`, else the template's `build/manifest.json`) the way packer
-/// does, with an older run before the new one.
+/// does, with an older run before the new one. The image it builds is
+/// `det-environments-<wm>-ci-<1800000000 + builds of that wm before>`, and it "creates" it in
+/// the loopback Compute API the way the template would: it writes the image (name, the labels
+/// of the variables file's `image_labels` map, READY, creationTimestamp, the description naming
+/// the launcher) into `compute-images/<name>.json`.
 /// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
 /// build's environment goes to `packer-env.log`.
 /// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
@@ -328,18 +369,32 @@ mode="${!wm_mode:-${FAKE_PACKER:-}}"
 echo "$wm start $(date +%s.%N)" >> "$root/packer-times.log"
 trap 'echo "$wm end $(date +%s.%N)" >> "$root/packer-times.log"' EXIT
 [ -n "${PACKER_LOG_PATH:-}" ] && echo "stand-in packer log of the $wm build ($mode)" >> "$PACKER_LOG_PATH"
+# Writes the manifest, and "creates" the image in the loopback Compute API as the template
+# would: its labels are the variables file's `image_labels`.
 write_manifest() {
+  builds=$(cat "$root/packer-builds-$wm" 2>/dev/null || echo 0)
+  echo $((builds + 1)) > "$root/packer-builds-$wm"
+  created=$((1800000000 + builds))
+  image="det-environments-$wm-ci-$created"
   cat > "$manifest" <<JSON
 {
   "builds": [
     {"name": "fixture", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
      "artifact_id": "det-environments-$wm-ci-1700000000", "packer_run_uuid": "old-run", "custom_data": null},
-    {"name": "fixture", "builder_type": "googlecompute", "build_time": 1800000000, "files": null,
-     "artifact_id": "det-environments-$wm-ci-1800000000", "packer_run_uuid": "new-run", "custom_data": null}
+    {"name": "fixture", "builder_type": "googlecompute", "build_time": $created, "files": null,
+     "artifact_id": "$image", "packer_run_uuid": "new-run", "custom_data": null}
   ],
   "last_run_uuid": "new-run"
 }
 JSON
+  labels=$(sed -n '/^image_labels = {$/,/^}$/ s/^  \("[^"]*"\) = \("[^"]*"\)$/\1: \2/p' "$var_file" | paste -sd, -)
+  mkdir -p "$root/compute-images"
+  cat > "$root/compute-images/.$image.tmp" <<JSON
+{"name": "$image", "family": "det-environments-slurm-ci", "status": "READY",
+ "creationTimestamp": "$(date -u -d "@$created" +%Y-%m-%dT%H:%M:%S.000+00:00)",
+ "description": "HPC $wm testing VM $deb", "labels": {$labels}}
+JSON
+  mv "$root/compute-images/.$image.tmp" "$root/compute-images/$image.json"
 }
 echo "==> googlecompute.fixture: building a $wm image (stand-in)"
 case "$mode" in

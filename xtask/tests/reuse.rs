@@ -1,0 +1,408 @@
+//! Reproducible builds through the built xtask and the real gcloud: the source image pinned
+//! from its family, what went in written on the image as labels, an image with the same inputs
+//! reused instead of rebuilt, every rebuild explained, and a dry run that changes nothing.
+//!
+//! The stand-in packer "creates" each image it builds in the host copy's loopback Compute API,
+//! with the labels the variables file gives it, as the template would.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use support::{require_tool, HostCopy, Run, PBS_SOURCE, SLURM_SOURCE, SOURCES_CREATED};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+/// The first image the stand-in packer builds for slurm, then the next ones.
+const FIRST: &str = "det-environments-slurm-ci-1800000000";
+const SECOND: &str = "det-environments-slurm-ci-1800000001";
+
+/// A host copy with a launcher in build/, pinning a slurm image made before images recorded
+/// their inputs. `None` (after a loud skip) without gcloud; under CI that is a failure.
+fn host() -> Option<HostCopy> {
+    require_tool("gcloud")?;
+    let host = HostCopy::new();
+    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host.api().add_image(
+        SLURM_PINNED,
+        1_717_047_568,
+        "READY",
+        &[],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
+    );
+    Some(host)
+}
+
+fn builds(host: &HostCopy) -> usize {
+    host.packer_calls()
+        .iter()
+        .filter(|c| c.contains("| build"))
+        .count()
+}
+
+fn pinned(host: &HostCopy, wm: &str) -> String {
+    host.read("tools/slurm/terraform/images.conf")
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{wm}: ")))
+        .unwrap_or_else(|| panic!("no {wm} line"))
+        .to_string()
+}
+
+/// The line of `out` that starts with `start`.
+fn line<'a>(out: &'a str, start: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.starts_with(start))
+        .unwrap_or_else(|| panic!("no line starting {start:?} in\n{out}"))
+}
+
+fn labels_of(host: &HostCopy, image: &str) -> BTreeMap<String, String> {
+    let image = host
+        .api()
+        .image(image)
+        .unwrap_or_else(|| panic!("{image} is not in the loopback API"));
+    image["labels"]
+        .as_object()
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs() {
+    let Some(host) = host() else { return };
+    let run = host.run(&["build", "--offline"]).ok();
+    let vars = host.read("last.pkrvars.hcl");
+    assert!(
+        vars.lines()
+            .any(|l| l == format!("source_image = \"{SLURM_SOURCE}\"")),
+        "{vars}"
+    );
+    assert!(
+        run.stderr.contains(&format!(
+            "source image: {SLURM_SOURCE} (the current image of family slurm-gcp-6-3-ubuntu-2004-lts in project schedmd-slurm-public)"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        line(&run.stdout, "building:"),
+        format!(
+            "building: against {SLURM_PINNED}, which images.conf pins: no labels (made before images recorded their inputs)"
+        )
+    );
+    assert_eq!(pinned(&host, "slurm"), FIRST);
+
+    let labels = labels_of(&host, FIRST);
+    assert_eq!(labels["workload-manager"], "slurm");
+    assert_eq!(labels["launcher"], "3_3_1-2");
+    assert_eq!(labels["source-image"], SLURM_SOURCE);
+    let fingerprint = &labels["input-fingerprint"];
+    assert!(
+        fingerprint.len() == 32 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{fingerprint}"
+    );
+    for key in [
+        "template",
+        "playbook",
+        "static",
+        "variables",
+        "launcher-package",
+    ] {
+        let value = &labels[key];
+        assert!(
+            value.len() == 12 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{key}={value}"
+        );
+    }
+    let image = host.api().image(FIRST).unwrap();
+    assert_eq!(
+        image["description"],
+        format!("HPC slurm testing VM {LAUNCHER}"),
+        "the description keeps naming the launcher package"
+    );
+
+    // PBS starts from its own family.
+    host.run(&["build", "--offline", "--wm", "pbs"]).ok();
+    assert!(host
+        .read("last.pkrvars.hcl")
+        .contains(&format!("source_image = \"{PBS_SOURCE}\"")));
+    assert_eq!(
+        labels_of(&host, "det-environments-pbs-ci-1800000000")["source-image"],
+        PBS_SOURCE
+    );
+}
+
+#[test]
+fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image() {
+    let Some(host) = host() else { return };
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(builds(&host), 1);
+    // Another checkout, or a reverted images.conf: it pins the old image again.
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    let requests_before = host.api().requests().len();
+
+    let run = host.run(&["build", "--offline"]).ok();
+    assert_eq!(builds(&host), 1, "packer ran again:\n{}", run.stdout);
+    assert_eq!(pinned(&host, "slurm"), FIRST);
+    let reused = line(&run.stdout, "reusing");
+    assert!(
+        reused.starts_with(&format!(
+            "reusing {FIRST}: it was made from these same inputs"
+        )) && reused.contains("--force builds anyway"),
+        "{reused}"
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("slurm: {SLURM_PINNED} -> {FIRST}")),
+        "{}",
+        run.stdout
+    );
+    let requests: Vec<String> = host.api().http_requests()[requests_before..].to_vec();
+    assert_eq!(
+        requests,
+        [
+            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
+            "GET /compute/v1/projects/determined-ai/global/images",
+            "GET /compute/v1/projects/determined-ai/global/images",
+        ],
+        "the source, one look for an image to reuse, the summary"
+    );
+    assert!(host.api().only_reads());
+
+    // `images` marks the image a build now would reuse, and says what each is made from.
+    let out = host.run(&["images"]).ok().stdout;
+    let listed = |name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not listed\n{out}"))
+    };
+    let first = listed(FIRST);
+    assert!(
+        first.contains("a build now reuses it")
+            && first.contains("launcher 3.3.1-2")
+            && first.contains(&format!("source {SLURM_SOURCE}")),
+        "{out}"
+    );
+    let old = listed(SLURM_PINNED);
+    assert!(
+        !old.contains("reuses") && old.contains("launcher 3.3.0-0") && old.contains("source ?"),
+        "{out}"
+    );
+
+    // A second build of the same inputs once images.conf pins the image changes nothing.
+    let run = host.run(&["build", "--offline"]).ok();
+    assert_eq!(builds(&host), 1);
+    assert!(
+        run.stdout.contains(&format!("already pins {FIRST}")),
+        "{}",
+        run.stdout
+    );
+
+    // --force builds anyway, and says what it could have reused.
+    let run = host.run(&["build", "--offline", "--force"]).ok();
+    assert_eq!(builds(&host), 2);
+    assert_eq!(
+        line(&run.stdout, "building"),
+        format!(
+            "building because of --force, although {FIRST} was made from these same inputs \
+             (against {FIRST}, which images.conf pins: inputs unchanged)"
+        )
+    );
+    assert_eq!(pinned(&host, "slurm"), SECOND);
+}
+
+#[test]
+fn changing_any_one_input_builds_again_and_names_it_as_the_reason() {
+    let Some(host) = host() else { return };
+    host.run(&["build", "--offline"]).ok();
+    let newer_source = "slurm-gcp-6-3-ubuntu-2004-lts-v20240301";
+    type Change<'a> = Box<dyn Fn(&HostCopy) + 'a>;
+    let changes: Vec<(Change, String)> = vec![
+        (
+            Box::new(|h: &HostCopy| h.write("tools/slurm/packer/static/motd", "a new motd\n")),
+            "static/ changed".into(),
+        ),
+        (
+            Box::new(|h: &HostCopy| {
+                let playbook = h.read("tools/slurm/packer/ansible-playbook.yml");
+                h.write(
+                    "tools/slurm/packer/ansible-playbook.yml",
+                    playbook + "\n# changed\n",
+                );
+            }),
+            "playbook changed".into(),
+        ),
+        (
+            Box::new(|h: &HostCopy| {
+                h.write(
+                    "tools/slurm/packer/scripts/install-ansible.sh",
+                    "#!/bin/sh\napt-get install -y ansible-core\n",
+                )
+            }),
+            "template changed".into(),
+        ),
+        (
+            Box::new(|h: &HostCopy| {
+                let config = h.read("tools/slurm/packer/slurm-image.toml").replace(
+                    "pytorch-tensorflow-cpu-dev:e960eae",
+                    "pytorch-tensorflow-cpu-dev:0123abc",
+                );
+                h.write("tools/slurm/packer/slurm-image.toml", config);
+            }),
+            "variables changed".into(),
+        ),
+        (
+            Box::new(|h: &HostCopy| {
+                std::fs::remove_file(h.build_dir().join(LAUNCHER)).unwrap();
+                h.write(
+                    "tools/slurm/packer/build/hpe-hpc-launcher_3.3.2-0_amd64.deb",
+                    b"a newer launcher",
+                );
+            }),
+            "launcher 3.3.1-2 -> 3.3.2-0".into(),
+        ),
+        (
+            Box::new(|h: &HostCopy| {
+                h.write(
+                    "tools/slurm/packer/build/hpe-hpc-launcher_3.3.2-0_amd64.deb",
+                    b"other bytes, same name",
+                );
+            }),
+            "launcher package 3.3.2-0 changed (same version, other bytes)".into(),
+        ),
+        (
+            Box::new(move |h: &HostCopy| {
+                h.api().add_source_image(
+                    "schedmd-slurm-public",
+                    "slurm-gcp-6-3-ubuntu-2004-lts",
+                    newer_source,
+                    SOURCES_CREATED + 60 * 86_400,
+                )
+            }),
+            format!("source image {SLURM_SOURCE} -> {newer_source}"),
+        ),
+    ];
+    for (n, (change, reason)) in changes.iter().enumerate() {
+        let before = pinned(&host, "slurm");
+        change(&host);
+        let run = host.run(&["build", "--offline"]).ok();
+        assert_eq!(builds(&host), n + 2, "{reason}: packer did not run");
+        assert_eq!(
+            line(&run.stdout, "building:"),
+            format!("building: against {before}, which images.conf pins: {reason}")
+        );
+        assert_ne!(pinned(&host, "slurm"), before, "{reason}");
+    }
+    assert!(host
+        .read("last.pkrvars.hcl")
+        .contains(&format!("source_image = \"{newer_source}\"")));
+}
+
+/// Every file of the tree the tool may write to, with its contents.
+fn snapshot(host: &HostCopy) -> BTreeMap<String, Vec<u8>> {
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.insert(rel, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for dir in ["tools", "target", "compute-images"] {
+        walk(&host.path(dir), host.root(), &mut out);
+    }
+    out
+}
+
+#[test]
+fn a_dry_run_says_reuse_or_why_writes_nothing_and_only_reads() {
+    let Some(host) = host() else { return };
+    host.run(&["build", "--offline"]).ok();
+    let fingerprint = labels_of(&host, FIRST)["input-fingerprint"].clone();
+    host.write("tools/slurm/terraform/images.conf", SEED);
+
+    let dry_run = |host: &HostCopy| -> Run {
+        let before = snapshot(host);
+        let requests = host.api().requests().len();
+        let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+        assert_eq!(snapshot(host), before, "the dry run wrote files");
+        let sent = &host.api().requests()[requests..];
+        assert!(
+            sent.iter().all(|r| r.method == "GET"),
+            "the dry run sent a mutating request: {sent:?}"
+        );
+        assert_eq!(builds(host), 1, "the dry run ran packer");
+        run
+    };
+
+    let run = dry_run(&host);
+    let out = &run.stdout;
+    for wanted in [
+        format!("source image: {SLURM_SOURCE} (the current image of family"),
+        format!("source_image = \"{SLURM_SOURCE}\""),
+        format!("\"input-fingerprint\" = \"{fingerprint}\""),
+        format!("# input fingerprint: {fingerprint}"),
+        "packer build -var-file=target/slurm-image/slurm.pkrvars.hcl .".to_string(),
+        format!("# reusing {FIRST}: it was made from these same inputs"),
+        format!(
+            "# then in tools/slurm/terraform/images.conf: `slurm: {SLURM_PINNED}` -> `slurm: {FIRST}`"
+        ),
+    ] {
+        assert!(out.contains(&wanted), "{wanted}\n{out}");
+    }
+    assert!(!out.contains("could not find out"), "{out}");
+
+    host.write("tools/slurm/packer/static/motd", "a new motd\n");
+    let out = dry_run(&host).stdout;
+    for wanted in [
+        format!("# building: against {SLURM_PINNED}, which images.conf pins: no labels"),
+        format!(
+            "`slurm: {SLURM_PINNED}` -> `slurm: det-environments-slurm-ci-<timestamp>, the image packer builds`"
+        ),
+    ] {
+        assert!(out.contains(&wanted), "{wanted}\n{out}");
+    }
+
+    // Without the network it still succeeds, and says what it could not find out.
+    let before = snapshot(&host);
+    let run = host
+        .run_env(
+            &["build", "--offline", "--dry-run"],
+            &[(
+                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+                "http://127.0.0.1:9/compute/v1/",
+            )],
+        )
+        .ok();
+    assert_eq!(snapshot(&host), before);
+    let unknown = &run.stdout[run
+        .stdout
+        .find("# could not find out")
+        .unwrap_or_else(|| panic!("{}", run.stdout))..];
+    for wanted in [
+        "source image: resolving the source image family slurm-gcp-6-3-ubuntu-2004-lts",
+        "input fingerprint: it covers the source image, which could not be resolved",
+        "reuse: whether an image made from these inputs exists",
+    ] {
+        assert!(unknown.contains(wanted), "{wanted}\n{}", run.stdout);
+    }
+}
