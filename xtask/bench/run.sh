@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# The one benchmark command: measures, side by side in one run, everything the issues set a
+# target for, and writes xtask/BENCHMARKS.md with the machine and the date.
+#
+#   bash xtask/bench/run.sh [--quick]
+#
+# --quick takes fewer rounds (for trying the script, not for figures). Run it on an otherwise
+# idle machine: the figures are wall times. It needs curl, sha256sum, git and gcloud (the
+# Compute API is a loopback stand-in, as in the tests). It takes about 10 minutes (3 with
+# --quick), most of it the clean builds of the first-run measurement.
+set -euo pipefail
+quick=false
+[ "${1:-}" = --quick ] && quick=true
+repo="$(cd "$(dirname "$0")/../.." && pwd)"
+out="$repo/xtask/BENCHMARKS.md"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cd "$repo"
+
+if $quick; then first_rounds=1 release_rounds=1 help_runs=10; else first_rounds=3 release_rounds=3 help_runs=30; fi
+
+echo "building the debug xtask and the benchmark tests" >&2
+cargo build -q -p xtask
+cargo test -q -p xtask --test bench_download --test bench --no-run 2>/dev/null
+
+echo "1/6 launcher download against curl + sha256sum" >&2
+cargo test -q -p xtask --test bench_download -- --ignored --nocapture --test-threads=1 \
+  2>/dev/null | grep -E '^(launcher download|xtask|curl)' > "$work/download"
+
+echo "2/6 gcloud calls per command, and an unchanged rebuild against a build" >&2
+cargo test -q -p xtask --test bench -- --ignored --nocapture --test-threads=1 gcloud_calls \
+  2>/dev/null | grep '^|' > "$work/calls"
+cargo test -q -p xtask --test bench -- --ignored --nocapture --test-threads=1 unchanged_rebuild \
+  2>/dev/null | grep '^|' > "$work/reuse"
+
+echo "3/6 release against the slower single build" >&2
+bash xtask/bench/release.sh 10 "$release_rounds" > "$work/release"
+
+echo "4/6 start-up of --help" >&2
+xtask="$repo/target/debug/xtask"
+times=()
+for _ in $(seq "$help_runs"); do
+  start=$(date +%s%N)
+  "$xtask" slurm-image build --help > /dev/null
+  end=$(date +%s%N)
+  times+=($(( (end - start) / 1000 )))
+done
+help_median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { printf "%.1f", a[int((NR + 1) / 2)] / 1000 }')
+help_max=$(printf '%s\n' "${times[@]}" | sort -n | tail -1 | awk '{ printf "%.1f", $1 / 1000 }')
+help_rss=$( { /usr/bin/time -f '%M' "$xtask" slurm-image build --help > /dev/null; } 2>&1 | tail -1 || echo "?")
+
+echo "5/6 the first cargo xtask against the design card's crates (clean builds)" >&2
+bash xtask/bench/first-run.sh "$first_rounds" > "$work/first-run"
+
+echo "6/6 writing $out" >&2
+cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
+mem=$(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1024 / 1024 }' /proc/meminfo)
+load=$(cut -d' ' -f1-3 /proc/loadavg)
+{
+cat <<EOF
+# Benchmarks
+
+Written by \`bash xtask/bench/run.sh\` on $(date -u '+%Y-%m-%d %H:%M UTC'); rerun it to measure
+again (it rewrites this file). Machine: $(nproc) cores ($cpu), $mem, $(uname -sr),
+$(rustc --version); load average at the end $load. Every figure is the wall time of the
+whole debug-built xtask process, as \`cargo xtask\` runs it. No test asserts a timing.
+
+## Launcher download
+
+\`cargo xtask slurm-image launcher --fetch --yes\` fetching a 256 MiB package from the tests'
+loopback Artifactory (storage API listing, streaming sha256 on a second thread, fsync, rename)
+against \`curl -s -o f URL && sha256sum f\` from the same server; 5 rounds each after a warm-up.
+Targets: at most 0.5 of curl + sha256sum, peak memory under 32 MiB.
+
+\`\`\`
+$(cat "$work/download")
+\`\`\`
+
+What makes it fast in a debug build: \`[profile.dev.package]\` optimises sha2 and ureq-proto
+(ureq-proto walks every body byte for its trace log; unoptimised that was most of the CPU
+time). Memory stays flat whatever the size: four 256 KiB buffers travel between the receiving
+thread and the hashing and writing thread. The fsync before the rename, which curl does not do,
+costs about 0.1 s and is kept: a crash must never leave a launcher with its final name but not
+its content.
+
+## gcloud calls per command
+
+Each command against the tests' loopback Compute API, with ten images of each workload
+manager, two packer VMs (one older than the default 4 h), a launcher in build/, in a git
+checkout; gcloud is the real one behind a wrapper that counts its starts. One gcloud start
+costs about a second here, so the calls are most of each command's time.
+
+$(cat "$work/calls")
+
+\`build\` makes three calls: the source family's current image, the lookup of an image with the
+same fingerprint (which also returns the pinned image's labels, for the "why"), and the image
+list after the build. \`doctor\` runs its network checks side by side. Artifactory is a closed
+loopback port here, so doctor's Artifactory check fails at once.
+
+## Release: both builds in the wall time of one
+
+\`release --yes --offline\` against the slower of \`build --wm slurm\` and \`build --wm pbs\`, with
+the tests' stand-in packer sleeping 10 s per build, in a temporary git repository; target: at
+most 1.15 times the slower single build. \`release --sequential\` for comparison.
+
+\`\`\`
+$(cat "$work/release")
+\`\`\`
+
+## An unchanged rebuild against a build
+
+\`build --offline\` after a change to a static file (a real build; the stand-in packer sleeps 5 s)
+against the same command again with nothing changed, which finds the image made from the same
+inputs and pins it without running packer. With a real build of about an hour the ratio is
+near 0: what remains is the three gcloud calls.
+
+$(cat "$work/reuse")
+
+## Start-up
+
+\`cargo xtask slurm-image build --help\` (the built binary, without cargo), $help_runs runs:
+median ${help_median} ms, slowest ${help_max} ms, peak RSS ${help_rss} KiB.
+
+## The first \`cargo xtask\`
+
+A clean debug build with -j2, crates already downloaded, of the design card's crates at their
+default features (\`xshell\`, \`clap\` with \`derive\`, \`anyhow\`, \`serde\` with \`derive\`, \`toml\`,
+\`ureq\`, \`sha2\` in an empty binary) and of the xtask from its \`Cargo.lock\`, which is what a
+user's first \`cargo xtask\` compiles; target: at most 1.0 of the card. The xtask's dependencies
+keep line tables only as debug info (\`[profile.dev.package."*"]\` in the workspace
+\`Cargo.toml\`); the last two figures of each round build it without that setting, with
+\`line-tables-only\` made explicit, and with no debug info at all, to weigh the choice.
+
+\`\`\`
+$(cat "$work/first-run")
+\`\`\`
+
+Line tables keep file and line in a backtrace through a dependency; dropping them too saves
+little more. What remains is TLS and HTTP (native-tls over the system OpenSSL, where a company
+CA lives, and ureq) and the derive macros of clap and serde: features are trimmed on every
+crate, and serde and clap are pinned so that one \`syn\` serves every proc-macro crate.
+EOF
+} > "$out"
+echo "wrote $out" >&2

@@ -1,0 +1,153 @@
+//! Measurements of whole commands, for `xtask/bench/run.sh`: gcloud calls per command, and an
+//! unchanged rebuild (reused) against a build. Each prints a Markdown table; none asserts a
+//! timing. Run with `cargo test -p xtask --test bench -- --ignored --nocapture`.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{require_tool, HostCopy, STAND_IN_PACKER};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const DEB: &str = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
+
+/// A host tree in a git checkout, with ten images of each workload manager in its loopback
+/// Compute API, two packer VMs (one of them old), a launcher in build/, and a gcloud that
+/// records each call before running the real one.
+fn host() -> Option<HostCopy> {
+    let gcloud = require_tool("gcloud")?;
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.stand_in(
+        "gcloud",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/../gcloud-calls.log\"\nexec '{}' \"$@\"\n",
+            gcloud.display()
+        ),
+    );
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    for wm in ["slurm", "pbs"] {
+        for n in 0..10 {
+            let created = 1_717_000_000 + n * 86_400;
+            host.api().add_image(
+                &format!("det-environments-{wm}-ci-{created}"),
+                created,
+                "READY",
+                &[],
+                DEB,
+            );
+        }
+    }
+    host.write(
+        "tools/slurm/terraform/images.conf",
+        "slurm: det-environments-slurm-ci-1717777600\npbs: det-environments-pbs-ci-1717777600\n",
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let packer_vm = "New instance created by Packer";
+    host.api()
+        .add_instance("us-central1-c", "packer-old", now - 86_400, "RUNNING", packer_vm);
+    host.api()
+        .add_instance("us-central1-c", "packer-new", now - 60, "RUNNING", packer_vm);
+    host.write(".gitignore", "*\n!tools/\n!tools/**\n");
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "-A"],
+        &["-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "host"],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(host.root())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    Some(host)
+}
+
+/// Runs one command; its gcloud calls, requests to the Compute API, and wall time.
+fn measure(host: &HostCopy, args: &[&str], env: &[(&str, &str)]) -> (usize, usize, Duration) {
+    let calls_log = host.path("gcloud-calls.log");
+    let _ = std::fs::remove_file(&calls_log);
+    let requests = host.api().requests().len();
+    let started = Instant::now();
+    let run = host.run_env(args, env);
+    let elapsed = started.elapsed();
+    // doctor fails on purpose here (no Artifactory); everything else must succeed.
+    if args[0] != "doctor" {
+        run.ok();
+    } else {
+        assert!(run.stdout.contains("git"), "{}", run.stdout);
+    }
+    let calls = std::fs::read_to_string(&calls_log)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    (calls, host.api().requests().len() - requests, elapsed)
+}
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn gcloud_calls_per_command() {
+    let Some(host) = host() else { return };
+    println!("\n| command | gcloud calls | Compute API requests | wall time |");
+    println!("|---|---|---|---|");
+    let closed = [("SLURM_IMAGE_ARTIFACTORY_URL", "http://127.0.0.1:9/artifactory/x/")];
+    for args in [
+        &["images"][..],
+        &["prune"],
+        &["prune", "--yes"],
+        &["orphans"],
+        &["orphans", "--delete", "--yes"],
+        &["build", "--offline"],
+        &["build", "--offline", "--wm", "pbs"],
+        &["doctor"],
+    ] {
+        let (calls, requests, elapsed) = measure(&host, args, &closed);
+        println!(
+            "| `{}` | {calls} | {requests} | {:.2} s |",
+            args.join(" "),
+            elapsed.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn an_unchanged_rebuild_against_a_build() {
+    let Some(host) = host() else { return };
+    const DELAY: &str = "5";
+    println!(
+        "\n| round | build (stand-in packer sleeping {DELAY} s) | unchanged rebuild (reused) | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for round in 1..=3 {
+        // A changed static file makes the next build a real one.
+        host.write(
+            "tools/slurm/packer/static/motd",
+            format!("bench round {round}\n"),
+        );
+        let env = [("FAKE_PACKER_DELAY", DELAY)];
+        let (_, _, build) = measure(&host, &["build", "--offline"], &env);
+        let packer_builds = |host: &HostCopy| {
+            host.packer_calls()
+                .iter()
+                .filter(|c| c.contains("| build"))
+                .count()
+        };
+        let builds = packer_builds(&host);
+        let (_, _, reuse) = measure(&host, &["build", "--offline"], &env);
+        assert_eq!(packer_builds(&host), builds, "the unchanged rebuild ran packer");
+        println!(
+            "| {round} | {:.2} s | {:.2} s | {:.3} |",
+            build.as_secs_f64(),
+            reuse.as_secs_f64(),
+            reuse.as_secs_f64() / build.as_secs_f64()
+        );
+    }
+}
