@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
@@ -131,28 +133,6 @@ pub fn sha256_from_file_info(json: &str) -> Option<String> {
     parse_sha256(&info.checksums?.sha256?)
 }
 
-/// Standard base64 with padding, for the basic auth header (a dozen lines instead of a crate).
-fn base64(input: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// The folder URL to use: checked, with a trailing `/`. `source` names where it came from.
 fn folder_url(url: &str, source: &str) -> anyhow::Result<String> {
     let url = url.trim();
@@ -190,7 +170,7 @@ fn credentials(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Se
     match (set(USER_VAR), set(PASSWORD_VAR)) {
         (Some(user), Some(password)) => Ok(Some(Secret(format!(
             "Basic {}",
-            base64(format!("{user}:{password}").as_bytes())
+            STANDARD.encode(format!("{user}:{password}"))
         )))),
         (Some(_), None) => bail!(
             "{USER_VAR} is set but {PASSWORD_VAR} is not: set both (the password may be an access token), or set {TOKEN_VAR}"
@@ -1091,15 +1071,6 @@ mod tests {
             None
         );
         assert_eq!(sha256_from_file_info("nope"), None);
-    }
-
-    #[test]
-    fn basic_auth_is_standard_base64() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"user:pa55word"), "dXNlcjpwYTU1d29yZA==");
     }
 
     #[test]
