@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
 
+use crate::host::TempFile;
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::model::{hex, whole_number_setting};
 use crate::term::{bytes, signal_name, InterruptGuard, Interrupted, Progress};
@@ -440,7 +441,7 @@ impl Artifactory {
                 ),
             ));
         }
-        partial.keep_as(&target)?;
+        partial.persist(&target)?;
         Ok(target)
     }
 
@@ -451,7 +452,7 @@ impl Artifactory {
         temp: &Path,
         guard: &InterruptGuard,
         progress: &mut Progress,
-    ) -> Result<PartialFile, Failure> {
+    ) -> Result<TempFile, Failure> {
         let name = &package.file_name;
         let response = self.get(url)?;
         let from_header = response
@@ -470,8 +471,12 @@ impl Artifactory {
             })?,
         };
         let total = response.body().content_length();
-        // Dropping `partial` on any early return below removes the file.
-        let (partial, file) = PartialFile::create(temp).map_err(Failure::Fatal)?;
+        // Dropping `partial` on any early return below removes the file, also when a panic
+        // unwinds (a write to a terminal that has closed panics). It is locked while the
+        // download runs, so that a sweep by another process leaves it alone; the writer's
+        // handle shares the lock.
+        let (partial, file) = TempFile::create(temp).map_err(Failure::Fatal)?;
+        partial.try_lock().map_err(Failure::Fatal)?;
         let reader = response.into_body().into_reader();
         progress.start(total);
         // Receiving runs on one thread, hashing and writing on another, so the two overlap: the
@@ -492,7 +497,6 @@ impl Artifactory {
                 // The receiving side may have stopped; then the buffer is simply dropped.
                 let _ = recycle.send(buffer);
             }
-            file.sync_all()?;
             Ok(hasher)
         });
         let bytes = Arc::new(AtomicU64::new(0));
@@ -776,53 +780,6 @@ fn parse_partial_name(name: &str) -> Option<(&str, u32)> {
         .rsplit_once('.')?;
     let pid = pid.parse().ok().filter(|&pid| pid > 0)?;
     LauncherPackage::from_file_name(release).map(|_| (release, pid))
-}
-
-/// The file a download writes to, under its partial name. It is locked while the download runs,
-/// so that a sweep by another process leaves it alone, and removed when dropped unless it was
-/// kept: also when a panic unwinds (a write to a terminal that has closed panics).
-struct PartialFile {
-    path: PathBuf,
-    /// Holds the lock; the writer's handle shares it, so it lasts until this one closes.
-    lock: File,
-    kept: bool,
-}
-
-impl PartialFile {
-    /// Creates (or empties) the file and locks it; also returns a handle to write with.
-    fn create(path: &Path) -> anyhow::Result<(PartialFile, File)> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        let partial = PartialFile {
-            path: path.to_path_buf(),
-            lock: file,
-            kept: false,
-        };
-        partial
-            .lock
-            .try_lock()
-            .map_err(|err| anyhow!("locking {}: {err}", path.display()))?;
-        let writer = partial
-            .lock
-            .try_clone()
-            .with_context(|| format!("opening {}", path.display()))?;
-        Ok((partial, writer))
-    }
-
-    /// Gives the verified file its final name.
-    fn keep_as(mut self, target: &Path) -> anyhow::Result<()> {
-        std::fs::rename(&self.path, target)
-            .with_context(|| format!("renaming {} to {}", self.path.display(), target.display()))?;
-        self.kept = true;
-        Ok(())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.kept {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
 }
 
 /// What a sweep for partial downloads found.
