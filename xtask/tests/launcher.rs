@@ -52,6 +52,14 @@ fn run(host: &HostCopy, server: &Server, args: &[&str]) -> Run {
     Run::of(xtask(host, server, args))
 }
 
+/// The line of stderr that tells why the xtask failed.
+fn error_line(run: &Run) -> &str {
+    run.stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in\n{}", run.stderr))
+}
+
 /// The files in build/, sorted.
 fn build_files(host: &HostCopy) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(host.build_dir())
@@ -449,8 +457,16 @@ fn a_wrong_checksum_fails_the_build_before_packer_runs() {
         wrong_checksum: true,
         ..Faults::default()
     });
-    run(&host, &server, &["build"]).fails_with(&["is damaged", "sha256"]);
+    let run = run(&host, &server, &["build"]).fails_with(&["is damaged", "sha256"]);
     assert_eq!(server.downloads_of(NEW), 1, "a mismatch is not retried");
+    // Each layer adds what it alone knows: why, which package, what went wrong.
+    assert!(
+        error_line(&run).starts_with(&format!(
+            "error: fetching the newest launcher release: downloading {NEW}: the file is damaged: its sha256 is "
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(host.packer_launchers().is_empty());
     assert!(launchers(&host).is_empty(), "{:?}", build_files(&host));
     assert!(build_files(&host).iter().all(|n| !n.ends_with(".part")));
@@ -485,6 +501,15 @@ fn a_body_cut_short_is_retried_then_fails_leaving_nothing() {
     });
     let run = run(&host, &server, &["launcher", "--fetch"]).fails_with(&["failed 4 times"]);
     assert!(run.stderr.contains("trying again"), "{}", run.stderr);
+    // The cause's last words are the HTTP client's.
+    assert!(
+        error_line(&run).starts_with(&format!(
+            "error: fetching the newest launcher release: downloading {NEW} failed 4 times; the last cause: \
+             stopped after 350000 bytes: "
+        )),
+        "{}",
+        run.stderr
+    );
     assert_eq!(server.downloads_of(NEW), 4);
     assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
 }

@@ -340,7 +340,8 @@ pub fn fetch(
     let mut progress = Progress::new(newest.file_name.clone());
     let path = client
         .download(newest, &host.build_dir, &mut progress)
-        .with_context(|| format!("fetching {} from {}", newest.file_name, client.folder()))?;
+        // The client names the file and the server; this layer knows only why it is fetched.
+        .context("fetching the newest launcher release")?;
     eprintln!("launcher: fetched {} (sha256 verified)", host.show(&path));
     for old in replaced {
         let old_path = host.build_dir.join(&old.file_name);

@@ -79,7 +79,7 @@ impl Artifactory {
             return Err(Interrupted::error(
                 signal,
                 format!(
-                    "download of {} interrupted by {}: the partial file was removed",
+                    "downloading {}: interrupted by {}: the partial file was removed",
                     package.file_name,
                     signal_name(signal)
                 ),
@@ -108,8 +108,8 @@ impl Artifactory {
             Some(sum) => sum,
             None => self.sha256_from_storage_api(name)?.ok_or_else(|| {
                 Failure::fatal(format_args!(
-                    "the server offers no sha256 for {name} (no X-Checksum-Sha256 header, no checksum in the \
-                     storage API), and an unverified package is never used: put a package you trust in build/ \
+                    "the server offers no sha256 (no X-Checksum-Sha256 header, no checksum in the storage \
+                     API), and an unverified package is never used: put a package you trust in build/ \
                      and build with --offline, or pass --launcher PATH"
                 ))
             })?,
@@ -160,7 +160,7 @@ impl Artifactory {
                         return Err(Failure::Fatal(Interrupted::error(
                             signal,
                             format!(
-                                "download of {name} interrupted by {}: the partial file was removed",
+                                "interrupted by {}: the partial file was removed",
                                 signal_name(signal)
                             ),
                         )));
@@ -187,7 +187,7 @@ impl Artifactory {
                     .with_context(|| format!("writing {}", temp.display()))
                     .map_err(Failure::Fatal)?;
                 return Err(Failure::Transient(anyhow!(
-                    "the download stopped after {done} bytes: {}",
+                    "stopped after {done} bytes: {}",
                     self.describe_io(&err)
                 )));
             }
@@ -205,7 +205,7 @@ impl Artifactory {
         let actual = hex(&hasher.finalize());
         if actual != expected {
             return Err(Failure::fatal(format_args!(
-                "{name} is damaged: its sha256 is {actual} but the server says {expected}; nothing was kept \
+                "the file is damaged: its sha256 is {actual} but the server says {expected}; nothing was kept \
                  (try again; if it persists, the file on the server is broken)"
             )));
         }
