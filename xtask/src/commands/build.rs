@@ -75,7 +75,7 @@ impl Build {
             yes: self.yes,
             dry_run: false,
         };
-        let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
+        let package = launcher::for_build(host, &inputs.config, &choice)?;
         let plan = Plan::new(host, &inputs, wm, &package, self.debug)?;
         plan.explain_off(host);
         let pinned = build_one(sh, host, &plan, Output::Inherit)?;
@@ -113,7 +113,7 @@ impl Build {
             yes: self.yes,
             dry_run: true,
         };
-        let package = match launcher::for_build(sh, host, &inputs.config, &choice) {
+        let package = match launcher::for_build(host, &inputs.config, &choice) {
             Ok(package) => Some(package),
             Err(err) => {
                 unknown.push(format!("launcher: {err:#}"));
