@@ -141,6 +141,9 @@ impl Artifactory {
                 // The receiving side may have stopped; then the buffer is simply dropped.
                 let _ = recycle.send(buffer);
             }
+            // On disk before the download counts as done, so that the time shown includes it
+            // and a failing disk fails the attempt; `persist` then has nothing left to flush.
+            file.sync_all()?;
             Ok(hasher)
         });
         let bytes = Arc::new(AtomicU64::new(0));
