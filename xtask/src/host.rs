@@ -1,8 +1,9 @@
 //! Where things are in the host repository: the Packer template, its build folder, images.conf.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
 use crate::model::WorkloadManager;
 
@@ -77,8 +78,6 @@ impl HostTree {
 
     /// The template's files, `*.pkr.hcl` in its folder, as packer reads them for `.`.
     pub fn template_files(&self) -> anyhow::Result<Vec<PathBuf>> {
-        use anyhow::Context;
-
         let mut files = Vec::new();
         let entries = std::fs::read_dir(&self.packer_dir)
             .with_context(|| format!("listing {}", self.packer_dir.display()))?;
@@ -115,22 +114,16 @@ pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
 
 /// Copies `from` to `to` the same way, streaming, so a large package never sits in memory.
 pub fn copy_atomically(from: &Path, to: &Path) -> anyhow::Result<()> {
-    use anyhow::Context;
-
-    let mut source =
-        std::fs::File::open(from).with_context(|| format!("reading {}", from.display()))?;
+    let mut source = File::open(from).with_context(|| format!("reading {}", from.display()))?;
     replace_atomically(to, |file| std::io::copy(&mut source, file).map(drop))
         .with_context(|| format!("copying {}", from.display()))
 }
 
-/// A temporary file in the same folder is written by `write`, flushed to disk, given the old
-/// file's permissions, then renamed over `path`; on any failure it is removed.
+/// A temporary file in the same folder is written by `write`, then takes the place of `path`.
 fn replace_atomically(
     path: &Path,
-    write: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    use anyhow::Context;
-
     let dir = path
         .parent()
         .context("a file to replace has a parent folder")?;
@@ -142,18 +135,119 @@ fn replace_atomically(
     // is its own leftover and is truncated.
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file =
-            std::fs::File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let (temp, mut file) = TempFile::create(&temp)?;
         write(&mut file)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            file.set_permissions(meta.permissions())?;
-        }
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-            .with_context(|| format!("renaming {} to {}", temp.display(), path.display()))
+        temp.persist(path)
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
     result.with_context(|| format!("writing {}", path.display()))
+}
+
+/// A file written under a temporary name, next to where it belongs, that takes its final name
+/// only when whole: a reader, or a crash at any moment, never sees half of it there. Dropped
+/// before [`TempFile::persist`] (an error, an interruption, a panic unwinding), it is removed.
+pub struct TempFile {
+    path: PathBuf,
+    /// The handle the file was created with; a lock taken on it lasts until it closes.
+    file: File,
+    persisted: bool,
+}
+
+impl TempFile {
+    /// Creates (or empties) the file at `path`; also returns a handle to write with.
+    pub fn create(path: &Path) -> anyhow::Result<(TempFile, File)> {
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let temp = TempFile {
+            path: path.to_path_buf(),
+            file,
+            persisted: false,
+        };
+        let writer = temp
+            .file
+            .try_clone()
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok((temp, writer))
+    }
+
+    /// Takes an exclusive lock on the file without waiting, held until it is renamed or
+    /// removed: another process can then tell it is being written.
+    pub fn try_lock(&self) -> anyhow::Result<()> {
+        self.file
+            .try_lock()
+            .map_err(|err| anyhow::anyhow!("locking {}: {err}", self.path.display()))
+    }
+
+    /// Flushes the file to disk, gives it the permissions of the file it replaces (if any)
+    /// and renames it to `target`, in the same folder.
+    pub fn persist(mut self, target: &Path) -> anyhow::Result<()> {
+        if let Ok(meta) = std::fs::metadata(target) {
+            self.file
+                .set_permissions(meta.permissions())
+                .with_context(|| format!("setting the permissions of {}", self.path.display()))?;
+        }
+        self.file
+            .sync_all()
+            .with_context(|| format!("flushing {} to disk", self.path.display()))?;
+        std::fs::rename(&self.path, target)
+            .with_context(|| format!("renaming {} to {}", self.path.display(), target.display()))?;
+        self.persisted = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.persisted {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn folder(label: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-host-{label}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_temporary_file_is_removed_unless_persisted() {
+        let dir = folder("temp");
+        let (temp, mut file) = TempFile::create(&dir.join(".x.tmp")).unwrap();
+        std::io::Write::write_all(&mut file, b"half").unwrap();
+        drop(temp);
+        assert!(!dir.join(".x.tmp").exists());
+
+        let target = dir.join("x");
+        std::fs::write(&target, "old").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let (temp, mut file) = TempFile::create(&dir.join(".x.tmp")).unwrap();
+        std::io::Write::write_all(&mut file, b"new").unwrap();
+        temp.try_lock().unwrap();
+        temp.persist(&target).unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["x"]);
+
+        // A failed write leaves the old file, and no temporary one.
+        let err =
+            replace_atomically(&target, |_| Err(std::io::Error::other("disk full"))).unwrap_err();
+        assert!(format!("{err:#}").contains("disk full"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["x"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -50,15 +50,33 @@ fn host() -> Option<HostCopy> {
         .unwrap()
         .as_secs() as i64;
     let packer_vm = "New instance created by Packer";
-    host.api()
-        .add_instance("us-central1-c", "packer-old", now - 86_400, "RUNNING", packer_vm);
-    host.api()
-        .add_instance("us-central1-c", "packer-new", now - 60, "RUNNING", packer_vm);
+    host.api().add_instance(
+        "us-central1-c",
+        "packer-old",
+        now - 86_400,
+        "RUNNING",
+        packer_vm,
+    );
+    host.api().add_instance(
+        "us-central1-c",
+        "packer-new",
+        now - 60,
+        "RUNNING",
+        packer_vm,
+    );
     host.write(".gitignore", "*\n!tools/\n!tools/**\n");
     for args in [
         &["init", "-q", "-b", "main"][..],
         &["add", "-A"],
-        &["-c", "user.email=b@example.com", "-c", "user.name=bench", "commit", "-qm", "host"],
+        &[
+            "-c",
+            "user.email=b@example.com",
+            "-c",
+            "user.name=bench",
+            "commit",
+            "-qm",
+            "host",
+        ],
     ] {
         let status = std::process::Command::new("git")
             .args(args)
@@ -97,7 +115,10 @@ fn gcloud_calls_per_command() {
     let Some(host) = host() else { return };
     println!("\n| command | gcloud calls | Compute API requests | wall time |");
     println!("|---|---|---|---|");
-    let closed = [("SLURM_IMAGE_ARTIFACTORY_URL", "http://127.0.0.1:9/artifactory/x/")];
+    let closed = [(
+        "SLURM_IMAGE_ARTIFACTORY_URL",
+        "http://127.0.0.1:9/artifactory/x/",
+    )];
     for args in [
         &["images"][..],
         &["prune"],
@@ -142,7 +163,11 @@ fn an_unchanged_rebuild_against_a_build() {
         };
         let builds = packer_builds(&host);
         let (_, _, reuse) = measure(&host, &["build", "--offline"], &env);
-        assert_eq!(packer_builds(&host), builds, "the unchanged rebuild ran packer");
+        assert_eq!(
+            packer_builds(&host),
+            builds,
+            "the unchanged rebuild ran packer"
+        );
         println!(
             "| {round} | {:.2} s | {:.2} s | {:.3} |",
             build.as_secs_f64(),

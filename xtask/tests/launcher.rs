@@ -52,6 +52,14 @@ fn run(host: &HostCopy, server: &Server, args: &[&str]) -> Run {
     Run::of(xtask(host, server, args))
 }
 
+/// The line of stderr that tells why the xtask failed.
+fn error_line(run: &Run) -> &str {
+    run.stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line in\n{}", run.stderr))
+}
+
 /// The files in build/, sorted.
 fn build_files(host: &HostCopy) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(host.build_dir())
@@ -92,6 +100,12 @@ fn launcher_shows_local_packages_and_the_newest_release() {
     assert!(run.stdout.contains("--fetch"), "{}", run.stdout);
     assert!(launchers(&host).is_empty());
     assert_eq!(server.downloads_of(NEW), 0);
+    // The storage API is asked first; the HTML page only when it gives no listing.
+    let requests = server.requests();
+    assert!(
+        requests[0].path.starts_with("/artifactory/api/storage/"),
+        "{requests:?}"
+    );
 
     put_local(&host, OLD);
     let run = self::run(&host, &server, &["launcher"]).ok();
@@ -103,7 +117,8 @@ fn launcher_shows_local_packages_and_the_newest_release() {
 fn launcher_fetch_downloads_the_newest_verified() {
     let (host, server) = (host(), server());
     let run = run(&host, &server, &["launcher", "--fetch"]).ok();
-    assert_eq!(launchers(&host), [NEW]);
+    // The package alone: no partial file is left beside it.
+    assert_eq!(build_files(&host), [NEW]);
     assert_eq!(
         std::fs::read(host.build_dir().join(NEW)).unwrap(),
         new_bytes()
@@ -144,6 +159,11 @@ fn a_hostile_listing_never_writes_outside_build() {
         "sub/hpe-hpc-launcher_99.0.0-3_amd64.deb",
         "/etc/hpe-hpc-launcher_99.0.0-4_amd64.deb",
         "hpe-hpc-launcher_99.0.0-5_amd64.deb/..",
+        "hpe-hpc-launcher_99.0.0-6_amd64.deb/../../x",
+        // Not hostile, but not releases either: a pre-release, a checksum file, another tool.
+        "hpe-hpc-launcher_99.0.0-7.dev1_amd64.deb",
+        "hpe-hpc-launcher_99.0.0-8_amd64.deb.sha256",
+        "other-tool_99.0.0-9_amd64.deb",
     ] {
         server.list_only(name);
     }
@@ -206,6 +226,11 @@ fn the_html_page_serves_when_the_storage_api_does_not() {
         run.stderr
     );
     assert!(!run.stderr.contains("artifactory.url"), "{}", run.stderr);
+    let paths: Vec<String> = server.requests().into_iter().map(|r| r.path).collect();
+    assert!(
+        paths.iter().any(|p| p == "/artifactory/launchers/hpc/"),
+        "the folder's page was not read: {paths:?}"
+    );
 }
 
 #[test]
@@ -325,6 +350,31 @@ fn unreachable_without_a_local_one_fails_fast_and_says_what_to_do() {
 }
 
 #[test]
+fn an_unknown_host_counts_as_unreachable() {
+    let (host, server) = (host(), server());
+    let mut cmd = xtask(&host, &server, &["launcher"]);
+    // `.invalid` never resolves (RFC 2606), so this needs no network; no proxy may answer
+    // for it instead.
+    cmd.env(
+        "SLURM_IMAGE_ARTIFACTORY_URL",
+        "https://arti.invalid/artifactory/launchers/hpc/",
+    );
+    for proxy in [
+        "HTTPS_PROXY",
+        "https_proxy",
+        "HTTP_PROXY",
+        "http_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(proxy);
+    }
+    let started = Instant::now();
+    Run::of(cmd).fails_with(&["cannot reach https://arti.invalid/", "VPN"]);
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
 fn launcher_off_the_vpn_with_a_local_one_says_builds_use_it() {
     let (host, server) = (host(), server());
     put_local(&host, OLD);
@@ -407,7 +457,16 @@ fn a_wrong_checksum_fails_the_build_before_packer_runs() {
         wrong_checksum: true,
         ..Faults::default()
     });
-    run(&host, &server, &["build"]).fails_with(&["is damaged", "sha256"]);
+    let run = run(&host, &server, &["build"]).fails_with(&["is damaged", "sha256"]);
+    assert_eq!(server.downloads_of(NEW), 1, "a mismatch is not retried");
+    // Each layer adds what it alone knows: why, which package, what went wrong.
+    assert!(
+        error_line(&run).starts_with(&format!(
+            "error: fetching the newest launcher release: downloading {NEW}: the file is damaged: its sha256 is "
+        )),
+        "{}",
+        run.stderr
+    );
     assert!(host.packer_launchers().is_empty());
     assert!(launchers(&host).is_empty(), "{:?}", build_files(&host));
     assert!(build_files(&host).iter().all(|n| !n.ends_with(".part")));
@@ -420,7 +479,7 @@ fn no_checksum_from_the_server_fails_the_build() {
         no_checksum: true,
         ..Faults::default()
     });
-    run(&host, &server, &["build"]).fails_with(&["no sha256", "--launcher PATH"]);
+    run(&host, &server, &["build"]).fails_with(&["offers no sha256", "--launcher PATH"]);
     assert!(host.packer_launchers().is_empty());
     assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
 
@@ -442,6 +501,15 @@ fn a_body_cut_short_is_retried_then_fails_leaving_nothing() {
     });
     let run = run(&host, &server, &["launcher", "--fetch"]).fails_with(&["failed 4 times"]);
     assert!(run.stderr.contains("trying again"), "{}", run.stderr);
+    // The cause's last words are the HTTP client's.
+    assert!(
+        error_line(&run).starts_with(&format!(
+            "error: fetching the newest launcher release: downloading {NEW} failed 4 times; the last cause: \
+             stopped after 350000 bytes: "
+        )),
+        "{}",
+        run.stderr
+    );
     assert_eq!(server.downloads_of(NEW), 4);
     assert!(build_files(&host).is_empty(), "{:?}", build_files(&host));
 }
@@ -457,6 +525,21 @@ fn server_errors_are_retried_until_the_server_recovers() {
     assert!(run.stderr.contains("HTTP 500"), "{}", run.stderr);
     assert_eq!(launchers(&host), [NEW]);
     assert_eq!(host.packer_launchers().len(), 1);
+
+    // The download itself: three 500s, then the package.
+    let (host, server) = (self::host(), self::server());
+    server.set_faults(Faults {
+        fail_downloads: 3,
+        ..Faults::default()
+    });
+    let run = self::run(&host, &server, &["launcher", "--fetch"]).ok();
+    assert!(
+        run.stderr.contains("HTTP 500") && run.stderr.contains("trying again"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(server.downloads_of(NEW), 4);
+    assert_eq!(build_files(&host), [NEW]);
 }
 
 #[test]
@@ -480,7 +563,13 @@ fn credentials_are_required_sent_and_never_shown() {
         required_auth: Some(format!("Bearer {token}")),
         ..Faults::default()
     });
-    run(&host, &server, &["build"]).fails_with(&["401", "ARTIFACTORY_TOKEN", "ARTIFACTORY_USER"]);
+    let run = run(&host, &server, &["build"]).fails_with(&[
+        "401",
+        "ARTIFACTORY_TOKEN",
+        "ARTIFACTORY_USER",
+    ]);
+    // Refused is not unreachable: nothing sends the user to the VPN.
+    assert!(!run.stderr.contains("VPN"), "{}", run.stderr);
 
     let mut cmd = xtask(&host, &server, &["build"]);
     cmd.env("ARTIFACTORY_TOKEN", "wrong-t0ken-value");
@@ -500,6 +589,8 @@ fn credentials_are_required_sent_and_never_shown() {
     assert!(downloads
         .iter()
         .all(|r| r.authorization.as_deref() == Some(&*format!("Bearer {token}"))));
+    // In a header only, never in a URL.
+    assert!(server.requests().iter().all(|r| !r.path.contains(token)));
 
     // Basic auth: user and password.
     let (host, server) = (self::host(), self::server());

@@ -1,13 +1,13 @@
-//! The live template (this repository's `tools/`, or the real host repository's in its place)
-//! against the real packer: formatted, and valid with the variables the tool renders. Only
-//! what holds for any template is checked here, so editing the playbook or a static file never
-//! breaks a test.
+//! The real packer: the live template (this repository's `tools/`, or the real host
+//! repository's in its place) formatted and valid with the variables the tool renders, and a
+//! null-builder template built through the xtask. Only what holds for any template is checked
+//! against the live one, so editing the playbook or a static file never breaks a test.
 
 mod support;
 
 use std::process::Command;
 
-use support::{require_tool, HostCopy};
+use support::{require_tool, HostCopy, Run};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 
@@ -114,6 +114,86 @@ fn the_real_packer_version_is_read_and_checked_against_the_template() {
             run.stderr
         );
     }
+}
+
+/// A stand-in packer that hands `build` to the real one at REAL_PACKER.
+const HANDS_BUILDS_TO_THE_REAL_PACKER: &str = r#"#!/bin/sh
+case "$1" in
+  version) echo "Packer v1.8.6" ;;
+  plugins) ;;
+  build) exec REAL_PACKER "$@" ;;
+  *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
+esac
+"#;
+
+/// A config value with everything HCL would read differently: quotes, backslashes, `${...}`
+/// and `%{` templates, unicode, a tab and a newline.
+const AWKWARD: &str =
+    "a \"quote\", a back\\slash, ${var.cpu_image_name} and %{ if } ünï\ttab\nline";
+
+#[test]
+fn the_real_packer_reads_every_value_as_written_and_its_null_artifact_is_refused() {
+    let Some(real_packer) = require_tool("packer") else {
+        return;
+    };
+    let host = HostCopy::null_builder();
+    // The real packer builds; the stand-in answers what Debian's 1.6.6 cannot (a version the
+    // tool accepts, and the plugins, of which the template needs none).
+    let real = format!("'{}'", real_packer.display());
+    host.stand_in(
+        "packer",
+        &HANDS_BUILDS_TO_THE_REAL_PACKER.replace("REAL_PACKER", &real),
+    );
+    // A build checks that gcloud is there; it is never run, as no image is made.
+    host.stand_in(
+        "gcloud",
+        "#!/bin/sh\necho \"stand-in gcloud: unexpected $*\" >&2\nexit 1\n",
+    );
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    let images_conf = std::fs::read_to_string(host.images_conf()).unwrap();
+    let manifest = host.state_dir().join("slurm-manifest.json");
+
+    for value in ["first run", AWKWARD] {
+        let config = host.read("tools/slurm/packer/slurm-image.toml");
+        let line = config
+            .lines()
+            .find(|line| line.starts_with("cpu_task_image = "))
+            .unwrap();
+        // A JSON string is a TOML basic string for these characters.
+        let config = config.replace(
+            line,
+            &format!("cpu_task_image = {}", serde_json::to_string(value).unwrap()),
+        );
+        host.write("tools/slurm/packer/slurm-image.toml", config);
+        let mut cmd = host.xtask(&["build", "--offline"]);
+        cmd.env("CHECKPOINT_DISABLE", "1");
+        // The null builder's artifact is not an image: the tool refuses it by name, and pins
+        // nothing.
+        Run::of(cmd).fails_with(&["\"Null\"", "not a GCE image name"]);
+        assert_eq!(
+            std::fs::read_to_string(host.images_conf()).unwrap(),
+            images_conf
+        );
+    }
+
+    // Packer appends each run to its manifest; the tool starts every build afresh, so the
+    // manifest holds the last run alone.
+    let json = std::fs::read_to_string(&manifest).unwrap();
+    let all: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let builds = all["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 1, "{json}");
+    assert_eq!(builds[0]["builder_type"], "null", "{json}");
+    assert_eq!(builds[0]["artifact_id"], "Null", "{json}");
+    // Byte for byte as in the config: the variables file escaped what HCL would have read
+    // differently.
+    let data = &builds[0]["custom_data"];
+    assert_eq!(data["cpu_image_name"], AWKWARD, "{json}");
+    assert_eq!(data["workload_manager"], "slurm", "{json}");
+    assert_eq!(data["launcher_deb_name"], LAUNCHER, "{json}");
+    assert_eq!(data["ssh_username"], "packer2", "{json}");
 }
 
 /// The real packer's major and minor version.

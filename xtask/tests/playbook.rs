@@ -1,6 +1,7 @@
 //! The playbook is checked with `ansible-playbook --syntax-check` by `check` and before a build
 //! starts a VM, through the built xtask with the real ansible-playbook and a stand-in packer.
-//! (The committed playbook is checked by a unit test of `check`.)
+//! The live playbook (this repository's, or the real host repository's in its place) is
+//! checked the same way, for both workload managers.
 
 mod support;
 
@@ -91,4 +92,25 @@ fn a_template_naming_a_missing_playbook_is_told_so() {
         &format!("the template's ansible provisioner runs {PLAYBOOK}, which does not exist"),
         "fix `playbook_file`",
     ]);
+}
+
+#[test]
+fn the_live_playbook_passes_the_syntax_check_for_both_workload_managers() {
+    if require_tool("ansible-playbook").is_none() {
+        return;
+    }
+    let host = HostCopy::live();
+    for wm in ["slurm", "pbs"] {
+        // A dry run checks the playbook the template names, as a build does before a VM starts.
+        let run = host
+            .run(&["build", "--offline", "--dry-run", "--wm", wm])
+            .ok();
+        assert!(
+            run.stdout.contains(&format!(
+                "playbook: {PLAYBOOK} passes `ansible-playbook --syntax-check`"
+            )),
+            "{wm}: {}",
+            run.stdout
+        );
+    }
 }

@@ -84,7 +84,7 @@ impl Build {
             yes: self.yes,
             dry_run: false,
         };
-        let package = launcher::for_build(sh, host, &inputs.config, &choice)?;
+        let package = launcher::for_build(host, &inputs.config, &choice)?;
         let source = source_for(sh, &inputs, wm)?;
         let plan = Plan::new(host, &inputs, wm, &package, source.as_deref(), self.debug)?;
         plan.explain_off(host);
@@ -143,7 +143,7 @@ impl Build {
             yes: self.yes,
             dry_run: true,
         };
-        let package = match launcher::for_build(sh, host, &inputs.config, &choice) {
+        let package = match launcher::for_build(host, &inputs.config, &choice) {
             Ok(package) => Some(package),
             Err(err) => {
                 unknown.push(format!("launcher: {err:#}"));

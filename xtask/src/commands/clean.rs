@@ -1,4 +1,4 @@
-//! `clean`: removes the build folder, the files of builds and downloads.
+//! `clean`: removes the build folder, with the launcher packages and partial downloads in it.
 
 use anyhow::bail;
 use clap::Args;
@@ -8,7 +8,7 @@ use crate::commands::HelpFooter;
 use crate::edges::artifactory;
 use crate::host::HostTree;
 
-/// Remove tools/slurm/packer/build/ (launcher packages, variables files, manifests, logs).
+/// Remove tools/slurm/packer/build/ (launcher packages, partial downloads, a manifest.json).
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("clean", "remove build/; a later build fetches the launcher again")],

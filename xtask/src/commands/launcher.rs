@@ -12,7 +12,7 @@ use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_version::{releases, LauncherPackage};
-use crate::term::{approved, is_interactive, Progress};
+use crate::term::{approved, confirm, is_interactive, Progress};
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
 #[derive(Args)]
@@ -60,7 +60,7 @@ impl Launcher {
                 artifactory::URL_VAR
             ),
             Err(err) if artifactory::is_unreachable(&err) && local.is_empty() => {
-                return Err(anyhow::anyhow!(off_vpn_help(host, &err, false)))
+                return Err(anyhow::anyhow!(off_vpn_help(host, &format!("{err:#}"), false)))
             }
             Err(err) if artifactory::is_unreachable(&err) => {
                 let unchecked = format!(
@@ -157,90 +157,186 @@ pub struct ForBuild {
 
 /// The launcher package a build installs; on return it is in build/ (unless `dry_run`).
 pub fn for_build(
-    _sh: &Shell,
     host: &HostTree,
     config: &Config,
-    choice: &ForBuild,
+    asked: &ForBuild,
 ) -> anyhow::Result<LauncherPackage> {
-    if let Some(path) = &choice.path {
-        return take_given(host, path, choice.dry_run);
+    if let Some(path) = &asked.path {
+        return take_given(host, path, asked.dry_run);
     }
     let local = local_packages(host)?;
-    if local.len() > 1 {
-        bail!(
-            "{} launcher packages in {} ({}): remove all but the one to build with, or choose one with --launcher PATH",
-            local.len(),
-            host.show(&host.build_dir),
-            local.iter().map(|p| p.file_name.as_str()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    let local = local.into_iter().next();
-    if choice.offline {
-        let Some(one) = local else {
-            bail!(
-                "no launcher package in {} and --offline: put one hpe-hpc-launcher_X.Y.Z-REV_amd64.deb there, \
-                 or pass --launcher PATH, or drop --offline to fetch the newest release",
-                host.show(&host.build_dir)
-            );
-        };
-        eprintln!(
-            "launcher: {} (in {}; --offline: releases not looked up)",
-            one.file_name,
-            host.show(&host.build_dir)
-        );
-        return Ok(one);
-    }
+    // Made only when the plan needs the newest release, and kept for the fetch.
+    let mut client = None;
+    let plan = plan_for_build(&local, asked, is_interactive(), || {
+        let client = client.insert(Artifactory::from_env(&config.artifactory.url)?);
+        client.newest_release().map_err(|err| {
+            // Off the VPN is a plan of its own, told in its own words.
+            if artifactory::is_unreachable(&err) {
+                err
+            } else {
+                err.context(
+                    "looking up the newest launcher release (--offline builds with the package in build/ without looking)",
+                )
+            }
+        })
+    })?;
+    carry_out(host, client.as_ref(), plan, asked.dry_run)
+}
 
-    let client = Artifactory::from_env(&config.artifactory.url)?;
-    let newest = match (client.newest_release(), &local) {
-        (Ok(newest), _) => newest,
-        (Err(err), Some(one)) if artifactory::is_unreachable(&err) => {
-            eprintln!(
-                "warning: {err:#}; building with the local {} (the company VPN reaches the releases)",
-                one.file_name
-            );
-            return Ok(one.clone());
-        }
-        (Err(err), None) if artifactory::is_unreachable(&err) => {
-            bail!("{}", off_vpn_help(host, &err, true))
-        }
-        (Err(err), _) => {
-            return Err(err.context(
-                "looking up the newest launcher release (--offline builds with the package in build/ without looking)",
-            ))
-        }
+/// What a build does for its launcher package: decided by [`plan_for_build`], done by
+/// [`carry_out`].
+#[derive(Debug, PartialEq)]
+enum LauncherPlan {
+    /// build/ holds several packages: which one is meant is for the user to say.
+    SeveralInBuild(Vec<LauncherPackage>),
+    /// `--offline`: the package in build/, if there is one.
+    Offline(Option<LauncherPackage>),
+    /// Artifactory cannot be reached (`cause`): the package in build/, if there is one.
+    Unreachable {
+        local: Option<LauncherPackage>,
+        cause: String,
+    },
+    /// The folder holds no release: the package in build/, if there is one.
+    NoRelease(Option<LauncherPackage>),
+    /// build/ holds none: fetch the newest release.
+    Fetch(LauncherPackage),
+    /// build/ holds the newest release, or a newer package.
+    UpToDate {
+        local: LauncherPackage,
+        newest: LauncherPackage,
+    },
+    /// A newer release exists, and `--yes` says to take it.
+    Replace {
+        local: LauncherPackage,
+        newest: LauncherPackage,
+    },
+    /// A newer release exists: the user at the terminal says whether to take it.
+    Ask {
+        local: LauncherPackage,
+        newest: LauncherPackage,
+    },
+    /// A newer release exists, but there is no terminal to ask on: the local one is kept.
+    KeepUnasked {
+        local: LauncherPackage,
+        newest: LauncherPackage,
+    },
+    /// A newer release exists, and this dry run at a terminal says that a real build would ask.
+    WouldAsk {
+        local: LauncherPackage,
+        newest: LauncherPackage,
+    },
+}
+
+/// Decides what a build does for its launcher from the packages in build/, what it was asked
+/// and whether a terminal can answer. `newest_release` looks the newest release up; it is
+/// called only when the plan depends on it, and its errors end the plan, but for an
+/// unreachable Artifactory, which is a plan of its own.
+fn plan_for_build(
+    local: &[LauncherPackage],
+    asked: &ForBuild,
+    interactive: bool,
+    newest_release: impl FnOnce() -> anyhow::Result<Option<LauncherPackage>>,
+) -> anyhow::Result<LauncherPlan> {
+    let local = match local {
+        [] => None,
+        [one] => Some(one.clone()),
+        several => return Ok(LauncherPlan::SeveralInBuild(several.to_vec())),
     };
-    let decision = decide(local.as_ref(), newest.as_ref());
+    if asked.offline {
+        return Ok(LauncherPlan::Offline(local));
+    }
+    let newest = match newest_release() {
+        Ok(newest) => newest,
+        Err(err) if artifactory::is_unreachable(&err) => {
+            return Ok(LauncherPlan::Unreachable {
+                local,
+                cause: format!("{err:#}"),
+            })
+        }
+        Err(err) => return Err(err),
+    };
+    Ok(match (local, newest) {
+        (local, None) => LauncherPlan::NoRelease(local),
+        (None, Some(newest)) => LauncherPlan::Fetch(newest),
+        (Some(local), Some(newest)) if local.version >= newest.version => {
+            LauncherPlan::UpToDate { local, newest }
+        }
+        (Some(local), Some(newest)) => match (asked.yes, interactive, asked.dry_run) {
+            (true, _, _) => LauncherPlan::Replace { local, newest },
+            (false, false, _) => LauncherPlan::KeepUnasked { local, newest },
+            (false, true, true) => LauncherPlan::WouldAsk { local, newest },
+            (false, true, false) => LauncherPlan::Ask { local, newest },
+        },
+    })
+}
+
+/// Does what `plan` says, saying so: asks, fetches, or fails with what to do instead. A dry
+/// run says what it would fetch and fetches nothing. `client` is the one the lookup made.
+fn carry_out(
+    host: &HostTree,
+    client: Option<&Artifactory>,
+    plan: LauncherPlan,
+    dry_run: bool,
+) -> anyhow::Result<LauncherPackage> {
     let build_dir = host.show(&host.build_dir);
-    match decision {
-        Decision::NoRelease => {
-            let Some(one) = local else {
-                bail!(
-                    "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {} and none in {build_dir}: \
-                     check artifactory.url in the config or {}, or pass --launcher PATH",
-                    client.folder(),
-                    artifactory::URL_VAR
-                );
-            };
+    // A plan that fetches or names the folder was made after the lookup, which made the client.
+    let client = || client.expect("a plan made after the lookup has its client");
+    match plan {
+        LauncherPlan::SeveralInBuild(several) => bail!(
+            "{} launcher packages in {build_dir} ({}): remove all but the one to build with, or choose one with --launcher PATH",
+            several.len(),
+            several.iter().map(|p| p.file_name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
+        LauncherPlan::Offline(None) => bail!(
+            "no launcher package in {build_dir} and --offline: put one hpe-hpc-launcher_X.Y.Z-REV_amd64.deb there, \
+             or pass --launcher PATH, or drop --offline to fetch the newest release"
+        ),
+        LauncherPlan::Offline(Some(one)) => {
             eprintln!(
-                "warning: no launcher release in {}; building with the local {}",
-                client.folder(),
+                "launcher: {} (in {build_dir}; --offline: releases not looked up)",
                 one.file_name
             );
             Ok(one)
         }
-        Decision::Fetch(newest) => {
-            if choice.dry_run {
+        LauncherPlan::Unreachable {
+            local: Some(one),
+            cause,
+        } => {
+            eprintln!(
+                "warning: {cause}; building with the local {} (the company VPN reaches the releases)",
+                one.file_name
+            );
+            Ok(one)
+        }
+        LauncherPlan::Unreachable { local: None, cause } => {
+            bail!("{}", off_vpn_help(host, &cause, true))
+        }
+        LauncherPlan::NoRelease(None) => bail!(
+            "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {} and none in {build_dir}: \
+             check artifactory.url in the config or {}, or pass --launcher PATH",
+            client().folder(),
+            artifactory::URL_VAR
+        ),
+        LauncherPlan::NoRelease(Some(one)) => {
+            eprintln!(
+                "warning: no launcher release in {}; building with the local {}",
+                client().folder(),
+                one.file_name
+            );
+            Ok(one)
+        }
+        LauncherPlan::Fetch(newest) => {
+            if dry_run {
                 eprintln!(
                     "launcher: would fetch {} into {build_dir} (dry run)",
                     newest.file_name
                 );
-                return Ok(newest);
+            } else {
+                fetch(host, client(), &newest, &[])?;
             }
-            fetch(host, &client, &newest, &[])?;
             Ok(newest)
         }
-        Decision::UseLocal { local, newest } => {
+        LauncherPlan::UpToDate { local, newest } => {
             if local.version == newest.version {
                 eprintln!(
                     "launcher: {} (in {build_dir}; the newest release)",
@@ -254,74 +350,44 @@ pub fn for_build(
             }
             Ok(local)
         }
-        Decision::Newer { local, newest } => {
-            let question = format!("replace {} with {}?", local.file_name, newest.file_name);
-            // A dry run on a terminal does not ask: it says that a real build would.
-            let replace = if choice.dry_run && !choice.yes && is_interactive() {
-                eprintln!(
-                    "launcher: {} (in {build_dir}); the newer release {} exists: a real build would ask whether to replace it",
-                    local.file_name, newest.file_name
-                );
-                false
-            } else {
-                approved(choice.yes, &question)?
-            };
-            if !replace {
-                if is_interactive() {
-                    eprintln!("launcher: keeping {}", local.file_name);
-                } else {
-                    eprintln!(
-                        "launcher: {} (in {build_dir}); the newer release {} exists: no terminal to ask on, so the local one \
-                         is kept; to take the newer one, rerun with --yes or run `cargo xtask slurm-image launcher --fetch --yes`",
-                        local.file_name, newest.file_name
-                    );
-                }
+        LauncherPlan::WouldAsk { local, newest } => {
+            eprintln!(
+                "launcher: {} (in {build_dir}); the newer release {} exists: a real build would ask whether to replace it",
+                local.file_name, newest.file_name
+            );
+            eprintln!("launcher: keeping {}", local.file_name);
+            Ok(local)
+        }
+        LauncherPlan::KeepUnasked { local, newest } => {
+            eprintln!(
+                "launcher: {} (in {build_dir}); the newer release {} exists: no terminal to ask on, so the local one \
+                 is kept; to take the newer one, rerun with --yes or run `cargo xtask slurm-image launcher --fetch --yes`",
+                local.file_name, newest.file_name
+            );
+            Ok(local)
+        }
+        LauncherPlan::Ask { local, newest } => {
+            if !confirm(&format!(
+                "replace {} with {}?",
+                local.file_name, newest.file_name
+            ))? {
+                eprintln!("launcher: keeping {}", local.file_name);
                 return Ok(local);
             }
-            if choice.dry_run {
+            fetch(host, client(), &newest, &[&local])?;
+            Ok(newest)
+        }
+        LauncherPlan::Replace { local, newest } => {
+            if dry_run {
                 eprintln!(
                     "launcher: would replace {} with {} (dry run)",
                     local.file_name, newest.file_name
                 );
-                return Ok(newest);
+            } else {
+                fetch(host, client(), &newest, &[&local])?;
             }
-            fetch(host, &client, &newest, &[&local])?;
             Ok(newest)
         }
-    }
-}
-
-/// What `build` does with the local package and the newest release.
-#[derive(Debug, PartialEq)]
-enum Decision {
-    /// The folder holds no release.
-    NoRelease,
-    /// Nothing local: fetch the newest.
-    Fetch(LauncherPackage),
-    /// The local package is the newest release, or newer.
-    UseLocal {
-        local: LauncherPackage,
-        newest: LauncherPackage,
-    },
-    /// A newer release than the local package exists.
-    Newer {
-        local: LauncherPackage,
-        newest: LauncherPackage,
-    },
-}
-
-fn decide(local: Option<&LauncherPackage>, newest: Option<&LauncherPackage>) -> Decision {
-    match (local, newest) {
-        (_, None) => Decision::NoRelease,
-        (None, Some(newest)) => Decision::Fetch(newest.clone()),
-        (Some(local), Some(newest)) if local.version >= newest.version => Decision::UseLocal {
-            local: local.clone(),
-            newest: newest.clone(),
-        },
-        (Some(local), Some(newest)) => Decision::Newer {
-            local: local.clone(),
-            newest: newest.clone(),
-        },
     }
 }
 
@@ -340,7 +406,8 @@ pub fn fetch(
     let mut progress = Progress::new(newest.file_name.clone());
     let path = client
         .download(newest, &host.build_dir, &mut progress)
-        .with_context(|| format!("fetching {} from {}", newest.file_name, client.folder()))?;
+        // The client names the file and the server; this layer knows only why it is fetched.
+        .context("fetching the newest launcher release")?;
     eprintln!("launcher: fetched {} (sha256 verified)", host.show(&path));
     for old in replaced {
         let old_path = host.build_dir.join(&old.file_name);
@@ -352,7 +419,7 @@ pub fn fetch(
 }
 
 /// What to do when Artifactory cannot be reached: the VPN, or a package from elsewhere.
-fn off_vpn_help(host: &HostTree, err: &anyhow::Error, for_build: bool) -> String {
+fn off_vpn_help(host: &HostTree, cause: &str, for_build: bool) -> String {
     let build_dir = host.show(&host.build_dir);
     let elsewhere = if for_build {
         format!(
@@ -363,7 +430,7 @@ fn off_vpn_help(host: &HostTree, err: &anyhow::Error, for_build: bool) -> String
         format!("or copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into {build_dir} by hand")
     };
     format!(
-        "{err:#}: the launcher releases on Artifactory are reachable only on the company VPN; connect to it and retry, {elsewhere}"
+        "{cause}: the launcher releases on Artifactory are reachable only on the company VPN; connect to it and retry, {elsewhere}"
     )
 }
 
@@ -424,7 +491,7 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
         .collect();
     if !others.is_empty() {
         // A build without --launcher refuses to choose among several packages (see
-        // `for_build`): the note says so and how to leave only this one.
+        // `plan_for_build`): the note says so and how to leave only this one.
         let paths: Vec<String> = others
             .iter()
             .map(|name| host.show(&host.build_dir.join(name)))
@@ -444,38 +511,158 @@ fn take_given(host: &HostTree, path: &Path, dry_run: bool) -> anyhow::Result<Lau
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::edges::artifactory::Unreachable;
 
     fn p(name: &str) -> LauncherPackage {
         LauncherPackage::from_file_name(name).unwrap()
     }
 
+    fn asked(offline: bool, yes: bool, dry_run: bool) -> ForBuild {
+        ForBuild {
+            path: None,
+            offline,
+            yes,
+            dry_run,
+        }
+    }
+
+    /// The plan when the lookup finds `newest`.
+    fn plan(
+        local: &[LauncherPackage],
+        asked: &ForBuild,
+        interactive: bool,
+        newest: Option<&LauncherPackage>,
+    ) -> LauncherPlan {
+        plan_for_build(local, asked, interactive, || Ok(newest.cloned())).unwrap()
+    }
+
+    fn not_looked_up() -> anyhow::Result<Option<LauncherPackage>> {
+        panic!("the newest release was looked up")
+    }
+
     #[test]
-    fn decisions_follow_the_versions() {
+    fn several_packages_or_offline_decide_without_a_lookup() {
+        let (old, new) = (
+            p("hpe-hpc-launcher_3.9.0-0_amd64.deb"),
+            p("hpe-hpc-launcher_3.10.1-12_amd64.deb"),
+        );
+        let both = [new.clone(), old.clone()];
+        for offline in [false, true] {
+            assert_eq!(
+                plan_for_build(&both, &asked(offline, true, false), true, not_looked_up).unwrap(),
+                LauncherPlan::SeveralInBuild(both.to_vec())
+            );
+        }
+        let offline = asked(true, false, false);
+        assert_eq!(
+            plan_for_build(std::slice::from_ref(&old), &offline, false, not_looked_up).unwrap(),
+            LauncherPlan::Offline(Some(old))
+        );
+        assert_eq!(
+            plan_for_build(&[], &offline, false, not_looked_up).unwrap(),
+            LauncherPlan::Offline(None)
+        );
+    }
+
+    #[test]
+    fn an_unreachable_artifactory_is_a_plan_and_other_failures_are_errors() {
+        let old = p("hpe-hpc-launcher_3.9.0-0_amd64.deb");
+        let unreachable = || {
+            Err(anyhow::Error::new(Unreachable {
+                url: "https://arti.example/artifactory/r/f/".into(),
+                cause: "host not found".into(),
+            })
+            .context("listing the releases"))
+        };
+        assert_eq!(
+            plan_for_build(std::slice::from_ref(&old), &asked(false, false, false), false, unreachable)
+                .unwrap(),
+            LauncherPlan::Unreachable {
+                local: Some(old),
+                cause: "listing the releases: cannot reach https://arti.example/artifactory/r/f/ (host not found)"
+                    .into()
+            }
+        );
+        assert!(matches!(
+            plan_for_build(&[], &asked(false, false, false), false, unreachable).unwrap(),
+            LauncherPlan::Unreachable { local: None, .. }
+        ));
+        let err = plan_for_build(&[], &asked(false, true, false), true, || {
+            Err(anyhow::anyhow!("HTTP 401"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "HTTP 401");
+    }
+
+    #[test]
+    fn plans_follow_the_versions_then_the_flags() {
         let old = p("hpe-hpc-launcher_3.9.0-0_amd64.deb");
         let new = p("hpe-hpc-launcher_3.10.1-12_amd64.deb");
-        assert_eq!(decide(None, None), Decision::NoRelease);
-        assert_eq!(decide(Some(&old), None), Decision::NoRelease);
-        assert_eq!(decide(None, Some(&new)), Decision::Fetch(new.clone()));
+        let plain = asked(false, false, false);
         assert_eq!(
-            decide(Some(&old), Some(&new)),
-            Decision::Newer {
-                local: old.clone(),
-                newest: new.clone()
+            plan(&[], &plain, false, None),
+            LauncherPlan::NoRelease(None)
+        );
+        assert_eq!(
+            plan(std::slice::from_ref(&old), &plain, false, None),
+            LauncherPlan::NoRelease(Some(old.clone()))
+        );
+        assert_eq!(
+            plan(&[], &plain, false, Some(&new)),
+            LauncherPlan::Fetch(new.clone())
+        );
+        for (local, newest) in [(&new, &new), (&new, &old)] {
+            assert_eq!(
+                plan(
+                    std::slice::from_ref(local),
+                    &asked(false, true, false),
+                    true,
+                    Some(newest)
+                ),
+                LauncherPlan::UpToDate {
+                    local: local.clone(),
+                    newest: newest.clone()
+                }
+            );
+        }
+        // A newer release: --yes takes it; without it, a terminal is asked, or would be.
+        let newer = |yes, dry_run, interactive| {
+            plan(
+                std::slice::from_ref(&old),
+                &asked(false, yes, dry_run),
+                interactive,
+                Some(&new),
+            )
+        };
+        let (local, newest) = (old.clone(), new.clone());
+        for (dry_run, interactive) in [(false, false), (false, true), (true, false), (true, true)] {
+            assert_eq!(
+                newer(true, dry_run, interactive),
+                LauncherPlan::Replace {
+                    local: local.clone(),
+                    newest: newest.clone()
+                }
+            );
+        }
+        for dry_run in [false, true] {
+            assert_eq!(
+                newer(false, dry_run, false),
+                LauncherPlan::KeepUnasked {
+                    local: local.clone(),
+                    newest: newest.clone()
+                }
+            );
+        }
+        assert_eq!(
+            newer(false, false, true),
+            LauncherPlan::Ask {
+                local: local.clone(),
+                newest: newest.clone()
             }
         );
         assert_eq!(
-            decide(Some(&new), Some(&new)),
-            Decision::UseLocal {
-                local: new.clone(),
-                newest: new.clone()
-            }
-        );
-        assert_eq!(
-            decide(Some(&new), Some(&old)),
-            Decision::UseLocal {
-                local: new.clone(),
-                newest: old.clone()
-            }
+            newer(false, true, true),
+            LauncherPlan::WouldAsk { local, newest }
         );
     }
 }

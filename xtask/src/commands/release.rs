@@ -98,7 +98,7 @@ impl Release {
         let version = packer::check_version(sh, &inputs.template)?;
         // packer's IAP tunnel runs gcloud, and the prune plan at the end needs it.
         Gcloud::new(sh, &inputs.config.gcp.project)?;
-        let launcher = self.choose_launcher(sh, host, &inputs.config, false)?;
+        let launcher = self.choose_launcher(host, &inputs.config, false)?;
         let side_by_side = self.side_by_side(host, &inputs, &wms);
 
         self.introduce(host, &target, &wms, &launcher, side_by_side);
@@ -110,7 +110,7 @@ impl Release {
             return Ok(());
         }
 
-        let package = launcher.carry_out(sh, host, &inputs.config)?;
+        let package = launcher.carry_out(host, &inputs.config)?;
         ensure_plugins(sh, host, &inputs.template, version)?;
         check_playbook_before_vm(sh, host, &inputs.template, &wms)?;
         let plans = wms
@@ -318,7 +318,6 @@ impl Release {
     /// says otherwise. Nothing is fetched or copied yet.
     fn choose_launcher(
         &self,
-        sh: &Shell,
         host: &HostTree,
         config: &Config,
         dry_run: bool,
@@ -330,7 +329,7 @@ impl Release {
                 yes: false,
                 dry_run: true,
             };
-            let package = launcher::for_build(sh, host, config, &choice)?;
+            let package = launcher::for_build(host, config, &choice)?;
             let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
             return Ok(LauncherChoice {
                 package,
@@ -345,7 +344,7 @@ impl Release {
                 yes: false,
                 dry_run: true,
             };
-            let package = launcher::for_build(sh, host, config, &choice)?;
+            let package = launcher::for_build(host, config, &choice)?;
             return Ok(LauncherChoice {
                 package,
                 source: LauncherSource::Offline,
@@ -512,7 +511,7 @@ impl Release {
         if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
             stops.push(format!("gcloud: {err:#}"));
         }
-        let (package, source) = match self.choose_launcher(sh, host, &inputs.config, true) {
+        let (package, source) = match self.choose_launcher(host, &inputs.config, true) {
             Ok(choice) => {
                 let how = match &choice.step {
                     Step::Fetch { .. } => "the newest release, to be fetched into build/",
@@ -610,12 +609,7 @@ enum Step {
 
 impl LauncherChoice {
     /// Puts the package in build/: fetched, copied, or already there.
-    fn carry_out(
-        &self,
-        sh: &Shell,
-        host: &HostTree,
-        config: &Config,
-    ) -> anyhow::Result<LauncherPackage> {
+    fn carry_out(&self, host: &HostTree, config: &Config) -> anyhow::Result<LauncherPackage> {
         match &self.step {
             Step::Ready => {}
             Step::Fetch { client, replaced } => {
@@ -629,7 +623,7 @@ impl LauncherChoice {
                     yes: false,
                     dry_run: false,
                 };
-                launcher::for_build(sh, host, config, &choice)?;
+                launcher::for_build(host, config, &choice)?;
             }
         }
         Ok(self.package.clone())

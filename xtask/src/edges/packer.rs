@@ -398,13 +398,8 @@ fn write_line(to: &mut impl Write, prefix: &str, text: &[u8]) {
 
 // The unit tests' one copy of the integration tests' `require_tool`.
 #[cfg(test)]
-#[path = "../../tests/support/tools.rs"]
-pub(crate) mod tools;
-
-#[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edges::packer::tools;
 
     #[test]
     fn reads_packer_versions() {
@@ -477,88 +472,5 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "[pbs] ==> googlecompute: Creating instance...\n[pbs] \n"
         );
-    }
-
-    /// A null-builder template whose manifest carries a variable back in `custom_data`.
-    const NULL_TEMPLATE: &str = r#"
-variable "value" {
-  type = string
-}
-
-source "null" "x" {
-  communicator = "none"
-}
-
-build {
-  sources = ["source.null.x"]
-
-  post-processor "manifest" {
-    output      = "build/manifest.json"
-    custom_data = { value = var.value }
-  }
-}
-"#;
-
-    #[test]
-    fn real_packer_runs_give_the_latest_run_and_values_come_through_intact() {
-        if tools::require_tool("packer").is_none() {
-            return;
-        }
-        let dir = std::env::temp_dir().join(format!("xtask-real-packer-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("build")).unwrap();
-        std::fs::write(dir.join("main.pkr.hcl"), NULL_TEMPLATE).unwrap();
-        let sh = Shell::new().unwrap();
-        let _dir = sh.push_dir(&dir);
-        let values = [
-            "first run",
-            "a \"quote\", a back\\slash, ${var.value} and %{ if } ünï\ttab\nline",
-        ];
-        for value in values {
-            let text = crate::model::variables::Variables(vec![(
-                "value",
-                crate::model::variables::Value::Text(value.to_string()),
-            )])
-            .render("build");
-            std::fs::write(dir.join("build/x.pkrvars.hcl"), text).unwrap();
-            let var_file = Path::new("build/x.pkrvars.hcl");
-            let out = build(&sh, var_file, Path::new("build/x.log"), false)
-                .ignore_status()
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "packer build failed: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let json = std::fs::read_to_string(dir.join("build/manifest.json")).unwrap();
-        let all: serde_json::Value = serde_json::from_str(&json).unwrap();
-        assert_eq!(
-            all["builds"].as_array().unwrap().len(),
-            2,
-            "packer appends runs: {json}"
-        );
-        let latest = crate::model::manifest::latest_build(&json).unwrap();
-        assert_eq!(latest.builder_type, "null");
-        assert_eq!(
-            latest.custom_data.as_ref().unwrap()["value"],
-            values[1],
-            "{json}"
-        );
-        assert_ne!(
-            all["builds"][0]["packer_run_uuid"],
-            latest.packer_run_uuid.as_str()
-        );
-        // The null builder's artifact is not an image: the reader refuses it by name.
-        let err = crate::model::manifest::latest_image(&json)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("\"Null\"") && err.contains("not a GCE image name"),
-            "{err}"
-        );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

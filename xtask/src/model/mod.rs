@@ -1,5 +1,6 @@
 //! The pure core: plain data in, plain data out, no processes, files or sockets.
 
+pub mod artifactory_folder;
 pub mod config;
 pub mod doctor;
 pub mod images_conf;

@@ -23,6 +23,8 @@ pub struct Faults {
     pub cut_short: bool,
     /// The first N requests (of any kind) are answered 500.
     pub fail_first: usize,
+    /// The first N downloads of a package are answered 500; listings are answered.
+    pub fail_downloads: usize,
     /// Every request needs `Authorization: <this>` (e.g. `Bearer t0k`), else 401.
     pub required_auth: Option<String>,
     /// Downloads send their headers and half the body, then go silent without closing.
@@ -50,6 +52,8 @@ struct State {
     listed_only: Vec<String>,
     faults: Faults,
     requests: Vec<Request>,
+    /// Downloads answered 500 so far, for `Faults::fail_downloads`.
+    downloads_failed: usize,
 }
 
 /// One request the server received.
@@ -251,6 +255,21 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
     let Some((bytes, sha256)) = package else {
         return respond(&mut out, 404, "text/plain", &[], b"not found");
     };
+    let fail = {
+        let mut state = state.lock().unwrap();
+        let fail = state.downloads_failed < faults.fail_downloads;
+        state.downloads_failed += usize::from(fail);
+        fail
+    };
+    if fail {
+        return respond(
+            &mut out,
+            500,
+            "text/plain",
+            &[],
+            b"internal error (injected)",
+        );
+    }
     let sha256 = if faults.wrong_checksum {
         sha256_hex(b"something else")
     } else {

@@ -94,6 +94,12 @@ impl HostCopy {
         HostCopy::of_fixture("real-form")
     }
 
+    /// A template the real packer builds anywhere in a second: a `null` source, the seven
+    /// variables and `manifest_path`, and a manifest whose `custom_data` echoes the variables.
+    pub fn null_builder() -> HostCopy {
+        HostCopy::of_fixture("null-builder")
+    }
+
     /// A copy of this repository's own `tools/` tree, for the checks that hold for any
     /// template (formatting, validation, the playbook's syntax) and nothing more specific.
     pub fn live() -> HostCopy {

@@ -1,5 +1,4 @@
 //! Real tools a test needs: a developer's run skips loudly without them, a CI run fails.
-#![allow(dead_code)]
 
 use std::path::PathBuf;
 
