@@ -112,7 +112,7 @@ impl Build {
         let wm = self.wm;
         let mut unknown = Vec::new();
         match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("packer: {} (installed)", packer::show(version)),
+            Ok(version) => println!("packer: {} (installed)", packer::version_text(version)),
             Err(err) => unknown.push(format!("packer: {err:#}")),
         }
         let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {

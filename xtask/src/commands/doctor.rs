@@ -198,8 +198,8 @@ fn packer_findings(host: &HostTree, template: Option<&Template>) -> Vec<Finding>
                     true,
                     format!(
                         "packer {} is installed but the template needs >= {}",
-                        packer::show(version),
-                        packer::show(minimum)
+                        packer::version_text(version),
+                        packer::version_text(minimum)
                     ),
                     packer::INSTALL_HINT,
                 ),
@@ -223,8 +223,8 @@ fn packer_findings(host: &HostTree, template: Option<&Template>) -> Vec<Finding>
         true,
         format!(
             "{} (the template needs >= {})",
-            packer::show(version),
-            packer::show(minimum)
+            packer::version_text(version),
+            packer::version_text(minimum)
         ),
     );
     let Some(template) = template else {

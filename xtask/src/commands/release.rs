@@ -505,7 +505,7 @@ impl Release {
 
         let inputs = Inputs::read(host)?;
         match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("# packer: {} (installed)", packer::show(version)),
+            Ok(version) => println!("# packer: {} (installed)", packer::version_text(version)),
             Err(err) => stops.push(format!("packer: {err:#}")),
         }
         if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {

@@ -27,7 +27,8 @@ pub fn parse_version(output: &str) -> Option<Version> {
     parts.next().is_none().then_some(version)
 }
 
-pub fn show(v: Version) -> String {
+/// A version as packer writes it: `1.8.6`.
+pub fn version_text(v: Version) -> String {
     format!("{}.{}.{}", v.0, v.1, v.2)
 }
 
@@ -58,8 +59,8 @@ pub fn check_version(sh: &Shell, template: &Template) -> anyhow::Result<Version>
     if found < needed {
         bail!(
             "packer {} is installed but the template needs packer >= {}: {INSTALL_HINT}",
-            show(found),
-            show(needed)
+            version_text(found),
+            version_text(needed)
         );
     }
     Ok(found)
