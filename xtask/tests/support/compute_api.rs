@@ -19,7 +19,6 @@ pub struct Request {
     pub method: String,
     /// Path without the query.
     pub path: String,
-    pub body: String,
     pub batched: bool,
 }
 
@@ -368,7 +367,6 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
             state.requests.push(Request {
                 method: method.clone(),
                 path: path.clone(),
-                body: body.clone(),
                 batched: false,
             });
             if state.forbidden || state.forbidden_paths.contains(&path) {
@@ -590,7 +588,6 @@ fn batch(state: &mut State, port: u16, boundary: &str, body: &str) -> String {
         state.requests.push(Request {
             method: method.clone(),
             path: path.clone(),
-            body: String::new(),
             batched: true,
         });
         let (status, json) = answer(state, port, &method, &path);
