@@ -356,7 +356,6 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
             state.lock().unwrap().requests.push(Request {
                 method,
                 path,
-                body,
                 batched: false,
             });
             hold_silently(&mut reader);
