@@ -8,10 +8,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::check::check_playbooks;
-use crate::commands::{
-    images, inputs, launcher, load_config, read_images_conf, read_template, HelpFooter,
-    ARTIFACTORY_ENVIRONMENT,
-};
+use crate::commands::{images, launcher, HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome, Output};
@@ -24,6 +21,8 @@ use crate::model::template::Template;
 use crate::model::time::parse_rfc3339;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
+use crate::steps::host_files::{load_config, read_images_conf, read_template};
+use crate::steps::inputs;
 use crate::term::{is_interactive, signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.

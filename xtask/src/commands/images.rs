@@ -8,7 +8,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::build::{resolve_source, Inputs, Plan};
-use crate::commands::{launcher, load_config, read_images_conf, HelpFooter};
+use crate::commands::{launcher, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
@@ -18,6 +18,7 @@ use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
+use crate::steps::host_files::{load_config, read_images_conf};
 
 /// List the images of both workload managers, newest first, with their launcher and source
 /// image, marking pinned and prunable ones and the one a build now would reuse.

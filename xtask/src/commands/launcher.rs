@@ -7,11 +7,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{load_config, HelpFooter, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_version::{releases, LauncherPackage};
+use crate::steps::host_files::load_config;
 use crate::term::{approved, confirm, is_interactive, Progress};
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.

@@ -13,7 +13,7 @@ use crate::commands::build::{
     UNKNOWN_LAUNCHER,
 };
 use crate::commands::images::{now, Survey};
-use crate::commands::{launcher, read_images_conf};
+use crate::commands::launcher;
 use crate::edges::artifactory::{self, Artifactory};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -23,6 +23,7 @@ use crate::model::config::Config;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
+use crate::steps::host_files::read_images_conf;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.

@@ -1,0 +1,5 @@
+//! The steps several commands share: reading the host tree, choosing the launcher, a build from
+//! plan to pin, the survey of images.
+
+pub mod host_files;
+pub mod inputs;
