@@ -7,7 +7,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::build::{resolve_source, Inputs, Plan};
 use crate::commands::{launcher, HelpFooter};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
@@ -18,6 +17,7 @@ use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
+use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::{load_config, read_images_conf};
 
 /// List the images of both workload managers, newest first, with their launcher and source
