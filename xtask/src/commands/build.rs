@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{images, launcher, HelpFooter, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{images, HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Output};
@@ -19,6 +19,7 @@ use crate::steps::build::{
     UNKNOWN_LAUNCHER,
 };
 use crate::steps::host_files::read_images_conf;
+use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::term::{signal_name, Interrupted};
 

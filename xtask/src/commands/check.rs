@@ -5,12 +5,13 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{fmt::Fmt, launcher, HelpFooter};
+use crate::commands::{fmt::Fmt, HelpFooter};
 use crate::edges::packer;
 use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
 use crate::steps::build::{Inputs, Plan};
+use crate::steps::launcher;
 use crate::steps::playbook::check_playbooks;
 
 /// Check the template: `fmt --check`, `packer validate` with each workload manager's variables,

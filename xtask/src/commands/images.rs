@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{launcher, HelpFooter};
+use crate::commands::HelpFooter;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
@@ -19,6 +19,7 @@ use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
 use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::{load_config, read_images_conf};
+use crate::steps::launcher;
 
 /// List the images of both workload managers, newest first, with their launcher and source
 /// image, marking pinned and prunable ones and the one a build now would reuse.

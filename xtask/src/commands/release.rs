@@ -9,7 +9,6 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::images::{now, Survey};
-use crate::commands::launcher;
 use crate::edges::artifactory::{self, Artifactory};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -23,6 +22,7 @@ use crate::steps::build::{
     build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
 };
 use crate::steps::host_files::read_images_conf;
+use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 

@@ -4,4 +4,5 @@
 pub mod build;
 pub mod host_files;
 pub mod inputs;
+pub mod launcher;
 pub mod playbook;
