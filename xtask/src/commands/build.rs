@@ -4,7 +4,7 @@ use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{images, HelpFooter, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Output};
@@ -21,6 +21,7 @@ use crate::steps::build::{
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
+use crate::steps::survey;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -98,7 +99,7 @@ impl Build {
                 ),
             ));
         }
-        images::after_build(sh, host, &inputs.config, wm);
+        survey::after_build(sh, host, &inputs.config, wm);
         next_steps(host, wm, &pinned.change);
         Ok(())
     }

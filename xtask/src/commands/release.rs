@@ -8,7 +8,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::images::{now, Survey};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -24,6 +23,7 @@ use crate::steps::build::{
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
+use crate::steps::survey::{now, Survey};
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.

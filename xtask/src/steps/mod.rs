@@ -6,3 +6,4 @@ pub mod host_files;
 pub mod inputs;
 pub mod launcher;
 pub mod playbook;
+pub mod survey;
