@@ -50,8 +50,6 @@ pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadMan
 pub struct Survey {
     pub project: String,
     pub plan: Vec<Planned>,
-    /// Description and family of each planned image, by position in `plan`.
-    details: Vec<(String, String)>,
     notes: Vec<String>,
     /// Whether the release branches could be read; prune deletes nothing without them.
     pub branches_checked: bool,
@@ -86,7 +84,6 @@ impl Survey {
         let branches_checked = release.checked;
         let mut notes = release.notes;
         let mut images = Vec::new();
-        let mut descriptions = std::collections::BTreeMap::new();
         for image in listed {
             let Some(wm) = prune_plan::wm_of_image(&image.name) else {
                 continue;
@@ -99,30 +96,20 @@ impl Survey {
                 ));
                 continue;
             };
-            descriptions.insert(
-                image.name.clone(),
-                (
-                    image.description.unwrap_or_default(),
-                    image.family.unwrap_or_else(|| "no family".to_string()),
-                ),
-            );
             images.push(prune_plan::Image {
                 name: image.name,
                 wm,
                 created,
                 status: image.status,
                 labels: image.labels,
+                description: image.description.unwrap_or_default(),
+                family: image.family,
             });
         }
         let plan = prune_plan::plan(images, &protections, keep);
-        let details = plan
-            .iter()
-            .map(|p| descriptions.remove(&p.image.name).unwrap_or_default())
-            .collect();
         Ok(Survey {
             project: config.gcp.project.clone(),
             plan,
-            details,
             notes,
             branches_checked,
             current: BTreeMap::new(),
@@ -145,31 +132,23 @@ impl Survey {
             println!("note: {note}");
         }
         for &wm in wms {
-            let rows: Vec<(&Planned, &(String, String))> = self
-                .plan
-                .iter()
-                .zip(&self.details)
-                .filter(|(p, _)| p.image.wm == wm)
-                .collect();
+            let rows: Vec<&Planned> = self.plan.iter().filter(|p| p.image.wm == wm).collect();
             println!("{wm} images in project {} (newest first):", self.project);
             if rows.is_empty() {
                 println!("  none");
                 continue;
             }
-            let width = rows
-                .iter()
-                .map(|(p, _)| p.image.name.len())
-                .max()
-                .unwrap_or(0);
-            for (planned, (description, family)) in rows {
+            let width = rows.iter().map(|p| p.image.name.len()).max().unwrap_or(0);
+            for planned in rows {
                 let image = &planned.image;
+                let family = image.family.as_deref().unwrap_or("no family");
                 // The label first: the description of an image of a template without labels is
                 // the only record there is.
                 let launcher = image
                     .labels
                     .get(provenance::LAUNCHER)
                     .map(|v| from_label_value(v))
-                    .or_else(|| prune_plan::launcher_version(description))
+                    .or_else(|| prune_plan::launcher_version(&image.description))
                     .map_or("launcher ?".to_string(), |v| format!("launcher {v}"));
                 let source = image
                     .labels
