@@ -4,6 +4,7 @@ mod commands;
 mod edges;
 mod host;
 mod model;
+mod steps;
 mod term;
 
 use clap::{Parser, Subcommand};

@@ -1,19 +1,18 @@
 //! `check`: the template formatted, valid with each workload manager's variables, and its
 //! playbook's syntax sound.
 
-use std::path::Path;
-
 use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::build::{Inputs, Plan};
-use crate::commands::{fmt::Fmt, launcher, HelpFooter};
-use crate::edges::{ansible, packer};
+use crate::commands::{fmt::Fmt, HelpFooter};
+use crate::edges::packer;
 use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_version::LauncherPackage;
-use crate::model::template::Template;
 use crate::model::WorkloadManager;
+use crate::steps::build::{Inputs, Plan};
+use crate::steps::launcher;
+use crate::steps::playbook::check_playbooks;
 
 /// Check the template: `fmt --check`, `packer validate` with each workload manager's variables,
 /// and `ansible-playbook --syntax-check` on its playbook.
@@ -85,34 +84,4 @@ impl Check {
         println!("template is formatted and valid");
         Ok(())
     }
-}
-
-/// Runs `ansible-playbook --syntax-check` on the playbook of each ansible provisioner of the
-/// template, and returns them as shown. A playbook named by an expression cannot be found
-/// here: that is said, and it is left to the VM.
-pub fn check_playbooks(
-    sh: &Shell,
-    host: &HostTree,
-    template: &Template,
-    wm: WorkloadManager,
-) -> anyhow::Result<Vec<String>> {
-    let mut checked = Vec::new();
-    for playbook in &template.playbooks {
-        if playbook.is_empty() {
-            eprintln!(
-                "note: the template names its playbook with an expression, so it is not checked before the build; \
-                 write `playbook_file` as a plain path relative to {} to have it checked",
-                host.show(&host.packer_dir)
-            );
-            continue;
-        }
-        let path = host.packer_dir.join(playbook);
-        let shown = host.show(&path);
-        if !path.is_file() {
-            bail!("the template's ansible provisioner runs {shown}, which does not exist: fix `playbook_file` or add the file");
-        }
-        ansible::syntax_check(sh, Path::new(&shown), wm)?;
-        checked.push(shown);
-    }
-    Ok(checked)
 }

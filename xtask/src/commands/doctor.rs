@@ -5,7 +5,6 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{launcher, load_config, read_images_conf, read_template};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::{ansible, git, packer};
@@ -16,6 +15,8 @@ use crate::model::images_conf::ImagesConf;
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
 use crate::model::{list_or_none, WorkloadManager};
+use crate::steps::host_files::{load_config, read_images_conf, read_template};
+use crate::steps::launcher;
 
 /// Check what a build needs (tools, access, the files it reads), each check on its own line
 /// with the fix when it fails; exits non-zero when a required check fails.

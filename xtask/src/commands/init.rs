@@ -3,9 +3,10 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{read_template, HelpFooter};
+use crate::commands::HelpFooter;
 use crate::edges::packer;
 use crate::host::HostTree;
+use crate::steps::host_files::read_template;
 
 /// Install the Packer plugins the template requires (`packer init`).
 #[derive(Args)]

@@ -5,12 +5,13 @@ use std::collections::BTreeMap;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::images::now;
-use crate::commands::{load_config, HelpFooter};
+use crate::commands::HelpFooter;
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
 use crate::model::list_or_none;
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
+use crate::steps::host_files::load_config;
+use crate::steps::survey::now;
 use crate::term;
 
 /// What packer writes into the description of every VM it starts.

@@ -4,12 +4,13 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::images::Survey;
-use crate::commands::{load_config, HelpFooter};
+use crate::commands::HelpFooter;
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::prune_plan;
 use crate::model::WorkloadManager;
+use crate::steps::host_files::load_config;
+use crate::steps::survey::Survey;
 use crate::term;
 
 /// Delete old images, never pinned, release-branch, labelled or not-READY ones.

@@ -8,12 +8,6 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::build::{
-    build_one, check_playbook_before_vm, ensure_plugins, source_for, Inputs, Pinned, Plan,
-    UNKNOWN_LAUNCHER,
-};
-use crate::commands::images::{now, Survey};
-use crate::commands::{launcher, read_images_conf};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -23,6 +17,13 @@ use crate::model::config::Config;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
+use crate::steps::build::{
+    build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
+};
+use crate::steps::host_files::read_images_conf;
+use crate::steps::launcher;
+use crate::steps::playbook::check_playbook_before_vm;
+use crate::steps::survey::{now, Survey};
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.

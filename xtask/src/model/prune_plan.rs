@@ -16,6 +16,11 @@ pub struct Image {
     /// READY, PENDING, FAILED, or whatever the API says.
     pub status: String,
     pub labels: BTreeMap<String, String>,
+    /// The image's description, empty when it has none: the listing reads the launcher from it
+    /// when there is no label; the planner does not look at it.
+    pub description: String,
+    /// The image family it belongs to, if any; only the listing shows it.
+    pub family: Option<String>,
 }
 
 /// Why an image is kept, in the words the plan prints.
@@ -194,6 +199,8 @@ mod tests {
             created,
             status: "READY".to_string(),
             labels: BTreeMap::new(),
+            description: String::new(),
+            family: None,
         }
     }
 

@@ -1,0 +1,9 @@
+//! The steps several commands share: reading the host tree, choosing the launcher, a build from
+//! plan to pin, the survey of images.
+
+pub mod build;
+pub mod host_files;
+pub mod inputs;
+pub mod launcher;
+pub mod playbook;
+pub mod survey;
