@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Measures what a user's first `cargo xtask` costs on this machine, against the design card's
 # crates at their default features (the budget: at most 1.0 of the latter), and the same first
-# build with the dependencies' debug info trimmed two ways, to weigh that setting.
+# build with cargo's default full debug info and with none, to weigh the workspace's
+# `debug = "line-tables-only"`.
 #
 #   bash xtask/bench/first-run.sh [ROUNDS]   (default 3; run on an otherwise idle machine)
 #
 # All are clean debug builds with -j2 (the 2-core budget), with crates already downloaded, so
 # only compiling is timed. The xtask figures include compiling the xtask itself. One line per
-# round on stdout: `round N: card A s, xtask B s (ratio R), deps line-tables-only C s, deps no debug info D s`.
+# round on stdout: `round N: card A s, xtask B s (ratio R), full debug info C s, no debug info D s`.
 set -euo pipefail
 rounds=${1:-3}
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -49,11 +50,9 @@ echo "machine: $(nproc) cores, $(rustc --version)"
 for i in $(seq "$rounds"); do
   card=$(time_build "$work/card")
   xtask=$(time_build "$work/xtask-copy" --locked -p xtask)
-  tables=$(time_build "$work/xtask-copy" --locked -p xtask \
-    --config 'profile.dev.package."*".debug="line-tables-only"')
-  none=$(time_build "$work/xtask-copy" --locked -p xtask \
-    --config 'profile.dev.package."*".debug=false')
-  echo "round $i: card $card s, xtask $xtask s (ratio $(awk -v x="$xtask" -v c="$card" 'BEGIN { printf "%.2f", x / c }')), deps line-tables-only $tables s, deps no debug info $none s"
+  full=$(time_build "$work/xtask-copy" --locked -p xtask --config 'profile.dev.debug=true')
+  none=$(time_build "$work/xtask-copy" --locked -p xtask --config 'profile.dev.debug=false')
+  echo "round $i: card $card s, xtask $xtask s (ratio $(awk -v x="$xtask" -v c="$card" 'BEGIN { printf "%.2f", x / c }')), full debug info $full s, no debug info $none s"
 done
 crates=$(cd "$work/xtask-copy" && cargo tree -q -p xtask -e normal,build --prefix none | sed 's/ (\*)//' | sort -u | wc -l)
 card_crates=$(cd "$work/card" && cargo tree -q -e normal,build --prefix none | sed 's/ (\*)//' | sort -u | wc -l)

@@ -1,6 +1,7 @@
-//! Measurements of whole commands, for `xtask/bench/run.sh`: gcloud calls per command, and an
-//! unchanged rebuild (reused) against a build. Each prints a Markdown table; none asserts a
-//! timing. Run with `cargo test -p xtask --test bench -- --ignored --nocapture`.
+//! Measurements of whole commands, for `xtask/bench/run.sh`: gcloud calls per command, a
+//! release against the slower single build, and an unchanged rebuild (reused) against a build.
+//! Each prints a Markdown table; none asserts a timing. Run with
+//! `cargo test -p xtask --test bench -- --ignored --nocapture --test-threads=1`.
 
 mod support;
 
@@ -175,4 +176,88 @@ fn an_unchanged_rebuild_against_a_build() {
             reuse.as_secs_f64() / build.as_secs_f64()
         );
     }
+}
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn a_release_against_the_slower_single_build() {
+    let Some(host) = host() else { return };
+    const DELAY: &str = "10";
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(host.root())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // Back to main as committed, without the branches of earlier rounds.
+    let reset = || {
+        git(&["checkout", "-q", "-f", "main"]);
+        for branch in git(&["branch", "--format=%(refname:short)"]).lines() {
+            if branch != "main" {
+                git(&["branch", "-q", "-D", branch]);
+            }
+        }
+    };
+    let env = [
+        ("FAKE_PACKER_DELAY", DELAY),
+        ("GIT_AUTHOR_NAME", "bench"),
+        ("GIT_AUTHOR_EMAIL", "bench@example.com"),
+        ("GIT_COMMITTER_NAME", "bench"),
+        ("GIT_COMMITTER_EMAIL", "bench@example.com"),
+    ];
+    println!(
+        "\n| round | build slurm | build pbs | release | ratio to the slower build | release --sequential |"
+    );
+    println!("|---|---|---|---|---|---|");
+    // --force everywhere: every run builds, as a release after a change of inputs does.
+    for round in 1..=rounds {
+        reset();
+        let (_, _, slurm) = measure(&host, &["build", "--offline", "--force"], &env);
+        git(&["checkout", "-q", "--", "tools/slurm/terraform/images.conf"]);
+        let (_, _, pbs) = measure(
+            &host,
+            &["build", "--offline", "--force", "--wm", "pbs"],
+            &env,
+        );
+        reset();
+        let branch = format!("bench-{round}");
+        let release = [
+            "release",
+            "--yes",
+            "--offline",
+            "--force",
+            "--branch",
+            &branch,
+        ];
+        let (_, _, both) = measure(&host, &release, &env);
+        reset();
+        let branch = format!("bench-sequential-{round}");
+        let sequential = [
+            "release",
+            "--yes",
+            "--offline",
+            "--force",
+            "--sequential",
+            "--branch",
+            &branch,
+        ];
+        let (_, _, one_after_the_other) = measure(&host, &sequential, &env);
+        let slower = slurm.max(pbs).as_secs_f64();
+        println!(
+            "| {round} | {:.2} s | {:.2} s | {:.2} s | {:.3} | {:.2} s |",
+            slurm.as_secs_f64(),
+            pbs.as_secs_f64(),
+            both.as_secs_f64(),
+            both.as_secs_f64() / slower,
+            one_after_the_other.as_secs_f64()
+        );
+    }
+    reset();
 }

@@ -113,14 +113,28 @@ impl Release {
 
         let package = launcher.carry_out(host, &inputs.config)?;
         ensure_plugins(sh, host, &inputs.template, version)?;
-        check_playbook_before_vm(sh, host, &inputs.template, &wms)?;
-        let plans = wms
-            .iter()
-            .map(|&wm| {
-                let source = source_for(sh, &inputs, wm)?;
-                Plan::new(host, &inputs, wm, &package, source.as_deref(), false)
-            })
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Each workload manager's playbook check and source image, side by side: both wait on
+        // other programs (ansible-playbook, gcloud), and a release should cost one build's time.
+        let plans = std::thread::scope(|scope| {
+            let prepared: Vec<_> = wms
+                .iter()
+                .map(|&wm| {
+                    let (sh, inputs, package) = (sh.clone(), &inputs, &package);
+                    scope.spawn(move || {
+                        check_playbook_before_vm(&sh, host, &inputs.template, &[wm])?;
+                        let source = source_for(&sh, inputs, wm)?;
+                        Plan::new(host, inputs, wm, package, source.as_deref(), false)
+                    })
+                })
+                .collect();
+            prepared
+                .into_iter()
+                .map(|plan| {
+                    plan.join()
+                        .unwrap_or_else(|_| Err(anyhow::anyhow!("preparing a build failed")))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+        })?;
         plans[0].explain_off(host);
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
