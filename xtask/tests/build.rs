@@ -674,21 +674,10 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
-        assert_ne!(
-            read, 0,
-            "the build ended without waiting for the lock:\n{seen}"
-        );
-        seen.push_str(&line);
-        if line.contains(
-            "waiting for another build to finish writing tools/slurm/terraform/images.conf",
-        ) {
-            break;
-        }
-    }
+    let seen = support::read_until_line(
+        &mut stderr,
+        "waiting for another build to finish writing tools/slurm/terraform/images.conf",
+    );
     // Packer is done, and the pin waits: the other writer's change lands in the meantime.
     assert_eq!(build_calls(&host).len(), 1);
     host.write(

@@ -3,7 +3,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::process::Stdio;
 
 use support::{HostCopy, STAND_IN_PACKER};
@@ -120,19 +120,7 @@ fn builds_take_turns_on_the_shared_manifest() {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut seen = String::new();
-    loop {
-        let mut line = String::new();
-        assert_ne!(
-            stderr.read_line(&mut line).unwrap(),
-            0,
-            "the build ended without waiting for its turn:\n{seen}"
-        );
-        seen.push_str(&line);
-        if line.contains("waiting for the other build to finish") {
-            break;
-        }
-    }
+    let seen = support::read_until_line(&mut stderr, "waiting for the other build to finish");
     assert!(
         !host.packer_calls().iter().any(|c| c.contains("| build")),
         "packer ran before the build had its turn"

@@ -179,16 +179,7 @@ impl Build {
             self.debug,
         )?;
         plan.explain_off(host);
-        println!(
-            "# {} would contain:\n{}",
-            host.show(&plan.var_file),
-            plan.variables.render("build")
-        );
-        println!(
-            "# and run, in {}:\n{}",
-            host.show(&host.packer_dir),
-            plan.command_line(sh, host)
-        );
+        println!("{}", plan.preview(sh, host, ""));
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
             None if package.is_some() && source.is_none() => unknown.push(

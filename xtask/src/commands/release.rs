@@ -558,17 +558,7 @@ impl Release {
         for &wm in wms {
             // The source image is resolved only when the builds start.
             let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
-            println!(
-                "# [{wm}] {} would contain:\n{}",
-                host.show(&plan.var_file),
-                // As Plan::run writes it.
-                plan.variables.render("build")
-            );
-            println!(
-                "# [{wm}] and run, in {}:\n{}",
-                host.show(&host.packer_dir),
-                plan.command_line(sh, host)
-            );
+            println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
         }
         let conf = read_images_conf(host)?;
         println!(

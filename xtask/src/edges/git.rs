@@ -38,13 +38,7 @@ pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<Re
         return Ok(found);
     }
     found.checked = true;
-    let refs = cmd!(
-        sh,
-        "git for-each-ref --format=%(refname) refs/heads refs/remotes"
-    )
-    .quiet()
-    .read()
-    .context("listing the git branches")?;
+    let refs = branch_refs(sh)?;
     for refname in refs.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let Some(branch) = release_branch(refname, pattern) else {
             continue;
@@ -117,12 +111,7 @@ pub fn checkout(sh: &Shell, root: &Path) -> anyhow::Result<Checkout> {
         .map_err(|_| {
             anyhow::anyhow!("the repository has no commit yet: a release branches from HEAD")
         })?;
-    let branch = cmd!(sh, "git symbolic-ref -q --short HEAD")
-        .quiet()
-        .ignore_stderr()
-        .read()
-        .ok()
-        .filter(|b| !b.trim().is_empty());
+    let branch = current_branch(sh, root);
     // `--no-optional-locks`: looking must not rewrite the index (a dry run writes nothing).
     let status = cmd!(
         sh,
@@ -157,16 +146,22 @@ fn changed_paths(status: &str) -> Vec<String> {
     paths
 }
 
-/// The branches named `name`, local and remote-tracking, as `git branch -a` shows them.
-pub fn branches_named(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<Vec<String>> {
-    let _dir = sh.push_dir(root);
-    let refs = cmd!(
+/// Every local and remote-tracking branch of the repository in the shell's folder, one full
+/// ref name (`refs/heads/main`, `refs/remotes/origin/release-0.1`) a line.
+fn branch_refs(sh: &Shell) -> anyhow::Result<String> {
+    cmd!(
         sh,
         "git for-each-ref --format=%(refname) refs/heads refs/remotes"
     )
     .quiet()
     .read()
-    .context("listing the git branches")?;
+    .context("listing the git branches")
+}
+
+/// The branches named `name`, local and remote-tracking, as `git branch -a` shows them.
+pub fn branches_named(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<Vec<String>> {
+    let _dir = sh.push_dir(root);
+    let refs = branch_refs(sh)?;
     Ok(refs
         .lines()
         .filter_map(|refname| {

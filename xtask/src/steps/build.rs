@@ -291,6 +291,18 @@ impl Plan {
         packer::shown_build(&self.command(sh), &self.log_file, self.debug, &host.root)
     }
 
+    /// What a dry run shows of the build: the variables file as it would be written, then the
+    /// packer command; each heading after `# ` and `tag` (`[pbs] ` in a release).
+    pub fn preview(&self, sh: &Shell, host: &HostTree, tag: &str) -> String {
+        format!(
+            "# {tag}{} would contain:\n{}\n# {tag}and run, in {}:\n{}",
+            host.show(&self.var_file),
+            self.variables.render("build"),
+            host.show(&host.packer_dir),
+            self.command_line(sh, host)
+        )
+    }
+
     /// Writes the variables file, runs packer and reads the new image from its manifest.
     pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
         for dir in [&host.state_dir, &host.build_dir] {

@@ -255,6 +255,21 @@ impl HostCopy {
     }
 }
 
+/// Reads `stderr` line by line until a line contains `wanted`; everything read so far. Fails
+/// the test, showing what was read, when the stream ends first.
+pub fn read_until_line(stderr: &mut impl std::io::BufRead, wanted: &str) -> String {
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let read = stderr.read_line(&mut line).unwrap();
+        assert_ne!(read, 0, "the run ended before saying {wanted:?}:\n{seen}");
+        seen.push_str(&line);
+        if line.contains(wanted) {
+            return seen;
+        }
+    }
+}
+
 /// A finished xtask run.
 pub struct Run {
     pub code: Option<i32>,
