@@ -52,9 +52,9 @@ struct Signals {
     count: Arc<AtomicUsize>,
     /// While false, the stopping signals are only recorded instead of ending the process.
     default_action: Arc<AtomicBool>,
-    /// Guards held now. A command holds one at a time today, but a release will run a SLURM
-    /// and a PBS build in one process on two threads, each holding its own; the mutex keeps
-    /// the count and `default_action` in step when two threads take or drop guards at once.
+    /// Guards held now. A release runs a SLURM and a PBS build in one process on two threads,
+    /// each holding its own besides the release's; the mutex keeps the count and
+    /// `default_action` in step when two threads take or drop guards at once.
     holders: Mutex<usize>,
 }
 
