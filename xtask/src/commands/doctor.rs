@@ -14,7 +14,7 @@ use crate::model::doctor::{failed_required, Finding};
 use crate::model::images_conf::ImagesConf;
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
-use crate::model::{list_or_none, WorkloadManager};
+use crate::model::WorkloadManager;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::launcher;
 
@@ -145,13 +145,12 @@ fn template_finding(
         }
     };
     if let Some(config) = config {
-        if !template.projects.is_empty() && !template.projects.contains(&config.gcp.project) {
+        if let Some(others) = template.other_projects(&config.gcp.project) {
             return Finding::failed(
                 "template",
                 true,
                 format!(
-                    "it builds in project {} but the config says gcp.project = {:?}",
-                    list_or_none(&template.projects.iter().collect::<Vec<_>>()),
+                    "it builds in project {others} but the config says gcp.project = {:?}",
                     config.gcp.project
                 ),
                 "make them agree: images, prune and orphans look in gcp.project",

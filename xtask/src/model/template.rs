@@ -59,6 +59,19 @@ impl Template {
         self.variables.contains(variable)
     }
 
+    /// The projects the template builds in, joined for a message, when they are not
+    /// `project`: its images would land where images, prune and orphans do not look. `None`
+    /// when they agree, or when the template names no literal project.
+    pub fn other_projects(&self, project: &str) -> Option<String> {
+        (!self.projects.is_empty() && !self.projects.contains(project)).then(|| {
+            self.projects
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+    }
+
     /// The lowest packer version every `required_version` allows, or 1.7.0 when none is given.
     pub fn minimum_packer(&self) -> anyhow::Result<Version> {
         let mut minimum = FIRST_WITH_PLUGINS;
@@ -458,6 +471,12 @@ build {
         assert!(t.required_versions.is_empty());
         assert_eq!(t.minimum_packer().unwrap(), (1, 7, 0));
         assert_eq!(t.projects.iter().collect::<Vec<_>>(), ["determined-ai"]);
+        assert_eq!(t.other_projects("determined-ai"), None);
+        assert_eq!(
+            t.other_projects("someone-else").as_deref(),
+            Some("determined-ai")
+        );
+        assert_eq!(Template::default().other_projects("any"), None);
     }
 
     #[test]

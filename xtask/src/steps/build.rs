@@ -91,11 +91,10 @@ impl Inputs {
         let template = read_template(host)?;
         variables::check_contract(&template)
             .with_context(|| format!("checking the template in {}", host.show(&host.packer_dir)))?;
-        if !template.projects.is_empty() && !template.projects.contains(&config.gcp.project) {
+        if let Some(others) = template.other_projects(&config.gcp.project) {
             bail!(
-                "the template builds in project {} but {} says gcp.project = {:?}: images would be built where \
+                "the template builds in project {others} but {} says gcp.project = {:?}: images would be built where \
                  images, prune and orphans do not look; make them agree",
-                template.projects.iter().cloned().collect::<Vec<_>>().join(", "),
                 host.show(&host.config_file),
                 config.gcp.project
             );
