@@ -60,15 +60,12 @@ impl HostTree {
         self.state_dir.join(format!("{wm}.pkrvars.hcl"))
     }
 
-    /// Where the manifest post-processor writes for one workload manager, when the template
-    /// takes `manifest_path`.
-    pub fn manifest_file(&self, wm: WorkloadManager) -> PathBuf {
-        self.state_dir.join(format!("{wm}-manifest.json"))
-    }
-
-    /// Where a template without `manifest_path` writes its manifest, as the real one does.
-    pub fn shared_manifest_file(&self) -> PathBuf {
-        self.build_dir.join("manifest.json")
+    /// The folder one build's packer runs in: a copy of the template folder's inputs with a
+    /// `build/` of its own holding only the launcher package. Whatever the template writes
+    /// relative to its folder (the manifest, `packer_cache/`) then belongs to that build alone,
+    /// so a slurm and a pbs build never share a file.
+    pub fn staging_dir(&self, wm: WorkloadManager) -> PathBuf {
+        self.state_dir.join(wm.key())
     }
 
     /// Packer's detailed log (`PACKER_LOG_PATH`) for one workload manager.

@@ -30,12 +30,6 @@ variables {
 
 # Optional inputs. Left at their defaults, the build is what it always was.
 
-variable "manifest_path" {
-  type        = string
-  default     = "build/manifest.json"
-  description = "File the manifest post-processor writes, relative to this folder or absolute. One per workload manager lets a slurm and a pbs build run side by side."
-}
-
 variable "image_labels" {
   type        = map(string)
   default     = {}
@@ -147,6 +141,6 @@ build {
 
   # The xtask reads the new image's name (artifact_id) from here.
   post-processor "manifest" {
-    output = var.manifest_path
+    output = "build/manifest.json"
   }
 }

@@ -12,12 +12,12 @@ use crate::host::HostTree;
 use crate::model::images_conf::Change;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::Verdict;
-use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
 use crate::steps::build::{
     build_one, ensure_plugins, resolve_source, source_for, source_origin, Inputs, Plan,
     UNKNOWN_LAUNCHER,
 };
+use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
@@ -66,6 +66,9 @@ impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let wm = self.wm;
         let inputs = Inputs::read(host)?;
+        // The image would cache task images the clusters do not use: worth saying, not
+        // worth stopping a build someone asked for.
+        TaskImages::read(host, &inputs.config).warn(host);
         if self.dry_run {
             return self.dry_run(sh, host, &inputs);
         }
@@ -84,8 +87,7 @@ impl Build {
         };
         let package = launcher::for_build(host, &inputs.config, &choice)?;
         let source = source_for(sh, &inputs, wm)?;
-        let plan = Plan::new(host, &inputs, wm, &package, source.as_deref(), self.debug)?;
-        plan.explain_off(host);
+        let plan = Plan::new(host, &inputs, wm, &package, Some(&source), self.debug)?;
         let pinned = build_one(sh, host, &plan, &gcloud, self.force, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
@@ -148,9 +150,7 @@ impl Build {
                 None
             }
         };
-        let source = if !inputs.template.declares(Extra::SourceImage.variable()) {
-            None
-        } else if gcloud.is_none() {
+        let source = if gcloud.is_none() {
             unknown.push("source image: gcloud is needed to resolve the family".to_string());
             None
         } else {
@@ -178,7 +178,6 @@ impl Build {
             source.as_deref(),
             self.debug,
         )?;
-        plan.explain_off(host);
         println!("{}", plan.preview(sh, host, ""));
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
@@ -195,13 +194,12 @@ impl Build {
             }
         };
         let mut verdict = None;
-        match (&gcloud, &plan.fingerprint, plan.labelled) {
-            (_, _, false) => {}
-            (None, _, _) | (_, None, _) => unknown.push(
+        match (&gcloud, &plan.fingerprint) {
+            (None, _) | (_, None) => unknown.push(
                 "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
                     .into(),
             ),
-            (Some(gcloud), Some(_), true) => {
+            (Some(gcloud), Some(_)) => {
                 match plan.verdict(gcloud, pinned.as_deref(), self.force) {
                     Ok(found) => verdict = found,
                     Err(err) => unknown.push(format!("reuse: {err:#}")),

@@ -11,6 +11,7 @@ use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
 use crate::steps::build::{Inputs, Plan};
+use crate::steps::consumers::TaskImages;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbooks;
 
@@ -28,6 +29,7 @@ impl Check {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         Fmt { check: true }.run(sh, host)?;
         let inputs = Inputs::read(host)?;
+        TaskImages::read(host, &inputs.config).refuse_mismatches(host)?;
         packer::check_version(sh, &inputs.template)?;
         // The template uploads the launcher, and packer validate checks that the file exists;
         // without one, only the syntax can be checked.
@@ -41,9 +43,6 @@ impl Check {
             .with_context(|| format!("creating {}", host.state_dir.display()))?;
         for wm in WorkloadManager::ALL {
             let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
-            if wm == WorkloadManager::Slurm {
-                plan.explain_off(host);
-            }
             let var_file = host.state_dir.join(format!("check-{wm}.pkrvars.hcl"));
             write_atomically(&var_file, plan.variables.render("check").as_bytes())?;
             let _dir = sh.push_dir(&host.packer_dir);

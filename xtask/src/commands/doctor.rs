@@ -15,6 +15,7 @@ use crate::model::images_conf::ImagesConf;
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
+use crate::steps::consumers::{self, TaskImages};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::launcher;
 
@@ -73,6 +74,8 @@ impl Doctor {
             Box::new(move || vec![artifactory_finding(config, has_launcher)]),
             Box::new(move || vec![ansible_finding(host)]),
             Box::new(move || vec![git_finding(host)]),
+            Box::new(move || task_image_findings(host, config)),
+            Box::new(move || leftover_findings(host)),
         ];
         let slow: Vec<Vec<Finding>> = std::thread::scope(|scope| {
             let threads: Vec<_> = checks.into_iter().map(|check| scope.spawn(check)).collect();
@@ -157,17 +160,17 @@ fn template_finding(
             );
         }
     }
-    let lacks: Vec<&str> = Extra::ALL
+    let takes: Vec<&str> = Extra::ALL
         .into_iter()
-        .filter(|extra| !template.declares(extra.variable()))
+        .filter(|extra| template.declares(extra.variable()))
         .map(Extra::variable)
         .collect();
-    let detail = if lacks.is_empty() {
-        format!("{shown} declares the contract's variables and all three optional ones")
+    let detail = if takes.is_empty() {
+        format!("{shown} declares the contract's variables")
     } else {
         format!(
-            "{shown} declares the contract's variables; it lacks the optional {} (`build --dry-run` says what that costs)",
-            lacks.join(", ")
+            "{shown} declares the contract's variables, and takes {} too",
+            takes.join(", ")
         )
     };
     Finding::passed("template", true, detail)
@@ -501,5 +504,62 @@ fn git_finding(host: &HostTree) -> Finding {
             format!("{err:#}; prune reads the release branches' images.conf with it"),
             "install git",
         ),
+    }
+}
+
+/// The task images the image caches, against the files that use them: a warning for each
+/// mention with another tag, and for each consumer file that is not there.
+fn task_image_findings(host: &HostTree, config: Option<&Config>) -> Vec<Finding> {
+    const CHECK: &str = "task images";
+    let Some(config) = config else {
+        return vec![Finding::skipped(CHECK, false, "the config is not readable")];
+    };
+    let found = TaskImages::read(host, config);
+    let mut findings: Vec<Finding> = found
+        .mismatches
+        .iter()
+        .map(|m| Finding::failed(CHECK, false, m.problem(), m.fix()))
+        .collect();
+    findings.extend(found.missing.iter().map(|file| {
+        Finding::failed(
+            CHECK,
+            false,
+            format!("{file} is not there, so its task images were not compared"),
+            format!(
+                "remove it from image.task_image_consumers in {} if the repository no longer has it",
+                host.show(&host.config_file)
+            ),
+        )
+    }));
+    if findings.is_empty() {
+        let files = config.image.task_image_consumers.len();
+        findings.push(Finding::passed(
+            CHECK,
+            false,
+            format!("the {files} consumer files name the tags the image caches"),
+        ));
+    }
+    findings
+}
+
+/// Lines that still call the make targets and scripts adoption removed.
+fn leftover_findings(host: &HostTree) -> Vec<Finding> {
+    const CHECK: &str = "adoption";
+    let found = shell(host).and_then(|sh| consumers::leftovers(&sh, host));
+    match found {
+        Ok(found) if found.is_empty() => vec![Finding::passed(
+            CHECK,
+            false,
+            "nothing calls the removed Makefile or its scripts",
+        )],
+        Ok(found) => found
+            .iter()
+            .map(|l| Finding::failed(CHECK, false, l.problem(), l.fix()))
+            .collect(),
+        Err(err) => vec![Finding::skipped(
+            CHECK,
+            false,
+            format!("the repository could not be searched ({err:#})"),
+        )],
     }
 }

@@ -9,7 +9,6 @@ use xshell::Shell;
 
 use crate::commands::HelpFooter;
 use crate::host::HostTree;
-use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
 use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::load_config;
@@ -55,9 +54,6 @@ impl Images {
 /// package in build/ (nothing is fetched). Runs on a thread of its own, with its own shell.
 fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadManager, String>> {
     let inputs = Inputs::read(host)?;
-    if !inputs.template.declares(Extra::ImageLabels.variable()) {
-        bail!("the template puts no labels on its images (it does not declare `image_labels`)");
-    }
     let local = launcher::local_packages(host)?;
     let [package] = local.as_slice() else {
         bail!(
@@ -66,7 +62,6 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
             local.len()
         );
     };
-    let resolve_sources = inputs.template.declares(Extra::SourceImage.variable());
     std::thread::scope(|scope| {
         let threads: Vec<_> = WorkloadManager::ALL
             .into_iter()
@@ -75,12 +70,8 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
                 scope.spawn(move || -> anyhow::Result<(WorkloadManager, String)> {
                     let sh = Shell::new()?;
                     sh.change_dir(&host.root);
-                    let source = if resolve_sources {
-                        Some(resolve_source(&sh, &inputs.config, wm)?)
-                    } else {
-                        None
-                    };
-                    let plan = Plan::new(host, inputs, wm, package, source.as_deref(), false)?;
+                    let source = resolve_source(&sh, &inputs.config, wm)?;
+                    let plan = Plan::new(host, inputs, wm, package, Some(&source), false)?;
                     let fingerprint = plan
                         .fingerprint
                         .context("the launcher package is not in build/")?;

@@ -20,6 +20,7 @@ use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{
     build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
 };
+use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
@@ -96,11 +97,16 @@ impl Release {
         let checkout = git::checkout(sh, &host.root)?;
         let target = self.target(sh, host, &checkout)?;
         let inputs = Inputs::read(host)?;
+        TaskImages::read(host, &inputs.config)
+            .refuse_mismatches(host)
+            .context(
+                "nothing done: a release's images must cache the task images the clusters use",
+            )?;
         let version = packer::check_version(sh, &inputs.template)?;
         // packer's IAP tunnel runs gcloud, and the prune plan at the end needs it.
         Gcloud::new(sh, &inputs.config.gcp.project)?;
         let launcher = self.choose_launcher(host, &inputs.config, false)?;
-        let side_by_side = self.side_by_side(host, &inputs, &wms);
+        let side_by_side = self.side_by_side(&wms);
 
         self.introduce(host, &target, &wms, &launcher, side_by_side);
         if !approved(self.yes, "Start the release?")? {
@@ -123,7 +129,7 @@ impl Release {
                     scope.spawn(move || {
                         check_playbook_before_vm(&sh, host, &inputs.template, &[wm])?;
                         let source = source_for(&sh, inputs, wm)?;
-                        Plan::new(host, inputs, wm, package, source.as_deref(), false)
+                        Plan::new(host, inputs, wm, package, Some(&source), false)
                     })
                 })
                 .collect();
@@ -135,7 +141,6 @@ impl Release {
                 })
                 .collect::<anyhow::Result<Vec<_>>>()
         })?;
-        plans[0].explain_off(host);
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.
@@ -426,20 +431,12 @@ impl Release {
     }
 
     /// Whether the builds run side by side; when not, says why.
-    fn side_by_side(&self, host: &HostTree, inputs: &Inputs, wms: &[WorkloadManager]) -> bool {
+    fn side_by_side(&self, wms: &[WorkloadManager]) -> bool {
         if wms.len() < 2 {
             return false;
         }
         if self.sequential {
             eprintln!("builds: one after the other (--sequential)");
-            return false;
-        }
-        if inputs.shared_manifest() {
-            eprintln!(
-                "builds: one after the other: the template writes every build's manifest to {} (declare \
-                 `manifest_path` to build side by side)",
-                host.show(&host.shared_manifest_file())
-            );
             return false;
         }
         true
@@ -519,6 +516,9 @@ impl Release {
         println!("{branch}");
 
         let inputs = Inputs::read(host)?;
+        if let Err(err) = TaskImages::read(host, &inputs.config).refuse_mismatches(host) {
+            stops.push(format!("task images: {err:#}"));
+        }
         match packer::check_version(sh, &inputs.template) {
             Ok(version) => println!("# packer: {} (installed)", packer::version_text(version)),
             Err(err) => stops.push(format!("packer: {err:#}")),
@@ -546,7 +546,7 @@ impl Release {
                 (placeholder, LauncherSource::Newest)
             }
         };
-        let side_by_side = self.side_by_side(host, &inputs, wms);
+        let side_by_side = self.side_by_side(wms);
         println!(
             "# builds: {}",
             if side_by_side {

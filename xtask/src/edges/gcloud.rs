@@ -224,6 +224,27 @@ impl<'a> Gcloud<'a> {
         )
     }
 
+    /// Adds labels to an image (`gcloud compute images add-labels`), keeping those it has:
+    /// how a build labels an image whose template does not.
+    pub fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+        let flag = labels_flag(labels);
+        self.run(
+            &format!("labelling image {image}"),
+            &["compute", "images", "add-labels", image, &flag],
+            self.timeout,
+        )
+        .map(drop)
+    }
+
+    /// The command that retries [`Gcloud::add_image_labels`], for a person to run.
+    pub fn add_labels_command(&self, image: &str, labels: &[(String, String)]) -> String {
+        format!(
+            "gcloud compute images add-labels {image} --project={} {}",
+            self.project,
+            labels_flag(labels)
+        )
+    }
+
     /// The account gcloud acts as (`gcloud config get account`), `None` when none is set.
     pub fn account(&self) -> anyhow::Result<Option<String>> {
         let value: serde_json::Value =
@@ -302,6 +323,12 @@ impl<'a> Gcloud<'a> {
         let what = format!("deleting {} VM(s) in {zone}", names.len());
         self.run(&what, &args, self.delete_timeout()).map(drop)
     }
+}
+
+/// `--labels=k=v,k=v`: label keys and values hold no `,` or `=`, so nothing needs quoting.
+fn labels_flag(labels: &[(String, String)]) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("--labels={}", pairs.join(","))
 }
 
 /// `.../zones/us-central1-c` -> `us-central1-c`.

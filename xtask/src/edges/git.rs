@@ -271,6 +271,45 @@ pub fn version(sh: &Shell) -> anyhow::Result<String> {
     Ok(out.trim().to_string())
 }
 
+/// The tracked files' lines (in the working tree) that contain any of `texts`, as (file, line
+/// number, line), read with `git grep` from the repository root; `pathspecs` limit the files.
+pub fn lines_containing(
+    sh: &Shell,
+    root: &Path,
+    texts: &[&str],
+    pathspecs: &[&str],
+) -> anyhow::Result<Vec<(String, usize, String)>> {
+    let _dir = sh.push_dir(root);
+    let patterns: Vec<String> = texts
+        .iter()
+        .flat_map(|t| ["-e".to_string(), t.to_string()])
+        .collect();
+    let output = cmd!(
+        sh,
+        "git --no-optional-locks grep -n -I -F --full-name {patterns...} -- {pathspecs...}"
+    )
+    .quiet()
+    .ignore_status()
+    .output()
+    .context("searching the repository (`git grep`)")?;
+    // git grep exits 1 when nothing matches, 128 outside a repository.
+    match output.status.code() {
+        Some(0 | 1) => {}
+        _ => bail!(
+            "`git grep` failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (file, rest) = line.split_once(':')?;
+            let (number, text) = rest.split_once(':')?;
+            Some((file.to_string(), number.parse().ok()?, text.to_string()))
+        })
+        .collect())
+}
+
 /// The branch a ref names, as `git branch -a` shows it, when it matches the pattern.
 fn release_branch(refname: &str, pattern: &str) -> Option<String> {
     if let Some(local) = refname.strip_prefix("refs/heads/") {

@@ -196,6 +196,17 @@ pub fn undefined_variables(output: &str) -> Option<String> {
     (!names.is_empty()).then(|| names.join(", "))
 }
 
+/// The source image packer started from: the googlecompute plugin says `Using image: NAME`
+/// once it has resolved the family (in its output, and with `ui: ` in its log). The last such
+/// line counts; `None` when there is none.
+pub fn source_image_used(log: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .find_map(|line| line.split_once("Using image: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_string)
+}
+
 /// How a packer run ended.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -401,6 +412,22 @@ fn write_line(to: &mut impl Write, prefix: &str, text: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_source_image_packer_used_is_read_from_its_log() {
+        let log = "2026/11/30 09:00:01 ui: ==> googlecompute.determined-hpc-image: Checking image does not exist...\n\
+                   2026/11/30 09:00:02 ui: ==> googlecompute.determined-hpc-image: Using image: slurm-gcp-6-3-ubuntu-2004-lts-v20240102\n\
+                   2026/11/30 09:00:03 ui: ==> googlecompute.determined-hpc-image: Creating instance...\n";
+        assert_eq!(
+            source_image_used(log).as_deref(),
+            Some("slurm-gcp-6-3-ubuntu-2004-lts-v20240102")
+        );
+        assert_eq!(
+            source_image_used("==> googlecompute.x: Creating instance...\n"),
+            None
+        );
+        assert_eq!(source_image_used(""), None);
+    }
 
     #[test]
     fn reads_packer_versions() {

@@ -32,6 +32,21 @@ pub struct Image {
     /// Task container images cached in the image.
     pub cpu_task_image: String,
     pub cuda_task_image: String,
+    /// Files, relative to the repository root, that name the task images and must name the
+    /// tags the image caches: the clusters' scripts and CI.
+    #[serde(default = "default_task_image_consumers")]
+    pub task_image_consumers: Vec<String>,
+}
+
+/// The consumers of the cached task images in determined-ai/determined.
+fn default_task_image_consumers() -> Vec<String> {
+    [
+        "tools/slurm/scripts/slurmcluster.sh",
+        "tools/slurm/scripts/slurmcluster.yaml",
+        ".circleci/real_config.yml",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 /// The image a workload manager's build starts from.
@@ -69,6 +84,14 @@ impl Config {
             .check()
             .with_context(|| format!("{file} is not usable"))?;
         Ok(config)
+    }
+
+    /// The task images the image caches, each with its config key.
+    pub fn task_images(&self) -> [(&'static str, &str); 2] {
+        [
+            ("image.cpu_task_image", &self.image.cpu_task_image),
+            ("image.cuda_task_image", &self.image.cuda_task_image),
+        ]
     }
 
     pub fn source_image(&self, wm: WorkloadManager) -> &SourceImage {

@@ -2,6 +2,7 @@
 
 pub mod artifactory_folder;
 pub mod config;
+pub mod consumers;
 pub mod doctor;
 pub mod images_conf;
 pub mod launcher_version;

@@ -181,6 +181,64 @@ impl Template {
     }
 }
 
+/// The files of the template folder that `packer build .` loads besides the template the old
+/// `make build` built (`main.pkr.hcl`), from the names of the folder's files.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Variables files packer loads by itself (`*.auto.pkrvars.hcl`, `*.auto.pkrvars.json`):
+    /// they would override what the tool passes, unseen.
+    pub auto_variables: Vec<String>,
+    /// JSON templates (`*.pkr.json`), which the tool does not read.
+    pub json_templates: Vec<String>,
+    /// More `*.pkr.hcl` files: read as part of the template, and in its fingerprint.
+    pub more_templates: Vec<String>,
+}
+
+impl Loaded {
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Loaded {
+        let mut loaded = Loaded::default();
+        for name in names {
+            let name = name.to_string();
+            if name.ends_with(".auto.pkrvars.hcl") || name.ends_with(".auto.pkrvars.json") {
+                loaded.auto_variables.push(name);
+            } else if name.ends_with(".pkr.json") {
+                loaded.json_templates.push(name);
+            } else if name.ends_with(".pkr.hcl") && name != "main.pkr.hcl" {
+                loaded.more_templates.push(name);
+            }
+        }
+        for list in [
+            &mut loaded.auto_variables,
+            &mut loaded.json_templates,
+            &mut loaded.more_templates,
+        ] {
+            list.sort();
+        }
+        loaded
+    }
+
+    /// Why the build must not start, naming the files: `None` when nothing packer would load
+    /// is hidden from the tool.
+    pub fn refusal(&self, folder: &str) -> Option<String> {
+        let mut problems = Vec::new();
+        if !self.auto_variables.is_empty() {
+            problems.push(format!(
+                "{} in {folder} would be loaded by packer and override the variables the tool passes \
+                 (`make build` never read one): delete or rename it, and put settings in slurm-image.toml",
+                self.auto_variables.join(", ")
+            ));
+        }
+        if !self.json_templates.is_empty() {
+            problems.push(format!(
+                "{} in {folder} would be built as part of the template, which the tool reads only from \
+                 *.pkr.hcl files (`make build` built main.pkr.hcl alone): delete or rename it",
+                self.json_templates.join(", ")
+            ));
+        }
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+}
+
 /// The type of the block whose `{` follows `before`: the identifier that starts its header.
 fn block_header(before: &[Token]) -> Option<String> {
     block_kind(before).map(|(kind, _)| kind.to_string())
@@ -558,6 +616,38 @@ build {
 "#,
         );
         assert_eq!(t.playbooks, ["ansible-playbook.yml", ""]);
+    }
+
+    #[test]
+    fn files_packer_loads_beyond_main_pkr_hcl_are_named() {
+        let loaded = Loaded::of([
+            "main.pkr.hcl",
+            "scratch.auto.pkrvars.hcl",
+            "old.pkr.json",
+            "variables.pkr.hcl",
+            "ansible-playbook.yml",
+            "x.auto.pkrvars.json",
+        ]);
+        assert_eq!(
+            loaded.auto_variables,
+            ["scratch.auto.pkrvars.hcl", "x.auto.pkrvars.json"]
+        );
+        assert_eq!(loaded.json_templates, ["old.pkr.json"]);
+        assert_eq!(loaded.more_templates, ["variables.pkr.hcl"]);
+        let refusal = loaded.refusal("tools/slurm/packer").unwrap();
+        assert!(
+            refusal
+                .starts_with("scratch.auto.pkrvars.hcl, x.auto.pkrvars.json in tools/slurm/packer"),
+            "{refusal}"
+        );
+        assert!(
+            refusal.contains("old.pkr.json in tools/slurm/packer"),
+            "{refusal}"
+        );
+        assert_eq!(
+            Loaded::of(["main.pkr.hcl", "variables.pkr.hcl"]).refusal("f"),
+            None
+        );
     }
 
     #[test]

@@ -37,9 +37,6 @@ pub struct Variables(pub Vec<(&'static str, Value)>);
 /// The declarations the tool can do more with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extra {
-    /// Where the manifest post-processor writes: one file per workload manager, so that a
-    /// slurm and a pbs build can run at the same time.
-    ManifestPath,
     /// Labels on the image: the input fingerprint and what went in.
     ImageLabels,
     /// The exact source image, resolved from the family before the build.
@@ -47,44 +44,12 @@ pub enum Extra {
 }
 
 impl Extra {
-    pub const ALL: [Extra; 3] = [Extra::ManifestPath, Extra::ImageLabels, Extra::SourceImage];
+    pub const ALL: [Extra; 2] = [Extra::ImageLabels, Extra::SourceImage];
 
     pub fn variable(self) -> &'static str {
         match self {
-            Extra::ManifestPath => "manifest_path",
             Extra::ImageLabels => "image_labels",
             Extra::SourceImage => "source_image",
-        }
-    }
-
-    /// What a build loses when the template does not declare it.
-    pub fn cost(self) -> &'static str {
-        match self {
-            Extra::ManifestPath => {
-                "builds take turns on build/manifest.json, so a slurm and a pbs build cannot run at the same time"
-            }
-            Extra::ImageLabels => {
-                "the image carries no input fingerprint or record of what went in, so nothing can be reused or explained"
-            }
-            Extra::SourceImage => {
-                "the build starts from whatever the source family holds when packer asks, which the fingerprint cannot name"
-            }
-        }
-    }
-
-    /// The lines that add it to the template.
-    pub fn declaration(self) -> &'static str {
-        match self {
-            Extra::ManifestPath => {
-                "variable \"manifest_path\" { default = \"build/manifest.json\" }, and `output = var.manifest_path` in the manifest post-processor"
-            }
-            Extra::ImageLabels => {
-                "variable \"image_labels\" { type = map(string) default = {} }, and `image_labels = var.image_labels` in the source"
-            }
-            Extra::SourceImage => {
-                "variable \"source_image\" { default = \"\" }, and in the source `source_image = var.source_image` with \
-                 `source_image_family = var.source_image == \"\" ? var.image_family : \"\"`"
-            }
         }
     }
 }
@@ -98,7 +63,6 @@ impl fmt::Display for Extra {
 /// What the tool would pass for the optional declarations, when the template has them.
 #[derive(Debug, Clone, Default)]
 pub struct ExtraValues {
-    pub manifest_path: String,
     pub image_labels: Vec<(String, String)>,
     /// `None` when the source image could not be resolved: the template's default applies.
     pub source_image: Option<String>,
@@ -154,7 +118,6 @@ pub fn for_template(
             continue;
         }
         let value = match extra {
-            Extra::ManifestPath => Value::Text(extras.manifest_path.clone()),
             Extra::ImageLabels => Value::Map(extras.image_labels.clone()),
             Extra::SourceImage => match &extras.source_image {
                 Some(image) => Value::Text(image.clone()),
@@ -312,7 +275,6 @@ mod tests {
         let config = config();
         let base = contract(&config, WorkloadManager::Slurm, "x.deb");
         let values = ExtraValues {
-            manifest_path: "/abs/target/slurm-image/slurm-manifest.json".into(),
             image_labels: vec![("input-fingerprint".into(), "ab12".into())],
             source_image: Some("slurm-gcp-6-3-v1".into()),
         };
@@ -321,15 +283,11 @@ mod tests {
         assert_eq!(off, Extra::ALL);
 
         let mut all = CONTRACT.to_vec();
-        all.extend(["manifest_path", "image_labels", "source_image"]);
+        all.extend(["image_labels", "source_image"]);
         let (vars, off) = for_template(base.clone(), &template(&all), &values);
         assert!(off.is_empty());
-        assert_eq!(
-            vars.text("manifest_path"),
-            Some("/abs/target/slurm-image/slurm-manifest.json")
-        );
         assert_eq!(vars.text("source_image"), Some("slurm-gcp-6-3-v1"));
-        assert_eq!(vars.0.len(), 10);
+        assert_eq!(vars.0.len(), 9);
 
         // An unresolved source image leaves the template's default (the family) in charge.
         let unresolved = ExtraValues {

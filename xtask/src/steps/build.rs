@@ -46,22 +46,16 @@ pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyho
     Ok(image.name)
 }
 
-/// The exact source image a build starts from, resolved from the family and shown; `None`
-/// when the template does not declare `source_image` (packer then takes the family's newest).
-pub fn source_for(
-    sh: &Shell,
-    inputs: &Inputs,
-    wm: WorkloadManager,
-) -> anyhow::Result<Option<String>> {
-    if !inputs.template.declares(Extra::SourceImage.variable()) {
-        return Ok(None);
-    }
+/// The exact source image a build starts from, resolved from the family and shown. Packer is
+/// given it where the template declares `source_image`; either way the fingerprint covers it
+/// and packer's `Using image:` line confirms it after the build.
+pub fn source_for(sh: &Shell, inputs: &Inputs, wm: WorkloadManager) -> anyhow::Result<String> {
     let image = resolve_source(sh, &inputs.config, wm)?;
     eprintln!(
         "source image: {image} ({})",
         source_origin(&inputs.config, wm)
     );
-    Ok(Some(image))
+    Ok(image)
 }
 
 /// Where a source image came from, for the line that shows it.
@@ -89,6 +83,17 @@ impl Inputs {
         // A broken images.conf is found now, not after a long packer run.
         read_images_conf(host)?;
         let template = read_template(host)?;
+        let loaded = inputs::loaded(host)?;
+        if let Some(refusal) = loaded.refusal(&host.show(&host.packer_dir)) {
+            bail!("{refusal}");
+        }
+        if !loaded.more_templates.is_empty() {
+            eprintln!(
+                "note: packer loads {} besides main.pkr.hcl (`make build` read main.pkr.hcl alone); the tool \
+                 reads them as part of the template, and the fingerprint covers them",
+                loaded.more_templates.join(", ")
+            );
+        }
         variables::check_contract(&template)
             .with_context(|| format!("checking the template in {}", host.show(&host.packer_dir)))?;
         if let Some(others) = template.other_projects(&config.gcp.project) {
@@ -100,12 +105,6 @@ impl Inputs {
             );
         }
         Ok(Inputs { config, template })
-    }
-
-    /// Whether every build writes its manifest to the template's one `build/manifest.json`
-    /// (the template lacks `manifest_path`), so that builds must take turns.
-    pub fn shared_manifest(&self) -> bool {
-        !self.template.declares(Extra::ManifestPath.variable())
     }
 }
 
@@ -135,22 +134,24 @@ pub fn ensure_plugins(
 pub struct Plan {
     pub wm: WorkloadManager,
     pub variables: Variables,
-    /// The template's optional declarations it lacks.
-    pub off: Vec<Extra>,
     pub var_file: PathBuf,
-    /// Where the manifest post-processor writes.
+    /// The launcher package's file name in build/.
+    pub launcher_file: String,
+    /// The folder packer runs in: a copy of the template's inputs, this build's alone.
+    pub staging: PathBuf,
+    /// Where the manifest post-processor writes: `build/manifest.json` in the staging copy.
     pub manifest: PathBuf,
-    /// Whether that is the template's one `build/manifest.json`, which builds take turns on.
-    pub shared_manifest: bool,
     pub log_file: PathBuf,
-    /// The input fingerprint of what the image is made from; `None` when the launcher
-    /// package is not there to hash or the source image is unknown (a dry run).
+    /// What the image is made from; `None` when the launcher package is not there to hash or
+    /// the source image is unknown (a dry run).
+    pub provenance: Option<Provenance>,
+    /// The input fingerprint of what the image is made from, when known.
     pub fingerprint: Option<String>,
     /// The labels the image gets: the workload manager, and what it is made from.
     pub labels: Vec<(String, String)>,
-    /// Whether the template puts [`Plan::labels`] on the image (it declares `image_labels`):
-    /// only then can images be reused and rebuilds explained.
-    pub labelled: bool,
+    /// Whether the template puts [`Plan::labels`] on the image itself (it declares
+    /// `image_labels`); otherwise the tool adds them once packer has built it.
+    pub labelled_by_template: bool,
     pub debug: bool,
 }
 
@@ -165,21 +166,16 @@ impl Plan {
         debug: bool,
     ) -> anyhow::Result<Plan> {
         let contract = variables::contract(&inputs.config, wm, &package.file_name);
-        // Where the template takes a source image, the fingerprint covers it: unresolved (a
-        // dry run without network, `check`), there is no fingerprint.
-        let unresolved =
-            inputs.template.declares(Extra::SourceImage.variable()) && source_image.is_none();
-        let provenance = if unresolved {
-            None
-        } else {
-            inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
+        // The fingerprint covers the source image: unresolved (a dry run without network,
+        // `check`), there is no fingerprint.
+        let provenance = match source_image {
+            None => None,
+            Some(_) => {
+                inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
+            }
         };
-        let shared_manifest = inputs.shared_manifest();
-        let manifest = if shared_manifest {
-            host.shared_manifest_file()
-        } else {
-            host.manifest_file(wm)
-        };
+        let staging = host.staging_dir(wm);
+        let manifest = staging.join("build").join("manifest.json");
         let labels = match &provenance {
             Some(provenance) => provenance.labels(),
             None => vec![(
@@ -188,7 +184,6 @@ impl Plan {
             )],
         };
         let extras = ExtraValues {
-            manifest_path: manifest.display().to_string(),
             image_labels: labels.clone(),
             source_image: source_image.map(str::to_string),
         };
@@ -196,28 +191,29 @@ impl Plan {
         Ok(Plan {
             wm,
             variables,
-            labelled: !off.contains(&Extra::ImageLabels),
-            off,
+            labelled_by_template: !off.contains(&Extra::ImageLabels),
             var_file: host.variables_file(wm),
+            launcher_file: package.file_name.clone(),
+            staging,
             manifest,
-            shared_manifest,
             log_file: host.log_file(wm),
             fingerprint: provenance.as_ref().map(Provenance::fingerprint),
+            provenance,
             labels,
             debug,
         })
     }
 
     /// Whether an image made from the same inputs exists, and if not, why a build is needed
-    /// (one gcloud call, which only reads). `None` when the template puts no labels on its
-    /// images or the fingerprint is unknown: then nothing can be reused or compared.
+    /// (one gcloud call, which only reads). `None` when the fingerprint is unknown: then
+    /// nothing can be reused or compared.
     pub fn verdict(
         &self,
         gcloud: &Gcloud,
         pinned: Option<&str>,
         force: bool,
     ) -> anyhow::Result<Option<Verdict>> {
-        let (Some(fingerprint), true) = (&self.fingerprint, self.labelled) else {
+        let Some(fingerprint) = &self.fingerprint else {
             return Ok(None);
         };
         let listed = gcloud
@@ -269,18 +265,6 @@ impl Plan {
         }
     }
 
-    /// Says, for each optional declaration the template lacks, what that costs and the fix.
-    pub fn explain_off(&self, host: &HostTree) {
-        for extra in &self.off {
-            eprintln!(
-                "note: the template does not declare `{extra}`: {}; to add it: {} (in {})",
-                extra.cost(),
-                extra.declaration(),
-                host.show(&host.packer_dir)
-            );
-        }
-    }
-
     fn command<'a>(&self, sh: &'a Shell) -> xshell::Cmd<'a> {
         packer::build(sh, &self.var_file, &self.log_file, self.debug)
     }
@@ -294,30 +278,24 @@ impl Plan {
     /// packer command; each heading after `# ` and `tag` (`[pbs] ` in a release).
     pub fn preview(&self, sh: &Shell, host: &HostTree, tag: &str) -> String {
         format!(
-            "# {tag}{} would contain:\n{}\n# {tag}and run, in {}:\n{}",
+            "# {tag}{} would contain:\n{}\n# {tag}and run, in {} (a copy of {} with the launcher package alone in build/):\n{}",
             host.show(&self.var_file),
             self.variables.render("build"),
+            host.show(&self.staging),
             host.show(&host.packer_dir),
             self.command_line(sh, host)
         )
     }
 
-    /// Writes the variables file, runs packer and reads the new image from its manifest.
+    /// Writes the variables file, runs packer in this build's staging copy and reads the new
+    /// image from its manifest.
     pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
-        for dir in [&host.state_dir, &host.build_dir] {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
+        std::fs::create_dir_all(&host.state_dir)
+            .with_context(|| format!("creating {}", host.state_dir.display()))?;
         write_atomically(&self.var_file, self.variables.render("build").as_bytes())?;
-        let _turn = if self.shared_manifest {
-            Some(take_turn(host)?)
-        } else {
-            None
-        };
-        // A manifest left by an earlier run would be appended to, and a template that uploads
-        // build/ would ship it; starting afresh keeps the file to this run.
-        remove_if_there(&self.manifest)?;
+        stage(host, &self.staging, &self.launcher_file)?;
 
-        let _dir = sh.push_dir(&host.packer_dir);
+        let _dir = sh.push_dir(&self.staging);
         let shown = self.command_line(sh, host);
         let outcome = packer::run_to_end(
             self.command(sh),
@@ -358,25 +336,98 @@ impl Plan {
         };
         let json = std::fs::read_to_string(&self.manifest).with_context(|| {
             format!(
-                "packer succeeded but wrote no manifest at {}: does the template's manifest post-processor write there{}?",
-                host.show(&self.manifest),
-                if self.shared_manifest { "" } else { " (`output = var.manifest_path`)" }
+                "packer succeeded but wrote no manifest at {}: the template's manifest post-processor must write \
+                 `build/manifest.json` (`output = \"build/manifest.json\"`), as the old script read it",
+                host.show(&self.manifest)
             )
         })?;
         let image = manifest::latest_image(&json)
             .with_context(|| format!("reading {}", host.show(&self.manifest)))?;
-        if self.shared_manifest {
-            // As the old script did: the next build starts without it, and no upload ships it.
-            remove_if_there(&self.manifest)?;
-        }
         println!("packer built {image}");
-        Ok(Built { image, interrupted })
+        // packer names the image it started from in its log; `-debug` logs to the terminal.
+        let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        Ok(Built {
+            image,
+            source_used: packer::source_image_used(&log),
+            interrupted,
+        })
     }
+
+    /// The labels the new image should carry, given the source image packer says it used,
+    /// and whether they differ from those the template was given. A source that differs from
+    /// the one resolved before the build (the family moved meanwhile) is said, and labelled.
+    pub fn labels_for(
+        &self,
+        source_used: Option<&str>,
+        output: Output<'_>,
+    ) -> (Vec<(String, String)>, bool) {
+        let Some(provenance) = &self.provenance else {
+            return (self.labels.clone(), false);
+        };
+        let resolved = provenance.source_image.as_deref();
+        match source_used {
+            Some(used) if Some(used) != resolved => {
+                output.say(&format!(
+                    "packer started from {used}, not {}, the family's image when the build began: the family \
+                     moved during the build; the image's labels name {used}",
+                    resolved.unwrap_or("the resolved image")
+                ));
+                let confirmed = Provenance {
+                    source_image: Some(used.to_string()),
+                    ..provenance.clone()
+                };
+                (confirmed.labels(), true)
+            }
+            Some(_) => (self.labels.clone(), false),
+            None => {
+                output.say(&format!(
+                    "packer's log does not say which source image it used (no `Using image:` line): the labels \
+                     name {}, the family's image when the build began",
+                    resolved.unwrap_or("no source image")
+                ));
+                (self.labels.clone(), false)
+            }
+        }
+    }
+}
+
+/// Fills `staging` afresh with copies of the template folder's inputs and a `build/` holding
+/// only the launcher package, as the old `build/` held it. A hard link stands in for the
+/// package's copy where the file system allows it.
+fn stage(host: &HostTree, staging: &Path, launcher_file: &str) -> anyhow::Result<()> {
+    match std::fs::remove_dir_all(staging) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            return Err(err).with_context(|| format!("removing the old {}", staging.display()))
+        }
+        _ => {}
+    }
+    for file in inputs::packer_inputs(host)? {
+        let rel = file.strip_prefix(&host.packer_dir).unwrap_or(&file);
+        let to = staging.join(rel);
+        if let Some(dir) = to.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        std::fs::copy(&file, &to)
+            .with_context(|| format!("copying {} to {}", host.show(&file), host.show(&to)))?;
+    }
+    let build = staging.join("build");
+    std::fs::create_dir_all(&build).with_context(|| format!("creating {}", build.display()))?;
+    let (from, to) = (
+        host.build_dir.join(launcher_file),
+        build.join(launcher_file),
+    );
+    if std::fs::hard_link(&from, &to).is_err() {
+        std::fs::copy(&from, &to)
+            .with_context(|| format!("copying {} to {}", host.show(&from), host.show(&to)))?;
+    }
+    Ok(())
 }
 
 /// What a finished packer run made.
 pub struct Built {
     pub image: String,
+    /// The source image packer's log says it started from.
+    pub source_used: Option<String>,
     /// A signal that arrived as packer finished; the caller stops after pinning.
     pub interrupted: Option<i32>,
 }
@@ -407,6 +458,10 @@ pub fn build_one(
         });
     }
     let built = plan.run(sh, host, output)?;
+    let (labels, changed) = plan.labels_for(built.source_used.as_deref(), output);
+    if !plan.labelled_by_template || changed {
+        label(gcloud, &built.image, &labels, output);
+    }
     let change = record(host, plan.wm, &built.image)?;
     Ok(Pinned {
         image: built.image,
@@ -414,6 +469,22 @@ pub fn build_one(
         reused: false,
         interrupted: built.interrupted,
     })
+}
+
+/// Puts the labels on a new image; a failure is a warning naming the command that retries,
+/// since the image itself is good and is still pinned.
+fn label(gcloud: &Gcloud, image: &str, labels: &[(String, String)], output: Output<'_>) {
+    match gcloud.add_image_labels(image, labels) {
+        Ok(()) => output.say(&format!(
+            "labelled {image} with what it is made from ({} labels)",
+            labels.len()
+        )),
+        Err(err) => output.say(&format!(
+            "warning: {image} was built but not labelled ({err:#}), so no later build can reuse it; \
+             it is pinned all the same. To label it: {}",
+            gcloud.add_labels_command(image, labels)
+        )),
+    }
 }
 
 /// An image built (or reused) and pinned in images.conf.
@@ -424,18 +495,6 @@ pub struct Pinned {
     pub reused: bool,
     /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
-}
-
-/// Waits for any other build using the template's one `build/manifest.json`, saying so.
-fn take_turn(host: &HostTree) -> anyhow::Result<std::fs::File> {
-    wait_for_lock(
-        &host.state_dir.join("manifest.lock"),
-        &format!(
-            "waiting for the other build to finish: the template writes every build's manifest to {} \
-             (declare `manifest_path` to build side by side)",
-            host.show(&host.shared_manifest_file())
-        ),
-    )
 }
 
 /// Takes the lock file at `path`, first saying `why` when another process holds it. The lock
@@ -455,15 +514,6 @@ fn wait_for_lock(path: &Path, why: &str) -> anyhow::Result<std::fs::File> {
         }
     }
     Ok(lock)
-}
-
-fn remove_if_there(path: &Path) -> anyhow::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
-            Err(err).with_context(|| format!("removing the old {}", path.display()))
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Pins `image` for `wm` in images.conf. A lock makes this the one writer at a time, so two

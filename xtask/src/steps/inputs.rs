@@ -10,7 +10,7 @@ use crate::host::HostTree;
 use crate::model::hex;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{digest_of_files, digest_of_variables, Digests, Provenance};
-use crate::model::template::Template;
+use crate::model::template::{Loaded, Template};
 use crate::model::variables::Variables;
 use crate::model::WorkloadManager;
 
@@ -33,8 +33,7 @@ pub fn provenance(
         .iter()
         .map(|p| p.trim_start_matches("./").to_string())
         .collect();
-    let mut files = Vec::new();
-    collect_files(&host.packer_dir, &host.build_dir, &mut files)?;
+    let files = packer_inputs(host)?;
     let (mut template_files, mut playbook_files, mut static_files) =
         (Vec::new(), Vec::new(), Vec::new());
     for file in files {
@@ -79,6 +78,30 @@ fn sha256_of(path: &Path) -> anyhow::Result<String> {
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex(&hasher.finalize()))
+}
+
+/// What `packer build .` loads from the template folder besides main.pkr.hcl.
+pub fn loaded(host: &HostTree) -> anyhow::Result<Loaded> {
+    let mut names = Vec::new();
+    let entries = std::fs::read_dir(&host.packer_dir)
+        .with_context(|| format!("listing {}", host.packer_dir.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        if entry.path().is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    Ok(Loaded::of(names.iter().map(String::as_str)))
+}
+
+/// The files of the template folder that packer may read, and so that the fingerprint covers:
+/// all but build/, the config file and the README. A build's packer runs in a copy of exactly
+/// these (see `HostTree::staging_dir`), so what packer loads is what the fingerprint names.
+pub fn packer_inputs(host: &HostTree) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    collect_files(&host.packer_dir, &host.build_dir, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 /// Every file under the template folder except build/, the config file (whose effect on the

@@ -282,6 +282,7 @@ fn images_of(state: &mut State, project: &str, port: u16) -> Vec<Value> {
         };
         let name = image["name"].as_str().unwrap_or_default().to_string();
         image["kind"] = json!("compute#image");
+        image["labelFingerprint"] = image_label_fingerprint(&image);
         if image.get("selfLink").is_none() {
             image["selfLink"] = json!(format!(
                 "http://127.0.0.1:{port}/compute/v1/projects/{project}/global/images/{name}"
@@ -388,6 +389,9 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
                     "multipart/mixed; boundary=stand-in-boundary".to_string(),
                     batch(&mut state, port, &boundary, &body),
                 )
+            } else if method == "POST" && path.ends_with("/setLabels") {
+                let (status, json) = set_labels(&mut state, port, &path, &body);
+                (status, "application/json".to_string(), json)
             } else {
                 let (status, json) = answer(&mut state, port, &method, &path);
                 (status, "application/json".to_string(), json)
@@ -418,6 +422,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        412 => "Precondition Failed",
         403 => "Forbidden",
         _ => "Not Found",
     }
@@ -544,6 +549,78 @@ fn answer(state: &mut State, port: u16, method: &str, path: &str) -> (u16, Strin
             &format!("the stand-in does not serve {method} {path}"),
         ),
     }
+}
+
+/// `POST .../global/images/NAME/setLabels` (what `gcloud compute images add-labels` sends):
+/// replaces the image's labels when the body carries its current `labelFingerprint`, as the
+/// real API does, in memory or in the images folder.
+fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, String) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["compute", "v1", "projects", project, "global", "images", name, "setLabels"] =
+        segments.as_slice()
+    else {
+        return error(
+            404,
+            "notFound",
+            &format!("the stand-in does not serve POST {path}"),
+        );
+    };
+    let Ok(request) = serde_json::from_str::<Value>(body) else {
+        return error(400, "invalid", "the body is not JSON");
+    };
+    let Some(image) = images_of(state, project, port)
+        .into_iter()
+        .find(|i| i["name"] == *name)
+    else {
+        return error(
+            404,
+            "notFound",
+            &format!("The resource 'projects/{project}/global/images/{name}' was not found"),
+        );
+    };
+    if request["labelFingerprint"] != image_label_fingerprint(&image) {
+        return error(
+            412,
+            "conditionNotMet",
+            "Labels fingerprint either invalid or resource labels have changed",
+        );
+    }
+    let mut labelled = image.clone();
+    labelled["labels"] = request["labels"].clone();
+    labelled["labelFingerprint"] = json!(format!("fp-{}", request["labels"].to_string().len()));
+    match (
+        state
+            .images
+            .iter_mut()
+            .find(|(p, i)| p == project && i["name"] == *name),
+        &state.images_dir,
+    ) {
+        (Some((_, stored)), _) => *stored = labelled,
+        (None, Some(dir)) => {
+            let file = dir.join(format!("{name}.json"));
+            let temp = dir.join(format!(".{name}.labels.tmp"));
+            std::fs::write(&temp, labelled.to_string()).unwrap();
+            std::fs::rename(&temp, &file).unwrap();
+        }
+        (None, None) => return error(404, "notFound", "no such image"),
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let mut op = operation(
+        &base,
+        path.trim_end_matches("/setLabels"),
+        &format!("projects/{project}/global/operations/op-labels-{name}"),
+    );
+    op["operationType"] = json!("setLabels");
+    (200, op.to_string())
+}
+
+/// The label fingerprint an image answers with; an image never labelled through the API has
+/// the fingerprint of no labels.
+fn image_label_fingerprint(image: &Value) -> Value {
+    image
+        .get("labelFingerprint")
+        .cloned()
+        .unwrap_or_else(|| json!("42WmSpB8rSM="))
 }
 
 /// A finished delete operation: gcloud then waits for nothing. It needs `operationType` and

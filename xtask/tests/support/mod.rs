@@ -113,7 +113,8 @@ impl HostCopy {
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(name);
-        copy_tree(&fixture.join("tools"), &dir.path().join("tools"));
+        // The whole fixture: the template, and the files around it (the task images' consumers).
+        copy_tree(&fixture, dir.path());
         let config = "tools/slurm/packer/slurm-image.toml";
         std::fs::copy(repo_root().join(config), dir.path().join(config)).unwrap();
         HostCopy::around(dir)
@@ -334,7 +335,9 @@ impl Run {
 /// the launcher) into `compute-images/<name>.json`.
 /// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
 /// build's environment goes to `packer-env.log`.
-/// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted,
+/// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `rendezvous` (each build waits
+/// until both workload managers' builds have started, and fails if the other never does),
+/// `slow` (waits to be interrupted,
 /// then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns
 /// of an undefined variable), `finish-on-interrupt` (waits to be interrupted, then writes
 /// its manifest and exits 0: packer finishing as the signal arrives), or `1.6.6` / `1.7.4` for
@@ -344,7 +347,9 @@ impl Run {
 /// `FAKE_PACKER_PLUGINS=none` means no plugin is installed until `packer init` runs. Builds
 /// append `<wm> start|end <time>` to `packer-times.log`, their workload manager to
 /// `packer-started` and, after cleaning up, to `packer-cleaned`, and write a line to
-/// `PACKER_LOG_PATH`.
+/// `PACKER_LOG_PATH`. Like the googlecompute plugin, a build says `Using image: NAME` (the
+/// `source_image` given, else the family's current one, or `FAKE_PACKER_USING_IMAGE`), in
+/// its output and its log.
 pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
 set -u
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -418,6 +423,18 @@ JSON
   mv "$root/compute-images/.$image.tmp" "$root/compute-images/$image.json"
 }
 echo "==> googlecompute.fixture: building a $wm image (stand-in)"
+# As the googlecompute plugin does once it has resolved the source: the image given, else the
+# family's current one (FAKE_PACKER_USING_IMAGE stands in for a family that moved meanwhile).
+using=$(sed -n 's/^source_image = "\(.*\)"$/\1/p' "$var_file")
+if [ -z "$using" ]; then
+  case "$(sed -n 's/^image_family = "\(.*\)"$/\1/p' "$var_file")" in
+    slurm-gcp-6-3-ubuntu-2004-lts) using=slurm-gcp-6-3-ubuntu-2004-lts-v20240101 ;;
+    ubuntu-2004-lts) using=ubuntu-2004-focal-v20240101 ;;
+  esac
+  using="${FAKE_PACKER_USING_IMAGE:-$using}"
+fi
+echo "==> googlecompute.fixture: Using image: $using"
+[ -n "${PACKER_LOG_PATH:-}" ] && echo "2026/01/01 00:00:00 ui: ==> googlecompute.fixture: Using image: $using" >> "$PACKER_LOG_PATH"
 case "$mode" in
   fail)
     [ -n "${PACKER_LOG_PATH:-}" ] && echo "googlecompute: Error creating instance: quota exceeded" >> "$PACKER_LOG_PATH"
@@ -428,6 +445,17 @@ case "$mode" in
     echo "$wm" >> "$root/packer-started"
     for _ in $(seq 600); do sleep 0.1; done
     exit 0 ;;
+  rendezvous)
+    # Waits (at most a minute) for the other workload manager's build to start: a release
+    # that runs the builds one after the other makes the first one fail.
+    echo "$wm" >> "$root/packer-started"
+    for _ in $(seq 600); do
+      [ "$(sort -u "$root/packer-started" | wc -l)" -ge 2 ] && break
+      sleep 0.1
+    done
+    if [ "$(sort -u "$root/packer-started" | wc -l)" -lt 2 ]; then
+      echo "Build 'googlecompute.fixture' errored: the other build never started" >&2; exit 1
+    fi ;;
   finish-on-interrupt)
     trap 'write_manifest; echo "Build finished as the interrupt arrived."; exit 0' INT TERM
     echo "$wm" >> "$root/packer-started"
