@@ -46,13 +46,13 @@ fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
     );
-    let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
+    // Packer runs in the build's own copy of the template folder.
     let state_dir = host.state_dir().canonicalize().unwrap();
     assert_eq!(
         build_calls(&host),
         [format!(
-            "{} | build -var-file={}/slurm.pkrvars.hcl .",
-            packer_dir.display(),
+            "{}/slurm | build -var-file={}/slurm.pkrvars.hcl .",
+            state_dir.display(),
             state_dir.display()
         )]
     );
@@ -65,10 +65,6 @@ fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
         &format!("launcher_deb_name = \"{LAUNCHER}\""),
         "cpu_image_name = \"determinedai/pytorch-tensorflow-cpu-dev:e960eae\"",
         "cuda_image_name = \"determinedai/pytorch-ngc-dev:e960eae\"",
-        &format!(
-            "manifest_path = \"{}/slurm-manifest.json\"",
-            state_dir.display()
-        ),
     ] {
         assert!(
             vars.lines().any(|l| l == line),
@@ -107,17 +103,14 @@ fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
         vars.contains("image_family = \"ubuntu-2004-lts\""),
         "{vars}"
     );
-    assert!(
-        vars.contains("target/slurm-image/pbs-manifest.json\""),
-        "{vars}"
-    );
     let fingerprint = fingerprint_in(&vars);
     assert!(
         fingerprint.len() == 32 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()),
         "{fingerprint}"
     );
-    assert!(host.state_dir().join("pbs-manifest.json").exists());
+    assert!(host.state_dir().join("pbs/build/manifest.json").exists());
     assert!(!host.state_dir().join("slurm.pkrvars.hcl").exists());
+    assert!(!host.state_dir().join("slurm").exists());
 }
 
 #[test]
@@ -171,7 +164,7 @@ fn a_build_without_a_manifest_changes_nothing() {
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
     run.fails_with(&[
         "wrote no manifest",
-        "target/slurm-image/slurm-manifest.json",
+        "target/slurm-image/slurm/build/manifest.json",
     ]);
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
@@ -693,7 +686,7 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
         "slurm: det-environments-slurm-ci-1800000001\npbs: det-environments-pbs-ci-1800000000\n",
         "the pin is made on images.conf as it is once the lock is free, not as it was read before"
     );
-    for file in ["pbs.pkrvars.hcl", "pbs-manifest.json"] {
+    for file in ["pbs.pkrvars.hcl", "pbs/build/manifest.json"] {
         assert!(host.state_dir().join(file).exists(), "{file}");
     }
 }

@@ -144,17 +144,13 @@ fn the_real_packer_reads_every_value_as_written_and_its_null_artifact_is_refused
         "packer",
         &HANDS_BUILDS_TO_THE_REAL_PACKER.replace("REAL_PACKER", &real),
     );
-    // A build checks that gcloud is there; it is never run, as no image is made.
-    host.stand_in(
-        "gcloud",
-        "#!/bin/sh\necho \"stand-in gcloud: unexpected $*\" >&2\nexit 1\n",
-    );
+    // gcloud, against the loopback Compute API, resolves the source image; no image is made.
     host.write(
         &format!("tools/slurm/packer/build/{LAUNCHER}"),
         b"launcher package bytes",
     );
     let images_conf = std::fs::read_to_string(host.images_conf()).unwrap();
-    let manifest = host.state_dir().join("slurm-manifest.json");
+    let manifest = host.state_dir().join("slurm/build/manifest.json");
 
     for value in ["first run", AWKWARD] {
         let config = host.read("tools/slurm/packer/slurm-image.toml");

@@ -321,3 +321,52 @@ fn a_variables_file_packer_would_load_by_itself_stops_the_build_before_packer() 
     ]);
     assert_eq!(packer_builds(&host), 0);
 }
+
+/// The scenarios above on a copy of the real repository laid out by `real-host-copy` (see
+/// the project guide's facts), named by `SLURM_IMAGE_REAL_HOST_COPY`: the release's wall time
+/// against the slower single build, with a stand-in packer sleeping `FAKE_PACKER_DELAY`.
+#[test]
+#[ignore = "needs SLURM_IMAGE_REAL_HOST_COPY: run with --ignored --nocapture"]
+fn on_a_real_host_copy() {
+    let Some(tree) = std::env::var_os("SLURM_IMAGE_REAL_HOST_COPY") else {
+        println!("SKIPPED: SLURM_IMAGE_REAL_HOST_COPY names no real-host-copy");
+        return;
+    };
+    let host = HostCopy::of_tree(std::path::Path::new(&tree));
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    let delay = [("FAKE_PACKER_DELAY", "4")];
+    let timed = |args: &[&str]| {
+        let started = std::time::Instant::now();
+        let run = run_in_repo(&host, args, &delay).ok();
+        (run, started.elapsed().as_secs_f64())
+    };
+    let (_, slurm) = timed(&["build", "--offline", "--force"]);
+    let (_, pbs) = timed(&["build", "--offline", "--force", "--wm", "pbs"]);
+    git(&host, &["checkout", "-q", "--", IMAGES_CONF]);
+    let (release, both) = timed(&[
+        "release",
+        "--yes",
+        "--offline",
+        "--force",
+        "--branch",
+        "real-copy",
+    ]);
+    println!(
+        "build slurm {slurm:.2} s, build pbs {pbs:.2} s, release {both:.2} s: ratio {:.3}",
+        both / slurm.max(pbs)
+    );
+    println!("{}", release.stderr);
+    for wm in ["slurm", "pbs"] {
+        let run = host.run(&["build", "--offline", "--wm", wm]).ok();
+        assert!(run.stdout.contains("reusing "), "{}", run.stdout);
+    }
+    let doctor = host.run_env(&["doctor"], &[NO_ARTIFACTORY]);
+    println!("{}", doctor.stdout);
+    assert!(doctor
+        .stdout
+        .contains("tools/slurm/scripts/slurmcluster.sh:216 still calls"));
+}

@@ -590,24 +590,7 @@ fn without_yes_and_without_a_terminal_nothing_starts() {
 }
 
 #[test]
-fn one_manifest_path_for_every_build_means_one_after_the_other_and_says_why() {
-    let host = repo_of(HostCopy::real_form());
-    let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
-    cmd.env("FAKE_PACKER_DELAY", "0.5");
-    let run = Run::of(cmd).ok();
-    assert!(
-        run.stderr.contains(
-            "one after the other: the template writes every build's manifest to tools/slurm/packer/build/manifest.json"
-        ),
-        "{}",
-        run.stderr
-    );
-    let times = build_times(&host);
-    let (slurm, pbs) = (times["slurm"], times["pbs"]);
-    assert!(slurm.1 <= pbs.0, "the builds overlapped: {times:?}");
-    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
-    assert_eq!(git(&host, &["status", "--porcelain"]), "");
-
+fn sequential_builds_one_after_the_other_and_says_why() {
     let host = repo();
     let run = Run::of(release(
         &host,

@@ -520,17 +520,20 @@ fn task_image_findings(host: &HostTree, config: Option<&Config>) -> Vec<Finding>
         .iter()
         .map(|m| Finding::failed(CHECK, false, m.problem(), m.fix()))
         .collect();
-    findings.extend(found.missing.iter().map(|file| {
-        Finding::failed(
+    if !found.missing.is_empty() {
+        findings.push(Finding::failed(
             CHECK,
             false,
-            format!("{file} is not there, so its task images were not compared"),
             format!(
-                "remove it from image.task_image_consumers in {} if the repository no longer has it",
+                "{} not there, so the task images they name were not compared",
+                found.missing.join(", ")
+            ),
+            format!(
+                "remove a file the repository no longer has from image.task_image_consumers in {}",
                 host.show(&host.config_file)
             ),
-        )
-    }));
+        ));
+    }
     if findings.is_empty() {
         let files = config.image.task_image_consumers.len();
         findings.push(Finding::passed(

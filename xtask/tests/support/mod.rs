@@ -108,6 +108,14 @@ impl HostCopy {
         HostCopy::around(dir)
     }
 
+    /// A copy of a whole host tree at `from` (a `real-host-copy` of the real repository, git
+    /// history included), with the stand-ins' folder and a loopback Compute API of its own.
+    pub fn of_tree(from: &Path) -> HostCopy {
+        let dir = TempDir::new("tree");
+        copy_tree(from, dir.path());
+        HostCopy::around(dir)
+    }
+
     fn of_fixture(name: &str) -> HostCopy {
         let dir = TempDir::new("host");
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
