@@ -140,8 +140,8 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
     assert!(run.stdout.ends_with("ready to build\n"), "{}", run.stdout);
     assert!(host.api().only_reads());
 
-    // git and gcloud made slow, each call noting when its wait began and ended: the one git
-    // check and the three gcloud checks must all wait at the same time. (Overlap, not a
+    // git and gcloud made slow, each call noting when its wait began and ended: the two git
+    // checks and the three gcloud checks must all wait at the same time. (Overlap, not a
     // stopwatch, so a loaded machine cannot fail the test.)
     let log = host.path("waits.log");
     for (name, real) in [
@@ -168,7 +168,11 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
             .collect()
     };
     let (starts, ends) = (times("start "), times("end "));
-    assert_eq!(starts.len(), 4, "one git and three gcloud calls:\n{waits}");
+    assert_eq!(
+        starts.len(),
+        5,
+        "two git calls (its version, the search for removed make targets) and three gcloud calls:\n{waits}"
+    );
     let last_start = starts.iter().cloned().fold(f64::MIN, f64::max);
     let first_end = ends.iter().cloned().fold(f64::MAX, f64::min);
     assert!(
