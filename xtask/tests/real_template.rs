@@ -113,6 +113,16 @@ fn a_release_builds_both_at_once_labels_both_and_a_rebuild_reuses_each() {
         "{}",
         run.stderr
     );
+    assert!(!run.stderr.contains("not labelled"), "{}", run.stderr);
+    for wm in ["slurm", "pbs"] {
+        assert!(
+            run.stderr.contains(&format!(
+                "[{wm}] labelled det-environments-{wm}-ci-1800000000 with what it is made from"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
     assert_eq!(
         host.read(IMAGES_CONF),
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
@@ -199,6 +209,12 @@ fn the_labels_name_the_source_image_packer_used_when_the_family_moved() {
             "packer started from {moved}, not {}",
             support::SLURM_SOURCE
         )),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("labelled det-environments-slurm-ci-1800000000 with what it is made from"),
         "{}",
         run.stderr
     );
@@ -338,7 +354,8 @@ fn on_a_real_host_copy() {
         &format!("tools/slurm/packer/build/{LAUNCHER}"),
         b"launcher package bytes",
     );
-    let delay = [("FAKE_PACKER_DELAY", "4")];
+    let delay = std::env::var("FAKE_PACKER_DELAY").unwrap_or_else(|_| "10".into());
+    let delay = [("FAKE_PACKER_DELAY", delay.as_str())];
     let timed = |args: &[&str]| {
         let started = std::time::Instant::now();
         let run = run_in_repo(&host, args, &delay).ok();
@@ -360,6 +377,11 @@ fn on_a_real_host_copy() {
         both / slurm.max(pbs)
     );
     println!("{}", release.stderr);
+    assert!(
+        !release.stderr.contains("not labelled"),
+        "{}",
+        release.stderr
+    );
     for wm in ["slurm", "pbs"] {
         let run = host.run(&["build", "--offline", "--wm", wm]).ok();
         assert!(run.stdout.contains("reusing "), "{}", run.stdout);

@@ -389,6 +389,9 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
                     "multipart/mixed; boundary=stand-in-boundary".to_string(),
                     batch(&mut state, port, &boundary, &body),
                 )
+            } else if method == "POST" && path.ends_with("/wait") {
+                // Every operation the stand-in starts is already done.
+                (200, "application/json".to_string(), wait_for(port, &path))
             } else if method == "POST" && path.ends_with("/setLabels") {
                 let (status, json) = set_labels(&mut state, port, &path, &body);
                 (status, "application/json".to_string(), json)
@@ -551,6 +554,27 @@ fn answer(state: &mut State, port: u16, method: &str, path: &str) -> (u16, Strin
     }
 }
 
+/// `POST .../global/operations/NAME/wait`, which gcloud sends after a `setLabels`: the
+/// operation, done, naming the image it labelled.
+fn wait_for(port: u16, path: &str) -> String {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (project, name) = match segments.as_slice() {
+        ["compute", "v1", "projects", project, "global", "operations", name, "wait"] => {
+            (*project, *name)
+        }
+        _ => ("", ""),
+    };
+    let image = name.strip_prefix("op-labels-").unwrap_or(name);
+    let base = format!("http://127.0.0.1:{port}");
+    let mut op = operation(
+        &base,
+        &format!("/compute/v1/projects/{project}/global/images/{image}"),
+        &format!("projects/{project}/global/operations/{name}"),
+    );
+    op["operationType"] = json!("setLabels");
+    op.to_string()
+}
+
 /// `POST .../global/images/NAME/setLabels` (what `gcloud compute images add-labels` sends):
 /// replaces the image's labels when the body carries its current `labelFingerprint`, as the
 /// real API does, in memory or in the images folder.
@@ -587,7 +611,8 @@ fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, Str
     }
     let mut labelled = image.clone();
     labelled["labels"] = request["labels"].clone();
-    labelled["labelFingerprint"] = json!(format!("fp-{}", request["labels"].to_string().len()));
+    // gcloud decodes the fingerprint as base64: "labelled".
+    labelled["labelFingerprint"] = json!("bGFiZWxsZWQ=");
     match (
         state
             .images
