@@ -391,4 +391,29 @@ fn on_a_real_host_copy() {
     assert!(doctor
         .stdout
         .contains("tools/slurm/scripts/slurmcluster.sh:216 still calls"));
+
+    // Another CPU tag in slurmcluster.yaml: check fails, and a release stops before packer.
+    git(&host, &["checkout", "-q", "-f", "master"]);
+    let yaml = "tools/slurm/scripts/slurmcluster.yaml";
+    host.write(
+        yaml,
+        host.read(yaml).replace(
+            "cpu: determinedai/pytorch-tensorflow-cpu-dev:e960eae",
+            "cpu: determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        ),
+    );
+    git(&host, &["commit", "-q", "-am", "Another CPU task image"]);
+    let wanted = [
+        "tools/slurm/scripts/slurmcluster.yaml:80 names determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        "the image caches determinedai/pytorch-tensorflow-cpu-dev:e960eae",
+    ];
+    host.run(&["check"]).fails_with(&wanted);
+    let builds = packer_builds(&host);
+    run_in_repo(
+        &host,
+        &["release", "--yes", "--offline", "--branch", "refused"],
+        &[],
+    )
+    .fails_with(&wanted);
+    assert_eq!(packer_builds(&host), builds);
 }
