@@ -9,6 +9,7 @@ use xshell::Shell;
 
 use crate::commands::HelpFooter;
 use crate::host::HostTree;
+use crate::model::launcher_choice::Launcher;
 use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
 use crate::steps::build::{resolve_source, Inputs, Plan};
@@ -80,7 +81,8 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
                     } else {
                         None
                     };
-                    let plan = Plan::new(host, inputs, wm, package, source.as_deref(), false)?;
+                    let launcher = Launcher::Known(package.clone());
+                    let plan = Plan::new(host, inputs, wm, &launcher, source.as_deref(), false)?;
                     let fingerprint = plan
                         .fingerprint
                         .context("the launcher package is not in build/")?;

@@ -16,6 +16,7 @@ use clap::Subcommand;
 use xshell::Shell;
 
 use crate::host::HostTree;
+use crate::model::WorkloadManager;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -46,6 +47,23 @@ impl SlurmImage {
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
             SlurmImage::Doctor(cmd) => cmd.run(sh, host),
+        }
+    }
+}
+
+/// A workload manager as the command line names it (`--wm`, `--redo`): parsing and its help
+/// are the command line's concern, so the model's [`WorkloadManager`] knows nothing of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadManagerArg {
+    Slurm,
+    Pbs,
+}
+
+impl From<WorkloadManagerArg> for WorkloadManager {
+    fn from(arg: WorkloadManagerArg) -> WorkloadManager {
+        match arg {
+            WorkloadManagerArg::Slurm => WorkloadManager::Slurm,
+            WorkloadManagerArg::Pbs => WorkloadManager::Pbs,
         }
     }
 }

@@ -23,11 +23,14 @@ pub const CONTRACT: [&str; 7] = [
     "cuda_image_name",
 ];
 
-/// A variable's value: a string, or (for labels) a map of strings.
+/// A variable's value: a string, or (for labels) a map of strings; in a dry run's preview, a
+/// value not known yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Text(String),
     Map(Vec<(String, String)>),
+    /// Shown as `<unknown: why>`, which packer would refuse: such variables are never run.
+    Unknown(String),
 }
 
 /// The values one build passes to the template, in the order they are written.
@@ -167,6 +170,15 @@ pub fn for_template(
 }
 
 impl Variables {
+    /// Marks the value of `name` as not known, and why.
+    pub fn mark_unknown(&mut self, name: &str, why: &str) {
+        for (n, value) in &mut self.0 {
+            if *n == name {
+                *value = Value::Unknown(why.to_string());
+            }
+        }
+    }
+
     /// The value of one variable, when it is text.
     #[cfg(test)]
     pub fn text(&self, name: &str) -> Option<&str> {
@@ -187,6 +199,7 @@ impl Variables {
             out.push_str(" = ");
             match value {
                 Value::Text(text) => out.push_str(&hcl_string(text)),
+                Value::Unknown(why) => out.push_str(&format!("<unknown: {why}>")),
                 Value::Map(entries) if entries.is_empty() => out.push_str("{}"),
                 Value::Map(entries) => {
                     out.push_str("{\n");

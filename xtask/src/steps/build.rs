@@ -12,7 +12,7 @@ use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
-use crate::model::launcher_version::LauncherPackage;
+use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Listed, Provenance, Verdict};
 use crate::model::template::Template;
 use crate::model::time::parse_rfc3339;
@@ -73,9 +73,6 @@ pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
     )
 }
 
-/// Stands in for the launcher's name in a dry run that could not find one.
-pub const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
-
 /// What every build reads before it starts: the config, the template and images.conf, each
 /// checked so that a mistake stops the build before any VM does.
 pub struct Inputs {
@@ -134,6 +131,8 @@ pub fn ensure_plugins(
 /// One build, decided: the files it uses and the variables it passes.
 pub struct Plan {
     pub wm: WorkloadManager,
+    /// Unknown only in a dry run that could not decide it; such a plan is shown, never run.
+    pub launcher: Launcher,
     pub variables: Variables,
     /// The template's optional declarations it lacks.
     pub off: Vec<Extra>,
@@ -144,7 +143,7 @@ pub struct Plan {
     pub shared_manifest: bool,
     pub log_file: PathBuf,
     /// The input fingerprint of what the image is made from; `None` when the launcher
-    /// package is not there to hash or the source image is unknown (a dry run).
+    /// package is unknown or not yet there to hash, or the source image is unknown (a dry run).
     pub fingerprint: Option<String>,
     /// The labels the image gets: the workload manager, and what it is made from.
     pub labels: Vec<(String, String)>,
@@ -160,19 +159,23 @@ impl Plan {
         host: &HostTree,
         inputs: &Inputs,
         wm: WorkloadManager,
-        package: &LauncherPackage,
+        launcher: &Launcher,
         source_image: Option<&str>,
         debug: bool,
     ) -> anyhow::Result<Plan> {
-        let contract = variables::contract(&inputs.config, wm, &package.file_name);
+        let mut contract = variables::contract(&inputs.config, wm, &launcher.file_name());
+        if let Launcher::Unknown { why } = launcher {
+            contract.mark_unknown("launcher_deb_name", why);
+        }
         // Where the template takes a source image, the fingerprint covers it: unresolved (a
         // dry run without network, `check`), there is no fingerprint.
         let unresolved =
             inputs.template.declares(Extra::SourceImage.variable()) && source_image.is_none();
-        let provenance = if unresolved {
-            None
-        } else {
-            inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
+        let provenance = match launcher.known() {
+            Some(package) if !unresolved => {
+                inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
+            }
+            _ => None,
         };
         let shared_manifest = inputs.shared_manifest();
         let manifest = if shared_manifest {
@@ -195,6 +198,7 @@ impl Plan {
         let (variables, off) = variables::for_template(contract, &inputs.template, &extras);
         Ok(Plan {
             wm,
+            launcher: launcher.clone(),
             variables,
             labelled: !off.contains(&Extra::ImageLabels),
             off,
@@ -304,6 +308,9 @@ impl Plan {
 
     /// Writes the variables file, runs packer and reads the new image from its manifest.
     pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
+        if let Launcher::Unknown { why } = &self.launcher {
+            bail!("the launcher package is unknown ({why}): a build needs one in build/");
+        }
         for dir in [&host.state_dir, &host.build_dir] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
