@@ -9,7 +9,7 @@ use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Output};
 use crate::host::HostTree;
 use crate::model::images_conf::Change;
-use crate::model::launcher_choice::{Launcher, Purpose, Wanted};
+use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::provenance::Verdict;
 use crate::model::variables::Extra;
 use crate::model::WorkloadManager;
@@ -138,19 +138,16 @@ impl Build {
         // Whether the launcher reaches build/ only when a real build fetches or copies it.
         let (launcher, arrives) = match launcher::choose(host, &inputs.config, &self.wanted()) {
             Ok(chosen) => {
-                let (launcher, arrives) = (
-                    chosen.decision.launcher(),
-                    chosen.decision.changes_build_dir(),
-                );
-                match &launcher {
-                    Launcher::Unknown { why } => unknown.push(format!("launcher: {why}")),
-                    Launcher::Known(_) => {
-                        launcher::carry_out(host, chosen.decision, true)?;
-                    }
-                }
+                let (launcher, arrives) = (chosen.planned(), chosen.decision.changes_build_dir());
                 show_launcher(&launcher, arrives, host);
-                if let Some(newest) = chosen.newest {
+                if let Some(newest) = &chosen.newest {
                     println!("launcher: {newest}");
+                }
+                match chosen.decision {
+                    Decision::Refuse { why } => unknown.push(format!("launcher: {why}")),
+                    decision => {
+                        launcher::carry_out(host, decision, true)?;
+                    }
                 }
                 (launcher, arrives)
             }

@@ -465,15 +465,17 @@ impl Release {
                     Decision::Copy { .. } => "given with --launcher, to be copied into build/",
                     _ => "in build/",
                 };
-                let launcher = chosen.decision.launcher();
+                let launcher = chosen.planned();
                 match &launcher {
                     Launcher::Known(package) => {
                         println!("# launcher: {} ({how})", package.file_name)
                     }
-                    Launcher::Unknown { why } => {
-                        println!("# launcher: unknown (a real release would stop: see the end)");
-                        stops.push(format!("launcher: {why}"));
+                    Launcher::Unknown { .. } => {
+                        println!("# launcher: unknown (a real release would stop: see the end)")
                     }
+                }
+                if let Decision::Refuse { why } = &chosen.decision {
+                    stops.push(format!("launcher: {why}"));
                 }
                 if let Some(newest) = chosen.newest {
                     println!("# launcher: {newest}");

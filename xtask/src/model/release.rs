@@ -62,24 +62,30 @@ pub fn commit_message(
         .map(|(wm, _)| wm.key())
         .collect::<Vec<_>>()
         .join(" and ");
-    let (version, package) = match launcher {
-        Launcher::Known(package) => (package.version.to_string(), package.file_name.clone()),
-        Launcher::Unknown { .. } => (
-            "unknown".to_string(),
-            "the launcher package it decides on".to_string(),
-        ),
+    let version = match launcher {
+        Launcher::Known(package) => package.version.to_string(),
+        Launcher::Unknown { .. } => "unknown".to_string(),
     };
     let mut text = format!("Update the {names} test cluster images (launcher {version})\n\n");
     for (wm, image) in pins {
         let _ = writeln!(text, "{wm}: {image}");
     }
-    let about = match source.caveat() {
-        None => format!(
-            "Built by `cargo xtask slurm-image release` with {package}, the newest launcher release."
+    let about = match (launcher, source.caveat()) {
+        (Launcher::Unknown { .. }, caveat) => format!(
+            "Built by `cargo xtask slurm-image release` with the launcher package the release decides on, unknown \
+             in this plan.{}",
+            caveat.map_or(String::new(), |caveat| format!(
+                " This release does not carry the newest launcher: {caveat}."
+            ))
         ),
-        Some(caveat) => format!(
-            "Built by `cargo xtask slurm-image release` with {package}. This release does not carry \
-             the newest launcher: {caveat}."
+        (Launcher::Known(package), None) => format!(
+            "Built by `cargo xtask slurm-image release` with {}, the newest launcher release.",
+            package.file_name
+        ),
+        (Launcher::Known(package), Some(caveat)) => format!(
+            "Built by `cargo xtask slurm-image release` with {}. This release does not carry \
+             the newest launcher: {caveat}.",
+            package.file_name
         ),
     };
     text.push('\n');

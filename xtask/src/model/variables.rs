@@ -384,4 +384,16 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn an_unknown_value_is_shown_as_unknown_not_made_up() {
+        let mut vars = contract(&config(), WorkloadManager::Slurm, "");
+        vars.mark_unknown("launcher_deb_name", "Artifactory is unreachable");
+        let text = vars.render("build");
+        assert!(
+            text.contains("\nlauncher_deb_name = <unknown: Artifactory is unreachable>\n"),
+            "{text}"
+        );
+        assert_eq!(vars.text("launcher_deb_name"), None);
+    }
 }

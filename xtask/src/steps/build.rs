@@ -163,7 +163,8 @@ impl Plan {
         source_image: Option<&str>,
         debug: bool,
     ) -> anyhow::Result<Plan> {
-        let mut contract = variables::contract(&inputs.config, wm, &launcher.file_name());
+        let deb_name = launcher.known().map_or("", |package| &package.file_name);
+        let mut contract = variables::contract(&inputs.config, wm, deb_name);
         if let Launcher::Unknown { why } = launcher {
             contract.mark_unknown("launcher_deb_name", why);
         }

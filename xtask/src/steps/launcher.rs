@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
-use crate::model::launcher_choice::{self, Decision, Lookup, Situation, Wanted};
+use crate::model::launcher_choice::{self, Decision, Launcher, Lookup, Situation, Wanted};
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::term::{confirm, is_interactive, Progress};
 
@@ -36,6 +36,22 @@ pub struct Chosen {
     pub decision: Decision<Artifactory>,
     /// [`Lookup::newest_line`], when the decision looked the newest release up.
     pub newest: Option<String>,
+}
+
+impl Chosen {
+    /// The launcher a plan names; when it is unknown, why in a few words: what the lookup
+    /// found, or that a real run would stop (the refusal itself is long, and said once).
+    pub fn planned(&self) -> Launcher {
+        match self.decision.launcher() {
+            Launcher::Unknown { .. } => Launcher::Unknown {
+                why: self
+                    .newest
+                    .clone()
+                    .unwrap_or_else(|| "a real run would stop, as the plan ends by saying".into()),
+            },
+            known => known,
+        }
+    }
 }
 
 /// Decides the launcher package for `wanted` ([`launcher_choice::decide`]), looking the newest
