@@ -5,10 +5,9 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
-use crate::edges::artifactory;
 use crate::host::HostTree;
 use crate::model::launcher_choice::{
-    self, builds_use, off_vpn_help, unchecked, Decision, Lookup, Purpose, Situation, Wanted,
+    self, builds_use, unchecked, Decision, Lookup, Purpose, Situation, Wanted,
 };
 use crate::steps::host_files::load_config;
 use crate::steps::launcher::{carry_out, local_packages, look_up};
@@ -78,8 +77,9 @@ impl Launcher {
                 decision => carry_out(host, decision, false).map(drop),
             };
         }
-        match &lookup {
-            Lookup::Found { .. } => {
+        let fetch = launcher_choice::decide(&wanted, &situation, || lookup.as_data());
+        match (&lookup, fetch) {
+            (Lookup::Found { .. }, fetch) => {
                 // What a build would do, decided as `build` decides it, from the same lookup.
                 let build = Wanted {
                     purpose: Purpose::Build,
@@ -87,7 +87,7 @@ impl Launcher {
                 };
                 let for_build = launcher_choice::decide(&build, &situation, || lookup.as_data());
                 println!("{}", for_build.what_builds_do());
-                match launcher_choice::decide(&wanted, &situation, || lookup.as_data()) {
+                match fetch {
                     Decision::Use { package, .. } => println!(
                         "{build_dir} already holds {}, which is the newest release or newer",
                         package.file_name
@@ -98,27 +98,20 @@ impl Launcher {
             }
             // Without a release to fetch, showing succeeds when builds can go on with what is
             // here (a script that lists before building is not stopped by a usable build/),
-            // and fails when they cannot.
-            Lookup::Unreachable { why } if local.is_empty() => {
-                bail!("{}", off_vpn_help(why, &build_dir, Purpose::Fetch))
-            }
-            Lookup::Unreachable { why } => {
+            // and fails as a fetch would when they cannot.
+            (Lookup::Unreachable { why }, _) if !local.is_empty() => {
                 eprintln!("warning: {}", unchecked(why, &builds_use(&situation)));
                 Ok(())
             }
-            Lookup::NoRelease { folder } if local.is_empty() => bail!(
-                "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}: check artifactory.url in the \
-                 config or {}",
-                artifactory::URL_VAR
-            ),
-            Lookup::NoRelease { folder } => {
+            (Lookup::NoRelease { folder }, _) if !local.is_empty() => {
                 eprintln!(
                     "warning: no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}; {}",
                     builds_use(&situation)
                 );
                 Ok(())
             }
-            Lookup::Failed { why } => bail!("looking up the newest launcher release: {why}"),
+            (_, Decision::Refuse { why }) => bail!("{why}"),
+            (_, _) => Ok(()),
         }
     }
 }

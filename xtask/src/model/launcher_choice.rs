@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use crate::model::artifactory_folder::URL_VAR;
 use crate::model::launcher_version::LauncherPackage;
 
 /// What the user asked for, and for which command.
@@ -243,15 +244,15 @@ pub fn decide<S>(
             }
             (None, Purpose::Build) => format!(
                 "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder} and none in {build_dir}: \
-                 check artifactory.url in the config or SLURM_IMAGE_ARTIFACTORY_URL, or pass --launcher PATH"
+                 check artifactory.url in the config or {URL_VAR}, or pass --launcher PATH"
             ),
             (_, Purpose::Release) => format!(
                 "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}: a release tests the newest \
-                 one; check artifactory.url in the config or SLURM_IMAGE_ARTIFACTORY_URL, {instead}"
+                 one; check artifactory.url in the config or {URL_VAR}, {instead}"
             ),
             (_, _) => format!(
                 "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}: check artifactory.url in \
-                 the config or SLURM_IMAGE_ARTIFACTORY_URL"
+                 the config or {URL_VAR}"
             ),
         },
         Lookup::Failed { why } if purpose == Purpose::Build => format!(
