@@ -175,4 +175,25 @@ mod tests {
             "Examples:\n  cargo xtask slurm-image clean\n      remove build/"
         );
     }
+
+    #[test]
+    fn workload_managers_are_read_in_any_case_and_as_lists() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let all = ["cargo xtask", "slurm-image"].iter().chain(args);
+            match crate::Xtask::try_parse_from(all).map(|x| x.command) {
+                Ok(crate::Command::SlurmImage(command)) => command,
+                Err(err) => panic!("{args:?}: {err}"),
+            }
+        };
+        let SlurmImage::Build(build) = parse(&["build", "--wm", "PBS"]) else {
+            panic!("not build");
+        };
+        assert_eq!(WorkloadManager::from(build.wm), WorkloadManager::Pbs);
+        let SlurmImage::Release(release) = parse(&["release", "--redo", "slurm,pbs"]) else {
+            panic!("not release");
+        };
+        let redo: Vec<WorkloadManager> = release.redo.into_iter().map(Into::into).collect();
+        assert_eq!(redo, WorkloadManager::ALL);
+    }
 }
