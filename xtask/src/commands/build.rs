@@ -1,21 +1,19 @@
 //! `build`: bake one workload manager's image with packer and pin it in images.conf.
 
-use anyhow::Context;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Output};
 use crate::host::HostTree;
 use crate::model::images_conf::Change;
-use crate::model::launcher_version::LauncherPackage;
+use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::provenance::Verdict;
 use crate::model::WorkloadManager;
 use crate::steps::build::{
     build_one, ensure_plugins, resolve_source, source_for, source_origin, Inputs, Plan,
-    UNKNOWN_LAUNCHER,
 };
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
@@ -39,8 +37,8 @@ use crate::term::{signal_name, Interrupted};
 }.render())]
 pub struct Build {
     /// The workload manager the image is for.
-    #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManager::Slurm)]
-    pub wm: WorkloadManager,
+    #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManagerArg::Slurm)]
+    pub wm: WorkloadManagerArg,
     /// Run `packer build -debug` with PACKER_LOG=10: packer waits for Enter before each step.
     #[arg(long)]
     pub debug: bool,
@@ -64,7 +62,7 @@ pub struct Build {
 
 impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
-        let wm = self.wm;
+        let wm = WorkloadManager::from(self.wm);
         let inputs = Inputs::read(host)?;
         // The image would cache task images the clusters do not use: worth saying, not
         // worth stopping a build someone asked for.
@@ -79,15 +77,17 @@ impl Build {
         ensure_plugins(sh, host, &inputs.template, version)?;
         check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
 
-        let choice = launcher::ForBuild {
-            path: self.launcher.clone(),
-            offline: self.offline,
-            yes: self.yes,
-            dry_run: false,
-        };
-        let package = launcher::for_build(host, &inputs.config, &choice)?;
+        let chosen = launcher::choose(host, &inputs.config, &self.wanted())?;
+        let package = launcher::carry_out(host, chosen.decision, false)?;
         let source = source_for(sh, &inputs, wm)?;
-        let plan = Plan::new(host, &inputs, wm, &package, Some(&source), self.debug)?;
+        let plan = Plan::new(
+            host,
+            &inputs,
+            wm,
+            &Launcher::Known(package),
+            Some(&source),
+            self.debug,
+        )?;
         let pinned = build_one(sh, host, &plan, &gcloud, self.force, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
@@ -109,7 +109,7 @@ impl Build {
     /// Everything up to packer, changing nothing, and never failing for lack of network or
     /// tools: what it cannot find out, it lists. Its gcloud calls only read.
     fn dry_run(&self, sh: &Shell, host: &HostTree, inputs: &Inputs) -> anyhow::Result<()> {
-        let wm = self.wm;
+        let wm = WorkloadManager::from(self.wm);
         let mut unknown = Vec::new();
         match packer::check_version(sh, &inputs.template) {
             Ok(version) => println!("packer: {} (installed)", packer::version_text(version)),
@@ -137,17 +137,27 @@ impl Build {
                 ansible::INSTALL_HINT
             ));
         }
-        let choice = launcher::ForBuild {
-            path: self.launcher.clone(),
-            offline: self.offline,
-            yes: self.yes,
-            dry_run: true,
-        };
-        let package = match launcher::for_build(host, &inputs.config, &choice) {
-            Ok(package) => Some(package),
+        // Whether the launcher reaches build/ only when a real build fetches or copies it.
+        let (launcher, arrives) = match launcher::choose(host, &inputs.config, &self.wanted()) {
+            Ok(chosen) => {
+                let (launcher, arrives) = (chosen.planned(), chosen.decision.changes_build_dir());
+                show_launcher(&launcher, arrives, host);
+                if let Some(newest) = &chosen.newest {
+                    println!("launcher: {newest}");
+                }
+                match chosen.decision {
+                    Decision::Refuse { why } => unknown.push(format!("launcher: {why}")),
+                    decision => {
+                        launcher::carry_out(host, decision, true)?;
+                    }
+                }
+                (launcher, arrives)
+            }
             Err(err) => {
-                unknown.push(format!("launcher: {err:#}"));
-                None
+                let why = format!("{err:#}");
+                unknown.push(format!("launcher: {why}"));
+                show_launcher(&Launcher::Unknown { why: why.clone() }, false, host);
+                (Launcher::Unknown { why }, false)
             }
         };
         let source = if gcloud.is_none() {
@@ -168,23 +178,19 @@ impl Build {
                 }
             }
         };
-        let placeholder = LauncherPackage::from_file_name(UNKNOWN_LAUNCHER)
-            .context("the placeholder is a release name")?;
-        let plan = Plan::new(
-            host,
-            inputs,
-            wm,
-            package.as_ref().unwrap_or(&placeholder),
-            source.as_deref(),
-            self.debug,
-        )?;
+        let plan = Plan::new(host, inputs, wm, &launcher, source.as_deref(), self.debug)?;
         println!("{}", plan.preview(sh, host, ""));
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
-            None if package.is_some() && source.is_none() => unknown.push(
+            None if launcher.known().is_none() => {
+                println!("# input fingerprint: unknown until the launcher is known")
+            }
+            None if arrives => println!(
+                "# input fingerprint: unknown until the launcher is in build/ (it covers the package's bytes)"
+            ),
+            None => unknown.push(
                 "input fingerprint: it covers the source image, which could not be resolved".into(),
             ),
-            None => unknown.push("input fingerprint: the launcher package is not in build/".into()),
         }
         let pinned = match read_images_conf(host) {
             Ok(conf) => conf.pinned(wm).map(str::to_string),
@@ -195,6 +201,11 @@ impl Build {
         };
         let mut verdict = None;
         match (&gcloud, &plan.fingerprint) {
+            // The launcher's own line above says why a real build would stop.
+            (_, None) if launcher.known().is_none() => {}
+            (Some(_), None) if arrives => println!(
+                "# reuse: looked up once the launcher is in build/, before packer runs"
+            ),
             (None, _) | (_, None) => unknown.push(
                 "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
                     .into(),
@@ -226,6 +237,33 @@ impl Build {
             }
         }
         Ok(())
+    }
+}
+
+/// The dry run's launcher line: the package a build would use, or unknown.
+fn show_launcher(launcher: &Launcher, arrives: bool, host: &HostTree) {
+    let build_dir = host.show(&host.build_dir);
+    match launcher {
+        Launcher::Known(package) if arrives => println!(
+            "launcher: {} (a real build puts it in {build_dir} first)",
+            package.file_name
+        ),
+        Launcher::Known(package) => println!("launcher: {} (in {build_dir})", package.file_name),
+        Launcher::Unknown { .. } => {
+            println!("launcher: unknown (a real build would stop: see the end)")
+        }
+    }
+}
+
+impl Build {
+    /// The launcher as the flags ask for it.
+    fn wanted(&self) -> Wanted {
+        Wanted {
+            path: self.launcher.clone(),
+            offline: self.offline,
+            yes: self.yes,
+            purpose: Purpose::Build,
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use xshell::Shell;
 use crate::commands::{fmt::Fmt, HelpFooter};
 use crate::edges::packer;
 use crate::host::{write_atomically, HostTree};
+use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
 use crate::steps::build::{Inputs, Plan};
@@ -42,7 +43,14 @@ impl Check {
         std::fs::create_dir_all(&host.state_dir)
             .with_context(|| format!("creating {}", host.state_dir.display()))?;
         for wm in WorkloadManager::ALL {
-            let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
+            let plan = Plan::new(
+                host,
+                &inputs,
+                wm,
+                &Launcher::Known(package.clone()),
+                None,
+                false,
+            )?;
             let var_file = host.state_dir.join(format!("check-{wm}.pkrvars.hcl"));
             write_atomically(&var_file, plan.variables.render("check").as_bytes())?;
             let _dir = sh.push_dir(&host.packer_dir);

@@ -5,19 +5,22 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::edges::artifactory::{self, Artifactory};
+use crate::edges::artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
 use crate::model::config::Config;
 use crate::model::doctor::{failed_required, Finding};
 use crate::model::images_conf::ImagesConf;
+use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
+use crate::model::launcher_version::LauncherPackage;
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
 use crate::steps::consumers::{self, TaskImages};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::launcher;
+use crate::term::is_interactive;
 
 /// Check what a build needs (tools, access, the files it reads), each check on its own line
 /// with the fix when it fails; exits non-zero when a required check fails.
@@ -61,7 +64,8 @@ impl Doctor {
             template_finding(host, &template, config.as_ref().ok()),
         ];
         let (config, conf, template) = (config.ok(), conf.ok(), template.ok());
-        let has_launcher = launcher::local_packages(host).is_ok_and(|local| !local.is_empty());
+        let local = launcher::local_packages(host).unwrap_or_default();
+        let build_dir = host.show(&host.build_dir);
 
         // The rest waits on processes and the network: side by side, so that doctor takes as
         // long as its slowest check, not as long as all of them.
@@ -71,7 +75,7 @@ impl Doctor {
             Box::new(move || vec![gcloud_finding(host, config)]),
             Box::new(move || vec![project_finding(host, config)]),
             Box::new(move || vec![pins_finding(host, config, conf)]),
-            Box::new(move || vec![artifactory_finding(config, has_launcher)]),
+            Box::new(move || vec![artifactory_finding(config, &local, &build_dir)]),
             Box::new(move || vec![ansible_finding(host)]),
             Box::new(move || vec![git_finding(host)]),
             Box::new(move || task_image_findings(host, config)),
@@ -403,16 +407,20 @@ fn pins_finding(host: &HostTree, config: Option<&Config>, conf: Option<&ImagesCo
     )
 }
 
-/// Artifactory answers with the credentials given. A build with a launcher in build/ does
-/// without it, so then a failure is only a warning.
-fn artifactory_finding(config: Option<&Config>, has_launcher: bool) -> Finding {
+/// Artifactory answers with the credentials given, and what a build decides with its answer.
+/// A build with a launcher in build/ does without it, so then a failure is only a warning.
+fn artifactory_finding(
+    config: Option<&Config>,
+    local: &[LauncherPackage],
+    build_dir: &str,
+) -> Finding {
     const CHECK: &str = "artifactory";
-    let required = !has_launcher;
+    let required = local.is_empty();
     let Some(config) = config else {
         return Finding::skipped(CHECK, required, "needs a valid config");
     };
-    let client = match Artifactory::from_env(&config.artifactory.url) {
-        Ok(client) => client,
+    let lookup = match launcher::look_up(config) {
+        Ok(lookup) => lookup,
         Err(err) => {
             return Finding::failed(
                 CHECK,
@@ -422,37 +430,48 @@ fn artifactory_finding(config: Option<&Config>, has_launcher: bool) -> Finding {
             )
         }
     };
-    let folder = client.folder().to_string();
-    let without = if has_launcher {
-        "; builds use the launcher in build/ meanwhile"
-    } else {
-        ", or put a launcher package in build/ (or pass --launcher PATH to build)"
+    // Decided as `build` decides, from this same answer.
+    let situation = Situation {
+        local,
+        build_dir,
+        interactive: is_interactive(),
     };
-    match client.newest_release() {
-        Ok(Some(newest)) => Finding::passed(
+    let build = launcher_choice::decide(&Wanted::default(), &situation, || lookup.as_data())
+        .what_builds_do();
+    let without = if required {
+        ", or put a launcher package in build/ (or pass --launcher PATH to build)"
+    } else {
+        "; builds use the launcher in build/ meanwhile"
+    };
+    match &lookup {
+        Lookup::Found { from, .. } => Finding::passed(
             CHECK,
             required,
-            format!("{folder} answers; newest release {}", newest.version),
-        ),
-        Ok(None) => Finding::failed(
-            CHECK,
-            required,
-            format!("no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}"),
             format!(
-                "check artifactory.url in slurm-image.toml or {}",
+                "{} answers; {}; {build}",
+                from.folder(),
+                lookup.newest_line()
+            ),
+        ),
+        Lookup::NoRelease { .. } => Finding::failed(
+            CHECK,
+            required,
+            lookup.newest_line(),
+            format!(
+                "check artifactory.url in slurm-image.toml or {}; meanwhile {build}",
                 artifactory::URL_VAR
             ),
         ),
-        Err(err) if artifactory::is_unreachable(&err) => Finding::failed(
+        Lookup::Unreachable { .. } => Finding::failed(
             CHECK,
             required,
-            format!("{err:#}"),
+            lookup.newest_line(),
             format!("connect to the company VPN: the releases are reachable only there{without}"),
         ),
-        Err(err) => Finding::failed(
+        Lookup::Failed { why } => Finding::failed(
             CHECK,
             required,
-            format!("{err:#}"),
+            why.clone(),
             format!(
                 "check the credentials: {}, or {} and {}",
                 artifactory::TOKEN_VAR,

@@ -9,6 +9,7 @@ use xshell::Shell;
 
 use crate::commands::HelpFooter;
 use crate::host::HostTree;
+use crate::model::launcher_choice::Launcher;
 use crate::model::WorkloadManager;
 use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::load_config;
@@ -71,7 +72,8 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
                     let sh = Shell::new()?;
                     sh.change_dir(&host.root);
                     let source = resolve_source(&sh, &inputs.config, wm)?;
-                    let plan = Plan::new(host, inputs, wm, package, Some(&source), false)?;
+                    let launcher = Launcher::Known(package.clone());
+                    let plan = Plan::new(host, inputs, wm, &launcher, Some(&source), false)?;
                     let fingerprint = plan
                         .fingerprint
                         .context("the launcher package is not in build/")?;

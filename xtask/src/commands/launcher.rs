@@ -5,12 +5,13 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
-use crate::edges::artifactory::{self, Artifactory};
 use crate::host::HostTree;
-use crate::model::launcher_version::LauncherPackage;
+use crate::model::launcher_choice::{
+    self, builds_use, unchecked, Decision, Lookup, Purpose, Situation, Wanted,
+};
 use crate::steps::host_files::load_config;
-use crate::steps::launcher::{fetch, local_packages, off_vpn_help};
-use crate::term::{approved, is_interactive};
+use crate::steps::launcher::{carry_out, local_packages, look_up};
+use crate::term::is_interactive;
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
 #[derive(Args)]
@@ -36,11 +37,9 @@ impl Launcher {
     pub fn run(self, _sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
         let local = local_packages(host)?;
+        let build_dir = host.show(&host.build_dir);
         if local.is_empty() {
-            println!(
-                "local: no launcher package in {}",
-                host.show(&host.build_dir)
-            );
+            println!("local: no launcher package in {build_dir}");
         }
         for package in &local {
             println!(
@@ -49,91 +48,70 @@ impl Launcher {
                 host.show(&host.build_dir.join(&package.file_name))
             );
         }
-        let client = Artifactory::from_env(&config.artifactory.url)?;
-        let newest = match client.newest_release() {
-            Ok(Some(newest)) => newest,
-            Ok(None) => bail!(
-                "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {}: check artifactory.url in the config or {}",
-                client.folder(),
-                artifactory::URL_VAR
-            ),
-            Err(err) if artifactory::is_unreachable(&err) && local.is_empty() => {
-                return Err(anyhow::anyhow!(off_vpn_help(host, &format!("{err:#}"), false)))
-            }
-            Err(err) if artifactory::is_unreachable(&err) => {
-                let unchecked = format!(
-                    "{err:#}: the newest release could not be checked (Artifactory is reachable only on \
-                     the company VPN); {}",
-                    what_builds_use(host, &local)
-                );
-                // Asked to download, and nothing was: a failure. Asked only to show, the command
-                // has shown what builds use, which works off the VPN, so it warns and succeeds: a
-                // script that lists before building is not stopped by a usable build/.
-                if self.fetch {
-                    bail!("nothing fetched: {unchecked}");
-                }
-                eprintln!("warning: {unchecked}");
-                return Ok(());
-            }
-            Err(err) => return Err(err),
+        let situation = Situation {
+            local: &local,
+            build_dir: &build_dir,
+            interactive: is_interactive(),
         };
-        println!(
-            "newest release: {} ({})",
-            newest.version,
-            client.url_of(&newest)
-        );
-        let older: Vec<&LauncherPackage> = local
-            .iter()
-            .filter(|p| p.version < newest.version)
-            .collect();
-        if local.iter().any(|p| p.version >= newest.version) {
-            println!(
-                "{} already holds {}, which is the newest release or newer",
-                host.show(&host.build_dir),
-                local[0].file_name
-            );
-            return Ok(());
-        }
-        if !self.fetch {
-            println!("to fetch it: cargo xtask slurm-image launcher --fetch");
-            return Ok(());
-        }
-        if !older.is_empty() {
-            let names = older
-                .iter()
-                .map(|p| p.file_name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let question = format!("replace {names} with {}?", newest.file_name);
-            if !approved(self.yes, &question)? {
-                if !is_interactive() {
-                    bail!(
-                        "{} holds the older {names}: rerun with --yes to replace it with {} (no terminal to ask on)",
-                        host.show(&host.build_dir),
-                        newest.file_name
-                    );
-                }
-                println!("kept {names}");
-                return Ok(());
+        let lookup = look_up(&config)?;
+        match &lookup {
+            Lookup::Found { newest, from } => {
+                println!("{} ({})", lookup.newest_line(), from.url_of(newest))
             }
+            _ => println!("{}", lookup.newest_line()),
         }
-        fetch(host, &client, &newest, &older)?;
-        Ok(())
-    }
-}
-
-/// What a build without --launcher does with the local packages (at least one).
-fn what_builds_use(host: &HostTree, local: &[LauncherPackage]) -> String {
-    let build_dir = host.show(&host.build_dir);
-    match local {
-        [one] => format!(
-            "builds use the {} in {build_dir} (`build --offline` does not look for releases)",
-            one.file_name
-        ),
-        _ => format!(
-            "{build_dir} holds {} packages, so builds stop until only one is left, or are given \
-             one with --launcher PATH",
-            local.len()
-        ),
+        let wanted = Wanted {
+            yes: self.yes,
+            purpose: Purpose::Fetch,
+            ..Wanted::default()
+        };
+        if self.fetch {
+            return match launcher_choice::decide(&wanted, &situation, || lookup) {
+                Decision::Use { package, .. } => {
+                    println!(
+                        "{build_dir} already holds {}, which is the newest release or newer",
+                        package.file_name
+                    );
+                    Ok(())
+                }
+                decision => carry_out(host, decision, false).map(drop),
+            };
+        }
+        let fetch = launcher_choice::decide(&wanted, &situation, || lookup.as_data());
+        match (&lookup, fetch) {
+            (Lookup::Found { .. }, fetch) => {
+                // What a build would do, decided as `build` decides it, from the same lookup.
+                let build = Wanted {
+                    purpose: Purpose::Build,
+                    ..Wanted::default()
+                };
+                let for_build = launcher_choice::decide(&build, &situation, || lookup.as_data());
+                println!("{}", for_build.what_builds_do());
+                match fetch {
+                    Decision::Use { package, .. } => println!(
+                        "{build_dir} already holds {}, which is the newest release or newer",
+                        package.file_name
+                    ),
+                    _ => println!("to fetch it: cargo xtask slurm-image launcher --fetch"),
+                }
+                Ok(())
+            }
+            // Without a release to fetch, showing succeeds when builds can go on with what is
+            // here (a script that lists before building is not stopped by a usable build/),
+            // and fails as a fetch would when they cannot.
+            (Lookup::Unreachable { why }, _) if !local.is_empty() => {
+                eprintln!("warning: {}", unchecked(why, &builds_use(&situation)));
+                Ok(())
+            }
+            (Lookup::NoRelease { folder }, _) if !local.is_empty() => {
+                eprintln!(
+                    "warning: no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}; {}",
+                    builds_use(&situation)
+                );
+                Ok(())
+            }
+            (_, Decision::Refuse { why }) => bail!("{why}"),
+            (_, _) => Ok(()),
+        }
     }
 }

@@ -16,6 +16,7 @@ use clap::Subcommand;
 use xshell::Shell;
 
 use crate::host::HostTree;
+use crate::model::WorkloadManager;
 
 #[derive(Subcommand)]
 pub enum SlurmImage {
@@ -46,6 +47,23 @@ impl SlurmImage {
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
             SlurmImage::Doctor(cmd) => cmd.run(sh, host),
+        }
+    }
+}
+
+/// A workload manager as the command line names it (`--wm`, `--redo`): parsing and its help
+/// are the command line's concern, so the model's [`WorkloadManager`] knows nothing of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WorkloadManagerArg {
+    Slurm,
+    Pbs,
+}
+
+impl From<WorkloadManagerArg> for WorkloadManager {
+    fn from(arg: WorkloadManagerArg) -> WorkloadManager {
+        match arg {
+            WorkloadManagerArg::Slurm => WorkloadManager::Slurm,
+            WorkloadManagerArg::Pbs => WorkloadManager::Pbs,
         }
     }
 }
@@ -156,5 +174,26 @@ mod tests {
             bare.render(),
             "Examples:\n  cargo xtask slurm-image clean\n      remove build/"
         );
+    }
+
+    #[test]
+    fn workload_managers_are_read_in_any_case_and_as_lists() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let all = ["cargo xtask", "slurm-image"].iter().chain(args);
+            match crate::Xtask::try_parse_from(all).map(|x| x.command) {
+                Ok(crate::Command::SlurmImage(command)) => command,
+                Err(err) => panic!("{args:?}: {err}"),
+            }
+        };
+        let SlurmImage::Build(build) = parse(&["build", "--wm", "PBS"]) else {
+            panic!("not build");
+        };
+        assert_eq!(WorkloadManager::from(build.wm), WorkloadManager::Pbs);
+        let SlurmImage::Release(release) = parse(&["release", "--redo", "slurm,pbs"]) else {
+            panic!("not release");
+        };
+        let redo: Vec<WorkloadManager> = release.redo.into_iter().map(Into::into).collect();
+        assert_eq!(redo, WorkloadManager::ALL);
     }
 }

@@ -8,18 +8,18 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::edges::artifactory::{self, Artifactory};
+use crate::commands::WorkloadManagerArg;
+use crate::edges::artifactory::Artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
 use crate::edges::packer::{self, Output};
 use crate::host::HostTree;
 use crate::model::config::Config;
+use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
-use crate::steps::build::{
-    build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
-};
+use crate::steps::build::{build_one, ensure_plugins, source_for, Inputs, Pinned, Plan};
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
@@ -61,7 +61,7 @@ pub struct Release {
     /// Finish a release that stopped part-way, on its branch: build only these workload
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
-    pub redo: Vec<WorkloadManager>,
+    pub redo: Vec<WorkloadManagerArg>,
 }
 
 /// Where the release commits.
@@ -105,10 +105,14 @@ impl Release {
         let version = packer::check_version(sh, &inputs.template)?;
         // packer's IAP tunnel runs gcloud, and the prune plan at the end needs it.
         Gcloud::new(sh, &inputs.config.gcp.project)?;
-        let launcher = self.choose_launcher(host, &inputs.config, false)?;
+        let decision = launcher::choose(host, &inputs.config, &self.wanted())?.decision;
+        if let Decision::Refuse { why } = &decision {
+            bail!("{why}");
+        }
+        let source = self.launcher_source();
         let side_by_side = self.side_by_side(&wms);
 
-        self.introduce(host, &target, &wms, &launcher, side_by_side);
+        self.introduce(host, &target, &wms, &decision, &source, side_by_side);
         if !approved(self.yes, "Start the release?")? {
             if !is_interactive() {
                 bail!("nothing done: a release runs two packer VMs for about an hour and commits; rerun with --yes to start it (no terminal to ask on)");
@@ -117,7 +121,7 @@ impl Release {
             return Ok(());
         }
 
-        let package = launcher.carry_out(host, &inputs.config)?;
+        let package = launcher::carry_out(host, decision, false)?;
         ensure_plugins(sh, host, &inputs.template, version)?;
         // Each workload manager's playbook check and source image, side by side: both wait on
         // other programs (ansible-playbook, gcloud), and a release should cost one build's time.
@@ -129,7 +133,8 @@ impl Release {
                     scope.spawn(move || {
                         check_playbook_before_vm(&sh, host, &inputs.template, &[wm])?;
                         let source = source_for(&sh, inputs, wm)?;
-                        Plan::new(host, inputs, wm, package, Some(&source), false)
+                        let launcher = Launcher::Known(package.clone());
+                        Plan::new(host, inputs, wm, &launcher, Some(&source), false)
                     })
                 })
                 .collect();
@@ -163,14 +168,14 @@ impl Release {
             side_by_side,
             &guard,
         );
-        self.settle(host, &target, &plans, &results, &guard, &launcher.source)?;
+        self.settle(host, &target, &plans, &results, &guard, &source)?;
 
         let conf = read_images_conf(host)?;
         let all_pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
             .into_iter()
             .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
             .collect();
-        let commit = commit_pins(sh, host, &target, &all_pins, &package, &launcher.source)?;
+        let commit = commit_pins(sh, host, &target, &all_pins, &package, &source)?;
         drop(guard);
 
         let origin = git::origin_url(sh, &host.root);
@@ -185,7 +190,7 @@ impl Release {
                 from: target.from(),
                 pins: &all_pins,
                 launcher: &package,
-                source: &launcher.source,
+                source: &source,
                 commit: &commit,
                 images_conf: &images_conf,
                 origin: origin.as_deref(),
@@ -274,7 +279,7 @@ impl Release {
         if self.redo.is_empty() {
             return WorkloadManager::ALL.to_vec();
         }
-        let mut wms = self.redo.clone();
+        let mut wms: Vec<WorkloadManager> = self.redo.iter().map(|&wm| wm.into()).collect();
         wms.sort();
         wms.dedup();
         wms
@@ -334,100 +339,27 @@ impl Release {
         })
     }
 
-    /// Decides the launcher package: the newest release unless `--offline` or `--launcher`
-    /// says otherwise. Nothing is fetched or copied yet.
-    fn choose_launcher(
-        &self,
-        host: &HostTree,
-        config: &Config,
-        dry_run: bool,
-    ) -> anyhow::Result<LauncherChoice> {
-        if let Some(path) = &self.launcher {
-            let choice = launcher::ForBuild {
-                path: Some(path.clone()),
-                offline: false,
-                yes: false,
-                dry_run: true,
-            };
-            let package = launcher::for_build(host, config, &choice)?;
-            let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
-            return Ok(LauncherChoice {
-                package,
-                source: LauncherSource::Given(absolute.display().to_string()),
-                step: Step::Copy(path.clone()),
-            });
+    /// The launcher as the flags ask for it: the newest release unless `--offline` or
+    /// `--launcher` says otherwise.
+    fn wanted(&self) -> Wanted {
+        Wanted {
+            path: self.launcher.clone(),
+            offline: self.offline,
+            yes: self.yes,
+            purpose: Purpose::Release,
         }
-        if self.offline {
-            let choice = launcher::ForBuild {
-                path: None,
-                offline: true,
-                yes: false,
-                dry_run: true,
-            };
-            let package = launcher::for_build(host, config, &choice)?;
-            return Ok(LauncherChoice {
-                package,
-                source: LauncherSource::Offline,
-                step: Step::Ready,
-            });
-        }
-        let client = Artifactory::from_env(&config.artifactory.url)?;
-        let newest = match client.newest_release() {
-            Ok(Some(newest)) => newest,
-            Ok(None) => bail!(
-                "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {}: a release tests the newest \
-                 one; check artifactory.url in the config or {}, or release with another package (--offline, \
-                 --launcher PATH)",
-                client.folder(),
-                artifactory::URL_VAR
-            ),
-            Err(err) if artifactory::is_unreachable(&err) => bail!(
-                "{err:#}: a release tests the newest launcher release, and Artifactory is reachable only on the \
-                 company VPN; connect to it and retry, or say which package to release with instead: --offline \
-                 (the one in {}) or --launcher PATH",
-                host.show(&host.build_dir)
-            ),
-            Err(err) => return Err(err.context("looking up the newest launcher release")),
-        };
-        let local = launcher::local_packages(host)?;
-        let build_dir = host.show(&host.build_dir);
-        if local.iter().any(|p| p.file_name == newest.file_name) {
-            eprintln!(
-                "launcher: {} (in {build_dir}; the newest release)",
-                newest.file_name
-            );
-            return Ok(LauncherChoice {
-                package: newest,
-                source: LauncherSource::Newest,
-                step: Step::Ready,
-            });
-        }
-        let replaced: Vec<LauncherPackage> = local
-            .into_iter()
-            .filter(|p| p.version < newest.version)
-            .collect();
-        eprintln!(
-            "launcher: the newest release {} is not in {build_dir}: {} it{}",
-            newest.file_name,
-            if dry_run {
-                "a release would fetch"
-            } else {
-                "fetching"
-            },
-            if replaced.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", replacing {}",
-                    list_or_none(&replaced.iter().map(|p| &p.file_name).collect::<Vec<_>>())
-                )
+    }
+
+    /// How the flags chose the launcher, for the commit message and the `--redo` command.
+    fn launcher_source(&self) -> LauncherSource {
+        match (&self.launcher, self.offline) {
+            (Some(path), _) => {
+                let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                LauncherSource::Given(absolute.display().to_string())
             }
-        );
-        Ok(LauncherChoice {
-            package: newest,
-            source: LauncherSource::Newest,
-            step: Step::Fetch { client, replaced },
-        })
+            (None, true) => LauncherSource::Offline,
+            (None, false) => LauncherSource::Newest,
+        }
     }
 
     /// Whether the builds run side by side; when not, says why.
@@ -448,7 +380,8 @@ impl Release {
         host: &HostTree,
         target: &Target,
         wms: &[WorkloadManager],
-        launcher: &LauncherChoice,
+        launcher: &Decision<Artifactory>,
+        source: &LauncherSource,
         side_by_side: bool,
     ) {
         let how = if side_by_side {
@@ -458,12 +391,10 @@ impl Release {
         } else {
             "alone"
         };
-        let package = match &launcher.step {
-            Step::Fetch { .. } => format!(
-                "{} (the newest release, fetched first)",
-                launcher.package.file_name
-            ),
-            _ => launcher.package.file_name.clone(),
+        let name = launcher.launcher().file_name();
+        let package = match launcher {
+            Decision::Fetch { .. } => format!("{name} (the newest release, fetched first)"),
+            _ => name,
         };
         let branch = match target {
             Target::New { name, from } => format!(
@@ -479,7 +410,7 @@ impl Release {
             if wms.len() > 1 { "s" } else { "" },
             host.show(&host.images_conf)
         );
-        if let Some(caveat) = launcher.source.caveat() {
+        if let Some(caveat) = source.caveat() {
             eprintln!("note: this release does not carry the newest launcher: {caveat}");
         }
     }
@@ -526,24 +457,40 @@ impl Release {
         if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
             stops.push(format!("gcloud: {err:#}"));
         }
-        let (package, source) = match self.choose_launcher(host, &inputs.config, true) {
-            Ok(choice) => {
-                let how = match &choice.step {
-                    Step::Fetch { .. } => "the newest release, to be fetched into build/",
-                    Step::Copy(_) => "given with --launcher, to be copied into build/",
-                    Step::Ready => "in build/",
+        let source = self.launcher_source();
+        let launcher = match launcher::choose(host, &inputs.config, &self.wanted()) {
+            Ok(chosen) => {
+                let how = match &chosen.decision {
+                    Decision::Fetch { .. } => "the newest release, to be fetched into build/",
+                    Decision::Copy { .. } => "given with --launcher, to be copied into build/",
+                    _ => "in build/",
                 };
-                println!("# launcher: {} ({how})", choice.package.file_name);
-                if let Some(caveat) = choice.source.caveat() {
+                let launcher = chosen.planned();
+                match &launcher {
+                    Launcher::Known(package) => {
+                        println!("# launcher: {} ({how})", package.file_name)
+                    }
+                    Launcher::Unknown { .. } => {
+                        println!("# launcher: unknown (a real release would stop: see the end)")
+                    }
+                }
+                if let Decision::Refuse { why } = &chosen.decision {
+                    stops.push(format!("launcher: {why}"));
+                }
+                if let Some(newest) = chosen.newest {
+                    println!("# launcher: {newest}");
+                }
+                if let (Some(caveat), Launcher::Known(_)) = (source.caveat(), &launcher) {
                     println!("# note: this release would not carry the newest launcher: {caveat}");
                 }
-                (choice.package, choice.source)
+                launcher
             }
             Err(err) => {
+                println!("# launcher: unknown (a real release would stop: see the end)");
                 stops.push(format!("launcher: {err:#}"));
-                let placeholder = LauncherPackage::from_file_name(UNKNOWN_LAUNCHER)
-                    .context("the placeholder is a release name")?;
-                (placeholder, LauncherSource::Newest)
+                Launcher::Unknown {
+                    why: format!("{err:#}"),
+                }
             }
         };
         let side_by_side = self.side_by_side(wms);
@@ -557,7 +504,7 @@ impl Release {
         );
         for &wm in wms {
             // The source image is resolved only when the builds start.
-            let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
+            let plan = Plan::new(host, &inputs, wm, &launcher, None, false)?;
             println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
         }
         let conf = read_images_conf(host)?;
@@ -580,7 +527,7 @@ impl Release {
         println!(
             "# then, when every build succeeded, commit {} alone with the message:\n{}",
             host.show(&host.images_conf),
-            release::commit_message(&pins, &package, &source).trim_end()
+            release::commit_message(&pins, &launcher, &source).trim_end()
         );
         println!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
         if !stops.is_empty() {
@@ -590,48 +537,6 @@ impl Release {
             }
         }
         Ok(())
-    }
-}
-
-/// The release's launcher, decided, and what remains to do to have it in build/.
-struct LauncherChoice {
-    package: LauncherPackage,
-    source: LauncherSource,
-    step: Step,
-}
-
-enum Step {
-    /// It is in build/.
-    Ready,
-    /// The newest release, to download (verified) into build/, replacing older packages.
-    Fetch {
-        client: Artifactory,
-        replaced: Vec<LauncherPackage>,
-    },
-    /// `--launcher PATH`, to copy into build/.
-    Copy(PathBuf),
-}
-
-impl LauncherChoice {
-    /// Puts the package in build/: fetched, copied, or already there.
-    fn carry_out(&self, host: &HostTree, config: &Config) -> anyhow::Result<LauncherPackage> {
-        match &self.step {
-            Step::Ready => {}
-            Step::Fetch { client, replaced } => {
-                let replaced: Vec<&LauncherPackage> = replaced.iter().collect();
-                launcher::fetch(host, client, &self.package, &replaced)?;
-            }
-            Step::Copy(path) => {
-                let choice = launcher::ForBuild {
-                    path: Some(path.clone()),
-                    offline: false,
-                    yes: false,
-                    dry_run: false,
-                };
-                launcher::for_build(host, config, &choice)?;
-            }
-        }
-        Ok(self.package.clone())
     }
 }
 
@@ -702,7 +607,7 @@ fn commit_pins(
     source: &LauncherSource,
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
-    let message = release::commit_message(pins, package, source);
+    let message = release::commit_message(pins, &Launcher::Known(package.clone()), source);
     // An hour is long enough to switch branches in this checkout; the pins must land on the
     // release's branch or nowhere.
     let current = git::current_branch(sh, &host.root);

@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub const TOKEN_VAR: &str = "ARTIFACTORY_TOKEN";
 pub const USER_VAR: &str = "ARTIFACTORY_USER";
 pub const PASSWORD_VAR: &str = "ARTIFACTORY_PASSWORD";
+/// Overrides `artifactory.url` of the config, e.g. for a mirror or a test server.
+pub const URL_VAR: &str = "SLURM_IMAGE_ARTIFACTORY_URL";
 
 /// The storage API address of a folder: `https://h/artifactory/REPO/PATH/` becomes
 /// `https://h/artifactory/api/storage/REPO/PATH`; `None` when the URL is not an Artifactory folder.

@@ -5,6 +5,7 @@ pub mod config;
 pub mod consumers;
 pub mod doctor;
 pub mod images_conf;
+pub mod launcher_choice;
 pub mod launcher_version;
 pub mod manifest;
 pub mod provenance;
@@ -20,7 +21,7 @@ use std::fmt;
 pub type Version = (u64, u64, u64);
 
 /// The workload manager a cluster image is built for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum WorkloadManager {
     Slurm,
     Pbs,

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use crate::model::images_conf::ImagesConf;
+use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::time::utc_date;
 use crate::model::WorkloadManager;
@@ -49,10 +50,11 @@ impl LauncherSource {
     }
 }
 
-/// The message of the release commit: both images and the launcher they carry.
+/// The message of the release commit: both images and the launcher they carry. A dry run
+/// that could not decide the launcher shows it as unknown, never a made-up version.
 pub fn commit_message(
     pins: &[(WorkloadManager, String)],
-    launcher: &LauncherPackage,
+    launcher: &Launcher,
     source: &LauncherSource,
 ) -> String {
     let names = pins
@@ -60,22 +62,30 @@ pub fn commit_message(
         .map(|(wm, _)| wm.key())
         .collect::<Vec<_>>()
         .join(" and ");
-    let mut text = format!(
-        "Update the {names} test cluster images (launcher {})\n\n",
-        launcher.version
-    );
+    let version = match launcher {
+        Launcher::Known(package) => package.version.to_string(),
+        Launcher::Unknown { .. } => "unknown".to_string(),
+    };
+    let mut text = format!("Update the {names} test cluster images (launcher {version})\n\n");
     for (wm, image) in pins {
         let _ = writeln!(text, "{wm}: {image}");
     }
-    let about = match source.caveat() {
-        None => format!(
-            "Built by `cargo xtask slurm-image release` with {}, the newest launcher release.",
-            launcher.file_name
+    let about = match (launcher, source.caveat()) {
+        (Launcher::Unknown { .. }, caveat) => format!(
+            "Built by `cargo xtask slurm-image release` with the launcher package the release decides on, unknown \
+             in this plan.{}",
+            caveat.map_or(String::new(), |caveat| format!(
+                " This release does not carry the newest launcher: {caveat}."
+            ))
         ),
-        Some(caveat) => format!(
+        (Launcher::Known(package), None) => format!(
+            "Built by `cargo xtask slurm-image release` with {}, the newest launcher release.",
+            package.file_name
+        ),
+        (Launcher::Known(package), Some(caveat)) => format!(
             "Built by `cargo xtask slurm-image release` with {}. This release does not carry \
              the newest launcher: {caveat}.",
-            launcher.file_name
+            package.file_name
         ),
     };
     text.push('\n');
@@ -329,7 +339,8 @@ mod tests {
 
     #[test]
     fn the_commit_message_names_both_images_and_the_launcher() {
-        let message = commit_message(&pins(), &launcher(), &LauncherSource::Newest);
+        let known = Launcher::Known(launcher());
+        let message = commit_message(&pins(), &known, &LauncherSource::Newest);
         assert_eq!(
             message,
             "Update the slurm and pbs test cluster images (launcher 3.3.1-2)\n\
@@ -341,13 +352,22 @@ mod tests {
              hpe-hpc-launcher_3.3.1-2_amd64.deb, the newest launcher release.\n"
         );
         assert!(message.lines().all(|l| l.len() <= 72), "{message}");
-        let offline = commit_message(&pins(), &launcher(), &LauncherSource::Offline);
+        let offline = commit_message(&pins(), &known, &LauncherSource::Offline);
         let words = offline.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             words.contains("does not carry the newest launcher: --offline"),
             "{offline}"
         );
         assert!(offline.lines().all(|l| l.len() <= 72), "{offline}");
+        let unknown = Launcher::Unknown {
+            why: "cannot reach https://arti.example/f/".into(),
+        };
+        let planned = commit_message(&pins(), &unknown, &LauncherSource::Newest);
+        assert!(
+            planned
+                .starts_with("Update the slurm and pbs test cluster images (launcher unknown)\n"),
+            "{planned}"
+        );
     }
 
     #[test]

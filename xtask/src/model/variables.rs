@@ -23,11 +23,14 @@ pub const CONTRACT: [&str; 7] = [
     "cuda_image_name",
 ];
 
-/// A variable's value: a string, or (for labels) a map of strings.
+/// A variable's value: a string, or (for labels) a map of strings; in a dry run's preview, a
+/// value not known yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
     Text(String),
     Map(Vec<(String, String)>),
+    /// Shown as `<unknown: why>`, which packer would refuse: such variables are never run.
+    Unknown(String),
 }
 
 /// The values one build passes to the template, in the order they are written.
@@ -130,6 +133,15 @@ pub fn for_template(
 }
 
 impl Variables {
+    /// Marks the value of `name` as not known, and why.
+    pub fn mark_unknown(&mut self, name: &str, why: &str) {
+        for (n, value) in &mut self.0 {
+            if *n == name {
+                *value = Value::Unknown(why.to_string());
+            }
+        }
+    }
+
     /// The value of one variable, when it is text.
     #[cfg(test)]
     pub fn text(&self, name: &str) -> Option<&str> {
@@ -150,6 +162,7 @@ impl Variables {
             out.push_str(" = ");
             match value {
                 Value::Text(text) => out.push_str(&hcl_string(text)),
+                Value::Unknown(why) => out.push_str(&format!("<unknown: {why}>")),
                 Value::Map(entries) if entries.is_empty() => out.push_str("{}"),
                 Value::Map(entries) => {
                     out.push_str("{\n");
@@ -328,5 +341,17 @@ mod tests {
                 "}",
             ]
         );
+    }
+
+    #[test]
+    fn an_unknown_value_is_shown_as_unknown_not_made_up() {
+        let mut vars = contract(&config(), WorkloadManager::Slurm, "");
+        vars.mark_unknown("launcher_deb_name", "Artifactory is unreachable");
+        let text = vars.render("build");
+        assert!(
+            text.contains("\nlauncher_deb_name = <unknown: Artifactory is unreachable>\n"),
+            "{text}"
+        );
+        assert_eq!(vars.text("launcher_deb_name"), None);
     }
 }

@@ -12,7 +12,7 @@ use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
-use crate::model::launcher_version::LauncherPackage;
+use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Listed, Provenance, Verdict};
 use crate::model::template::Template;
 use crate::model::time::parse_rfc3339;
@@ -66,9 +66,6 @@ pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
         source.family, source.project
     )
 }
-
-/// Stands in for the launcher's name in a dry run that could not find one.
-pub const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
 
 /// What every build reads before it starts: the config, the template and images.conf, each
 /// checked so that a mistake stops the build before any VM does.
@@ -133,6 +130,8 @@ pub fn ensure_plugins(
 /// One build, decided: the files it uses and the variables it passes.
 pub struct Plan {
     pub wm: WorkloadManager,
+    /// Unknown only in a dry run that could not decide it; such a plan is shown, never run.
+    pub launcher: Launcher,
     pub variables: Variables,
     pub var_file: PathBuf,
     /// The launcher package's file name in build/.
@@ -142,8 +141,8 @@ pub struct Plan {
     /// Where the manifest post-processor writes: `build/manifest.json` in the staging copy.
     pub manifest: PathBuf,
     pub log_file: PathBuf,
-    /// What the image is made from; `None` when the launcher package is not there to hash or
-    /// the source image is unknown (a dry run).
+    /// What the image is made from; `None` when the launcher package is unknown or not yet
+    /// there to hash, or the source image is unknown (a dry run).
     pub provenance: Option<Provenance>,
     /// The input fingerprint of what the image is made from, when known.
     pub fingerprint: Option<String>,
@@ -161,18 +160,22 @@ impl Plan {
         host: &HostTree,
         inputs: &Inputs,
         wm: WorkloadManager,
-        package: &LauncherPackage,
+        launcher: &Launcher,
         source_image: Option<&str>,
         debug: bool,
     ) -> anyhow::Result<Plan> {
-        let contract = variables::contract(&inputs.config, wm, &package.file_name);
-        // The fingerprint covers the source image: unresolved (a dry run without network,
-        // `check`), there is no fingerprint.
-        let provenance = match source_image {
-            None => None,
-            Some(_) => {
+        let deb_name = launcher.known().map_or("", |package| &package.file_name);
+        let mut contract = variables::contract(&inputs.config, wm, deb_name);
+        if let Launcher::Unknown { why } = launcher {
+            contract.mark_unknown("launcher_deb_name", why);
+        }
+        // The fingerprint covers the launcher package and the source image: with either
+        // unknown (a dry run without network, `check`), there is no fingerprint.
+        let provenance = match (launcher.known(), source_image) {
+            (Some(package), Some(_)) => {
                 inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
             }
+            _ => None,
         };
         let staging = host.staging_dir(wm);
         let manifest = staging.join("build").join("manifest.json");
@@ -190,10 +193,11 @@ impl Plan {
         let (variables, off) = variables::for_template(contract, &inputs.template, &extras);
         Ok(Plan {
             wm,
+            launcher: launcher.clone(),
             variables,
             labelled_by_template: !off.contains(&Extra::ImageLabels),
             var_file: host.variables_file(wm),
-            launcher_file: package.file_name.clone(),
+            launcher_file: deb_name.to_string(),
             staging,
             manifest,
             log_file: host.log_file(wm),
@@ -290,6 +294,9 @@ impl Plan {
     /// Writes the variables file, runs packer in this build's staging copy and reads the new
     /// image from its manifest.
     pub fn run(&self, sh: &Shell, host: &HostTree, output: Output<'_>) -> anyhow::Result<Built> {
+        if let Launcher::Unknown { why } = &self.launcher {
+            bail!("the launcher package is unknown ({why}): a build needs one in build/");
+        }
         std::fs::create_dir_all(&host.state_dir)
             .with_context(|| format!("creating {}", host.state_dir.display()))?;
         write_atomically(&self.var_file, self.variables.render("build").as_bytes())?;

@@ -16,13 +16,11 @@ use crate::model::artifactory_folder::{
     credentials, folder_url, names_from_index_html, names_from_storage_listing, storage_api_url,
     Secret,
 };
-pub use crate::model::artifactory_folder::{PASSWORD_VAR, TOKEN_VAR, USER_VAR};
+pub use crate::model::artifactory_folder::{PASSWORD_VAR, TOKEN_VAR, URL_VAR, USER_VAR};
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::model::whole_number_setting;
 use crate::term::{signal_name, InterruptGuard, Interrupted};
 
-/// Overrides `artifactory.url` of the config, e.g. for a mirror or a test server.
-pub const URL_VAR: &str = "SLURM_IMAGE_ARTIFACTORY_URL";
 /// The first pause between attempts, doubled after each; tests make it short.
 const RETRY_DELAY_VAR: &str = "SLURM_IMAGE_RETRY_DELAY_MS";
 /// How long a server may stay silent before the request fails (and is retried).
