@@ -132,10 +132,7 @@ impl InterruptGuard {
 
     /// The last signal received since the guard was taken, if any.
     pub fn received(&self) -> Option<i32> {
-        match signals()?.last.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(n as i32),
-        }
+        interrupted()
     }
 
     /// How many signals were received since the guard was taken.
@@ -154,6 +151,43 @@ impl Drop for InterruptGuard {
                 signals.count.store(0, Ordering::SeqCst);
                 signals.default_action.store(true, Ordering::SeqCst);
             }
+        }
+    }
+}
+
+/// The last stopping signal received while a guard is held, if any: what a wait checks between
+/// its polls. Outside a guard a signal ends the process at once, so there is nothing to check.
+pub fn interrupted() -> Option<i32> {
+    match signals()?.last.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n as i32),
+    }
+}
+
+/// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
+/// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
+/// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end
+/// the waits that follow it.
+pub struct Watch {
+    guard: InterruptGuard,
+    before: usize,
+}
+
+impl Watch {
+    pub fn start() -> anyhow::Result<Watch> {
+        let guard = InterruptGuard::new()?;
+        let before = guard.count();
+        Ok(Watch { guard, before })
+    }
+
+    /// The signal that arrived since the watch started, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        // The handler stores the signal before it counts it, so a count that has grown has
+        // its signal stored.
+        if self.guard.count() > self.before {
+            self.guard.received()
+        } else {
+            None
         }
     }
 }
@@ -193,6 +227,11 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+/// Whether a signal stopped the work that failed with `err`.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<Interrupted>())
+}
 
 /// The exit code for a failed command: 128 + the signal when a signal stopped it, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {

@@ -20,6 +20,7 @@ use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{
     build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
 };
+use crate::steps::build_lock;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
@@ -92,6 +93,8 @@ impl Release {
         if self.dry_run {
             return self.dry_run(sh, host, &wms);
         }
+        // Both, whichever it builds: the commit takes images.conf whole, both lines.
+        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
         // Everything that can refuse does so here, before a download, a VM or a branch.
         let checkout = git::checkout(sh, &host.root)?;
         let target = self.target(sh, host, &checkout)?;

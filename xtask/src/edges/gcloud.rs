@@ -13,6 +13,7 @@ use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::{list_or_none, whole_number_setting};
+use crate::term::{signal_name, Interrupted, Watch};
 
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
@@ -137,13 +138,33 @@ impl<'a> Gcloud<'a> {
         let stdout = read_to_end(child.stdout.take());
         let stderr = read_to_end(child.stderr.take());
         let started = Instant::now();
+        // A signal ends gcloud with the tool: left alone it would run on until its deadline.
+        let watch = Watch::start()?;
         let status = loop {
             if let Some(status) = child.try_wait().context("waiting for gcloud")? {
                 break status;
             }
-            if started.elapsed() >= deadline {
+            let signal = watch.signal();
+            let late = started.elapsed() >= deadline;
+            if signal.is_some() || late {
                 let _ = child.kill();
                 let _ = child.wait();
+            }
+            if let Some(signal) = signal {
+                return Err(Interrupted::error(
+                    signal,
+                    format!(
+                        "{shown} stopped by {}{}",
+                        signal_name(signal),
+                        if args.contains(&"delete") {
+                            ": Google may still finish the delete it was asked for"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+            if late {
                 bail!("{}", self.no_answer(&shown, deadline));
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -1,11 +1,13 @@
 //! The pure core: plain data in, plain data out, no processes, files or sockets.
 
 pub mod artifactory_folder;
+pub mod build_lock;
 pub mod config;
 pub mod doctor;
 pub mod images_conf;
 pub mod launcher_version;
 pub mod manifest;
+pub mod orphans;
 pub mod provenance;
 pub mod prune_plan;
 pub mod release;

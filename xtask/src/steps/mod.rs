@@ -2,6 +2,7 @@
 //! plan to pin, the survey of images.
 
 pub mod build;
+pub mod build_lock;
 pub mod host_files;
 pub mod inputs;
 pub mod launcher;

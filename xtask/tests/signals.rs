@@ -1,0 +1,408 @@
+//! Signals and waits through the built xtask: every wait ends on a signal, one build per
+//! workload manager at a time, packer asked to cancel exactly once however SIGINT comes, gcloud
+//! ended with the tool, and `orphans` sparing the VMs of builds running on this machine.
+
+mod support;
+
+use std::io::{BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStderr, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{read_until_line, HostCopy, STAND_IN_PACKER};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+const PACKER: &str = "New instance created by Packer";
+
+/// A packer whose `build` counts the signals it gets: each one a line in `packer-cancels`. It
+/// runs until the test writes `packer-may-finish`, then ends as packer does, "cleanly
+/// cancelled" if it was asked to. A second build while one runs fails at once, saying so.
+/// Everything else goes to the usual stand-in.
+const COUNTING_PACKER: &str = r#"#!/usr/bin/env bash
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[ "${1:-}" = build ] || exec "$root/bin/packer-usual" "$@"
+echo "$(pwd) | $*" >> "$root/packer-calls.log"
+if [ -e "$root/packer-started" ]; then
+  echo "stand-in packer: a second build ran beside the first" >&2
+  exit 1
+fi
+trap 'echo INT >> "$root/packer-cancels"' INT
+trap 'echo TERM >> "$root/packer-cancels"' TERM
+echo started > "$root/packer-started"
+# Bounded, so that a test that fails early leaves nothing running for long.
+for _ in $(seq 3000); do
+  [ -e "$root/packer-may-finish" ] && break
+  sleep 0.1
+done
+if [ -s "$root/packer-cancels" ]; then
+  echo "Cleanly cancelled builds after being interrupted."
+  echo cleaned > "$root/packer-cleaned"
+fi
+exit 1
+"#;
+
+fn host_with_launcher() -> HostCopy {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host
+}
+
+fn host_with_counting_packer() -> HostCopy {
+    let host = host_with_launcher();
+    host.stand_in("packer-usual", STAND_IN_PACKER);
+    host.stand_in("packer", COUNTING_PACKER);
+    host
+}
+
+/// An xtask running in the background; on drop (a failed assert) it is killed and its packer
+/// let go, so that nothing outlives the test.
+struct Running {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    may_finish: std::path::PathBuf,
+}
+
+impl Running {
+    /// Starts `cmd` with stderr piped; `own_group` puts it in a process group of its own, as a
+    /// shell does with the job in the terminal's foreground, which Ctrl-C signals.
+    fn start(host: &HostCopy, mut cmd: std::process::Command, own_group: bool) -> Running {
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        if own_group {
+            cmd.process_group(0);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        Running {
+            child,
+            stderr,
+            may_finish: host.path("packer-may-finish"),
+        }
+    }
+
+    fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
+    fn read_until(&mut self, wanted: &str) -> String {
+        read_until_line(&mut self.stderr, wanted)
+    }
+
+    /// Lets packer end, and waits for the xtask: its exit code and the rest of its stderr.
+    fn finish(mut self) -> (Option<i32>, String) {
+        std::fs::write(&self.may_finish, "").unwrap();
+        let mut rest = String::new();
+        self.stderr.read_to_string(&mut rest).unwrap();
+        let code = self.child.wait().unwrap().code();
+        (code, rest)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = std::fs::write(&self.may_finish, "");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kill(signal: &str, target: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), "--", target])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {target}");
+}
+
+/// Waits for a file a stand-in writes; fails the test only if it never comes.
+fn wait_for_file(path: &Path) {
+    let started = Instant::now();
+    while !path.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{} never appeared",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn cancels(host: &HostCopy) -> Vec<String> {
+    std::fs::read_to_string(host.path("packer-cancels"))
+        .unwrap_or_default()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn sigint_sent_to_the_tool_alone_cancels_packer_once_and_ends_as_ctrl_c_does() {
+    let host = host_with_counting_packer();
+    // As a CI runner or a supervisor stops a job: `kill -INT <pid>`, not the process group.
+    let mut build = Running::start(&host, host.xtask(&["build", "--offline"]), false);
+    wait_for_file(&host.path("packer-started"));
+    kill("INT", &build.pid());
+    let mut seen = build.read_until(
+        "Ctrl-C (SIGINT) received: waiting for packer to cancel the build and delete its VM",
+    );
+    // A second one is answered, and not passed on: packer is busy deleting its VM.
+    kill("INT", &build.pid());
+    seen += &build.read_until("still waiting for packer to delete its VM");
+    let (code, rest) = build.finish();
+    let stderr = seen + &rest;
+    assert_eq!(cancels(&host), ["INT"], "{stderr}");
+    assert!(host.path("packer-cleaned").exists(), "{stderr}");
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(stderr.contains("build interrupted by Ctrl-C"), "{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn ctrl_c_at_the_terminal_then_sigterm_still_cancels_packer_once() {
+    let host = host_with_counting_packer();
+    let mut build = Running::start(&host, host.xtask(&["build", "--offline"]), true);
+    wait_for_file(&host.path("packer-started"));
+    // Ctrl-C: the terminal signals its foreground process group.
+    kill("INT", &format!("-{}", build.pid()));
+    let mut seen = build.read_until("Ctrl-C (SIGINT) received: waiting for packer");
+    // Then an impatient `kill` of the tool: packer has its cancel already.
+    kill("TERM", &build.pid());
+    seen += &build.read_until("still waiting for packer to delete its VM");
+    let (code, rest) = build.finish();
+    let stderr = seen + &rest;
+    assert_eq!(cancels(&host), ["INT"], "{stderr}");
+    assert!(matches!(code, Some(130 | 143)), "{code:?}\n{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
+
+#[test]
+fn a_second_build_of_the_same_workload_manager_is_refused_naming_the_running_one() {
+    let host = host_with_counting_packer();
+    let mut first = Running::start(&host, host.xtask(&["build", "--offline"]), false);
+    wait_for_file(&host.path("packer-started"));
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        "a slurm build is already running on this machine (build, pid ",
+        "one build per workload manager at a time",
+    ]);
+    assert!(
+        run.stderr
+            .contains(&format!("pid {}, started 20", first.pid())),
+        "{}",
+        run.stderr
+    );
+    let builds = host
+        .packer_calls()
+        .iter()
+        .filter(|call| call.contains("| build"))
+        .count();
+    assert_eq!(builds, 1, "the second build reached packer: {}", run.stderr);
+
+    kill("INT", &first.pid());
+    first.read_until("Ctrl-C (SIGINT) received");
+    let (code, stderr) = first.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    // The lock went with the process: the next build is not refused (its packer then fails,
+    // as the stand-in runs one build only).
+    let run = host.run(&["build", "--offline"]);
+    assert!(!run.stderr.contains("already running"), "{}", run.stderr);
+}
+
+#[test]
+fn a_signal_while_waiting_to_pin_says_the_image_is_not_pinned_and_the_next_build_reuses_it() {
+    let host = host_with_launcher();
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    // The test holds the lock, as a build writing images.conf at that moment would.
+    let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
+    lock.lock().unwrap();
+    let mut build = Running::start(
+        &host,
+        host.xtask(&["build", "--offline", "--wm", "pbs"]),
+        false,
+    );
+    let mut stderr = build.read_until(
+        "waiting for another build to finish writing tools/slurm/terraform/images.conf",
+    );
+    kill("TERM", &build.pid());
+    let (code, rest) = build.finish();
+    stderr += &rest;
+    assert_eq!(code, Some(143), "{stderr}");
+    for wanted in [
+        "det-environments-pbs-ci-1800000000 is built but not pinned for pbs",
+        "the next `cargo xtask slurm-image build --wm pbs` reuses it",
+        "SIGTERM arrived while waiting for another build to finish writing tools/slurm/terraform/images.conf",
+    ] {
+        assert!(stderr.contains(wanted), "{wanted}\n{stderr}");
+    }
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+
+    // The word holds: once the lock is free, the next build reuses the image packer built.
+    drop(lock);
+    let run = host.run(&["build", "--offline", "--wm", "pbs"]).ok();
+    assert!(
+        run.stdout
+            .contains("reusing det-environments-pbs-ci-1800000000"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+}
+
+/// The processes whose parent is `pid`.
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut children = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid ...`; the command may hold spaces and parentheses.
+        let Some((_, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let ppid = after.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+        if ppid == Some(pid) {
+            if let Some(child) = entry.file_name().to_str().and_then(|n| n.parse().ok()) {
+                children.push(child);
+            }
+        }
+    }
+    children
+}
+
+#[test]
+fn a_signal_during_a_gcloud_call_ends_gcloud_with_the_tool() {
+    if support::require_tool("gcloud").is_none() {
+        return;
+    }
+    let host = HostCopy::new();
+    host.api().silence();
+    let mut cmd = host.xtask(&["images"]);
+    // Left alone, gcloud would wait this long for the silent API.
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "600");
+    let mut images = Running::start(&host, cmd, false);
+    let mut stderr = images.read_until("gcloud: listing the images in project determined-ai");
+    let started = Instant::now();
+    let gcloud = loop {
+        let children = children_of(images.child.id());
+        if !children.is_empty() {
+            break children;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "gcloud never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    kill("TERM", &images.pid());
+    let (code, rest) = images.finish();
+    stderr += &rest;
+    let alive: Vec<u32> = gcloud
+        .into_iter()
+        .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+        .collect();
+    for pid in &alive {
+        kill("KILL", &pid.to_string());
+    }
+    assert!(
+        alive.is_empty(),
+        "gcloud outlived the tool: {alive:?}\n{stderr}"
+    );
+    assert_eq!(code, Some(143), "{stderr}");
+    assert!(
+        stderr.contains("gcloud compute images list --no-standard-images stopped by SIGTERM"),
+        "{stderr}"
+    );
+}
+
+/// A host whose loopback Compute API has packer VMs of these names and ages in minutes.
+fn host_with_vms(vms: &[(&str, i64)]) -> Option<HostCopy> {
+    support::require_tool("gcloud")?;
+    let host = HostCopy::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for (name, minutes) in vms {
+        host.api()
+            .add_instance("us-central1-c", name, now - minutes * 60, "RUNNING", PACKER);
+    }
+    Some(host)
+}
+
+#[test]
+fn orphans_refuses_an_older_than_below_the_floor_unless_young_is_allowed() {
+    let Some(host) = host_with_vms(&[("packer-young", 3)]) else {
+        return;
+    };
+    host.run(&["orphans", "--older-than", "1m", "--delete", "--yes"])
+        .fails_with(&["--older-than 1m is below 30m", "--allow-young"]);
+    assert!(host.api().requests().is_empty(), "refused before any call");
+    let run = host
+        .run(&[
+            "orphans",
+            "--older-than",
+            "1m",
+            "--allow-young",
+            "--delete",
+            "--yes",
+        ])
+        .ok();
+    assert_eq!(
+        host.api().instance_deletions(),
+        ["us-central1-c/packer-young"],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn orphans_keep_the_vm_of_a_build_running_on_this_machine() {
+    let Some(host) = host_with_vms(&[("packer-old", 300), ("packer-mine", 60)]) else {
+        return;
+    };
+    // The test holds the slurm build's lock, as a build started two hours ago would, with the
+    // note such a build writes.
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    let mut lock = std::fs::File::create(host.state_dir().join("slurm-build.lock")).unwrap();
+    lock.lock().unwrap();
+    let started = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 2 * 3600;
+    std::io::Write::write_all(
+        &mut lock,
+        format!("pid: 4242\nstarted: {started} (two hours ago)\ncommand: build\n").as_bytes(),
+    )
+    .unwrap();
+    let run = host
+        .run(&["orphans", "--older-than", "30m", "--delete", "--yes"])
+        .ok();
+    assert_eq!(
+        host.api().instance_deletions(),
+        ["us-central1-c/packer-old"],
+        "{}",
+        run.stdout
+    );
+    let kept = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("kept packer-mine"))
+        .unwrap_or_else(|| panic!("packer-mine is not said to be kept:\n{}", run.stdout));
+    assert!(
+        kept.contains(
+            "created after the slurm build running on this machine started (build, pid 4242"
+        ) && kept.contains("it may be that build's VM"),
+        "{kept}"
+    );
+    drop(lock);
+}
