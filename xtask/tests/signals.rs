@@ -406,3 +406,63 @@ fn orphans_keep_the_vm_of_a_build_running_on_this_machine() {
     );
     drop(lock);
 }
+
+/// A packer that, for `build -debug`, notes whether it is in the terminal's foreground process
+/// group, then reads one line from the terminal as `-debug` reads Enter.
+const STEPPING_PACKER: &str = r#"#!/usr/bin/env bash
+root="$(cd "$(dirname "$0")/.." && pwd)"
+[ "${1:-}" = build ] || exec "$root/bin/packer-usual" "$@"
+ps -o pgid=,tpgid= -p $$ > "$root/packer-groups"
+IFS= read -r line
+echo "$line" > "$root/packer-read"
+exit 1
+"#;
+
+#[test]
+fn build_debug_at_a_terminal_lets_packer_read_enter() {
+    let Some(_) = support::require_tool("script") else {
+        return;
+    };
+    let host = host_with_launcher();
+    host.stand_in("packer-usual", STAND_IN_PACKER);
+    host.stand_in("packer", STEPPING_PACKER);
+    // `script` gives the xtask a terminal of its own, and types the line it reads on stdin. A
+    // packer in a background process group would be stopped reading it: `timeout` ends that.
+    let xtask = host.xtask(&["build", "--offline", "--debug"]);
+    let line = std::iter::once(xtask.get_program())
+        .chain(xtask.get_args())
+        .map(|arg| format!("'{}'", arg.to_str().unwrap()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["120", "script", "-qec", &line, "/dev/null"])
+        .current_dir(xtask.get_current_dir().unwrap())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in xtask.get_envs() {
+        match value {
+            Some(value) => cmd.env(name, value),
+            None => cmd.env_remove(name),
+        };
+    }
+    let mut child = cmd.spawn().unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), b"step\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        std::fs::read_to_string(host.path("packer-read"))
+            .ok()
+            .as_deref(),
+        Some("step\n"),
+        "packer could not read the terminal:\n{shown}"
+    );
+    let groups = host.read("packer-groups");
+    let (group, foreground) = groups.trim().split_once(char::is_whitespace).unwrap();
+    assert_eq!(
+        group,
+        foreground.trim(),
+        "packer is not in the foreground group"
+    );
+    assert!(shown.contains("packer build failed"), "{shown}");
+}

@@ -124,6 +124,9 @@ impl<'a> Gcloud<'a> {
     /// list would make prune count the newest images wrongly.
     fn run(&self, what: &str, args: &[&str], deadline: Duration) -> anyhow::Result<String> {
         let shown = format!("gcloud {}", args.join(" "));
+        // A signal ends gcloud with the tool: left alone it would run on until its deadline.
+        // Watched from before gcloud starts, so that no signal finds the tool unguarded.
+        let watch = Watch::start()?;
         eprintln!(
             "gcloud: {what} in project {} (waiting at most {} s)",
             self.project,
@@ -138,8 +141,6 @@ impl<'a> Gcloud<'a> {
         let stdout = read_to_end(child.stdout.take());
         let stderr = read_to_end(child.stderr.take());
         let started = Instant::now();
-        // A signal ends gcloud with the tool: left alone it would run on until its deadline.
-        let watch = Watch::start()?;
         let status = loop {
             if let Some(status) = child.try_wait().context("waiting for gcloud")? {
                 break status;

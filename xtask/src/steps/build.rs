@@ -485,8 +485,10 @@ fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::f
         let watch = match &watch {
             Some(watch) => watch,
             None => {
+                // Watching before saying so: whoever reads the line may signal at once.
+                let started = watch.insert(Watch::start()?);
                 eprintln!("{why}");
-                watch.insert(Watch::start()?)
+                started
             }
         };
         if let Some(signal) = watch.signal() {
