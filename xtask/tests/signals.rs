@@ -283,44 +283,58 @@ fn a_signal_during_a_gcloud_call_ends_gcloud_with_the_tool() {
     if support::require_tool("gcloud").is_none() {
         return;
     }
-    let host = HostCopy::new();
-    host.api().silence();
-    let mut cmd = host.xtask(&["images"]);
-    // Left alone, gcloud would wait this long for the silent API.
-    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "600");
-    let mut images = Running::start(&host, cmd, false);
-    let mut stderr = images.read_until("gcloud: listing the images in project determined-ai");
-    let started = Instant::now();
-    let gcloud = loop {
-        let children = children_of(images.child.id());
-        if !children.is_empty() {
-            break children;
+    // SIGTERM to the tool alone, and Ctrl-C at the terminal, which reaches gcloud too: either
+    // way the tool stops as interrupted, not as if gcloud had failed.
+    for (signal, group, name, code) in [
+        ("TERM", false, "SIGTERM", 143),
+        ("INT", true, "Ctrl-C (SIGINT)", 130),
+    ] {
+        let host = HostCopy::new();
+        host.api().silence();
+        let mut cmd = host.xtask(&["images"]);
+        // Left alone, gcloud would wait this long for the silent API.
+        cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "600");
+        let mut images = Running::start(&host, cmd, group);
+        let mut stderr = images.read_until("gcloud: listing the images in project determined-ai");
+        let started = Instant::now();
+        let gcloud = loop {
+            let children = children_of(images.child.id());
+            if !children.is_empty() {
+                break children;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "gcloud never started"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let target = if group {
+            format!("-{}", images.pid())
+        } else {
+            images.pid()
+        };
+        kill(signal, &target);
+        let (exit, rest) = images.finish();
+        stderr += &rest;
+        let alive: Vec<u32> = gcloud
+            .into_iter()
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        for pid in &alive {
+            kill("KILL", &pid.to_string());
         }
         assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "gcloud never started"
+            alive.is_empty(),
+            "gcloud outlived the tool: {alive:?}\n{stderr}"
         );
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    kill("TERM", &images.pid());
-    let (code, rest) = images.finish();
-    stderr += &rest;
-    let alive: Vec<u32> = gcloud
-        .into_iter()
-        .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
-        .collect();
-    for pid in &alive {
-        kill("KILL", &pid.to_string());
+        assert_eq!(exit, Some(code), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "gcloud compute images list --no-standard-images stopped by {name}"
+            )),
+            "{stderr}"
+        );
     }
-    assert!(
-        alive.is_empty(),
-        "gcloud outlived the tool: {alive:?}\n{stderr}"
-    );
-    assert_eq!(code, Some(143), "{stderr}");
-    assert!(
-        stderr.contains("gcloud compute images list --no-standard-images stopped by SIGTERM"),
-        "{stderr}"
-    );
 }
 
 /// A host whose loopback Compute API has packer VMs of these names and ages in minutes.

@@ -142,30 +142,30 @@ impl<'a> Gcloud<'a> {
         let stderr = read_to_end(child.stderr.take());
         let started = Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().context("waiting for gcloud")? {
-                break status;
-            }
-            let signal = watch.signal();
-            let late = started.elapsed() >= deadline;
-            if signal.is_some() || late {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            if let Some(signal) = signal {
+            let exited = child.try_wait().context("waiting for gcloud")?;
+            // Looked at even when gcloud has exited: Ctrl-C at the terminal ends it too, and
+            // that is the user's stop, not a failure of gcloud's.
+            if let Some(signal) = watch.signal() {
+                if exited.is_none() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                let delete = if args.contains(&"delete") {
+                    ": Google may still finish the delete it was asked for"
+                } else {
+                    ""
+                };
                 return Err(Interrupted::error(
                     signal,
-                    format!(
-                        "{shown} stopped by {}{}",
-                        signal_name(signal),
-                        if args.contains(&"delete") {
-                            ": Google may still finish the delete it was asked for"
-                        } else {
-                            ""
-                        }
-                    ),
+                    format!("{shown} stopped by {}{delete}", signal_name(signal)),
                 ));
             }
-            if late {
+            if let Some(status) = exited {
+                break status;
+            }
+            if started.elapsed() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
                 bail!("{}", self.no_answer(&shown, deadline));
             }
             std::thread::sleep(Duration::from_millis(50));

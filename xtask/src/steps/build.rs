@@ -473,29 +473,29 @@ fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::f
     let lock =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
     // Taken only once the wait begins: a signal while the lock is free ends the tool as usual.
-    let mut watch = None;
+    let mut watch: Option<Watch> = None;
     loop {
-        match lock.try_lock() {
-            Ok(()) => return Ok(lock),
-            Err(std::fs::TryLockError::WouldBlock) => {}
+        let taken = match lock.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
             Err(std::fs::TryLockError::Error(err)) => {
                 return Err(err).with_context(|| format!("locking {}", path.display()))
             }
-        }
-        let watch = match &watch {
-            Some(watch) => watch,
-            None => {
-                // Watching before saying so: whoever reads the line may signal at once.
-                let started = watch.insert(Watch::start()?);
-                eprintln!("{why}");
-                started
-            }
         };
-        if let Some(signal) = watch.signal() {
+        // A signal that came during the wait is honoured even if the lock came with it.
+        if let Some(signal) = watch.as_ref().and_then(Watch::signal) {
             return Err(Interrupted::error(
                 signal,
                 format!("{} arrived while {waiting}", signal_name(signal)),
             ));
+        }
+        if taken {
+            return Ok(lock);
+        }
+        if watch.is_none() {
+            // Watching before saying so: whoever reads the line may signal at once.
+            watch = Some(Watch::start()?);
+            eprintln!("{why}");
         }
         std::thread::sleep(LOCK_POLL);
     }
