@@ -56,6 +56,8 @@ struct Signals {
     /// each holding its own besides the release's; the mutex keeps the count and
     /// `default_action` in step when two threads take or drop guards at once.
     holders: Mutex<usize>,
+    /// How many of the guards held belong to a [`Watch`].
+    watches: AtomicUsize,
 }
 
 /// Installed once, by the first guard, whichever thread takes it: a `OnceLock` runs one
@@ -69,6 +71,7 @@ impl Signals {
             count: Arc::default(),
             default_action: Arc::new(AtomicBool::new(true)),
             holders: Mutex::new(0),
+            watches: AtomicUsize::new(0),
         };
         for signal in STOPPING {
             // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for a
@@ -177,7 +180,26 @@ impl Watch {
     pub fn start() -> anyhow::Result<Watch> {
         let guard = InterruptGuard::new()?;
         let before = guard.count();
+        if let Some(signals) = signals() {
+            signals.watches.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(Watch { guard, before })
+    }
+
+    /// The end of a wait that `signal` stopped, once the caller has stopped what it waited
+    /// for. When only waits hold the signals (no build is cleaning up after itself), the tool
+    /// ends here with `message`, as the signal would have ended it: a caller that carries on
+    /// past a failed step (doctor's checks, a dry run's unknowns, the listing after a build)
+    /// must not take the signal for one more failure. Otherwise the error, for the holder.
+    pub fn stop(&self, signal: i32, message: String) -> anyhow::Error {
+        if let Some(signals) = signals() {
+            let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+            if *holders == signals.watches.load(Ordering::SeqCst) {
+                say(format_args!("error: {message}"));
+                std::process::exit(128 + signal);
+            }
+        }
+        Interrupted::error(signal, message)
     }
 
     /// The signal that arrived since the watch started, if one did.
@@ -188,6 +210,15 @@ impl Watch {
             self.guard.received()
         } else {
             None
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Before the guard goes, so that the guards never count fewer than the watches.
+        if let Some(signals) = signals() {
+            signals.watches.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }

@@ -283,19 +283,30 @@ fn a_signal_during_a_gcloud_call_ends_gcloud_with_the_tool() {
     if support::require_tool("gcloud").is_none() {
         return;
     }
+    let images = "gcloud compute images list --no-standard-images";
+    let source = "gcloud compute images describe-from-family slurm-gcp-6-3-ubuntu-2004-lts";
     // SIGTERM to the tool alone, and Ctrl-C at the terminal, which reaches gcloud too: either
-    // way the tool stops as interrupted, not as if gcloud had failed.
-    for (signal, group, name, code) in [
-        ("TERM", false, "SIGTERM", 143),
-        ("INT", true, "Ctrl-C (SIGINT)", 130),
+    // way the tool stops as interrupted, not as if gcloud had failed; and a dry run, which
+    // notes a failed lookup and goes on, stops too.
+    for (args, call, signal, group, name, code) in [
+        (&["images"][..], images, "TERM", false, "SIGTERM", 143),
+        (&["images"], images, "INT", true, "Ctrl-C (SIGINT)", 130),
+        (
+            &["build", "--dry-run", "--offline"],
+            source,
+            "INT",
+            true,
+            "Ctrl-C (SIGINT)",
+            130,
+        ),
     ] {
         let host = HostCopy::new();
         host.api().silence();
-        let mut cmd = host.xtask(&["images"]);
+        let mut cmd = host.xtask(args);
         // Left alone, gcloud would wait this long for the silent API.
         cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "600");
         let mut images = Running::start(&host, cmd, group);
-        let mut stderr = images.read_until("gcloud: listing the images in project determined-ai");
+        let mut stderr = images.read_until("gcloud: ");
         let started = Instant::now();
         let gcloud = loop {
             let children = children_of(images.child.id());
@@ -329,9 +340,7 @@ fn a_signal_during_a_gcloud_call_ends_gcloud_with_the_tool() {
         );
         assert_eq!(exit, Some(code), "{stderr}");
         assert!(
-            stderr.contains(&format!(
-                "gcloud compute images list --no-standard-images stopped by {name}"
-            )),
+            stderr.contains(&format!("{call} stopped by {name}")),
             "{stderr}"
         );
     }

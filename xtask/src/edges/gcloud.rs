@@ -13,7 +13,7 @@ use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::{list_or_none, whole_number_setting};
-use crate::term::{signal_name, Interrupted, Watch};
+use crate::term::{signal_name, Watch};
 
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
@@ -155,7 +155,7 @@ impl<'a> Gcloud<'a> {
                 } else {
                     ""
                 };
-                return Err(Interrupted::error(
+                return Err(watch.stop(
                     signal,
                     format!("{shown} stopped by {}{delete}", signal_name(signal)),
                 ));
