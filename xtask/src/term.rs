@@ -186,20 +186,14 @@ impl Watch {
         Ok(Watch { guard, before })
     }
 
-    /// The end of a wait that `signal` stopped, once the caller has stopped what it waited
-    /// for. When only waits hold the signals (no build is cleaning up after itself), the tool
-    /// ends here with `message`, as the signal would have ended it: a caller that carries on
-    /// past a failed step (doctor's checks, a dry run's unknowns, the listing after a build)
-    /// must not take the signal for one more failure. Otherwise the error, for the holder.
-    pub fn stop(&self, signal: i32, message: String) -> anyhow::Error {
-        if let Some(signals) = signals() {
+    /// Whether only waits hold the signals: no build is cleaning up after itself, so a wait
+    /// that a signal stopped may end the tool there, as the signal would have ended it (see
+    /// [`exit_interrupted`]).
+    pub fn only_waits(&self) -> bool {
+        signals().is_some_and(|signals| {
             let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
-            if *holders == signals.watches.load(Ordering::SeqCst) {
-                say(format_args!("error: {message}"));
-                std::process::exit(128 + signal);
-            }
-        }
-        Interrupted::error(signal, message)
+            *holders == signals.watches.load(Ordering::SeqCst)
+        })
     }
 
     /// The signal that arrived since the watch started, if one did.
@@ -258,6 +252,14 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+/// Ends the tool as `signal` would have, after saying `message` as `main` says an error: for a
+/// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
+/// listing after a build), which must not take the signal for one more failure.
+pub fn exit_interrupted(signal: i32, message: &str) -> ! {
+    say(format_args!("error: {message}"));
+    std::process::exit(128 + signal)
+}
 
 /// Whether a signal stopped the work that failed with `err`.
 pub fn is_interrupted(err: &anyhow::Error) -> bool {

@@ -295,6 +295,18 @@ fn a_signal_while_waiting_for_the_shared_manifest_says_nothing_was_built() {
     drop(lock);
 }
 
+/// Whether process `pid` runs: it exists and is not a zombie, dead and waiting to be reaped
+/// (killed children of a tool that ended at once are reaped by init, in its own time).
+fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after) = stat.rsplit_once(')')?;
+            after.split_whitespace().next().map(|state| state != "Z")
+        })
+        .unwrap_or(false)
+}
+
 /// The processes whose parent is `pid`.
 fn children_of(pid: u32) -> Vec<u32> {
     let mut children = Vec::new();
@@ -317,69 +329,70 @@ fn children_of(pid: u32) -> Vec<u32> {
 }
 
 #[test]
-fn a_signal_during_a_gcloud_call_ends_gcloud_with_the_tool() {
+fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
     if support::require_tool("gcloud").is_none() {
         return;
     }
-    let images = "gcloud compute images list --no-standard-images";
-    let source = "gcloud compute images describe-from-family slurm-gcp-6-3-ubuntu-2004-lts";
-    // SIGTERM to the tool alone, and Ctrl-C at the terminal, which reaches gcloud too: either
-    // way the tool stops as interrupted, not as if gcloud had failed; and a dry run, which
-    // notes a failed lookup and goes on, stops too.
-    for (args, call, signal, group, name, code) in [
-        (&["images"][..], images, "TERM", false, "SIGTERM", 143),
-        (&["images"], images, "INT", true, "Ctrl-C (SIGINT)", 130),
+    // `images` with a launcher package makes three calls side by side (the list, and each
+    // source family for the fingerprints); a dry run one, and it notes a failed lookup and goes
+    // on. SIGTERM to the tool alone, or Ctrl-C at the terminal, which reaches gcloud too: each
+    // way the tool stops as interrupted, not as if gcloud had failed, and no gcloud outlives it.
+    for (args, calls, signal, group, name, code) in [
+        (&["images"][..], 3, "TERM", false, "SIGTERM", 143),
+        (&["images"], 3, "INT", true, "Ctrl-C (SIGINT)", 130),
         (
             &["build", "--dry-run", "--offline"],
-            source,
+            1,
             "INT",
             true,
             "Ctrl-C (SIGINT)",
             130,
         ),
     ] {
-        let host = HostCopy::new();
+        let host = host_with_launcher();
         host.api().silence();
         let mut cmd = host.xtask(args);
         // Left alone, gcloud would wait this long for the silent API.
         cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "600");
-        let mut images = Running::start(&host, cmd, group);
-        let mut stderr = images.read_until("gcloud: ");
+        let mut run = Running::start(&host, cmd, group);
+        let mut stderr = run.read_until("gcloud: ");
         let started = Instant::now();
         let gcloud = loop {
-            let children = children_of(images.child.id());
-            if !children.is_empty() {
+            let children = children_of(run.child.id());
+            if children.len() >= calls {
                 break children;
             }
             assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "gcloud never started"
+                started.elapsed() < Duration::from_secs(120),
+                "{calls} gcloud calls never ran at once: {children:?}"
             );
             std::thread::sleep(Duration::from_millis(20));
         };
         let target = if group {
-            format!("-{}", images.pid())
+            format!("-{}", run.pid())
         } else {
-            images.pid()
+            run.pid()
         };
         kill(signal, &target);
-        let (exit, rest) = images.finish();
+        let (exit, rest) = run.finish();
         stderr += &rest;
-        let alive: Vec<u32> = gcloud
-            .into_iter()
-            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists())
-            .collect();
+        let alive: Vec<u32> = gcloud.into_iter().filter(|&pid| is_alive(pid)).collect();
         for pid in &alive {
             kill("KILL", &pid.to_string());
         }
         assert!(
             alive.is_empty(),
-            "gcloud outlived the tool: {alive:?}\n{stderr}"
+            "{args:?}: gcloud outlived the tool: {alive:?}\n{stderr}"
         );
-        assert_eq!(exit, Some(code), "{stderr}");
+        assert_eq!(exit, Some(code), "{args:?}\n{stderr}");
+        let error = stderr
+            .lines()
+            .find(|line| line.starts_with("error: "))
+            .unwrap_or_else(|| panic!("{args:?}: no error line\n{stderr}"));
         assert!(
-            stderr.contains(&format!("{call} stopped by {name}")),
-            "{stderr}"
+            error.starts_with("error: gcloud compute images ")
+                && error.contains(&format!("stopped by {name}")),
+            "{args:?}: {error}"
         );
     }
 }

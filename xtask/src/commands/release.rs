@@ -93,9 +93,9 @@ impl Release {
         if self.dry_run {
             return self.dry_run(sh, host, &wms);
         }
-        // Both, whichever it builds: the commit takes images.conf whole, both lines.
-        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
         // Everything that can refuse does so here, before a download, a VM or a branch.
+        // Both build locks, whichever it builds: the commit takes images.conf whole.
+        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
         let checkout = git::checkout(sh, &host.root)?;
         let target = self.target(sh, host, &checkout)?;
         let inputs = Inputs::read(host)?;

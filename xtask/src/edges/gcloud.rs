@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -13,7 +14,7 @@ use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::{list_or_none, whole_number_setting};
-use crate::term::{signal_name, Watch};
+use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
 
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
@@ -132,12 +133,19 @@ impl<'a> Gcloud<'a> {
             self.project,
             deadline.as_secs()
         );
-        let mut child = Command::from(self.command(args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {shown}: {INSTALL_HINT}"))?;
+        let (mut child, call) = {
+            // Under the lock, so that a tool ending on a signal meanwhile cannot miss it.
+            let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+            let child = Command::from(self.command(args))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("running {shown}: {INSTALL_HINT}"))?;
+            calls.push(child.id());
+            let call = Call(child.id());
+            (child, call)
+        };
         let stdout = read_to_end(child.stdout.take());
         let stderr = read_to_end(child.stderr.take());
         let started = Instant::now();
@@ -155,10 +163,13 @@ impl<'a> Gcloud<'a> {
                 } else {
                     ""
                 };
-                return Err(watch.stop(
-                    signal,
-                    format!("{shown} stopped by {}{delete}", signal_name(signal)),
-                ));
+                let message = format!("{shown} stopped by {}{delete}", signal_name(signal));
+                if watch.only_waits() {
+                    drop(call);
+                    let _others = end_every_call();
+                    exit_interrupted(signal, &message);
+                }
+                return Err(Interrupted::error(signal, message));
             }
             if let Some(status) = exited {
                 break status;
@@ -324,6 +335,37 @@ impl<'a> Gcloud<'a> {
         let what = format!("deleting {} VM(s) in {zone}", names.len());
         self.run(&what, &args, self.delete_timeout()).map(drop)
     }
+}
+
+/// The gcloud processes running now (calls made side by side, as doctor's and images' are),
+/// so that a tool ending on a signal takes every one of them along.
+static CALLS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A gcloud process in [`CALLS`], taken out when the call ends.
+struct Call(u32);
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+        calls.retain(|&pid| pid != self.0);
+    }
+}
+
+/// Kills every gcloud process still running, for a tool about to end; the lock it returns,
+/// held until then, keeps another from starting.
+fn end_every_call() -> MutexGuard<'static, Vec<u32>> {
+    let calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    for &pid in calls.iter() {
+        // SAFETY: kill(2) and waitpid(2) on a child of ours. A call leaves the list just after
+        // its wait, so a pid there names a running gcloud, or for that instant one just
+        // reaped (then waitpid fails, harmlessly). Reaped here so that it is gone, not dying,
+        // when the tool ends.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+    }
+    calls
 }
 
 /// `.../zones/us-central1-c` -> `us-central1-c`.
