@@ -56,6 +56,8 @@ struct Signals {
     /// each holding its own besides the release's; the mutex keeps the count and
     /// `default_action` in step when two threads take or drop guards at once.
     holders: Mutex<usize>,
+    /// How many of the guards held belong to a [`Watch`].
+    watches: AtomicUsize,
 }
 
 /// Installed once, by the first guard, whichever thread takes it: a `OnceLock` runs one
@@ -69,6 +71,7 @@ impl Signals {
             count: Arc::default(),
             default_action: Arc::new(AtomicBool::new(true)),
             holders: Mutex::new(0),
+            watches: AtomicUsize::new(0),
         };
         for signal in STOPPING {
             // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for a
@@ -132,10 +135,7 @@ impl InterruptGuard {
 
     /// The last signal received since the guard was taken, if any.
     pub fn received(&self) -> Option<i32> {
-        match signals()?.last.load(Ordering::SeqCst) {
-            0 => None,
-            n => Some(n as i32),
-        }
+        interrupted()
     }
 
     /// How many signals were received since the guard was taken.
@@ -154,6 +154,65 @@ impl Drop for InterruptGuard {
                 signals.count.store(0, Ordering::SeqCst);
                 signals.default_action.store(true, Ordering::SeqCst);
             }
+        }
+    }
+}
+
+/// The last stopping signal received while a guard is held, if any: what a wait checks between
+/// its polls. Outside a guard a signal ends the process at once, so there is nothing to check.
+pub fn interrupted() -> Option<i32> {
+    match signals()?.last.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n as i32),
+    }
+}
+
+/// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
+/// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
+/// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end
+/// the waits that follow it.
+pub struct Watch {
+    guard: InterruptGuard,
+    before: usize,
+}
+
+impl Watch {
+    pub fn start() -> anyhow::Result<Watch> {
+        let guard = InterruptGuard::new()?;
+        let before = guard.count();
+        if let Some(signals) = signals() {
+            signals.watches.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(Watch { guard, before })
+    }
+
+    /// Whether only waits hold the signals: no build is cleaning up after itself, so a wait
+    /// that a signal stopped may end the tool there, as the signal would have ended it (see
+    /// [`exit_interrupted`]).
+    pub fn only_waits(&self) -> bool {
+        signals().is_some_and(|signals| {
+            let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+            *holders == signals.watches.load(Ordering::SeqCst)
+        })
+    }
+
+    /// The signal that arrived since the watch started, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        // The handler stores the signal before it counts it, so a count that has grown has
+        // its signal stored.
+        if self.guard.count() > self.before {
+            self.guard.received()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Before the guard goes, so that the guards never count fewer than the watches.
+        if let Some(signals) = signals() {
+            signals.watches.fetch_sub(1, Ordering::SeqCst);
         }
     }
 }
@@ -193,6 +252,19 @@ impl std::fmt::Display for Interrupted {
 }
 
 impl std::error::Error for Interrupted {}
+
+/// Ends the tool as `signal` would have, after saying `message` as `main` says an error: for a
+/// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
+/// listing after a build), which must not take the signal for one more failure.
+pub fn exit_interrupted(signal: i32, message: &str) -> ! {
+    say(format_args!("error: {message}"));
+    std::process::exit(128 + signal)
+}
+
+/// Whether a signal stopped the work that failed with `err`.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<Interrupted>())
+}
 
 /// The exit code for a failed command: 128 + the signal when a signal stopped it, else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {

@@ -16,6 +16,7 @@ use crate::steps::build::{
     build_one, ensure_plugins, resolve_source, source_for, source_origin, Inputs, Plan,
 };
 use crate::steps::consumers::TaskImages;
+use crate::steps::build_lock;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
@@ -70,6 +71,7 @@ impl Build {
         if self.dry_run {
             return self.dry_run(sh, host, &inputs);
         }
+        let _lock = build_lock::take(host, &[wm], "build")?;
         let version = packer::check_version(sh, &inputs.template)?;
         // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the
         // image summary need it: find out now, not after an hour of VM time.

@@ -9,7 +9,9 @@ use crate::commands::HelpFooter;
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
 use crate::model::list_or_none;
+use crate::model::orphans;
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
+use crate::steps::build_lock;
 use crate::steps::host_files::load_config;
 use crate::steps::survey::now;
 use crate::term;
@@ -20,12 +22,14 @@ const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 /// List (and delete) VMs that packer left behind.
 ///
 /// Packer's VMs are named `packer-*` and described "New instance created by Packer"; only
-/// those older than the threshold are listed, and other VMs are never listed or touched.
+/// those older than the threshold are listed, and other VMs are never listed or touched. A VM
+/// created after a build running on this machine started is kept: it may be that build's.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[
         ("orphans", "packer VMs older than 4 hours"),
         ("orphans --older-than 30m --delete", "delete those older than 30 minutes, after a yes"),
+        ("orphans --older-than 10m --allow-young", "younger than the 30-minute floor: builds may still run them"),
     ],
     environment: &[],
     config: &["gcp.project"],
@@ -40,6 +44,9 @@ pub struct Orphans {
     /// With --delete: delete without asking.
     #[arg(long, requires = "delete")]
     pub yes: bool,
+    /// Take an --older-than below 30m: VMs that young most likely belong to builds running now.
+    #[arg(long)]
+    pub allow_young: bool,
 }
 
 /// `--older-than`: the duration as the user wrote it, to repeat it in messages, and in seconds.
@@ -68,23 +75,45 @@ impl std::fmt::Display for OlderThan {
 impl Orphans {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let threshold = self.older_than.seconds;
+        orphans::check_threshold(&self.older_than.text, threshold, self.allow_young)?;
         let config = load_config(host)?;
         let gcloud = Gcloud::new(sh, &config.gcp.project)?;
         let now = now();
-        let mut orphans: Vec<(Instance, i64)> = gcloud
+        let mut found: Vec<(Instance, i64)> = gcloud
             .list_instances()?
             .into_iter()
             .filter(|vm| vm.name.starts_with("packer-") && vm.description == PACKER_DESCRIPTION)
             .filter_map(|vm| {
                 // A VM of unknown age is not reported: it cannot be shown to be old enough.
-                let age = now - parse_rfc3339(&vm.creation_timestamp)?;
-                (age > i64::try_from(threshold).unwrap_or(i64::MAX)).then_some((vm, age))
+                let created = parse_rfc3339(&vm.creation_timestamp)?;
+                let age = now - created;
+                (age > i64::try_from(threshold).unwrap_or(i64::MAX)).then_some((vm, created))
             })
             .collect();
-        orphans.sort_by(|(a, _), (b, _)| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
+        found.sort_by(|(a, _), (b, _)| (&a.zone, &a.name).cmp(&(&b.zone, &b.name)));
+        // Looked at after the list, so that a build started meanwhile is seen.
+        let running = build_lock::running(host)?;
+        let (kept, orphans): (Vec<_>, Vec<_>) = found
+            .into_iter()
+            .map(|(vm, created)| (orphans::owner(created, &running), vm, now - created))
+            .partition(|(owner, _, _)| owner.is_some());
+        for (owner, vm, age) in &kept {
+            if let Some(owner) = owner {
+                println!(
+                    "kept {} ({}, {}): {}",
+                    vm.name,
+                    vm.zone,
+                    format_age(*age),
+                    owner.reason()
+                );
+            }
+        }
+        let orphans: Vec<(Instance, i64)> =
+            orphans.into_iter().map(|(_, vm, age)| (vm, age)).collect();
         if orphans.is_empty() {
             println!(
-                "no packer VMs older than {} in project {}",
+                "no {}packer VMs older than {} in project {}",
+                if kept.is_empty() { "" } else { "other " },
                 self.older_than,
                 gcloud.project()
             );

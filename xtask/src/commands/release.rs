@@ -20,6 +20,7 @@ use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, ensure_plugins, source_for, Inputs, Pinned, Plan};
+use crate::steps::build_lock;
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
@@ -94,6 +95,8 @@ impl Release {
             return self.dry_run(sh, host, &wms);
         }
         // Everything that can refuse does so here, before a download, a VM or a branch.
+        // Both build locks, whichever it builds: the commit takes images.conf whole.
+        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
         let checkout = git::checkout(sh, &host.root)?;
         let target = self.target(sh, host, &checkout)?;
         let inputs = Inputs::read(host)?;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::{list_or_none, whole_number_setting};
+use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
 
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
@@ -123,22 +125,53 @@ impl<'a> Gcloud<'a> {
     /// list would make prune count the newest images wrongly.
     fn run(&self, what: &str, args: &[&str], deadline: Duration) -> anyhow::Result<String> {
         let shown = format!("gcloud {}", args.join(" "));
+        // A signal ends gcloud with the tool: left alone it would run on until its deadline.
+        // Watched from before gcloud starts, so that no signal finds the tool unguarded.
+        let watch = Watch::start()?;
         eprintln!(
             "gcloud: {what} in project {} (waiting at most {} s)",
             self.project,
             deadline.as_secs()
         );
-        let mut child = Command::from(self.command(args))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {shown}: {INSTALL_HINT}"))?;
+        let (mut child, call) = {
+            // Under the lock, so that a tool ending on a signal meanwhile cannot miss it.
+            let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+            let child = Command::from(self.command(args))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .with_context(|| format!("running {shown}: {INSTALL_HINT}"))?;
+            calls.push(child.id());
+            let call = Call(child.id());
+            (child, call)
+        };
         let stdout = read_to_end(child.stdout.take());
         let stderr = read_to_end(child.stderr.take());
         let started = Instant::now();
         let status = loop {
-            if let Some(status) = child.try_wait().context("waiting for gcloud")? {
+            let exited = child.try_wait().context("waiting for gcloud")?;
+            // Looked at even when gcloud has exited: Ctrl-C at the terminal ends it too, and
+            // that is the user's stop, not a failure of gcloud's.
+            if let Some(signal) = watch.signal() {
+                if exited.is_none() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                let delete = if args.contains(&"delete") {
+                    ": Google may still finish the delete it was asked for"
+                } else {
+                    ""
+                };
+                let message = format!("{shown} stopped by {}{delete}", signal_name(signal));
+                if watch.only_waits() {
+                    drop(call);
+                    let _others = end_every_call();
+                    exit_interrupted(signal, &message);
+                }
+                return Err(Interrupted::error(signal, message));
+            }
+            if let Some(status) = exited {
                 break status;
             }
             if started.elapsed() >= deadline {
@@ -329,6 +362,37 @@ impl<'a> Gcloud<'a> {
 fn labels_flag(labels: &[(String, String)]) -> String {
     let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     format!("--labels={}", pairs.join(","))
+}
+
+/// The gcloud processes running now (calls made side by side, as doctor's and images' are),
+/// so that a tool ending on a signal takes every one of them along.
+static CALLS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A gcloud process in [`CALLS`], taken out when the call ends.
+struct Call(u32);
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+        calls.retain(|&pid| pid != self.0);
+    }
+}
+
+/// Kills every gcloud process still running, for a tool about to end; the lock it returns,
+/// held until then, keeps another from starting.
+fn end_every_call() -> MutexGuard<'static, Vec<u32>> {
+    let calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    for &pid in calls.iter() {
+        // SAFETY: kill(2) and waitpid(2) on a child of ours. A call leaves the list just after
+        // its wait, so a pid there names a running gcloud, or for that instant one just
+        // reaped (then waitpid fails, harmlessly). Reaped here so that it is gone, not dying,
+        // when the tool ends.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+    }
+    calls
 }
 
 /// `.../zones/us-central1-c` -> `us-central1-c`.

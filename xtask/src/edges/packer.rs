@@ -219,10 +219,11 @@ pub enum Outcome {
     },
 }
 
-/// Runs a long packer command with its output streaming to the terminal. Ctrl-C reaches packer
-/// from the terminal itself; the tool then waits for packer to delete its VM instead of dying
-/// and leaving an orphan, and answers every further Ctrl-C. A SIGTERM or SIGHUP sent to the
-/// tool alone is passed on to packer as SIGTERM, which packer cancels on as it does on Ctrl-C.
+/// Runs a long packer command with its output streaming to the terminal. Packer runs in a
+/// process group of its own, so that a signal reaches it only through the tool, exactly once
+/// however it came (Ctrl-C at the terminal, which signals the tool's group, or `kill` of the
+/// tool alone, as a CI runner sends it); see [`cancel_signal`]. The tool then waits for packer
+/// to delete its VM instead of dying and leaving an orphan, and answers every further signal.
 pub fn run_to_end(
     cmd: Cmd<'_>,
     shown: &str,
@@ -236,6 +237,12 @@ pub fn run_to_end(
     } else {
         Stdio::null()
     });
+    // A process in a background group that reads the terminal is stopped (SIGTTIN), so
+    // `-debug` at a terminal stays in the tool's group, the terminal's foreground one.
+    let shares_terminal = interactive;
+    if !shares_terminal {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
     output.attach(&mut command);
     let guard = InterruptGuard::new()?;
     output.say(&format!("$ {shown}"));
@@ -250,10 +257,16 @@ pub fn run_to_end(
         }
         let count = guard.count();
         if let (true, Some(signal)) = (count > answered, guard.received()) {
-            if signal != signal_hook::consts::SIGINT && !forwarded {
+            if !forwarded {
                 forwarded = true;
-                // SAFETY: kill(2) on the pid of a child we have not yet waited for.
-                unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+                if let Some(cancel) = cancel_signal(signal, shares_terminal) {
+                    let pid = child.id() as libc::pid_t;
+                    // Its own group whole, as a terminal signals it (packer, its plugins, the
+                    // programs they run); in the tool's group, packer alone.
+                    let target = if shares_terminal { pid } else { -pid };
+                    // SAFETY: kill(2) on a child we have not yet waited for, or its group.
+                    unsafe { libc::kill(target, cancel) };
+                }
             }
             if answered == 0 {
                 // `say`, not `eprintln!`: after SIGHUP there may be no terminal to write to.
@@ -287,6 +300,20 @@ pub fn run_to_end(
         (None, true) => Outcome::Succeeded,
         (None, false) => Outcome::Failed(status.code()),
     })
+}
+
+/// The signal that asks packer to cancel after the tool received `signal`, sent once per run;
+/// `None` when packer already has it. Packer cancels on SIGINT and SIGTERM alike; a closed
+/// terminal's SIGHUP would kill it before it deletes its VM, so it gets SIGTERM instead. In
+/// the tool's own group (`--debug` at a terminal), a Ctrl-C came from the terminal, which
+/// signalled packer too; there a SIGINT sent to the tool alone is not passed on, a price of
+/// stepping through a build by hand.
+pub fn cancel_signal(signal: i32, shares_terminal: bool) -> Option<i32> {
+    match signal {
+        libc::SIGINT if shares_terminal => None,
+        libc::SIGINT => Some(libc::SIGINT),
+        _ => Some(libc::SIGTERM),
+    }
 }
 
 /// Where a packer run's output goes.
@@ -485,6 +512,17 @@ mod tests {
             shown_build(&build(&sh, var_file, log, true), log, true, root),
             "PACKER_LOG=10 packer build -debug -var-file=build/slurm.pkrvars.hcl ."
         );
+    }
+
+    #[test]
+    fn packer_is_asked_to_cancel_by_the_signal_that_it_cancels_on() {
+        // In its own group: whatever the tool got, packer gets a cancel from the tool.
+        assert_eq!(cancel_signal(libc::SIGINT, false), Some(libc::SIGINT));
+        assert_eq!(cancel_signal(libc::SIGTERM, false), Some(libc::SIGTERM));
+        assert_eq!(cancel_signal(libc::SIGHUP, false), Some(libc::SIGTERM));
+        // `--debug` in the terminal's group: the terminal's Ctrl-C reached packer already.
+        assert_eq!(cancel_signal(libc::SIGINT, true), None);
+        assert_eq!(cancel_signal(libc::SIGTERM, true), Some(libc::SIGTERM));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The pure core: plain data in, plain data out, no processes, files or sockets.
 
 pub mod artifactory_folder;
+pub mod build_lock;
 pub mod config;
 pub mod consumers;
 pub mod doctor;
@@ -8,6 +9,7 @@ pub mod images_conf;
 pub mod launcher_choice;
 pub mod launcher_version;
 pub mod manifest;
+pub mod orphans;
 pub mod provenance;
 pub mod prune_plan;
 pub mod release;

@@ -20,7 +20,7 @@ use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::inputs;
-use crate::term::{is_interactive, signal_name, Interrupted};
+use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
 /// The current image of the workload manager's source family. The build then names it
 /// exactly, so that the image and its fingerprint say what was really used.
@@ -456,7 +456,7 @@ pub fn build_one(
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
     if let Some(Verdict::Reuse { image }) = verdict {
-        let change = record(host, plan.wm, &image)?;
+        let change = record(host, plan.wm, &image).map_err(|err| unpinned(err, plan, &image))?;
         return Ok(Pinned {
             image,
             change,
@@ -469,7 +469,8 @@ pub fn build_one(
     if !plan.labelled_by_template || changed {
         label(gcloud, &built.image, &labels, output);
     }
-    let change = record(host, plan.wm, &built.image)?;
+    let change =
+        record(host, plan.wm, &built.image).map_err(|err| unpinned(err, plan, &built.image))?;
     Ok(Pinned {
         image: built.image,
         change,
@@ -494,6 +495,19 @@ fn label(gcloud: &Gcloud, image: &str, labels: &[(String, String)], output: Outp
     }
 }
 
+/// A pin that a signal stopped, said with what became of the image: it exists, and the next
+/// run finds it by its input fingerprint, which its labels carry.
+fn unpinned(err: anyhow::Error, plan: &Plan, image: &str) -> anyhow::Error {
+    if !is_interrupted(&err) {
+        return err;
+    }
+    let wm = plan.wm;
+    err.context(format!(
+        "{image} is built but not pinned for {wm}: the next `cargo xtask slurm-image build --wm {wm}` reuses \
+         it instead of building, since it carries the same input fingerprint"
+    ))
+}
+
 /// An image built (or reused) and pinned in images.conf.
 pub struct Pinned {
     pub image: String,
@@ -504,23 +518,44 @@ pub struct Pinned {
     pub interrupted: Option<i32>,
 }
 
+/// How often a lock wait looks again at the lock and at the signals.
+const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Takes the lock file at `path`, first saying `why` when another process holds it. The lock
-/// goes with the returned file, so a killed holder never leaves it taken.
-fn wait_for_lock(path: &Path, why: &str) -> anyhow::Result<std::fs::File> {
+/// goes with the returned file, so a killed holder never leaves it taken. The wait polls
+/// rather than blocks: signal-hook's handlers restart a blocking `lock()` after Ctrl-C, and a
+/// wait for another build may be long. A stopping signal ends it with the error of an
+/// interrupted build, saying it came while `waiting`.
+fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::fs::File> {
     let lock =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    match lock.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
+    // Taken only once the wait begins: a signal while the lock is free ends the tool as usual.
+    let mut watch: Option<Watch> = None;
+    loop {
+        let taken = match lock.try_lock() {
+            Ok(()) => true,
+            Err(std::fs::TryLockError::WouldBlock) => false,
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(err).with_context(|| format!("locking {}", path.display()))
+            }
+        };
+        // A signal that came during the wait is honoured even if the lock came with it.
+        if let Some(signal) = watch.as_ref().and_then(Watch::signal) {
+            return Err(Interrupted::error(
+                signal,
+                format!("{} arrived while {waiting}", signal_name(signal)),
+            ));
+        }
+        if taken {
+            return Ok(lock);
+        }
+        if watch.is_none() {
+            // Watching before saying so: whoever reads the line may signal at once.
+            watch = Some(Watch::start()?);
             eprintln!("{why}");
-            lock.lock()
-                .with_context(|| format!("locking {}", path.display()))?;
         }
-        Err(std::fs::TryLockError::Error(err)) => {
-            return Err(err).with_context(|| format!("locking {}", path.display()))
-        }
+        std::thread::sleep(LOCK_POLL);
     }
-    Ok(lock)
 }
 
 /// Pins `image` for `wm` in images.conf. A lock makes this the one writer at a time, so two
@@ -532,6 +567,7 @@ pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Resu
     let _lock = wait_for_lock(
         &host.state_dir.join("images.conf.lock"),
         &format!("waiting for another build to finish writing {shown}"),
+        &format!("waiting for another build to finish writing {shown}, which is unchanged"),
     )?;
     let (text, change) = read_images_conf(host)?.pin(wm, image)?;
     match &change {

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod consumers;
+pub mod build_lock;
 pub mod host_files;
 pub mod inputs;
 pub mod launcher;
