@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub const TOKEN_VAR: &str = "ARTIFACTORY_TOKEN";
 pub const USER_VAR: &str = "ARTIFACTORY_USER";
 pub const PASSWORD_VAR: &str = "ARTIFACTORY_PASSWORD";
+/// Every variable that may carry an Artifactory credential: no other tool is given them.
+pub const CREDENTIAL_VARS: [&str; 3] = [TOKEN_VAR, USER_VAR, PASSWORD_VAR];
 
 /// The storage API address of a folder: `https://h/artifactory/REPO/PATH/` becomes
 /// `https://h/artifactory/api/storage/REPO/PATH`; `None` when the URL is not an Artifactory folder.
