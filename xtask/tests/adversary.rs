@@ -80,3 +80,61 @@ fn a_symlinked_images_conf_is_written_through_to_its_target() {
         .collect();
     assert_eq!(names, ["images.conf"], "a temporary file was left");
 }
+
+/// Puts a packer first on PATH that runs the usual stand-in, then renames the image in the
+/// manifest it wrote from `from` to `to`, as a template naming its images otherwise would.
+fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
+    host.stand_in("packer-stand-in", STAND_IN_PACKER);
+    host.stand_in(
+        "packer",
+        &format!(
+            r#"#!/usr/bin/env bash
+"$(dirname "$0")/packer-stand-in" "$@" || exit $?
+for arg in "$@"; do case "$arg" in -var-file=*) var_file="${{arg#-var-file=}}" ;; esac; done
+[ "$1" = build ] || exit 0
+manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
+sed -i 's/"{from}/"{to}/g' "${{manifest:-build/manifest.json}}"
+"#
+        ),
+    );
+}
+
+#[test]
+fn a_build_never_pins_an_image_of_another_workload_manager() {
+    let host = host_with_launcher();
+    let template = "tools/slurm/packer/main.pkr.hcl";
+    let text = host.read(template).replace(
+        "det-environments-${var.workload_manager}-ci-",
+        "det-environments-slurm-ci-",
+    );
+    host.write(template, text);
+    packer_renaming_its_image(
+        &host,
+        "det-environments-pbs-ci-",
+        "det-environments-slurm-ci-",
+    );
+    let run = host.run(&["build", "--offline", "--wm", "pbs"]).fails_with(&[
+        "not pinning det-environments-slurm-ci-1800000000, the latest build in target/slurm-image/pbs-manifest.json",
+        "tools/slurm/packer/main.pkr.hcl line 47: image_name = \"det-environments-slurm-ci-{{timestamp}}\"",
+        "det-environments-slurm-ci-1800000000 is not a pbs image",
+        "images.conf left as it is",
+    ]);
+    assert_eq!(host.read(IMAGES_CONF), SEED, "{}", run.stderr);
+}
+
+#[test]
+fn a_build_never_pins_another_teams_image() {
+    let host = host_with_launcher();
+    packer_renaming_its_image(
+        &host,
+        "det-environments-slurm-ci-1800000000",
+        "other-team-image-1",
+    );
+    host.run(&["build", "--offline"]).fails_with(&[
+        "not pinning other-team-image-1, the latest build in target/slurm-image/slurm-manifest.json",
+        "other-team-image-1 is not a slurm image",
+    ]);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+    // The images a cluster reads are still the ones the tool accepts.
+    host.run(&["build", "--offline", "--dry-run"]).ok();
+}

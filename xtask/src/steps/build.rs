@@ -152,6 +152,8 @@ pub struct Plan {
     /// only then can images be reused and rebuilds explained.
     pub labelled: bool,
     pub debug: bool,
+    /// Where the template names its images, for a pin that is refused.
+    pub image_name_at: Option<String>,
 }
 
 impl Plan {
@@ -205,6 +207,7 @@ impl Plan {
             fingerprint: provenance.as_ref().map(Provenance::fingerprint),
             labels,
             debug,
+            image_name_at: inputs.template.image_name.clone(),
         })
     }
 
@@ -407,7 +410,16 @@ pub fn build_one(
         });
     }
     let built = plan.run(sh, host, output)?;
-    let change = record(host, plan.wm, &built.image)?;
+    let change = record(host, plan.wm, &built.image).with_context(|| {
+        format!(
+            "not pinning {}, the latest build in {} (the template names images in {})",
+            built.image,
+            host.show(&plan.manifest),
+            plan.image_name_at
+                .as_deref()
+                .unwrap_or("no `image_name` it could read")
+        )
+    })?;
     Ok(Pinned {
         image: built.image,
         change,
