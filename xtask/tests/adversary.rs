@@ -138,3 +138,75 @@ fn a_build_never_pins_another_teams_image() {
     // The images a cluster reads are still the ones the tool accepts.
     host.run(&["build", "--offline", "--dry-run"]).ok();
 }
+
+/// Makes the host copy a git checkout with everything committed on `main`: prune deletes
+/// nothing where it cannot read the release branches.
+fn commit_host(host: &HostCopy) {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["add", "tools"],
+        &["commit", "-q", "-m", "host"],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(host.root())
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com")
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    }
+}
+
+#[test]
+fn prune_counts_a_name_listed_twice_once_and_leaves_other_families_alone() {
+    let host = HostCopy::new();
+    host.write(IMAGES_CONF, SEED);
+    let api = host.api();
+    let slurm = |n: i64| format!("det-environments-slurm-ci-{n}");
+    let desc = "HPC slurm testing VM";
+    api.add_image(&slurm(1_717_047_568), 1_717_047_568, "READY", &[], desc);
+    // Seven newer ones, five of them listed twice by gcloud.
+    for n in 1..=7 {
+        api.add_image(
+            &slurm(1_800_000_000 + n),
+            1_800_000_000 + n,
+            "READY",
+            &[],
+            desc,
+        );
+    }
+    for n in 3..=7 {
+        api.add_image(
+            &slurm(1_800_000_000 + n),
+            1_800_000_000 + n,
+            "READY",
+            &[],
+            desc,
+        );
+    }
+    // Named like ours, old, but in someone else's family.
+    let foreign = slurm(1_700_000_000);
+    api.add_image(&foreign, 1_700_000_000, "READY", &[], desc);
+    api.set_family(&foreign, "someone-elses-family");
+    commit_host(&host);
+
+    let run = host.run(&["prune", "--keep", "6", "--yes"]).ok();
+    // The six newest unique names are kept; the oldest unpinned one goes, and only it.
+    assert_eq!(
+        api.image_deletions(),
+        [slurm(1_800_000_001)],
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("deleted 1 image(s)"), "{}", run.stdout);
+    for wanted in [
+        "of another family than the template builds into (det-environments-slurm-ci): 1 in someone-elses-family",
+        "5 image name(s) listed more than once by gcloud, each counted once",
+    ] {
+        assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.stdout);
+    }
+    assert!(!run.stdout.contains(&foreign), "{}", run.stdout);
+}

@@ -42,6 +42,9 @@ pub struct Template {
     /// One that interpolates (`"${path.root}/x.yml"`) is kept as an empty string: the template
     /// has a playbook the tool cannot name.
     pub playbooks: Vec<String>,
+    /// The `image_family` values of its sources, the family its images join; one that is not
+    /// a plain string is kept as an empty string (a family the tool cannot name).
+    pub image_families: BTreeSet<String>,
     /// Where a source names its images, for messages: `FILE line N: image_name = "..."`.
     pub image_name: Option<String>,
 }
@@ -166,6 +169,13 @@ impl Template {
                             let newlines =
                                 tokens[..i].iter().filter(|t| **t == Token::Newline).count();
                             image_name = Some(newlines + 1);
+                        }
+                        (Some("source"), 1) if name == "image_family" && assigned => {
+                            let value = match tokens.get(i + 2) {
+                                Some(Token::Str(value)) => value.clone(),
+                                _ => String::new(),
+                            };
+                            self.image_families.insert(value);
                         }
                         (Some("source"), 1) if name == "project_id" && assigned => {
                             if let Some(Token::Str(value)) = tokens.get(i + 2) {
@@ -446,6 +456,12 @@ mod tests {
             Some("main.pkr.hcl line 11: image_name = \"det-environments-${var.workload_manager}-ci-{{timestamp}}\"")
         );
         assert_eq!(read("variable \"image_name\" {}\n").image_name, None);
+        assert!(template.image_families.is_empty());
+        let families = read("source \"a\" \"b\" {\n  image_family = \"det-environments-slurm-ci\"\n}\nsource \"a\" \"c\" {\n  image_family = var.family\n}\n").image_families;
+        assert_eq!(
+            families,
+            ["".to_string(), "det-environments-slurm-ci".to_string()].into()
+        );
     }
 
     /// The shape of the real repository's template: the packer block with plugins only, and a
