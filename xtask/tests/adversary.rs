@@ -2,11 +2,15 @@
 //! prune's listing tricks, a symlinked images.conf, the token in packer's environment, oversized
 //! inputs; each through the built xtask.
 
+#[path = "support/artifactory.rs"]
+mod artifactory;
 mod support;
 
-use support::{HostCopy, STAND_IN_PACKER};
+use artifactory::{Faults, Server};
+use support::{HostCopy, Run, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
 const SEED: &str =
     "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
@@ -209,4 +213,61 @@ fn prune_counts_a_name_listed_twice_once_and_leaves_other_families_alone() {
         assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.stdout);
     }
     assert!(!run.stdout.contains(&foreign), "{}", run.stdout);
+}
+
+/// The xtask pointed at the loopback Artifactory `server`, with retries made quick.
+fn with_artifactory(host: &HostCopy, server: &Server, args: &[&str]) -> std::process::Command {
+    let mut cmd = host.xtask(args);
+    cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
+        .env("SLURM_IMAGE_RETRY_DELAY_MS", "10")
+        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "5")
+        .env("NO_PROXY", "127.0.0.1,127.0.0.2");
+    cmd
+}
+
+/// What build/ holds, sorted.
+fn build_files(host: &HostCopy) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(host.build_dir())
+        .map(|entries| {
+            entries
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_redirect_to_another_host_cannot_vouch_for_the_package_it_serves() {
+    let server = Server::start();
+    server.add(NEW, b"the real launcher".to_vec());
+    // Another host serves other bytes under the name, with a header that matches them.
+    let other = Server::start_on("127.0.0.2");
+    other.add(NEW, b"EVIL\n".to_vec());
+    server.set_faults(Faults {
+        redirect_downloads_to: Some(other.folder_url()),
+        ..Faults::default()
+    });
+    let host = HostCopy::new();
+    let mut cmd = with_artifactory(&host, &server, &["launcher", "--fetch", "--yes"]);
+    cmd.env("ARTIFACTORY_TOKEN", "t0k");
+    let run = Run::of(cmd).fails_with(&[
+        &format!(
+            "note: {} redirects to another host, {}",
+            server.url_of(NEW),
+            other.url_of(NEW)
+        ),
+        "the file is damaged",
+    ]);
+    assert!(!run.stdout.contains("verified"), "{}", run.stdout);
+    assert_eq!(build_files(&host), Vec::<String>::new(), "{}", run.stderr);
+    // The credentials went to the configured server only.
+    let sent = other.requests();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|r| r.authorization.is_none()), "{sent:?}");
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.authorization.as_deref() == Some("Bearer t0k")));
 }

@@ -124,6 +124,68 @@ pub fn folder_url(url: &str, source: &str) -> anyhow::Result<String> {
     })
 }
 
+/// Where a redirect leads, when it may be followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The absolute URL to request next.
+    pub url: String,
+    /// Whether it is on another host (or port, or scheme) than the configured folder: such a
+    /// host gets no credentials, its checksum headers are not trusted, and the user is told.
+    pub other_host: bool,
+}
+
+/// Decides a redirect from `from` (`Location: location`) for a client of the `folder` URL:
+/// from https only to https, and only to http(s) at all.
+pub fn redirect(folder: &str, from: &str, location: &str) -> Result<Redirect, String> {
+    let location = location.trim();
+    let (from_scheme, _) = from.split_once("://").ok_or("not an absolute URL")?;
+    let url = if location.contains("://") {
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{from_scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{}{location}", origin(from))
+    } else {
+        // Relative to the folder of the URL that redirected.
+        let base = from.split(['?', '#']).next().unwrap_or(from);
+        let folder_end = base.rfind('/').map_or(base.len(), |i| i + 1);
+        format!("{}{location}", &base[..folder_end])
+    };
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let shown = without_query(&url);
+    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!(
+            "refusing the redirect from {} to {shown}: only http(s) is followed",
+            without_query(from)
+        ));
+    }
+    if from_scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "refusing the redirect from {} to {shown}: it leaves https for plain http, where the package could \
+             be swapped on the way; fix the server, or point artifactory.url (or {}) at where the files are",
+            without_query(from),
+            "SLURM_IMAGE_ARTIFACTORY_URL"
+        ));
+    }
+    Ok(Redirect {
+        other_host: origin(&url) != origin(folder),
+        url,
+    })
+}
+
+/// `scheme://host[:port]` of a URL, lowercased.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
+/// A URL without its query or fragment, for messages: a signed download URL's query is a
+/// credential of its own.
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
+}
+
 /// The `Authorization` header value from the environment (`var` looks a variable up), if any
 /// credentials are set.
 pub fn credentials(var: impl Fn(&str) -> Option<String>) -> anyhow::Result<Option<Secret>> {
@@ -165,6 +227,48 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_stay_on_https_and_say_when_they_leave_the_host() {
+        let folder = "https://arti.example.com/artifactory/r/f/";
+        let from = "https://arti.example.com/artifactory/r/f/x.deb";
+        let go = |location: &str| redirect(folder, from, location);
+        assert_eq!(
+            go("/artifactory/r/g/x.deb"),
+            Ok(Redirect {
+                url: "https://arti.example.com/artifactory/r/g/x.deb".into(),
+                other_host: false
+            })
+        );
+        assert_eq!(
+            go("y.deb").unwrap().url,
+            "https://arti.example.com/artifactory/r/f/y.deb"
+        );
+        assert_eq!(
+            go("https://ARTI.example.com/z").map(|r| r.other_host),
+            Ok(false)
+        );
+        let off = go("https://cdn.example.net/blob?sig=s3cr3t").unwrap();
+        assert!(off.other_host);
+        assert_eq!(
+            go("//cdn.example.net/blob").unwrap().url,
+            "https://cdn.example.net/blob"
+        );
+        assert!(go("https://arti.example.com:8443/x").unwrap().other_host);
+        for bad in [
+            "http://127.0.0.2:8080/x.deb?sig=s3cr3t",
+            "HTTP://arti.example.com/x",
+        ] {
+            let err = go(bad).unwrap_err();
+            assert!(err.contains("leaves https for plain http"), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+        assert!(go("ftp://x/y").unwrap_err().contains("only http(s)"));
+        // A plain-http mirror may redirect within http, and is told when it leaves its host.
+        let plain = "http://127.0.0.1:8081/artifactory/r/f/";
+        let hop = redirect(plain, &format!("{plain}x.deb"), "http://127.0.0.2:9/x.deb").unwrap();
+        assert!(hop.other_host);
+    }
     use crate::model::launcher_version::releases;
 
     #[test]

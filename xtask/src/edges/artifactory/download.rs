@@ -98,19 +98,26 @@ impl Artifactory {
         progress: &mut Progress,
     ) -> Result<TempFile, Failure> {
         let name = &package.file_name;
-        let response = self.get(url)?;
+        let (response, other_host) = self.get_following(url, None, true)?;
+        // The sum a host a redirect led to announces proves nothing: that host could serve
+        // any bytes with a matching header. Then only the configured server's own word counts.
         let from_header = response
             .headers()
             .get("X-Checksum-Sha256")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_sha256);
+            .and_then(parse_sha256)
+            .filter(|_| other_host.is_none());
         let expected = match from_header {
             Some(sum) => sum,
             None => self.sha256_from_storage_api(name)?.ok_or_else(|| {
+                let header = match &other_host {
+                    Some(_) => "the download was redirected to another host, whose X-Checksum-Sha256 is not trusted",
+                    None => "no X-Checksum-Sha256 header",
+                };
                 Failure::fatal(format_args!(
-                    "the server offers no sha256 (no X-Checksum-Sha256 header, no checksum in the storage \
-                     API), and an unverified package is never used: put a package you trust in build/ \
-                     and build with --offline, or pass --launcher PATH"
+                    "the server offers no sha256 ({header}; no checksum in the storage API), and an \
+                     unverified package is never used: put a package you trust in build/ and build with \
+                     --offline, or pass --launcher PATH"
                 ))
             })?,
         };
@@ -221,7 +228,16 @@ impl Artifactory {
         let Some(api) = storage_api_url(&self.folder) else {
             return Ok(None);
         };
-        match self.get_text(&format!("{api}/{name}")) {
+        // From the configured server only: a redirect elsewhere is refused.
+        let info = self
+            .get_following(&format!("{api}/{name}"), None, false)
+            .and_then(|(response, _)| {
+                response
+                    .into_body()
+                    .read_to_string()
+                    .map_err(|err| self.classify(err, &api, None))
+            });
+        match info {
             Ok(json) => Ok(sha256_from_file_info(&json)),
             Err(Failure::Fatal(err)) if err.chain().any(|e| e.is::<AccessDenied>()) => {
                 Err(Failure::Fatal(err))
