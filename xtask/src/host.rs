@@ -106,6 +106,25 @@ impl HostTree {
     }
 }
 
+/// Reads a text file of at most `max` bytes, so that a wrong or runaway file is never read
+/// whole into memory; a larger one is an error saying so.
+pub fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+    use std::io::Read;
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if text.len() as u64 > max {
+        bail!(
+            "{} is larger than {} bytes, far more than it ever holds: is it the right file?",
+            path.display(),
+            max
+        );
+    }
+    Ok(text)
+}
+
 /// Replaces `path` with `contents` so that a reader, or a crash at any moment, sees either the
 /// old file or the new one, never a half-written one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -265,6 +284,21 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["x"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let dir = folder("bounded");
+        std::fs::write(dir.join("x"), "12345").unwrap();
+        assert_eq!(read_bounded(&dir.join("x"), 5).unwrap(), "12345");
+        let err = read_bounded(&dir.join("x"), 4).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "x is larger than 4 bytes, far more than it ever holds: is it the right file?"
+            ),
+            "{err}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -271,3 +271,117 @@ fn a_redirect_to_another_host_cannot_vouch_for_the_package_it_serves() {
         .iter()
         .all(|r| r.authorization.as_deref() == Some("Bearer t0k")));
 }
+
+/// A host copy whose config sets the download's rate floor window to one second.
+fn host_with_a_short_rate_window() -> HostCopy {
+    let host = HostCopy::new();
+    let config = "tools/slurm/packer/slurm-image.toml";
+    let text = host.read(config).replace(
+        "[artifactory]\n",
+        "[artifactory]\ndownload_rate_window_s = 1\n",
+    );
+    host.write(config, text);
+    host
+}
+
+#[test]
+fn a_server_dripping_bytes_is_given_up_below_the_rate_floor() {
+    let server = Server::start();
+    server.add(NEW, vec![7u8; 4000]);
+    server.set_faults(Faults {
+        drip_ms: Some(5),
+        ..Faults::default()
+    });
+    let host = host_with_a_short_rate_window();
+    let run = Run::of(with_artifactory(
+        &host,
+        &server,
+        &["launcher", "--fetch", "--yes"],
+    ));
+    run.fails_with(&[
+        "in the last 1 s, below the floor of 64 KiB/s (artifactory.min_download_rate_kib_s",
+        "the partial file removed",
+    ]);
+    assert_eq!(build_files(&host), Vec::<String>::new());
+}
+
+#[test]
+fn bytes_beyond_the_listed_size_are_refused() {
+    let server = Server::start();
+    server.add(NEW, b"the real launcher".to_vec());
+    server.set_faults(Faults {
+        too_long_by: 1024 * 1024,
+        ..Faults::default()
+    });
+    let host = HostCopy::new();
+    let run = Run::of(with_artifactory(
+        &host,
+        &server,
+        &["launcher", "--fetch", "--yes"],
+    ));
+    run.fails_with(&[&format!(
+        "the server sent more than the 17 bytes it listed for {NEW}: the rest was refused and nothing was kept"
+    )]);
+    assert_eq!(build_files(&host), Vec::<String>::new());
+}
+
+#[test]
+fn a_merge_conflict_in_images_conf_is_named_as_one() {
+    let host = host_with_launcher();
+    host.write(
+        IMAGES_CONF,
+        "<<<<<<< HEAD\nslurm: det-environments-slurm-ci-1800000001\n=======\nslurm: det-environments-slurm-ci-1800000002\n>>>>>>> release\npbs: det-environments-pbs-ci-1717016272\n",
+    );
+    host.run(&["build", "--offline", "--dry-run"]).fails_with(&[
+        "tools/slurm/terraform/images.conf is broken: line 1 is a merge-conflict marker (`<<<<<<<`): \
+         the file has an unresolved merge conflict",
+    ]);
+}
+
+#[test]
+fn a_misspelt_key_in_images_conf_gets_a_suggestion() {
+    let host = host_with_launcher();
+    host.write(
+        IMAGES_CONF,
+        "slrum: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
+    );
+    let run = host
+        .run(&["build", "--offline", "--dry-run"])
+        .fails_with(&["line 1: `slrum` is not a workload manager; did you mean `slurm`?"]);
+    assert!(!run.stderr.contains("contains `slurm`"), "{}", run.stderr);
+}
+
+#[test]
+fn an_oversized_images_conf_is_refused_unread() {
+    let host = host_with_launcher();
+    host.write(
+        IMAGES_CONF,
+        format!("{SEED}{}", "# a note\n".repeat(10_000)),
+    );
+    host.run(&["build", "--offline", "--dry-run"]).fails_with(&[
+        "cannot read tools/slurm/terraform/images.conf (",
+        "images.conf is larger than 65536 bytes",
+    ]);
+    assert_eq!(host.read(IMAGES_CONF).len(), SEED.len() + 90_000);
+}
+
+#[test]
+fn a_huge_config_value_is_refused_by_name() {
+    let host = host_with_launcher();
+    let config = "tools/slurm/packer/slurm-image.toml";
+    let huge = "p".repeat(10 * 1024 * 1024);
+    let text = host.read(config).replace(
+        "project = \"determined-ai\"",
+        &format!("project = \"{huge}\""),
+    );
+    host.write(config, text);
+    let run = host.run(&["images"]).fails_with(&[
+        "tools/slurm/packer/slurm-image.toml is not usable: gcp.project is 10485760 bytes long, more than the 1024",
+    ]);
+    assert!(
+        !run.stderr.contains("Argument list too long"),
+        "{}",
+        &run.stderr[..2000.min(run.stderr.len())]
+    );
+    assert!(run.stderr.len() < 10_000, "the value is not repeated");
+}

@@ -408,7 +408,7 @@ fn artifactory_finding(config: Option<&Config>, has_launcher: bool) -> Finding {
     let Some(config) = config else {
         return Finding::skipped(CHECK, required, "needs a valid config");
     };
-    let client = match Artifactory::from_env(&config.artifactory.url) {
+    let client = match Artifactory::from_env(&config.artifactory) {
         Ok(client) => client,
         Err(err) => {
             return Finding::failed(

@@ -49,7 +49,7 @@ impl Launcher {
                 host.show(&host.build_dir.join(&package.file_name))
             );
         }
-        let client = Artifactory::from_env(&config.artifactory.url)?;
+        let client = Artifactory::from_env(&config.artifactory)?;
         let newest = match client.newest_release() {
             Ok(Some(newest)) => newest,
             Ok(None) => bail!(

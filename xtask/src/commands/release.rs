@@ -366,7 +366,7 @@ impl Release {
                 step: Step::Ready,
             });
         }
-        let client = Artifactory::from_env(&config.artifactory.url)?;
+        let client = Artifactory::from_env(&config.artifactory)?;
         let newest = match client.newest_release() {
             Ok(Some(newest)) => newest,
             Ok(None) => bail!(

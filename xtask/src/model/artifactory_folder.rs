@@ -83,6 +83,8 @@ pub fn parse_sha256(value: &str) -> Option<String> {
 #[derive(Deserialize)]
 struct FileInfo {
     checksums: Option<Checksums>,
+    /// Bytes, as a string.
+    size: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -90,10 +92,27 @@ struct Checksums {
     sha256: Option<String>,
 }
 
-/// The sha256 in a storage API file info (`checksums.sha256`), if it holds a valid one.
-pub fn sha256_from_file_info(json: &str) -> Option<String> {
-    let info: FileInfo = serde_json::from_str(json).ok()?;
-    parse_sha256(&info.checksums?.sha256?)
+/// What the storage API says of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// Its sha256, when the info holds a valid one.
+    pub sha256: Option<String>,
+    /// Its size in bytes, when the info gives one.
+    pub size: Option<u64>,
+}
+
+/// The sha256 and size in a storage API file info (`checksums.sha256`, `size`).
+pub fn listed_from_file_info(json: &str) -> Listed {
+    let Ok(info) = serde_json::from_str::<FileInfo>(json) else {
+        return Listed::default();
+    };
+    Listed {
+        sha256: info
+            .checksums
+            .and_then(|c| c.sha256)
+            .and_then(|sum| parse_sha256(&sum)),
+        size: info.size.and_then(|size| size.trim().parse().ok()),
+    }
 }
 
 /// The folder URL to use: checked, with a trailing `/`. `source` names where it came from.
@@ -363,14 +382,19 @@ mod tests {
             r#"{{"size": "10", "checksums": {{"md5": "x", "sha1": "y", "sha256": "{sum}"}}}}"#
         );
         assert_eq!(
-            sha256_from_file_info(&info).as_deref(),
+            listed_from_file_info(&info).sha256.as_deref(),
             Some(sum.to_ascii_lowercase().as_str())
         );
         assert_eq!(
-            sha256_from_file_info(r#"{"checksums": {"md5": "x"}}"#),
+            listed_from_file_info(r#"{"checksums": {"md5": "x"}}"#).sha256,
             None
         );
-        assert_eq!(sha256_from_file_info("nope"), None);
+        assert_eq!(listed_from_file_info("nope").sha256, None);
+        assert_eq!(listed_from_file_info(&info).size, Some(10));
+        assert_eq!(
+            listed_from_file_info(r#"{"size": "ten"}"#),
+            Listed::default()
+        );
     }
 
     #[test]

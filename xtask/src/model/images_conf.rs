@@ -38,6 +38,20 @@ pub enum Change {
 impl ImagesConf {
     /// Parses and checks the file. Errors name the line and say how to fix it.
     pub fn parse(text: &str) -> anyhow::Result<ImagesConf> {
+        // A conflict is named as such wherever its markers are: a message about the first
+        // odd line would send the user to fix the wrong thing.
+        for (index, line) in text.lines().enumerate() {
+            let marker = ["<<<<<<<", "|||||||", "=======", ">>>>>>>"]
+                .into_iter()
+                .find(|m| line.starts_with(m));
+            if let Some(marker) = marker {
+                bail!(
+                    "line {} is a merge-conflict marker (`{marker}`): the file has an unresolved merge conflict; keep \
+                     one `slurm:` and one `pbs:` line, remove the marker lines, then `git add` the file",
+                    index + 1
+                );
+            }
+        }
         let mut entries: Vec<Entry> = Vec::new();
         let mut offset = 0;
         for (index, raw) in text.split_inclusive('\n').enumerate() {
@@ -74,6 +88,11 @@ impl ImagesConf {
             }
             if value.is_empty() || value.contains(char::is_whitespace) || value.contains(':') {
                 bail!("line {line_no} (`{key}`) has no single image name after `:`: {line:?}");
+            }
+            if let Some(wm) = misspelt(key) {
+                bail!(
+                    "line {line_no}: `{key}` is not a workload manager; did you mean `{wm}`? Write `{wm}: <image name>`"
+                );
             }
             if let Some(first) = entries.iter().find(|e| e.key == key) {
                 bail!(
@@ -199,6 +218,39 @@ impl ImagesConf {
             },
         )
     }
+}
+
+/// The workload manager a key that is not one was most likely meant to be: one letter added,
+/// dropped, changed, or two swapped (`slrum`, `slum`, `pbss`); `None` for other keys.
+fn misspelt(key: &str) -> Option<WorkloadManager> {
+    WorkloadManager::ALL
+        .into_iter()
+        .find(|wm| key != wm.key() && edit_distance(key, wm.key()) == 1)
+}
+
+/// The optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbours, one step each.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// What the Terraform helper reads as the image of `wm`: `grep <wm> images.conf | cut -d: -f2 |
@@ -403,6 +455,49 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 1 (`slurm`) contains `pbs`"), "{err}");
+    }
+
+    #[test]
+    fn a_merge_conflict_is_named_as_one() {
+        let text = "<<<<<<< HEAD\nslurm: det-environments-slurm-ci-2\n=======\nslurm: det-environments-slurm-ci-3\n>>>>>>> release\npbs: b\n";
+        let err = parse_err(text);
+        assert!(
+            err.starts_with("line 1 is a merge-conflict marker (`<<<<<<<`): the file has an unresolved merge conflict"),
+            "{err}"
+        );
+        // Markers after an otherwise odd line are still what is reported.
+        let err = parse_err("slurm: a\nslurm: b\n=======\n");
+        assert!(
+            err.starts_with("line 3 is a merge-conflict marker (`=======`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_gets_a_suggestion() {
+        for (key, wm) in [
+            ("slrum", "slurm"),
+            ("slum", "slurm"),
+            ("slurmm", "slurm"),
+            ("pbd", "pbs"),
+            ("pb", "pbs"),
+        ] {
+            let err = parse_err(&format!("{key}: det-environments-{wm}-ci-1\n"));
+            assert_eq!(
+                err,
+                format!("line 1: `{key}` is not a workload manager; did you mean `{wm}`? Write `{wm}: <image name>`")
+            );
+        }
+        // Other unknown keys are kept, as before.
+        assert_eq!(
+            ImagesConf::parse("lsf: foo\n")
+                .unwrap()
+                .unknown_keys()
+                .len(),
+            1
+        );
+        assert_eq!(edit_distance("slrum", "slurm"), 1);
+        assert_eq!(edit_distance("lsf", "pbs"), 3);
     }
 
     #[test]

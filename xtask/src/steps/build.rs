@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome, Output};
-use crate::host::{write_atomically, HostTree};
+use crate::host::{read_bounded, write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::launcher_version::LauncherPackage;
@@ -72,6 +72,9 @@ pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
         source.family, source.project
     )
 }
+
+/// A manifest holds a few builds of one run; one this large is not packer's.
+const MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Stands in for the launcher's name in a dry run that could not find one.
 pub const UNKNOWN_LAUNCHER: &str = "hpe-hpc-launcher_0.0.0-0_amd64.deb";
@@ -359,7 +362,7 @@ impl Plan {
                 ))
             }
         };
-        let json = std::fs::read_to_string(&self.manifest).with_context(|| {
+        let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES).with_context(|| {
             format!(
                 "packer succeeded but wrote no manifest at {}: does the template's manifest post-processor write there{}?",
                 host.show(&self.manifest),

@@ -55,7 +55,7 @@ pub fn for_build(
     // Made only when the plan needs the newest release, and kept for the fetch.
     let mut client = None;
     let plan = plan_for_build(&local, asked, is_interactive(), || {
-        let client = client.insert(Artifactory::from_env(&config.artifactory.url)?);
+        let client = client.insert(Artifactory::from_env(&config.artifactory)?);
         client.newest_release().map_err(|err| {
             // Off the VPN is a plan of its own, told in its own words.
             if artifactory::is_unreachable(&err) {

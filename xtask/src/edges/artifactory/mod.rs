@@ -17,6 +17,7 @@ use crate::model::artifactory_folder::{
     storage_api_url, without_query, Secret,
 };
 pub use crate::model::artifactory_folder::{PASSWORD_VAR, TOKEN_VAR, USER_VAR};
+use crate::model::config;
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::model::whole_number_setting;
 use crate::term::{signal_name, InterruptGuard, Interrupted};
@@ -118,16 +119,19 @@ pub struct Artifactory {
     auth: Option<Secret>,
     retry_delay: Duration,
     stall_timeout: Duration,
+    /// The rate floor of a download: at least this many KiB/s over each window.
+    min_rate_kib_s: u64,
+    rate_window: Duration,
 }
 
 impl Artifactory {
     /// The client for the folder in the config, or in `SLURM_IMAGE_ARTIFACTORY_URL`, with the
     /// credentials of the environment.
-    pub fn from_env(config_url: &str) -> anyhow::Result<Artifactory> {
+    pub fn from_env(config: &config::Artifactory) -> anyhow::Result<Artifactory> {
         let var = |name: &str| std::env::var(name).ok();
         let folder = match var(URL_VAR).filter(|v| !v.trim().is_empty()) {
             Some(url) => folder_url(&url, URL_VAR)?,
-            None => folder_url(config_url, "artifactory.url in the config")?,
+            None => folder_url(&config.url, "artifactory.url in the config")?,
         };
         let retry_delay = Duration::from_millis(whole_number_setting(
             RETRY_DELAY_VAR,
@@ -143,12 +147,10 @@ impl Artifactory {
             1..=MAX_STALL_TIMEOUT_S,
             "seconds",
         )?);
-        Ok(Artifactory::new(
-            folder,
-            credentials(var)?,
-            retry_delay,
-            stall_timeout,
-        ))
+        let mut client = Artifactory::new(folder, credentials(var)?, retry_delay, stall_timeout);
+        client.min_rate_kib_s = config.min_download_rate_kib_s;
+        client.rate_window = Duration::from_secs(config.download_rate_window_s);
+        Ok(client)
     }
 
     fn new(
@@ -181,6 +183,8 @@ impl Artifactory {
             auth,
             retry_delay,
             stall_timeout,
+            min_rate_kib_s: config::DEFAULT_MIN_DOWNLOAD_RATE_KIB_S,
+            rate_window: Duration::from_secs(config::DEFAULT_DOWNLOAD_RATE_WINDOW_S),
         }
     }
 
