@@ -85,9 +85,9 @@ fn a_symlinked_images_conf_is_written_through_to_its_target() {
     assert_eq!(names, ["images.conf"], "a temporary file was left");
 }
 
-/// Puts a packer first on PATH that runs the usual stand-in, then renames the image in the
-/// manifest it wrote from `from` to `to`, as a template naming its images otherwise would.
-fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
+/// Puts a packer first on PATH that runs the usual stand-in, then, after a build, runs
+/// `then` with the manifest's path in `$manifest`.
+fn packer_then(host: &HostCopy, then: &str) {
     host.stand_in("packer-stand-in", STAND_IN_PACKER);
     host.stand_in(
         "packer",
@@ -97,10 +97,17 @@ fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
 for arg in "$@"; do case "$arg" in -var-file=*) var_file="${{arg#-var-file=}}" ;; esac; done
 [ "$1" = build ] || exit 0
 manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
-sed -i 's/"{from}/"{to}/g' "${{manifest:-build/manifest.json}}"
+manifest="${{manifest:-build/manifest.json}}"
+{then}
 "#
         ),
     );
+}
+
+/// A packer that renames the image in its manifest from `from` to `to`, as a template naming
+/// its images otherwise would.
+fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
+    packer_then(host, &format!(r#"sed -i 's/"{from}/"{to}/g' "$manifest""#));
 }
 
 #[test]
@@ -384,4 +391,17 @@ fn a_huge_config_value_is_refused_by_name() {
         &run.stderr[..2000.min(run.stderr.len())]
     );
     assert!(run.stderr.len() < 10_000, "the value is not repeated");
+}
+
+#[test]
+fn an_oversized_manifest_is_refused_unread() {
+    let host = host_with_launcher();
+    // Still valid JSON: trailing blanks, 17 MiB of them.
+    packer_then(
+        &host,
+        r#"head -c 17825792 /dev/zero | tr '\0' ' ' >> "$manifest""#,
+    );
+    host.run(&["build", "--offline"])
+        .fails_with(&["slurm-manifest.json is larger than 16777216 bytes"]);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
 }
