@@ -103,6 +103,25 @@ impl HostTree {
     }
 }
 
+/// Reads a text file of at most `max` bytes, so that a wrong or runaway file is never read
+/// whole into memory; a larger one is an error saying so.
+pub fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
+    use std::io::Read;
+    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut text = String::new();
+    file.take(max + 1)
+        .read_to_string(&mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if text.len() as u64 > max {
+        bail!(
+            "{} is larger than {} bytes, far more than it ever holds: is it the right file?",
+            path.display(),
+            max
+        );
+    }
+    Ok(text)
+}
+
 /// Replaces `path` with `contents` so that a reader, or a crash at any moment, sees either the
 /// old file or the new one, never a half-written one.
 pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
@@ -121,6 +140,8 @@ fn replace_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
+    let shown = path;
+    let path = &through_links(path)?;
     let dir = path
         .parent()
         .context("a file to replace has a parent folder")?;
@@ -136,7 +157,22 @@ fn replace_atomically(
         write(&mut file)?;
         temp.persist(path)
     })();
-    result.with_context(|| format!("writing {}", path.display()))
+    result.with_context(|| format!("writing {}", shown.display()))
+}
+
+/// The file a symlink at `path` leads to, or `path` itself. A symlinked images.conf is written
+/// through to its target, as an editor would: replacing the link with a regular file would
+/// leave the file it points to unchanged and show git a type change.
+fn through_links(path: &Path) -> anyhow::Result<PathBuf> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => std::fs::canonicalize(path).with_context(|| {
+            format!(
+                "{} is a symlink whose target cannot be found: point the link at an existing file or replace it with one",
+                path.display()
+            )
+        }),
+        _ => Ok(path.to_path_buf()),
+    }
 }
 
 /// A file written under a temporary name, next to where it belongs, that takes its final name
@@ -245,6 +281,48 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["x"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn reading_is_bounded() {
+        let dir = folder("bounded");
+        std::fs::write(dir.join("x"), "12345").unwrap();
+        assert_eq!(read_bounded(&dir.join("x"), 5).unwrap(), "12345");
+        let err = read_bounded(&dir.join("x"), 4).unwrap_err().to_string();
+        assert!(
+            err.ends_with(
+                "x is larger than 4 bytes, far more than it ever holds: is it the right file?"
+            ),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_symlink_is_written_through_to_its_target() {
+        let dir = folder("link");
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        std::fs::write(dir.join("real/x"), "old").unwrap();
+        std::os::unix::fs::symlink("real/x", dir.join("x")).unwrap();
+        write_atomically(&dir.join("x"), b"new").unwrap();
+        assert!(std::fs::symlink_metadata(dir.join("x"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(dir.join("real/x")).unwrap(), "new");
+        let names: Vec<_> = std::fs::read_dir(dir.join("real"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["x"]);
+
+        std::os::unix::fs::symlink("gone", dir.join("dangling")).unwrap();
+        let err = write_atomically(&dir.join("dangling"), b"new").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("symlink whose target cannot be found"),
+            "{err:#}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -22,7 +22,7 @@ use crate::term::is_interactive;
         ("launcher --fetch --yes", "and replace an older one without asking"),
     ],
     environment: ARTIFACTORY_ENVIRONMENT,
-    config: &["artifactory.url"],
+    config: &["artifactory.url", "artifactory.min_download_rate_kib_s", "artifactory.download_rate_window_s"],
 }.render())]
 pub struct Launcher {
     /// Download the newest release into build/ (verified against the server's sha256).

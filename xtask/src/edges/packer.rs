@@ -11,6 +11,7 @@ use xshell::{cmd, Cmd, Shell};
 
 use crate::term::{say, signal_name, InterruptGuard};
 
+use crate::model::artifactory_folder::CREDENTIAL_VARS;
 use crate::model::template::Template;
 use crate::model::Version;
 
@@ -39,7 +40,7 @@ pub const INSTALL_HINT: &str = "install packer >= 1.7 from HashiCorp \
 
 /// The version of the packer on PATH.
 pub fn installed_version(sh: &Shell) -> anyhow::Result<Version> {
-    let output = cmd!(sh, "packer version")
+    let output = without_credentials(cmd!(sh, "packer version"))
         .quiet()
         .ignore_stderr()
         .read()
@@ -80,7 +81,7 @@ pub fn missing_plugins(
     if version < (1, 8, 0) {
         return Ok(template.plugin_sources.iter().cloned().collect());
     }
-    let installed = cmd!(sh, "packer plugins installed")
+    let installed = without_credentials(cmd!(sh, "packer plugins installed"))
         .quiet()
         .ignore_stderr()
         .read()
@@ -95,13 +96,22 @@ pub fn missing_plugins(
 
 /// `packer init .`: fetches the plugins the template requires.
 pub fn init<'a>(sh: &'a Shell) -> Cmd<'a> {
-    cmd!(sh, "packer init .")
+    without_credentials(cmd!(sh, "packer init ."))
+}
+
+/// Packer and its plugins never need the Artifactory credentials, and a plugin or a
+/// provisioner could log or upload its environment, so they are removed from it.
+fn without_credentials(mut cmd: Cmd<'_>) -> Cmd<'_> {
+    for name in CREDENTIAL_VARS {
+        cmd = cmd.env_remove(name);
+    }
+    cmd
 }
 
 /// `packer fmt [-check] .`
 pub fn fmt<'a>(sh: &'a Shell, check: bool) -> Cmd<'a> {
     let check = check.then_some("-check");
-    cmd!(sh, "packer fmt {check...} .")
+    without_credentials(cmd!(sh, "packer fmt {check...} ."))
 }
 
 /// What `packer fmt` found.
@@ -136,7 +146,7 @@ pub fn run_fmt(sh: &Shell, check: bool) -> anyhow::Result<Formatting> {
 pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a> {
     let var_file = format!("-var-file={}", var_file.display());
     let syntax_only = syntax_only.then_some("-syntax-only");
-    cmd!(sh, "packer validate {syntax_only...} {var_file} .")
+    without_credentials(cmd!(sh, "packer validate {syntax_only...} {var_file} ."))
 }
 
 /// `packer build -var-file=<file> .`, with packer's detailed log in `log_file`; `--debug`
@@ -144,7 +154,7 @@ pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a
 pub fn build<'a>(sh: &'a Shell, var_file: &Path, log_file: &Path, debug: bool) -> Cmd<'a> {
     let var_file = format!("-var-file={}", var_file.display());
     let debug_flag = debug.then_some("-debug");
-    let mut cmd = cmd!(sh, "packer build {debug_flag...} {var_file} .");
+    let mut cmd = without_credentials(cmd!(sh, "packer build {debug_flag...} {var_file} ."));
     for (name, value) in build_env(log_file, debug) {
         cmd = match value {
             Some(value) => cmd.env(name, value),

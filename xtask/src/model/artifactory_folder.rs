@@ -13,6 +13,8 @@ pub const USER_VAR: &str = "ARTIFACTORY_USER";
 pub const PASSWORD_VAR: &str = "ARTIFACTORY_PASSWORD";
 /// Overrides `artifactory.url` of the config, e.g. for a mirror or a test server.
 pub const URL_VAR: &str = "SLURM_IMAGE_ARTIFACTORY_URL";
+/// Every variable that may carry an Artifactory credential: no other tool is given them.
+pub const CREDENTIAL_VARS: [&str; 3] = [TOKEN_VAR, USER_VAR, PASSWORD_VAR];
 
 /// The storage API address of a folder: `https://h/artifactory/REPO/PATH/` becomes
 /// `https://h/artifactory/api/storage/REPO/PATH`; `None` when the URL is not an Artifactory folder.
@@ -83,6 +85,8 @@ pub fn parse_sha256(value: &str) -> Option<String> {
 #[derive(Deserialize)]
 struct FileInfo {
     checksums: Option<Checksums>,
+    /// Bytes, as a string.
+    size: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -90,10 +94,27 @@ struct Checksums {
     sha256: Option<String>,
 }
 
-/// The sha256 in a storage API file info (`checksums.sha256`), if it holds a valid one.
-pub fn sha256_from_file_info(json: &str) -> Option<String> {
-    let info: FileInfo = serde_json::from_str(json).ok()?;
-    parse_sha256(&info.checksums?.sha256?)
+/// What the storage API says of one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listed {
+    /// Its sha256, when the info holds a valid one.
+    pub sha256: Option<String>,
+    /// Its size in bytes, when the info gives one.
+    pub size: Option<u64>,
+}
+
+/// The sha256 and size in a storage API file info (`checksums.sha256`, `size`).
+pub fn listed_from_file_info(json: &str) -> Listed {
+    let Ok(info) = serde_json::from_str::<FileInfo>(json) else {
+        return Listed::default();
+    };
+    Listed {
+        sha256: info
+            .checksums
+            .and_then(|c| c.sha256)
+            .and_then(|sum| parse_sha256(&sum)),
+        size: info.size.and_then(|size| size.trim().parse().ok()),
+    }
 }
 
 /// The folder URL to use: checked, with a trailing `/`. `source` names where it came from.
@@ -122,6 +143,68 @@ pub fn folder_url(url: &str, source: &str) -> anyhow::Result<String> {
     } else {
         format!("{url}/")
     })
+}
+
+/// Where a redirect leads, when it may be followed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    /// The absolute URL to request next.
+    pub url: String,
+    /// Whether it is on another host (or port, or scheme) than the configured folder: such a
+    /// host gets no credentials, its checksum headers are not trusted, and the user is told.
+    pub other_host: bool,
+}
+
+/// Decides a redirect from `from` (`Location: location`) for a client of the `folder` URL:
+/// from https only to https, and only to http(s) at all.
+pub fn redirect(folder: &str, from: &str, location: &str) -> Result<Redirect, String> {
+    let location = location.trim();
+    let (from_scheme, _) = from.split_once("://").ok_or("not an absolute URL")?;
+    let url = if location.contains("://") {
+        location.to_string()
+    } else if let Some(rest) = location.strip_prefix("//") {
+        format!("{from_scheme}://{rest}")
+    } else if location.starts_with('/') {
+        format!("{}{location}", origin(from))
+    } else {
+        // Relative to the folder of the URL that redirected.
+        let base = from.split(['?', '#']).next().unwrap_or(from);
+        let folder_end = base.rfind('/').map_or(base.len(), |i| i + 1);
+        format!("{}{location}", &base[..folder_end])
+    };
+    let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
+    let shown = without_query(&url);
+    if !scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!(
+            "refusing the redirect from {} to {shown}: only http(s) is followed",
+            without_query(from)
+        ));
+    }
+    if from_scheme.eq_ignore_ascii_case("https") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "refusing the redirect from {} to {shown}: it leaves https for plain http, where the package could \
+             be swapped on the way; fix the server, or point artifactory.url (or {}) at where the files are",
+            without_query(from),
+            "SLURM_IMAGE_ARTIFACTORY_URL"
+        ));
+    }
+    Ok(Redirect {
+        other_host: origin(&url) != origin(folder),
+        url,
+    })
+}
+
+/// `scheme://host[:port]` of a URL, lowercased.
+fn origin(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    format!("{scheme}://{authority}").to_ascii_lowercase()
+}
+
+/// A URL without its query or fragment, for messages: a signed download URL's query is a
+/// credential of its own.
+pub fn without_query(url: &str) -> &str {
+    url.split(['?', '#']).next().unwrap_or(url)
 }
 
 /// The `Authorization` header value from the environment (`var` looks a variable up), if any
@@ -165,6 +248,48 @@ impl fmt::Debug for Secret {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_stay_on_https_and_say_when_they_leave_the_host() {
+        let folder = "https://arti.example.com/artifactory/r/f/";
+        let from = "https://arti.example.com/artifactory/r/f/x.deb";
+        let go = |location: &str| redirect(folder, from, location);
+        assert_eq!(
+            go("/artifactory/r/g/x.deb"),
+            Ok(Redirect {
+                url: "https://arti.example.com/artifactory/r/g/x.deb".into(),
+                other_host: false
+            })
+        );
+        assert_eq!(
+            go("y.deb").unwrap().url,
+            "https://arti.example.com/artifactory/r/f/y.deb"
+        );
+        assert_eq!(
+            go("https://ARTI.example.com/z").map(|r| r.other_host),
+            Ok(false)
+        );
+        let off = go("https://cdn.example.net/blob?sig=s3cr3t").unwrap();
+        assert!(off.other_host);
+        assert_eq!(
+            go("//cdn.example.net/blob").unwrap().url,
+            "https://cdn.example.net/blob"
+        );
+        assert!(go("https://arti.example.com:8443/x").unwrap().other_host);
+        for bad in [
+            "http://127.0.0.2:8080/x.deb?sig=s3cr3t",
+            "HTTP://arti.example.com/x",
+        ] {
+            let err = go(bad).unwrap_err();
+            assert!(err.contains("leaves https for plain http"), "{err}");
+            assert!(!err.contains("s3cr3t"), "{err}");
+        }
+        assert!(go("ftp://x/y").unwrap_err().contains("only http(s)"));
+        // A plain-http mirror may redirect within http, and is told when it leaves its host.
+        let plain = "http://127.0.0.1:8081/artifactory/r/f/";
+        let hop = redirect(plain, &format!("{plain}x.deb"), "http://127.0.0.2:9/x.deb").unwrap();
+        assert!(hop.other_host);
+    }
     use crate::model::launcher_version::releases;
 
     #[test]
@@ -259,14 +384,19 @@ mod tests {
             r#"{{"size": "10", "checksums": {{"md5": "x", "sha1": "y", "sha256": "{sum}"}}}}"#
         );
         assert_eq!(
-            sha256_from_file_info(&info).as_deref(),
+            listed_from_file_info(&info).sha256.as_deref(),
             Some(sum.to_ascii_lowercase().as_str())
         );
         assert_eq!(
-            sha256_from_file_info(r#"{"checksums": {"md5": "x"}}"#),
+            listed_from_file_info(r#"{"checksums": {"md5": "x"}}"#).sha256,
             None
         );
-        assert_eq!(sha256_from_file_info("nope"), None);
+        assert_eq!(listed_from_file_info("nope").sha256, None);
+        assert_eq!(listed_from_file_info(&info).size, Some(10));
+        assert_eq!(
+            listed_from_file_info(r#"{"size": "ten"}"#),
+            Listed::default()
+        );
     }
 
     #[test]

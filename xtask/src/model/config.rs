@@ -64,6 +64,28 @@ pub struct SourceImage {
 pub struct Artifactory {
     /// The folder holding the launcher releases.
     pub url: String,
+    /// The slowest a download may run, averaged over [`Artifactory::download_rate_window_s`],
+    /// before it is given up: a server dripping bytes would otherwise hold it for ever.
+    #[serde(default = "default_min_download_rate")]
+    pub min_download_rate_kib_s: u64,
+    #[serde(default = "default_download_rate_window")]
+    pub download_rate_window_s: u64,
+}
+
+/// 64 KiB/s: a 40 MB launcher in about ten minutes, far below any working link to Artifactory.
+pub const DEFAULT_MIN_DOWNLOAD_RATE_KIB_S: u64 = 64;
+/// 30 s: long enough that a brief stall of a working server does not end a download.
+pub const DEFAULT_DOWNLOAD_RATE_WINDOW_S: u64 = 30;
+/// The longest string value: far more than any project, URL or image name needs, and short
+/// enough to pass in any command line.
+pub const MAX_VALUE_LENGTH: usize = 1024;
+
+fn default_min_download_rate() -> u64 {
+    DEFAULT_MIN_DOWNLOAD_RATE_KIB_S
+}
+
+fn default_download_rate_window() -> u64 {
+    DEFAULT_DOWNLOAD_RATE_WINDOW_S
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -103,11 +125,47 @@ impl Config {
 
     /// Values that parse but that GCE or the prune planner would refuse later.
     fn check(&self) -> anyhow::Result<()> {
+        for (key, value) in [
+            ("gcp.project", &self.gcp.project),
+            ("image.ssh_user", &self.image.ssh_user),
+            ("image.cpu_task_image", &self.image.cpu_task_image),
+            ("image.cuda_task_image", &self.image.cuda_task_image),
+            ("slurm.source_image_project", &self.slurm.project),
+            ("slurm.source_image_family", &self.slurm.family),
+            ("pbs.source_image_project", &self.pbs.project),
+            ("pbs.source_image_family", &self.pbs.family),
+            ("artifactory.url", &self.artifactory.url),
+            ("prune.release_branches", &self.prune.release_branches),
+        ] {
+            // Checked first: the messages below quote values.
+            if value.len() > MAX_VALUE_LENGTH {
+                bail!(
+                    "{key} is {} bytes long, more than the {MAX_VALUE_LENGTH} any value may be: it is \
+                     passed on command lines and shown in messages; put the intended value there",
+                    value.len()
+                );
+            }
+        }
         for wm in WorkloadManager::ALL {
             let family = &self.source_image(wm).family;
             if !is_gce_image_name(family) {
                 bail!("{wm}.source_image_family {family:?} is not a valid GCE family name (lowercase letters, digits, dashes)");
             }
+        }
+        let artifactory = &self.artifactory;
+        if !(1..=1024 * 1024).contains(&artifactory.min_download_rate_kib_s) {
+            bail!(
+                "artifactory.min_download_rate_kib_s is {}: use a whole number of KiB/s from 1 to 1048576 \
+                 (default {DEFAULT_MIN_DOWNLOAD_RATE_KIB_S})",
+                artifactory.min_download_rate_kib_s
+            );
+        }
+        if !(1..=3600).contains(&artifactory.download_rate_window_s) {
+            bail!(
+                "artifactory.download_rate_window_s is {}: use a whole number of seconds from 1 to 3600 \
+                 (default {DEFAULT_DOWNLOAD_RATE_WINDOW_S})",
+                artifactory.download_rate_window_s
+            );
         }
         if self.prune.keep == 0 {
             bail!("prune.keep is 0, which would let prune delete every image: keep at least 1");
@@ -266,6 +324,29 @@ pub(crate) mod tests {
     fn a_syntax_error_names_the_line() {
         let e = err("[gcp\nproject = 1\n");
         assert!(e.starts_with("slurm-image.toml line 1"), "{e}");
+    }
+
+    #[test]
+    fn values_are_bounded_in_length_and_the_download_floor_in_range() {
+        let huge = "a".repeat(10 * 1024 * 1024);
+        let e = err(&EXAMPLE.replace("ssh_user = \"packer2\"", &format!("ssh_user = \"{huge}\"")));
+        assert!(
+            e.contains("image.ssh_user is 10485760 bytes long, more than the 1024"),
+            "{}",
+            &e[..e.len().min(300)]
+        );
+        assert!(e.len() < 500, "the value is not repeated");
+        let config = Config::parse(EXAMPLE, "slurm-image.toml").unwrap();
+        assert_eq!(config.artifactory.min_download_rate_kib_s, 64);
+        assert_eq!(config.artifactory.download_rate_window_s, 30);
+        let with =
+            |extra: &str| EXAMPLE.replace("[artifactory]\n", &format!("[artifactory]\n{extra}\n"));
+        let config = Config::parse(&with("download_rate_window_s = 1"), "x").unwrap();
+        assert_eq!(config.artifactory.download_rate_window_s, 1);
+        let e = err(&with("download_rate_window_s = 0"));
+        assert!(e.contains("artifactory.download_rate_window_s is 0"), "{e}");
+        let e = err(&with("min_download_rate_kib_s = 0"));
+        assert!(e.contains("from 1 to 1048576 (default 64)"), "{e}");
     }
 
     #[test]

@@ -78,6 +78,118 @@ pub fn wm_of_image(name: &str) -> Option<WorkloadManager> {
     })
 }
 
+/// Why a listed image is left out of the plan: it is not this tool's to prune.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LeftAlone {
+    /// Its name is not `det-environments-<wm>-ci-...`.
+    OtherName,
+    /// It is in another family than the template builds into (`None`: in no family).
+    OtherFamily(Option<String>),
+}
+
+/// The workload manager of a listed image this tool may prune: one with a name this tool builds,
+/// in a family the template builds into (`families`: the template's literal `image_family`
+/// values; when it has none, its images have no family). Anything else is left alone.
+pub fn ours(
+    name: &str,
+    family: Option<&str>,
+    families: &BTreeSet<String>,
+) -> Result<WorkloadManager, LeftAlone> {
+    let wm = wm_of_image(name).ok_or(LeftAlone::OtherName)?;
+    let belongs = match family {
+        Some(family) => families.contains(family),
+        None => families.is_empty(),
+    };
+    if belongs {
+        Ok(wm)
+    } else {
+        Err(LeftAlone::OtherFamily(family.map(str::to_string)))
+    }
+}
+
+/// What the plan leaves alone, for a note under it; `None` when it leaves nothing alone.
+/// `families` are the ones the template builds into, `duplicates` the names listed more than
+/// once.
+pub fn left_alone_note(
+    left: &[LeftAlone],
+    families: &BTreeSet<String>,
+    duplicates: usize,
+) -> Option<String> {
+    let mut parts = Vec::new();
+    let names = left.iter().filter(|l| **l == LeftAlone::OtherName).count();
+    if names > 0 {
+        parts.push(format!(
+            "{names} image(s) whose names this tool does not build (det-environments-<wm>-ci-...)"
+        ));
+    }
+    let mut others: BTreeMap<String, usize> = BTreeMap::new();
+    for left in left {
+        if let LeftAlone::OtherFamily(family) = left {
+            let shown = family.as_deref().unwrap_or("no family").to_string();
+            *others.entry(shown).or_default() += 1;
+        }
+    }
+    if !others.is_empty() {
+        let target = if families.is_empty() {
+            "no family".to_string()
+        } else {
+            families
+                .iter()
+                .map(|f| {
+                    if f.is_empty() {
+                        "an unreadable image_family"
+                    } else {
+                        f
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let listed = others
+            .iter()
+            .map(|(family, n)| format!("{n} in {family}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!(
+            "images named like this tool's but of another family than the template builds into ({target}): {listed}"
+        ));
+    }
+    if duplicates > 0 {
+        parts.push(format!(
+            "{duplicates} image name(s) listed more than once by gcloud, each counted once"
+        ));
+    }
+    (!parts.is_empty()).then(|| format!("left alone: {}", parts.join("; ")))
+}
+
+/// The images with each name once, and how many names were listed more than once. Copies of a
+/// name that disagree are merged towards keeping: a copy that is not READY, or that carries a
+/// label, protects the name.
+pub fn unique(images: Vec<Image>) -> (Vec<Image>, usize) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let mut duplicated = BTreeSet::new();
+    let mut out: Vec<Image> = Vec::new();
+    for image in images {
+        match seen.get(&image.name) {
+            Some(&at) => {
+                duplicated.insert(image.name.clone());
+                let first = &mut out[at];
+                if image.status != "READY" {
+                    first.status = image.status;
+                }
+                for (key, value) in image.labels {
+                    first.labels.entry(key).or_insert(value);
+                }
+            }
+            None => {
+                seen.insert(image.name.clone(), out.len());
+                out.push(image);
+            }
+        }
+    }
+    (out, duplicated.len())
+}
+
 /// Every name of one of our images that appears anywhere in `text` (an images.conf of a
 /// branch). Reading words instead of parsing the file means that a branch whose images.conf is
 /// broken by a hand edit still protects the images it names: protection errs towards keeping.
@@ -97,7 +209,8 @@ pub fn image_names_in(text: &str) -> BTreeSet<String> {
 /// first), newest first; images created in the same second are ordered by name, descending,
 /// so the plan never depends on the order the API answered in.
 pub fn plan(images: Vec<Image>, protections: &Protections, keep: usize) -> Vec<Planned> {
-    let mut images = images;
+    // An image listed twice must take one of the `keep` places, not two.
+    let (mut images, _) = unique(images);
     images.sort_by(|a, b| {
         (
             a.wm,
@@ -359,6 +472,75 @@ mod tests {
         }
         let plan = plan(images, &Protections::default(), 1);
         assert!(deletions(&plan).is_empty());
+    }
+
+    #[test]
+    fn an_image_listed_twice_takes_one_keep_place() {
+        let mut images: Vec<Image> = (1..=8).map(slurm).collect();
+        images.extend((3..=8).map(slurm));
+        let plan = plan(images, &Protections::default(), 6);
+        assert_eq!(plan.len(), 8);
+        assert_eq!(
+            deletions(&plan),
+            ["det-environments-slurm-ci-2", "det-environments-slurm-ci-1"]
+        );
+    }
+
+    #[test]
+    fn copies_that_disagree_are_merged_towards_keeping() {
+        let mut labelled = slurm(1);
+        labelled.labels.insert("branch".into(), "release-1".into());
+        let mut pending = slurm(2);
+        pending.status = "PENDING".into();
+        let (images, duplicates) = unique(vec![slurm(1), slurm(2), labelled, pending, slurm(3)]);
+        assert_eq!(duplicates, 2);
+        assert_eq!(images.len(), 3);
+        assert_eq!(
+            images[0].labels.get("branch").map(String::as_str),
+            Some("release-1")
+        );
+        assert_eq!(images[1].status, "PENDING");
+    }
+
+    #[test]
+    fn only_our_names_in_the_templates_family_are_ours() {
+        let family: BTreeSet<String> = ["det-environments-slurm-ci".to_string()].into();
+        let name = "det-environments-pbs-ci-1";
+        assert_eq!(
+            ours(name, Some("det-environments-slurm-ci"), &family),
+            Ok(Pbs)
+        );
+        assert_eq!(
+            ours(name, Some("someone-elses-family"), &family),
+            Err(LeftAlone::OtherFamily(Some("someone-elses-family".into())))
+        );
+        assert_eq!(ours(name, None, &family), Err(LeftAlone::OtherFamily(None)));
+        assert_eq!(
+            ours("ubuntu-2004", Some("det-environments-slurm-ci"), &family),
+            Err(LeftAlone::OtherName)
+        );
+        // A template without image_family makes images of no family.
+        assert_eq!(ours(name, None, &BTreeSet::new()), Ok(Pbs));
+        assert!(ours(name, Some("x"), &BTreeSet::new()).is_err());
+
+        let note = left_alone_note(
+            &[
+                LeftAlone::OtherName,
+                LeftAlone::OtherFamily(Some("someone-elses-family".into())),
+                LeftAlone::OtherFamily(None),
+            ],
+            &family,
+            1,
+        )
+        .unwrap();
+        assert_eq!(
+            note,
+            "left alone: 1 image(s) whose names this tool does not build (det-environments-<wm>-ci-...); \
+             images named like this tool's but of another family than the template builds into \
+             (det-environments-slurm-ci): 1 in no family, 1 in someone-elses-family; \
+             1 image name(s) listed more than once by gcloud, each counted once"
+        );
+        assert_eq!(left_alone_note(&[], &family, 0), None);
     }
 
     #[test]

@@ -42,6 +42,11 @@ pub struct Template {
     /// One that interpolates (`"${path.root}/x.yml"`) is kept as an empty string: the template
     /// has a playbook the tool cannot name.
     pub playbooks: Vec<String>,
+    /// The `image_family` values of its sources, the family its images join; one that is not
+    /// a plain string is kept as an empty string (a family the tool cannot name).
+    pub image_families: BTreeSet<String>,
+    /// Where a source names its images, for messages: `FILE line N: image_name = "..."`.
+    pub image_name: Option<String>,
 }
 
 impl Template {
@@ -50,7 +55,12 @@ impl Template {
         let mut template = Template::default();
         for (name, text) in files {
             let tokens = tokens(text).map_err(|err| anyhow::anyhow!("{name}: {err}"))?;
-            template.add(&tokens);
+            if let Some(line) = template.add(&tokens) {
+                // Alignment padding collapsed, so the line reads in one message.
+                let shown = text.lines().nth(line - 1).unwrap_or("");
+                let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+                template.image_name = Some(format!("{name} line {line}: {shown}"));
+            }
         }
         Ok(template)
     }
@@ -89,7 +99,9 @@ impl Template {
         Ok(minimum)
     }
 
-    fn add(&mut self, tokens: &[Token]) {
+    /// Adds what `tokens` declare; returns the line of a source's `image_name`, if any.
+    fn add(&mut self, tokens: &[Token]) -> Option<usize> {
+        let mut image_name = None;
         // (block type, depth at which its body starts); the block being read at depth 1.
         let mut depth = 0usize;
         let mut brackets = 0usize;
@@ -153,6 +165,18 @@ impl Template {
                                 self.plugin_sources.insert(value.clone());
                             }
                         }
+                        (Some("source"), 1) if name == "image_name" && assigned => {
+                            let newlines =
+                                tokens[..i].iter().filter(|t| **t == Token::Newline).count();
+                            image_name = Some(newlines + 1);
+                        }
+                        (Some("source"), 1) if name == "image_family" && assigned => {
+                            let value = match tokens.get(i + 2) {
+                                Some(Token::Str(value)) => value.clone(),
+                                _ => String::new(),
+                            };
+                            self.image_families.insert(value);
+                        }
                         (Some("source"), 1) if name == "project_id" && assigned => {
                             if let Some(Token::Str(value)) = tokens.get(i + 2) {
                                 self.projects.insert(value.clone());
@@ -178,6 +202,7 @@ impl Template {
             }
             line_start = false;
         }
+        image_name
     }
 }
 
@@ -324,6 +349,8 @@ fn tokens(text: &str) -> anyhow::Result<Vec<Token>> {
                     bail!("line {}: a /* comment is never closed", line_of(start));
                 }
                 i += 2;
+                let lines = chars[start..i].iter().filter(|&&c| c == '\n').count();
+                out.extend(std::iter::repeat_n(Token::Newline, lines));
             }
             '"' => {
                 let start = i;
@@ -339,6 +366,9 @@ fn tokens(text: &str) -> anyhow::Result<Vec<Token>> {
                     anyhow::anyhow!("line {}: a heredoc is never closed", line_of(start))
                 })?;
                 out.push(Token::Str(String::new()));
+                // The heredoc's lines still count, so that later lines are numbered right.
+                let lines = chars[start..i].iter().filter(|&&c| c == '\n').count();
+                out.extend(std::iter::repeat_n(Token::Newline, lines));
             }
             '{' => {
                 out.push(Token::Open);
@@ -471,6 +501,25 @@ mod tests {
 
     fn read(text: &str) -> Template {
         Template::read([("main.pkr.hcl", text)]).unwrap()
+    }
+
+    #[test]
+    fn the_image_name_line_is_found_past_heredocs_and_comments() {
+        let template = read(
+            "/* a\n comment */\nlocals {\n  x = <<EOF\none\ntwo\nEOF\n}\nsource \"googlecompute\" \"x\" {\n  \
+             cpu_image_name = \"no\"\n  image_name = \"det-environments-${var.workload_manager}-ci-{{timestamp}}\"\n}\n",
+        );
+        assert_eq!(
+            template.image_name.as_deref(),
+            Some("main.pkr.hcl line 11: image_name = \"det-environments-${var.workload_manager}-ci-{{timestamp}}\"")
+        );
+        assert_eq!(read("variable \"image_name\" {}\n").image_name, None);
+        assert!(template.image_families.is_empty());
+        let families = read("source \"a\" \"b\" {\n  image_family = \"det-environments-slurm-ci\"\n}\nsource \"a\" \"c\" {\n  image_family = var.family\n}\n").image_families;
+        assert_eq!(
+            families,
+            ["".to_string(), "det-environments-slurm-ci".to_string()].into()
+        );
     }
 
     /// The shape of the real repository's template: the packer block with plugins only, and a

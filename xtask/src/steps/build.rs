@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome, Output};
-use crate::host::{write_atomically, HostTree};
+use crate::host::{read_bounded, write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
@@ -66,6 +66,9 @@ pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
         source.family, source.project
     )
 }
+
+/// A manifest holds a few builds of one run; one this large is not packer's.
+const MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 /// What every build reads before it starts: the config, the template and images.conf, each
 /// checked so that a mistake stops the build before any VM does.
@@ -152,6 +155,8 @@ pub struct Plan {
     /// `image_labels`); otherwise the tool adds them once packer has built it.
     pub labelled_by_template: bool,
     pub debug: bool,
+    /// Where the template names its images, for a pin that is refused.
+    pub image_name_at: Option<String>,
 }
 
 impl Plan {
@@ -205,6 +210,7 @@ impl Plan {
             provenance,
             labels,
             debug,
+            image_name_at: inputs.template.image_name.clone(),
         })
     }
 
@@ -341,7 +347,7 @@ impl Plan {
                 ))
             }
         };
-        let json = std::fs::read_to_string(&self.manifest).with_context(|| {
+        let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES).with_context(|| {
             format!(
                 "packer succeeded but wrote no manifest at {}: the template's manifest post-processor must write \
                  `build/manifest.json` (`output = \"build/manifest.json\"`), as the old script read it",
@@ -469,8 +475,19 @@ pub fn build_one(
     if !plan.labelled_by_template || changed {
         label(gcloud, &built.image, &labels, output);
     }
-    let change =
-        record(host, plan.wm, &built.image).map_err(|err| unpinned(err, plan, &built.image))?;
+    let change = record(host, plan.wm, &built.image).map_err(|err| {
+        if is_interrupted(&err) {
+            return unpinned(err, plan, &built.image);
+        }
+        err.context(format!(
+            "not pinning {}, the latest build in {} (the template names images in {})",
+            built.image,
+            host.show(&plan.manifest),
+            plan.image_name_at
+                .as_deref()
+                .unwrap_or("no `image_name` it could read")
+        ))
+    })?;
     Ok(Pinned {
         image: built.image,
         change,

@@ -1,6 +1,6 @@
 //! The host tree's files commands read: the config, images.conf and the template, each checked.
 
-use crate::host::HostTree;
+use crate::host::{read_bounded, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::ImagesConf;
 use crate::model::template::Template;
@@ -17,11 +17,14 @@ pub fn load_config(host: &HostTree) -> anyhow::Result<Config> {
     Config::parse(&text, &host.show(&host.config_file))
 }
 
+/// images.conf is two lines; a file this large is not one.
+const IMAGES_CONF_MAX_BYTES: u64 = 64 * 1024;
+
 /// Reads and checks images.conf; a broken one stops the command before any work is done.
 pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
     let shown = host.show(&host.images_conf);
-    let text = std::fs::read_to_string(&host.images_conf).map_err(|err| {
-        anyhow::anyhow!("cannot read {shown} ({err}): it pins the image each test cluster boots")
+    let text = read_bounded(&host.images_conf, IMAGES_CONF_MAX_BYTES).map_err(|err| {
+        anyhow::anyhow!("cannot read {shown} ({err:#}): it pins the image each test cluster boots")
     })?;
     let conf = ImagesConf::parse(&text).map_err(|err| {
         anyhow::anyhow!(

@@ -97,7 +97,7 @@ pub fn choose(host: &HostTree, config: &Config, wanted: &Wanted) -> anyhow::Resu
 /// Looks the newest release up. An error is a setting that makes no client (a URL with
 /// credentials, a number out of range); what the server says is the [`Lookup`].
 pub fn look_up(config: &Config) -> anyhow::Result<Lookup<Artifactory>> {
-    let client = Artifactory::from_env(&config.artifactory.url)?;
+    let client = Artifactory::from_env(&config.artifactory)?;
     Ok(match client.newest_release() {
         Ok(Some(newest)) => Lookup::Found {
             newest,

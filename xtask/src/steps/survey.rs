@@ -14,7 +14,7 @@ use crate::model::provenance::{self, from_label_value};
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::WorkloadManager;
-use crate::steps::host_files::read_images_conf;
+use crate::steps::host_files::{read_images_conf, read_template};
 
 /// After a build: the workload manager's images with the prune hint. A failure here only
 /// warns: the image is built and pinned already.
@@ -83,10 +83,17 @@ impl Survey {
         let listed = gcloud.list_images()?;
         let branches_checked = release.checked;
         let mut notes = release.notes;
+        // Only images of the family the template builds into are this tool's to prune.
+        let families = read_template(host)?.image_families;
+        let mut left_alone = Vec::new();
         let mut images = Vec::new();
         for image in listed {
-            let Some(wm) = prune_plan::wm_of_image(&image.name) else {
-                continue;
+            let wm = match prune_plan::ours(&image.name, image.family.as_deref(), &families) {
+                Ok(wm) => wm,
+                Err(why) => {
+                    left_alone.push(why);
+                    continue;
+                }
             };
             let Some(created) = parse_rfc3339(&image.creation_timestamp) else {
                 // Unknown age: kept out of the plan, so it is neither counted nor deleted.
@@ -106,6 +113,12 @@ impl Survey {
                 family: image.family,
             });
         }
+        let (images, duplicates) = prune_plan::unique(images);
+        notes.extend(prune_plan::left_alone_note(
+            &left_alone,
+            &families,
+            duplicates,
+        ));
         let plan = prune_plan::plan(images, &protections, keep);
         Ok(Survey {
             project: config.gcp.project.clone(),

@@ -37,6 +37,13 @@ pub struct Faults {
     pub no_checksum_header: bool,
     /// No sha256 anywhere: no header, none in the file info.
     pub no_checksum: bool,
+    /// Downloads are answered `302` to this base URL followed by the file name.
+    pub redirect_downloads_to: Option<String>,
+    /// Downloads carry no Content-Length and send this many bytes more than the file holds
+    /// before closing, as a server streaming without end would.
+    pub too_long_by: usize,
+    /// Downloads send their headers, then one byte every this many milliseconds.
+    pub drip_ms: Option<u64>,
 }
 
 struct Package {
@@ -79,7 +86,12 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 impl Server {
     pub fn start() -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        Server::start_on("127.0.0.1")
+    }
+
+    /// A server on another loopback address (`127.0.0.2`): another host, as a client sees it.
+    pub fn start_on(ip: &str) -> Server {
+        let listener = TcpListener::bind((ip, 0)).expect("binding a loopback port");
         let addr = listener.local_addr().expect("the loopback address");
         let state = Arc::new(Mutex::new(State::default()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -255,6 +267,10 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
     let Some((bytes, sha256)) = package else {
         return respond(&mut out, 404, "text/plain", &[], b"not found");
     };
+    if let Some(base) = &faults.redirect_downloads_to {
+        let location = vec![("Location".to_string(), format!("{base}{name}"))];
+        return respond(&mut out, 302, "text/plain", &location, b"moved");
+    }
     let fail = {
         let mut state = state.lock().unwrap();
         let fail = state.downloads_failed < faults.fail_downloads;
@@ -279,6 +295,19 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
     if !faults.no_checksum_header && !faults.no_checksum {
         headers.push(("X-Checksum-Sha256".to_string(), sha256));
     }
+    if faults.too_long_by > 0 {
+        let head = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect::<String>();
+        out.write_all(
+            format!("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n{head}\r\n")
+                .as_bytes(),
+        )?;
+        out.write_all(&bytes)?;
+        out.write_all(&vec![b'x'; faults.too_long_by])?;
+        return out.flush();
+    }
     write_head(
         &mut out,
         200,
@@ -286,6 +315,17 @@ fn serve(stream: TcpStream, state: &Mutex<State>, stop: &AtomicBool) -> std::io:
         &headers,
         bytes.len(),
     )?;
+    if let Some(pause) = faults.drip_ms {
+        for byte in bytes.iter() {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
+            out.write_all(&[*byte])?;
+            out.flush()?;
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+        return Ok(());
+    }
     if faults.cut_short || faults.stall {
         out.write_all(&bytes[..bytes.len() / 2])?;
         out.flush()?;
@@ -307,6 +347,7 @@ fn write_head(
 ) -> std::io::Result<()> {
     let reason = match status {
         200 => "OK",
+        302 => "Found",
         401 => "Unauthorized",
         404 => "Not Found",
         _ => "Internal Server Error",

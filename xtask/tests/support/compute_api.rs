@@ -112,6 +112,15 @@ impl ComputeApi {
             .push((PROJECT.to_string(), image));
     }
 
+    /// Moves the images named `name` (every copy) into `family`.
+    pub fn set_family(&self, name: &str, family: &str) {
+        for (_, image) in &mut self.state.lock().unwrap().images {
+            if image["name"] == name {
+                image["family"] = json!(family);
+            }
+        }
+    }
+
     /// An image of a public project in a family: what `describe-from-family` resolves to when
     /// it is the family's newest.
     pub fn add_source_image(&self, project: &str, family: &str, name: &str, created: i64) {

@@ -7,14 +7,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
 use sha2::{Digest, Sha256};
 
 use super::{AccessDenied, Artifactory, Failure};
 use crate::host::TempFile;
-use crate::model::artifactory_folder::{parse_sha256, sha256_from_file_info, storage_api_url};
+use crate::model::artifactory_folder::{
+    listed_from_file_info, parse_sha256, storage_api_url, Listed,
+};
 use crate::model::hex;
 use crate::model::launcher_version::LauncherPackage;
 use crate::term::{bytes, signal_name, InterruptGuard, Interrupted, Progress};
@@ -24,6 +26,13 @@ use crate::term::{bytes, signal_name, InterruptGuard, Interrupted, Progress};
 const CHUNK: usize = 256 * 1024;
 /// Buffers in flight between receiving and writing.
 const BUFFERS: usize = 4;
+/// The most a download may bring when the server lists no size: far beyond any launcher.
+const MAX_PACKAGE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// Bytes over seconds, in words.
+fn rate(bytes_got: u64, seconds: u64) -> String {
+    format!("{}/s", bytes(bytes_got / seconds.max(1)))
+}
 
 impl Artifactory {
     /// Downloads `package` into `build_dir`, hashing as the bytes arrive; only a file whose
@@ -98,30 +107,47 @@ impl Artifactory {
         progress: &mut Progress,
     ) -> Result<TempFile, Failure> {
         let name = &package.file_name;
-        let response = self.get(url)?;
+        let (response, other_host) = self.get_following(url, None, true)?;
+        let total = response.body().content_length();
+        // The sum a host a redirect led to announces proves nothing: that host could serve
+        // any bytes with a matching header. Then only the configured server's own word counts.
         let from_header = response
             .headers()
             .get("X-Checksum-Sha256")
             .and_then(|v| v.to_str().ok())
-            .and_then(parse_sha256);
+            .and_then(parse_sha256)
+            .filter(|_| other_host.is_none());
+        // The storage API is asked only for what the download itself does not say.
+        let listed = if from_header.is_none() || total.is_none() {
+            self.listed_in_storage_api(name)?
+        } else {
+            Listed::default()
+        };
+        // Bytes beyond the size the server listed are refused: a body without end would
+        // otherwise fill the disk.
+        let limit = total.or(listed.size).unwrap_or(MAX_PACKAGE_BYTES);
         let expected = match from_header {
             Some(sum) => sum,
-            None => self.sha256_from_storage_api(name)?.ok_or_else(|| {
+            None => listed.sha256.ok_or_else(|| {
+                let header = match &other_host {
+                    Some(_) => "the download was redirected to another host, whose X-Checksum-Sha256 is not trusted",
+                    None => "no X-Checksum-Sha256 header",
+                };
                 Failure::fatal(format_args!(
-                    "the server offers no sha256 (no X-Checksum-Sha256 header, no checksum in the storage \
-                     API), and an unverified package is never used: put a package you trust in build/ \
-                     and build with --offline, or pass --launcher PATH"
+                    "the server offers no sha256 ({header}; no checksum in the storage API), and an \
+                     unverified package is never used: put a package you trust in build/ and build with \
+                     --offline, or pass --launcher PATH"
                 ))
             })?,
         };
-        let total = response.body().content_length();
         // Dropping `partial` on any early return below removes the file, also when a panic
         // unwinds (a write to a terminal that has closed panics). It is locked while the
         // download runs, so that a sweep by another process leaves it alone; the writer's
         // handle shares the lock.
         let (partial, file) = TempFile::create(temp).map_err(Failure::Fatal)?;
         partial.try_lock().map_err(Failure::Fatal)?;
-        let reader = response.into_body().into_reader();
+        // One byte past the limit is read, to tell a longer body from one that fits.
+        let reader = response.into_body().into_reader().take(limit + 1);
         progress.start(total);
         // Receiving runs on one thread, hashing and writing on another, so the two overlap: the
         // download goes at the speed of the slower, not of their sum. A few fixed buffers
@@ -153,10 +179,29 @@ impl Artifactory {
             // Dropping `to_disk` at the end of this thread ends the writer's loop.
             let _ = finished.send(receive(reader, &free, &to_disk, &counter));
         });
+        // The bytes at the start of the current window of the rate floor.
+        let mut window = (Instant::now(), 0u64);
         let received = loop {
             match outcome.recv_timeout(Duration::from_millis(100)) {
                 Ok(received) => break received,
                 Err(RecvTimeoutError::Timeout) => {
+                    let so_far = bytes.load(Ordering::Relaxed);
+                    if window.0.elapsed() >= self.rate_window {
+                        let seconds = self.rate_window.as_secs().max(1);
+                        let got = so_far - window.1;
+                        if got < self.min_rate_kib_s * 1024 * seconds {
+                            // The receiving thread is left behind, as on an interrupt.
+                            return Err(Failure::fatal(format_args!(
+                                "the download ran at {} in the last {seconds} s, below the floor of {} KiB/s \
+                                 (artifactory.min_download_rate_kib_s, over artifactory.download_rate_window_s): \
+                                 given up after {so_far} bytes, the partial file removed; try again later, or \
+                                 lower the floor in slurm-image.toml for a slow link",
+                                rate(got, seconds),
+                                self.min_rate_kib_s
+                            )));
+                        }
+                        window = (Instant::now(), so_far);
+                    }
                     if let Some(signal) = guard.received() {
                         // The two threads are left behind: dropping `partial` removes the file
                         // they write to, and the process ends with the interrupted command.
@@ -195,6 +240,12 @@ impl Artifactory {
                 )));
             }
         };
+        if done > limit {
+            return Err(Failure::fatal(format_args!(
+                "the server sent more than the {limit} bytes it listed for {name}: the rest was refused and \
+                 nothing was kept (the file on the server, or something between, is broken)"
+            )));
+        }
         let hasher = written
             .with_context(|| format!("writing {}", temp.display()))
             .map_err(Failure::Fatal)?;
@@ -216,19 +267,29 @@ impl Artifactory {
         Ok(partial)
     }
 
-    /// The sha256 of a file in the folder from the storage API's file info, when it has one.
-    fn sha256_from_storage_api(&self, name: &str) -> Result<Option<String>, Failure> {
+    /// The sha256 and size of a file in the folder from the storage API's file info, as far
+    /// as it gives them.
+    fn listed_in_storage_api(&self, name: &str) -> Result<Listed, Failure> {
         let Some(api) = storage_api_url(&self.folder) else {
-            return Ok(None);
+            return Ok(Listed::default());
         };
-        match self.get_text(&format!("{api}/{name}")) {
-            Ok(json) => Ok(sha256_from_file_info(&json)),
+        // From the configured server only: a redirect elsewhere is refused.
+        let info = self
+            .get_following(&format!("{api}/{name}"), None, false)
+            .and_then(|(response, _)| {
+                response
+                    .into_body()
+                    .read_to_string()
+                    .map_err(|err| self.classify(err, &api, None))
+            });
+        match info {
+            Ok(json) => Ok(listed_from_file_info(&json)),
             Err(Failure::Fatal(err)) if err.chain().any(|e| e.is::<AccessDenied>()) => {
                 Err(Failure::Fatal(err))
             }
             Err(Failure::Transient(err)) => Err(Failure::Transient(err)),
             // No file info (a mirror without the API, a 404): no checksum from there.
-            Err(Failure::Fatal(_)) => Ok(None),
+            Err(Failure::Fatal(_)) => Ok(Listed::default()),
         }
     }
 }

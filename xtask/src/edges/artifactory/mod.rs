@@ -13,10 +13,11 @@ use ureq::tls::{RootCerts, TlsConfig, TlsProvider};
 use ureq::Agent;
 
 use crate::model::artifactory_folder::{
-    credentials, folder_url, names_from_index_html, names_from_storage_listing, storage_api_url,
-    Secret,
+    credentials, folder_url, names_from_index_html, names_from_storage_listing, redirect,
+    storage_api_url, without_query, Secret,
 };
 pub use crate::model::artifactory_folder::{PASSWORD_VAR, TOKEN_VAR, URL_VAR, USER_VAR};
+use crate::model::config;
 use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::model::whole_number_setting;
 use crate::term::{signal_name, InterruptGuard, Interrupted};
@@ -27,6 +28,8 @@ const RETRY_DELAY_VAR: &str = "SLURM_IMAGE_RETRY_DELAY_MS";
 const STALL_TIMEOUT_VAR: &str = "SLURM_IMAGE_STALL_TIMEOUT_S";
 
 const ATTEMPTS: u32 = 4;
+/// Redirects followed for one request, as a browser would give up on a loop.
+const MAX_REDIRECTS: usize = 5;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_RETRY_DELAY_MS: u64 = 500;
 /// At most a minute, so that four attempts never pause for more than about eight minutes.
@@ -114,16 +117,19 @@ pub struct Artifactory {
     auth: Option<Secret>,
     retry_delay: Duration,
     stall_timeout: Duration,
+    /// The rate floor of a download: at least this many KiB/s over each window.
+    min_rate_kib_s: u64,
+    rate_window: Duration,
 }
 
 impl Artifactory {
     /// The client for the folder in the config, or in `SLURM_IMAGE_ARTIFACTORY_URL`, with the
     /// credentials of the environment.
-    pub fn from_env(config_url: &str) -> anyhow::Result<Artifactory> {
+    pub fn from_env(config: &config::Artifactory) -> anyhow::Result<Artifactory> {
         let var = |name: &str| std::env::var(name).ok();
         let folder = match var(URL_VAR).filter(|v| !v.trim().is_empty()) {
             Some(url) => folder_url(&url, URL_VAR)?,
-            None => folder_url(config_url, "artifactory.url in the config")?,
+            None => folder_url(&config.url, "artifactory.url in the config")?,
         };
         let retry_delay = Duration::from_millis(whole_number_setting(
             RETRY_DELAY_VAR,
@@ -139,12 +145,10 @@ impl Artifactory {
             1..=MAX_STALL_TIMEOUT_S,
             "seconds",
         )?);
-        Ok(Artifactory::new(
-            folder,
-            credentials(var)?,
-            retry_delay,
-            stall_timeout,
-        ))
+        let mut client = Artifactory::new(folder, credentials(var)?, retry_delay, stall_timeout);
+        client.min_rate_kib_s = config.min_download_rate_kib_s;
+        client.rate_window = Duration::from_secs(config.download_rate_window_s);
+        Ok(client)
     }
 
     fn new(
@@ -167,6 +171,8 @@ impl Artifactory {
             .timeout_per_read(Some(stall_timeout))
             .timeout_recv_response(Some(stall_timeout))
             .http_status_as_error(false)
+            // Redirects are followed by `get_following`, which decides where they may lead.
+            .max_redirects(0)
             .build()
             .into();
         Artifactory {
@@ -175,6 +181,8 @@ impl Artifactory {
             auth,
             retry_delay,
             stall_timeout,
+            min_rate_kib_s: config::DEFAULT_MIN_DOWNLOAD_RATE_KIB_S,
+            rate_window: Duration::from_secs(config::DEFAULT_DOWNLOAD_RATE_WINDOW_S),
         }
     }
 
@@ -274,11 +282,6 @@ impl Artifactory {
         LOOKUP_TIMEOUT.min(self.stall_timeout)
     }
 
-    /// A GET with the credentials; a status that is not 2xx is an error here.
-    fn get(&self, url: &str) -> Result<ureq::http::Response<ureq::Body>, Failure> {
-        self.get_within(url, None)
-    }
-
     /// A GET that, with a `deadline`, must be answered in full within it; a server silent
     /// until then counts as unreachable.
     fn get_within(
@@ -286,16 +289,89 @@ impl Artifactory {
         url: &str,
         deadline: Option<Duration>,
     ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
+        self.get_following(url, deadline, true)
+            .map(|(response, _)| response)
+    }
+
+    /// A GET that follows redirects by [`redirect`]'s rules: never from https to http, the
+    /// credentials only to the configured host, and a hop to another host said aloud (or,
+    /// without `other_hosts`, refused). Also returns the other host's URL a redirect led to.
+    fn get_following(
+        &self,
+        url: &str,
+        deadline: Option<Duration>,
+        other_hosts: bool,
+    ) -> Result<(ureq::http::Response<ureq::Body>, Option<String>), Failure> {
+        let mut current = url.to_string();
+        let mut on_configured_host = true;
+        let mut other_host = None;
+        for _ in 0..=MAX_REDIRECTS {
+            let response = self.get_once(&current, deadline, on_configured_host)?;
+            let status = response.status().as_u16();
+            if !matches!(status, 301 | 302 | 303 | 307 | 308) {
+                return self.checked(response, &current).map(|r| (r, other_host));
+            }
+            let Some(location) = response
+                .headers()
+                .get("Location")
+                .and_then(|v| v.to_str().ok())
+            else {
+                return Err(Failure::fatal(format_args!(
+                    "the server answered HTTP {status} for {} without saying where to (no Location header)",
+                    without_query(&current)
+                )));
+            };
+            let hop = redirect(&self.folder, &current, location).map_err(Failure::fatal)?;
+            if hop.other_host {
+                if !other_hosts {
+                    return Err(Failure::fatal(format_args!(
+                        "refusing the redirect from {} to another host, {}: this answer must come from {}",
+                        without_query(&current),
+                        without_query(&hop.url),
+                        self.folder
+                    )));
+                }
+                eprintln!(
+                    "note: {} redirects to another host, {}",
+                    without_query(&current),
+                    without_query(&hop.url)
+                );
+                other_host = Some(hop.url.clone());
+            }
+            on_configured_host = !hop.other_host;
+            current = hop.url;
+        }
+        Err(Failure::fatal(format_args!(
+            "more than {MAX_REDIRECTS} redirects from {}: check artifactory.url in the config or {URL_VAR}",
+            without_query(url)
+        )))
+    }
+
+    /// One request, redirects not followed; the credentials go to the configured host only.
+    fn get_once(
+        &self,
+        url: &str,
+        deadline: Option<Duration>,
+        with_credentials: bool,
+    ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
         let mut request = self.agent.get(url);
-        if let Some(auth) = &self.auth {
+        if let (Some(auth), true) = (&self.auth, with_credentials) {
             request = request.header("Authorization", auth.header_value());
         }
         if deadline.is_some() {
             request = request.config().timeout_global(deadline).build();
         }
-        let response = request
+        request
             .call()
-            .map_err(|err| self.classify(err, url, deadline))?;
+            .map_err(|err| self.classify(err, url, deadline))
+    }
+
+    /// The response when its status is 2xx; otherwise the error it means.
+    fn checked(
+        &self,
+        response: ureq::http::Response<ureq::Body>,
+        url: &str,
+    ) -> Result<ureq::http::Response<ureq::Body>, Failure> {
         let status = response.status().as_u16();
         match status {
             200..=299 => Ok(response),
@@ -314,10 +390,6 @@ impl Artifactory {
                 "the server answered HTTP {status} for {url}"
             ))),
         }
-    }
-
-    fn get_text(&self, url: &str) -> Result<String, Failure> {
-        self.text_within(url, None)
     }
 
     /// A small listing, within the lookup's deadline.
