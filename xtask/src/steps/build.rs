@@ -369,7 +369,7 @@ impl Plan {
             // As the old script did: the next build starts without it, and no upload ships it.
             remove_if_there(&self.manifest)?;
         }
-        println!("packer built {image}");
+        output.print(&format!("packer built {image}"));
         Ok(Built { image, interrupted })
     }
 }
@@ -398,7 +398,7 @@ pub fn build_one(
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
     if let Some(Verdict::Reuse { image }) = verdict {
-        let change = record(host, plan.wm, &image)?;
+        let change = record(host, plan.wm, &image, output)?;
         return Ok(Pinned {
             image,
             change,
@@ -407,7 +407,7 @@ pub fn build_one(
         });
     }
     let built = plan.run(sh, host, output)?;
-    let change = record(host, plan.wm, &built.image)?;
+    let change = record(host, plan.wm, &built.image, output)?;
     Ok(Pinned {
         image: built.image,
         change,
@@ -467,8 +467,14 @@ fn remove_if_there(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Pins `image` for `wm` in images.conf. A lock makes this the one writer at a time, so two
-/// builds finishing together both land; the write itself is atomic.
-pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<Change> {
+/// builds finishing together both land; the write itself is atomic. The result is said through
+/// `output`, so in a release it carries the `[wm] ` prefix.
+pub fn record(
+    host: &HostTree,
+    wm: WorkloadManager,
+    image: &str,
+    output: Output<'_>,
+) -> anyhow::Result<Change> {
     std::fs::create_dir_all(&host.state_dir)
         .with_context(|| format!("creating {}", host.state_dir.display()))?;
     let shown = host.show(&host.images_conf);
@@ -478,14 +484,14 @@ pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Resu
     )?;
     let (text, change) = read_images_conf(host)?.pin(wm, image)?;
     match &change {
-        Change::Unchanged => println!("{shown} already pins {image} for {wm}"),
+        Change::Unchanged => output.print(&format!("{shown} already pins {image} for {wm}")),
         Change::Replaced { old, new } => {
             write_atomically(&host.images_conf, text.as_bytes())?;
-            println!("{shown}: {wm}: {old} -> {new}");
+            output.print(&format!("{shown}: {wm}: {old} -> {new}"));
         }
         Change::Added { new } => {
             write_atomically(&host.images_conf, text.as_bytes())?;
-            println!("{shown}: added the missing line `{wm}: {new}`");
+            output.print(&format!("{shown}: added the missing line `{wm}: {new}`"));
         }
     }
     Ok(change)
