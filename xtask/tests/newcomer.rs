@@ -70,3 +70,254 @@ fn check_says_for_which_workload_manager_the_configuration_is_valid() {
         run.stdout
     );
 }
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const NEWER: &str = "hpe-hpc-launcher_3.5.0-0_amd64.deb";
+const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+
+/// The identity of the tests' commits, given as git reads a user's from the environment.
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+/// Runs git in the host tree as the tests' user; its trimmed stdout.
+fn git(host: &HostCopy, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+/// A host tree as a git repository with one commit on `main`: the stand-in packer, images.conf
+/// pinning older images, and a launcher package in build/ (ignored by git, as target/ is).
+fn repo() -> HostCopy {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(IMAGES_CONF, SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher 3.3.1-2",
+    );
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    host
+}
+
+/// `release` with `args`, as the tests' user.
+fn release(host: &HostCopy, args: &[&str]) -> Run {
+    let mut all = vec!["release"];
+    all.extend_from_slice(args);
+    let mut cmd = host.xtask(&all);
+    cmd.envs(IDENTITY);
+    Run::of(cmd)
+}
+
+fn branches(host: &HostCopy) -> Vec<String> {
+    git(host, &["branch", "--format=%(refname:short)"])
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+fn builds(host: &HostCopy) -> usize {
+    host.packer_calls()
+        .iter()
+        .filter(|call| call.contains("| build"))
+        .count()
+}
+
+#[test]
+fn redo_on_main_is_refused_before_any_work() {
+    let host = repo();
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let run = release(&host, &["--redo", "pbs", "--offline", "--yes"]).fails_with(&[
+        "--redo finishes a release on the branch the release made, and main is not one",
+        "cargo xtask slurm-image release",
+    ]);
+    assert_eq!(builds(&host), 0, "{}", run.stderr);
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+}
+
+#[test]
+fn a_redo_names_the_kept_image_with_the_launcher_it_was_built_with() {
+    let host = repo();
+    let branch = "slurm-images-redo";
+    let mut first = host.xtask(&["release", "--offline", "--yes", "--branch", branch]);
+    first.envs(IDENTITY).env("FAKE_PACKER_PBS", "fail");
+    Run::of(first).fails_with(&["the pbs build failed"]);
+
+    // The pbs build is redone with a newer package; the slurm image keeps its 3.3.1-2.
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        &format!("tools/slurm/packer/build/{NEWER}"),
+        b"launcher 3.5.0-0",
+    );
+    let asked = release(&host, &["--redo", "pbs", "--offline"]).fails_with(&[
+        "build the pbs image alone with launcher",
+        "pin it in",
+        "a release runs one packer VM",
+    ]);
+    assert!(!asked.stderr.contains("two packer VMs"), "{}", asked.stderr);
+
+    release(&host, &["--redo", "pbs", "--offline", "--yes"]).ok();
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    let lines: Vec<&str> = message.lines().take(4).collect();
+    assert_eq!(
+        lines,
+        [
+            "Update the slurm and pbs test cluster images (launchers slurm 3.3.1-2, pbs 3.5.0-0)",
+            "",
+            "slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)",
+            "pbs: det-environments-pbs-ci-1800000000 (launcher 3.5.0-0)",
+        ],
+        "{message}"
+    );
+}
+
+#[test]
+fn a_release_without_a_git_identity_stops_before_any_work_and_doctor_says_so() {
+    let host = repo();
+    // No identity anywhere: an empty global config, and git told not to guess one from the
+    // host name (a machine with a full domain name would otherwise let git make one up).
+    host.write("empty.gitconfig", "");
+    git(&host, &["config", "user.useConfigOnly", "true"]);
+    let without_identity = |args: &[&str]| {
+        let mut cmd = host.xtask(args);
+        for var in [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+            "EMAIL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("GIT_CONFIG_GLOBAL", host.path("empty.gitconfig"))
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        Run::of(cmd)
+    };
+    let fix = "git config --global user.name \"Your Name\" && git config --global user.email you@example.com";
+    let run = without_identity(&["release", "--offline", "--yes"])
+        .fails_with(&["git has no identity to commit with", fix]);
+    assert_eq!(builds(&host), 0, "{}", run.stderr);
+    assert_eq!(branches(&host), ["main"]);
+
+    let dry = without_identity(&["release", "--offline", "--dry-run"]).ok();
+    assert!(
+        dry.stdout.contains("a real release would stop here")
+            && dry.stdout.contains("git has no identity to commit with"),
+        "{}",
+        dry.stdout
+    );
+
+    let doctor = without_identity(&["doctor"]);
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|line| line.contains(" git: "))
+        .unwrap_or_else(|| panic!("no git line\n{}", doctor.stdout));
+    assert!(
+        line.starts_with("warn  git: git version")
+            && line.contains("no identity")
+            && line.contains(fix),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_commit_that_fails_leaves_its_message_and_the_command_that_uses_it() {
+    let host = repo();
+    let hook = host.path(".git/hooks/pre-commit");
+    host.write(
+        ".git/hooks/pre-commit",
+        "#!/bin/sh\necho 'hook: no commits today' >&2\nexit 1\n",
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let command =
+        format!("git commit -F target/slurm-image/release-commit-message.txt -- {IMAGES_CONF}");
+    release(
+        &host,
+        &["--offline", "--yes", "--branch", "slurm-images-hook"],
+    )
+    .fails_with(&["the commit message is saved", &command]);
+    let saved = host.read("target/slurm-image/release-commit-message.txt");
+    assert!(
+        saved.contains("slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)"),
+        "{saved}"
+    );
+
+    // Once git can commit, the printed command does it.
+    std::fs::remove_file(&hook).unwrap();
+    let words: Vec<&str> = command.split(' ').collect();
+    git(&host, &words[1..]);
+    assert_eq!(
+        git(&host, &["log", "-1", "--format=%B"]).trim_end(),
+        saved.trim_end()
+    );
+}
+
+#[test]
+fn a_release_with_nothing_to_change_leaves_no_branch_behind() {
+    let host = repo();
+    let first = release(
+        &host,
+        &["--offline", "--yes", "--branch", "slurm-images-first"],
+    )
+    .ok();
+    // A release's own lines carry their workload manager, as packer's do.
+    for wanted in [
+        "[slurm] packer built det-environments-slurm-ci-1800000000",
+        "[pbs] tools/slurm/terraform/images.conf: pbs: det-environments-pbs-ci-1717016272 -> det-environments-pbs-ci-1800000000",
+    ] {
+        assert!(first.stdout.lines().any(|l| l == wanted), "{wanted}\n{}", first.stdout);
+    }
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let built = builds(&host);
+
+    let again = release(
+        &host,
+        &["--offline", "--yes", "--branch", "slurm-images-second"],
+    )
+    .ok();
+    assert_eq!(builds(&host), built, "both images are reused");
+    assert!(
+        again.stdout.contains("nothing to release")
+            && again
+                .stdout
+                .contains("the branch slurm-images-second is deleted"),
+        "{}",
+        again.stdout
+    );
+    for claim in ["commit    ", "push the branch", "pull request"] {
+        assert!(!again.stdout.contains(claim), "{claim}\n{}", again.stdout);
+    }
+    assert_eq!(branches(&host), ["main", "slurm-images-first"]);
+    assert_eq!(
+        git(&host, &["symbolic-ref", "--short", "HEAD"]),
+        "slurm-images-first"
+    );
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+}

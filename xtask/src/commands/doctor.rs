@@ -494,7 +494,16 @@ fn git_finding(host: &HostTree) -> Finding {
         Err(err) => return Finding::failed(CHECK, true, format!("{err:#}"), "see the problem"),
     };
     match git::version(&sh) {
-        Ok(version) => Finding::passed(CHECK, true, version),
+        // A build needs no identity, a release commits with it: a warning, not a failure.
+        Ok(version) => match git::identity_problem(&sh, &host.root) {
+            None => Finding::passed(CHECK, true, version),
+            Some(problem) => Finding::failed(
+                CHECK,
+                false,
+                format!("{version}, but {problem}, so `release` cannot commit"),
+                git::IDENTITY_FIX,
+            ),
+        },
         Err(err) => Finding::failed(
             CHECK,
             true,

@@ -13,6 +13,13 @@ pub fn default_branch(now: i64) -> String {
     format!("slurm-images-{}", utc_date(now))
 }
 
+/// Whether `name` is of the form a release names its branch by default
+/// (`slurm-images-<date>`); a branch of another name counts only if a release marked it.
+pub fn has_release_branch_name(name: &str) -> bool {
+    name.strip_prefix("slurm-images-")
+        .is_some_and(|rest| !rest.is_empty())
+}
+
 /// How the release's launcher package was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LauncherSource {
@@ -49,23 +56,50 @@ impl LauncherSource {
     }
 }
 
-/// The message of the release commit: both images and the launcher they carry.
-pub fn commit_message(
-    pins: &[(WorkloadManager, String)],
-    launcher: &LauncherPackage,
-    source: &LauncherSource,
-) -> String {
+/// An image the release commit pins, with the launcher it was really built with: a redo keeps
+/// the other workload manager's image, which may carry an older launcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub wm: WorkloadManager,
+    pub image: String,
+    /// The launcher version (`3.3.1-2`), from the image's labels or description; `None` when
+    /// neither says.
+    pub launcher: Option<String>,
+}
+
+/// The message of the release commit: each image with the launcher it was built with, and the
+/// package this run built with.
+pub fn commit_message(pins: &[Pin], launcher: &LauncherPackage, source: &LauncherSource) -> String {
     let names = pins
         .iter()
-        .map(|(wm, _)| wm.key())
+        .map(|pin| pin.wm.key())
         .collect::<Vec<_>>()
         .join(" and ");
-    let mut text = format!(
-        "Update the {names} test cluster images (launcher {})\n\n",
-        launcher.version
-    );
-    for (wm, image) in pins {
-        let _ = writeln!(text, "{wm}: {image}");
+    let version = |pin: &Pin| {
+        pin.launcher
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string())
+    };
+    let first = pins.first().map(version);
+    let title_launcher = match first {
+        Some(one) if pins.iter().all(|pin| version(pin) == one) => format!("launcher {one}"),
+        _ => format!(
+            "launchers {}",
+            pins.iter()
+                .map(|pin| format!("{} {}", pin.wm, version(pin)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut text = format!("Update the {names} test cluster images ({title_launcher})\n\n");
+    for pin in pins {
+        let _ = writeln!(
+            text,
+            "{}: {} (launcher {})",
+            pin.wm,
+            pin.image,
+            version(pin)
+        );
     }
     let about = match source.caveat() {
         None => format!(
@@ -322,32 +356,79 @@ mod tests {
         ]
     }
 
+    fn pinned(launchers: [Option<&str>; 2]) -> Vec<Pin> {
+        pins()
+            .into_iter()
+            .zip(launchers)
+            .map(|((wm, image), launcher)| Pin {
+                wm,
+                image,
+                launcher: launcher.map(str::to_string),
+            })
+            .collect()
+    }
+
     #[test]
     fn the_default_branch_is_dated() {
         assert_eq!(default_branch(1_717_047_568), "slurm-images-2024-05-30");
+        assert!(has_release_branch_name(&default_branch(1_717_047_568)));
+        for other in [
+            "main",
+            "master",
+            "slurm-images-",
+            "my-slurm-images-2024-05-30",
+        ] {
+            assert!(!has_release_branch_name(other), "{other}");
+        }
     }
 
     #[test]
     fn the_commit_message_names_both_images_and_the_launcher() {
-        let message = commit_message(&pins(), &launcher(), &LauncherSource::Newest);
+        let both = pinned([Some("3.3.1-2"), Some("3.3.1-2")]);
+        let message = commit_message(&both, &launcher(), &LauncherSource::Newest);
         assert_eq!(
             message,
             "Update the slurm and pbs test cluster images (launcher 3.3.1-2)\n\
              \n\
-             slurm: det-environments-slurm-ci-1800000000\n\
-             pbs: det-environments-pbs-ci-1800000001\n\
+             slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)\n\
+             pbs: det-environments-pbs-ci-1800000001 (launcher 3.3.1-2)\n\
              \n\
              Built by `cargo xtask slurm-image release` with\n\
              hpe-hpc-launcher_3.3.1-2_amd64.deb, the newest launcher release.\n"
         );
         assert!(message.lines().all(|l| l.len() <= 72), "{message}");
-        let offline = commit_message(&pins(), &launcher(), &LauncherSource::Offline);
+        let offline = commit_message(&both, &launcher(), &LauncherSource::Offline);
         let words = offline.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             words.contains("does not carry the newest launcher: --offline"),
             "{offline}"
         );
         assert!(offline.lines().all(|l| l.len() <= 72), "{offline}");
+    }
+
+    #[test]
+    fn a_kept_image_is_named_with_the_launcher_it_was_built_with() {
+        let redo = pinned([Some("3.3.1-2"), Some("3.5.0-0")]);
+        let message = commit_message(&redo, &launcher(), &LauncherSource::Newest);
+        let lines: Vec<&str> = message.lines().take(4).collect();
+        assert_eq!(
+            lines,
+            [
+                "Update the slurm and pbs test cluster images (launchers slurm 3.3.1-2, pbs 3.5.0-0)",
+                "",
+                "slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)",
+                "pbs: det-environments-pbs-ci-1800000001 (launcher 3.5.0-0)",
+            ]
+        );
+        let unknown = commit_message(
+            &pinned([None, Some("3.3.1-2")]),
+            &launcher(),
+            &LauncherSource::Newest,
+        );
+        assert!(
+            unknown.contains("slurm: det-environments-slurm-ci-1800000000 (launcher unknown)"),
+            "{unknown}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::provenance::{self, from_label_value};
+use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::WorkloadManager;
@@ -144,11 +144,7 @@ impl Survey {
                 let family = image.family.as_deref().unwrap_or("no family");
                 // The label first: the description of an image of a template without labels is
                 // the only record there is.
-                let launcher = image
-                    .labels
-                    .get(provenance::LAUNCHER)
-                    .map(|v| from_label_value(v))
-                    .or_else(|| prune_plan::launcher_version(&image.description))
+                let launcher = prune_plan::launcher_of(&image.labels, &image.description)
                     .map_or("launcher ?".to_string(), |v| format!("launcher {v}"));
                 let source = image
                     .labels
