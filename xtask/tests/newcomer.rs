@@ -321,3 +321,58 @@ fn a_release_with_nothing_to_change_leaves_no_branch_behind() {
     assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
     assert_eq!(git(&host, &["status", "--porcelain"]), "");
 }
+
+#[test]
+fn logged_out_gcloud_is_one_cause_said_once() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    // gcloud with an account but no credentials, as after they expired.
+    let logged_out = |args: &[&str]| {
+        let mut cmd = host.xtask(args);
+        cmd.env_remove("CLOUDSDK_AUTH_DISABLE_CREDENTIALS");
+        Run::of(cmd)
+    };
+    let doctor = logged_out(&["doctor"]);
+    let lines: Vec<&str> = doctor.stdout.lines().collect();
+    let gcloud = lines
+        .iter()
+        .find(|line| line.contains(" gcloud: "))
+        .unwrap_or_else(|| panic!("no gcloud line\n{}", doctor.stdout));
+    assert!(
+        gcloud.starts_with("FAIL  gcloud: not logged in (gcloud said: Your current active account")
+            && gcloud.ends_with("; fix: run `gcloud auth login`"),
+        "{gcloud}"
+    );
+    for skipped in [
+        "skip  GCP project: needs gcloud login",
+        "skip  pinned images: needs gcloud login",
+    ] {
+        assert!(lines.contains(&skipped), "{skipped}\n{}", doctor.stdout);
+    }
+    assert_eq!(
+        doctor.stdout.matches("gcloud auth login").count(),
+        1,
+        "{}",
+        doctor.stdout
+    );
+
+    for command in ["images", "prune", "orphans"] {
+        let run = logged_out(&[command]).fails_with(&[
+            "gcloud is not logged in: run `gcloud auth login` (gcloud said: Your current active account",
+        ]);
+        let error = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap();
+        assert_eq!(
+            error.matches("gcloud auth login").count(),
+            1,
+            "{command}: {error}"
+        );
+        assert!(
+            !error.contains("activate-service-account"),
+            "{command}: {error}"
+        );
+    }
+}
