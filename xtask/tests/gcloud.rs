@@ -168,7 +168,7 @@ fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
         cloud.host.read(config).replace("keep = 6", "keep = 2"),
     );
     let started = std::time::Instant::now();
-    let run = cloud.run(&["images"]).ok();
+    let run = cloud.run(&["images", "--wide"]).ok();
     eprintln!(
         "one `images` run (one gcloud call) took {:?}",
         started.elapsed()

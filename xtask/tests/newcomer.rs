@@ -376,3 +376,116 @@ fn logged_out_gcloud_is_one_cause_said_once() {
         );
     }
 }
+
+#[test]
+fn images_fits_100_columns_with_a_header_and_a_legend_and_widens_on_request() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher 3.3.1-2",
+    );
+    // One image with every label a build records, one from before labels, one kept by a label
+    // with a long release branch's name, and one in the workload manager without a launcher.
+    host.run(&["build", "--offline"]).ok();
+    let api = host.api();
+    let deb = "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb";
+    api.add_image(
+        "det-environments-slurm-ci-1717047568",
+        1_717_047_568,
+        "READY",
+        &[],
+        deb,
+    );
+    api.add_image(
+        "det-environments-slurm-ci-1717100000",
+        1_717_100_000,
+        "READY",
+        &[(
+            "branch",
+            "release-0-1-with-a-very-long-name-for-a-branch-that-keeps-it",
+        )],
+        deb,
+    );
+    api.add_image(
+        "det-environments-pbs-ci-1717016272",
+        1_717_016_272,
+        "PENDING",
+        &[],
+        "no package named",
+    );
+
+    let narrow = host.run(&["images"]).ok().stdout;
+    for line in narrow.lines().filter(|l| !l.starts_with("note: ")) {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}\n{narrow}",
+            line.chars().count()
+        );
+    }
+    let headers: Vec<&str> = narrow
+        .lines()
+        .filter(|l| l.trim_start().starts_with("IMAGE "))
+        .collect();
+    assert_eq!(headers.len(), 2, "{narrow}");
+    assert!(
+        headers[0].contains("AGE") && headers[0].contains("LAUNCHER"),
+        "{narrow}"
+    );
+    let row = |out: &str, name: &str| {
+        out.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name} not listed\n{out}"))
+            .to_string()
+    };
+    let built = row(&narrow, "det-environments-slurm-ci-1800000000");
+    assert!(
+        built.starts_with("* ") && built.contains(" 3.3.1-2 "),
+        "{built}"
+    );
+    assert!(row(&narrow, "1717047568").starts_with("  "), "{narrow}");
+    assert!(
+        row(&narrow, "det-environments-pbs-ci-1717016272").contains(" ? "),
+        "{narrow}"
+    );
+    assert!(row(&narrow, "1717100000").ends_with('…'), "{narrow}");
+    let legend = narrow
+        .find("legend: ")
+        .unwrap_or_else(|| panic!("no legend\n{narrow}"));
+    for explained in [
+        "? when neither names one",
+        "pinned: in images.conf",
+        "delete?",
+        "`*`: the image a build now reuses",
+        "--wide",
+    ] {
+        assert!(
+            narrow[legend..].contains(explained),
+            "{explained}\n{narrow}"
+        );
+    }
+
+    let wide = host.run(&["images", "--wide"]).ok().stdout;
+    assert!(wide.lines().any(|l| l.chars().count() > 100), "{wide}");
+    assert!(
+        row(&wide, "det-environments-slurm-ci-1717047568")
+            .contains("source ?  det-environments-slurm-ci  no labels"),
+        "{wide}"
+    );
+    assert!(
+        row(&wide, "det-environments-slurm-ci-1800000000")
+            .contains(&format!("source {}", support::SLURM_SOURCE)),
+        "{wide}"
+    );
+    let legend = wide
+        .find("legend: ")
+        .unwrap_or_else(|| panic!("no legend\n{wide}"));
+    for explained in [
+        "`source ?`",
+        "`-`",
+        "`no labels`",
+        "<- a build now reuses it",
+    ] {
+        assert!(wide[legend..].contains(explained), "{explained}\n{wide}");
+    }
+}
