@@ -2,6 +2,8 @@
 //! a release without a git identity or with nothing to change, `--redo` off a release branch,
 //! doctor logged out, a wide `images`, and which workload manager each line is about.
 
+#[path = "support/artifactory.rs"]
+mod artifactory;
 mod support;
 
 use support::{HostCopy, Run, STAND_IN_PACKER};
@@ -487,5 +489,65 @@ fn images_fits_100_columns_with_a_header_and_a_legend_and_widens_on_request() {
         "<- a build now reuses it",
     ] {
         assert!(wide[legend..].contains(explained), "{explained}\n{wide}");
+    }
+}
+
+#[test]
+fn a_slow_artifactory_is_called_slow_not_off_the_vpn() {
+    let server = artifactory::Server::start();
+    server.set_faults(artifactory::Faults {
+        silent: true,
+        ..artifactory::Faults::default()
+    });
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    let slow = |args: &[&str]| {
+        let mut cmd = host.xtask(args);
+        cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
+            .env("SLURM_IMAGE_STALL_TIMEOUT_S", "1")
+            .env("NO_PROXY", "127.0.0.1");
+        Run::of(cmd)
+    };
+    let listed = slow(&["launcher"]).fails_with(&[
+        "answered, but too slowly (no answer within 1 s)",
+        "Artifactory is reachable but answered too slowly (so the VPN is not the cause); retry later",
+    ]);
+    assert!(
+        !listed.stderr.contains("reachable only on the company VPN"),
+        "{}",
+        listed.stderr
+    );
+
+    let doctor = slow(&["doctor"]);
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|line| line.contains(" artifactory: "))
+        .unwrap_or_else(|| panic!("no artifactory line\n{}", doctor.stdout));
+    assert!(
+        line.contains("answered, but too slowly")
+            && line.contains("fix: retry later")
+            && !line.contains("connect to the company VPN"),
+        "{line}"
+    );
+}
+
+#[test]
+fn gcloud_saying_error_while_exiting_0_is_an_error_not_an_empty_list() {
+    let host = HostCopy::new();
+    // gcloud as the adversary saw it: `[]` on stdout, an error on stderr, and exit 0.
+    host.stand_in(
+        "gcloud",
+        "#!/bin/sh\necho '[]'\necho 'ERROR: (gcloud.compute.images.list) Something went wrong on the way' >&2\nexit 0\n",
+    );
+    for command in ["prune", "images", "orphans"] {
+        let run = host
+            .run(&[command])
+            .fails_with(&["failed: Something went wrong on the way"]);
+        assert!(
+            !run.stdout.contains("nothing to prune") && !run.stdout.contains("  none"),
+            "{command}: {}",
+            run.stdout
+        );
     }
 }

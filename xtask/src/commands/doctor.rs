@@ -513,6 +513,12 @@ fn artifactory_finding(config: Option<&Config>, has_launcher: bool) -> Finding {
                 artifactory::URL_VAR
             ),
         ),
+        Err(err) if artifactory::is_slow(&err) => Finding::failed(
+            CHECK,
+            required,
+            format!("{err:#}"),
+            format!("retry later: Artifactory is reachable, so the VPN is not the cause{without}"),
+        ),
         Err(err) if artifactory::is_unreachable(&err) => Finding::failed(
             CHECK,
             required,

@@ -58,12 +58,13 @@ impl Launcher {
                 artifactory::URL_VAR
             ),
             Err(err) if artifactory::is_unreachable(&err) && local.is_empty() => {
-                return Err(anyhow::anyhow!(off_vpn_help(host, &format!("{err:#}"), false)))
+                let slow = artifactory::is_slow(&err);
+                return Err(anyhow::anyhow!(off_vpn_help(host, &format!("{err:#}"), slow, false)));
             }
             Err(err) if artifactory::is_unreachable(&err) => {
                 let unchecked = format!(
-                    "{err:#}: the newest release could not be checked (Artifactory is reachable only on \
-                     the company VPN); {}",
+                    "{err:#}: the newest release could not be checked ({}); {}",
+                    artifactory::reach_advice(artifactory::is_slow(&err)),
                     what_builds_use(host, &local)
                 );
                 // Asked to download, and nothing was: a failure. Asked only to show, the command

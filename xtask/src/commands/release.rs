@@ -404,9 +404,9 @@ impl Release {
                 artifactory::URL_VAR
             ),
             Err(err) if artifactory::is_unreachable(&err) => bail!(
-                "{err:#}: a release tests the newest launcher release, and Artifactory is reachable only on the \
-                 company VPN; connect to it and retry, or say which package to release with instead: --offline \
-                 (the one in {}) or --launcher PATH",
+                "{err:#}: a release tests the newest launcher release, and {}; or say which package to release \
+                 with instead: --offline (the one in {}) or --launcher PATH",
+                artifactory::reach_advice(artifactory::is_slow(&err)),
                 host.show(&host.build_dir)
             ),
             Err(err) => return Err(err.context("looking up the newest launcher release")),

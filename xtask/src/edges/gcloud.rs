@@ -187,7 +187,10 @@ impl<'a> Gcloud<'a> {
             |rx: Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
         let (stdout, stderr) = (collect(stdout), collect(stderr));
         let stderr = String::from_utf8_lossy(&stderr);
-        if status.success() && !stderr.contains("Some requests did not succeed") {
+        // gcloud can exit 0 with an `ERROR:` line and `[]`: an empty list that is not the truth.
+        let reported_error = stderr.lines().any(|line| line.starts_with("ERROR:"));
+        if status.success() && !reported_error && !stderr.contains("Some requests did not succeed")
+        {
             return String::from_utf8(stdout)
                 .with_context(|| format!("{shown} wrote output that is not UTF-8"));
         }

@@ -82,6 +82,8 @@ enum LauncherPlan {
     Unreachable {
         local: Option<LauncherPackage>,
         cause: String,
+        /// It answered, too slowly: reachable, so the VPN is not the cause.
+        slow: bool,
     },
     /// The folder holds no release: the package in build/, if there is one.
     NoRelease(Option<LauncherPackage>),
@@ -138,6 +140,7 @@ fn plan_for_build(
             return Ok(LauncherPlan::Unreachable {
                 local,
                 cause: format!("{err:#}"),
+                slow: artifactory::is_slow(&err),
             })
         }
         Err(err) => return Err(err),
@@ -188,15 +191,25 @@ fn carry_out(
         LauncherPlan::Unreachable {
             local: Some(one),
             cause,
+            slow,
         } => {
+            let why = if slow {
+                "Artifactory is reachable but slow"
+            } else {
+                "the company VPN reaches the releases"
+            };
             eprintln!(
-                "warning: {cause}; building with the local {} (the company VPN reaches the releases)",
+                "warning: {cause}; building with the local {} ({why})",
                 one.file_name
             );
             Ok(one)
         }
-        LauncherPlan::Unreachable { local: None, cause } => {
-            bail!("{}", off_vpn_help(host, &cause, true))
+        LauncherPlan::Unreachable {
+            local: None,
+            cause,
+            slow,
+        } => {
+            bail!("{}", off_vpn_help(host, &cause, slow, true))
         }
         LauncherPlan::NoRelease(None) => bail!(
             "no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {} and none in {build_dir}: \
@@ -305,8 +318,9 @@ pub fn fetch(
     Ok(())
 }
 
-/// What to do when Artifactory cannot be reached: the VPN, or a package from elsewhere.
-pub fn off_vpn_help(host: &HostTree, cause: &str, for_build: bool) -> String {
+/// What to do when Artifactory cannot be reached (or is `slow`): the VPN or a retry, or a
+/// package from elsewhere.
+pub fn off_vpn_help(host: &HostTree, cause: &str, slow: bool, for_build: bool) -> String {
     let build_dir = host.show(&host.build_dir);
     let elsewhere = if for_build {
         format!(
@@ -316,9 +330,7 @@ pub fn off_vpn_help(host: &HostTree, cause: &str, for_build: bool) -> String {
     } else {
         format!("or copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into {build_dir} by hand")
     };
-    format!(
-        "{cause}: the launcher releases on Artifactory are reachable only on the company VPN; connect to it and retry, {elsewhere}"
-    )
+    format!("{cause}: {}, {elsewhere}", artifactory::reach_advice(slow))
 }
 
 /// `--launcher PATH`: checked that it is there, then by name, then copied into build/ so the
@@ -442,6 +454,7 @@ mod tests {
             Err(anyhow::Error::new(Unreachable {
                 url: "https://arti.example/artifactory/r/f/".into(),
                 cause: "host not found".into(),
+                slow: false,
             })
             .context("listing the releases"))
         };
@@ -451,7 +464,8 @@ mod tests {
             LauncherPlan::Unreachable {
                 local: Some(old),
                 cause: "listing the releases: cannot reach https://arti.example/artifactory/r/f/ (host not found)"
-                    .into()
+                    .into(),
+                slow: false,
             }
         );
         assert!(matches!(
