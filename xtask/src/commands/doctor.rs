@@ -572,9 +572,18 @@ fn git_finding(host: &HostTree) -> Finding {
         Ok(sh) => sh,
         Err(err) => return Finding::failed(CHECK, true, format!("{err:#}"), "see the problem"),
     };
-    match git::version(&sh) {
+    // Both wait on git: side by side.
+    let (version, identity) = std::thread::scope(|scope| {
+        let identity = scope.spawn(|| {
+            let sh = shell(host).ok()?;
+            git::identity_problem(&sh, &host.root)
+        });
+        let version = git::version(&sh);
+        (version, identity.join().unwrap_or_default())
+    });
+    match version {
         // A build needs no identity, a release commits with it: a warning, not a failure.
-        Ok(version) => match git::identity_problem(&sh, &host.root) {
+        Ok(version) => match identity {
             None => Finding::passed(CHECK, true, version),
             Some(problem) => Finding::failed(
                 CHECK,

@@ -242,29 +242,29 @@ pub fn leave_and_delete_branch(
 
 /// Why git could not commit as the user, when it could not: no `user.name` or `user.email`
 /// that git accepts (`git var` applies the same rule as `git commit`). `None` when it can.
+/// One call, the committer's: the author's comes from the same settings unless
+/// `GIT_AUTHOR_*` variables say otherwise, and then they were set on purpose.
 pub fn identity_problem(sh: &Shell, root: &Path) -> Option<String> {
     let _dir = sh.push_dir(root);
-    for who in ["GIT_AUTHOR_IDENT", "GIT_COMMITTER_IDENT"] {
-        let output = cmd!(sh, "git var {who}")
-            .quiet()
-            .ignore_status()
-            .output()
-            .ok()?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            // git's last line is the reason; the lines before it are its advice, which the
-            // caller gives in one line of its own.
-            let why = stderr
-                .lines()
-                .rev()
-                .find(|line| !line.trim().is_empty())
-                .unwrap_or("git did not say why")
-                .trim_start_matches("fatal: ")
-                .to_string();
-            return Some(format!("git has no identity to commit with ({why})"));
-        }
+    let output = cmd!(sh, "git var GIT_COMMITTER_IDENT")
+        .quiet()
+        .ignore_status()
+        .output()
+        .ok()?;
+    if output.status.success() {
+        return None;
     }
-    None
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // git's last line is the reason; the lines before it are its advice, which the caller
+    // gives in one line of its own.
+    let why = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("git did not say why")
+        .trim_start_matches("fatal: ")
+        .to_string();
+    Some(format!("git has no identity to commit with ({why})"))
 }
 
 /// The commands that give git an identity, for a message.
