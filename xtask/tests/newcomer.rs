@@ -551,3 +551,31 @@ fn gcloud_saying_error_while_exiting_0_is_an_error_not_an_empty_list() {
         );
     }
 }
+
+#[test]
+fn the_readme_names_the_packer_it_needs_before_the_commands_and_how_long_they_take() {
+    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let setup = readme
+        .find("## Set-up")
+        .expect("the README has a set-up section");
+    let setup = &readme[setup..];
+    let commands = setup
+        .find("cargo xtask slurm-image build ")
+        .expect("the set-up gives the build command");
+    let before = &setup[..commands];
+    for prerequisite in ["Packer >= 1.7 from HashiCorp", "1.6.6", "refuses it"] {
+        assert!(
+            before.contains(prerequisite),
+            "{prerequisite:?} is not before the commands"
+        );
+    }
+    let after = &setup[commands..setup[1..].find("\n## ").unwrap_or(setup.len())];
+    assert!(
+        after.contains("the first `cargo xtask` compiles") && after.contains(" s on\ntwo cores"),
+        "the first run's time is not given"
+    );
+    assert!(
+        after.contains("The test suite takes about"),
+        "the tests' time is not given"
+    );
+}
