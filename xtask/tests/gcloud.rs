@@ -168,7 +168,7 @@ fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
         cloud.host.read(config).replace("keep = 6", "keep = 2"),
     );
     let started = std::time::Instant::now();
-    let run = cloud.run(&["images"]).ok();
+    let run = cloud.run(&["images", "--wide"]).ok();
     eprintln!(
         "one `images` run (one gcloud call) took {:?}",
         started.elapsed()
@@ -316,12 +316,12 @@ fn release_branches_local_and_remote_protect_what_they_pin() {
     assert_eq!(cloud.api.image_deletions(), [OLD_B], "{out}");
     assert!(
         out.lines()
-            .any(|l| l.contains(OLD_A) && l.contains("pinned on release-0.1")),
+            .any(|l| l.contains(OLD_A) && l.contains("[keep: on release-0.1]")),
         "{out}"
     );
     assert!(
         out.lines()
-            .any(|l| l.contains(OLD_PBS) && l.contains("pinned on origin/release-0.2")),
+            .any(|l| l.contains(OLD_PBS) && l.contains("[keep: on origin/release-0.2]")),
         "{out}"
     );
     assert!(!out.contains("not the root of a git repository"), "{out}");
@@ -512,7 +512,8 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
     // cluster boots until the change lands, still pins the old one: it is protected.
     assert!(!hint.contains(SLURM_PINNED), "{hint}");
     assert!(hint.contains("3 old slurm image(s)"), "{hint}");
-    assert!(run.stdout.contains("pinned on HEAD"), "{}", run.stdout);
+    // The table says `on HEAD` for "pinned on HEAD" (its legend explains the short words).
+    assert!(run.stdout.contains("[keep: on HEAD]"), "{}", run.stdout);
     assert!(
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"

@@ -182,7 +182,7 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
     assert!(host.api().only_reads());
 
     // `images` marks the image a build now would reuse, and says what each is made from.
-    let out = host.run(&["images"]).ok().stdout;
+    let out = host.run(&["images", "--wide"]).ok().stdout;
     let listed = |name: &str| {
         out.lines()
             .find(|l| l.contains(name))

@@ -6,7 +6,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{fmt::Fmt, HelpFooter};
-use crate::edges::packer;
+use crate::edges::packer::{self, Output};
 use crate::host::{write_atomically, HostTree};
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
@@ -60,8 +60,15 @@ impl Check {
                 .context("running packer validate")?;
             let stdout = String::from_utf8_lossy(&output.stdout);
             let stderr = String::from_utf8_lossy(&output.stderr);
-            print!("{stdout}");
-            eprint!("{stderr}");
+            // Packer's "The configuration is valid." comes once per workload manager: each of
+            // its lines says which.
+            let prefix = format!("[{wm}] ");
+            for line in stdout.lines() {
+                Output::Prefixed(&prefix).print(line);
+            }
+            for line in stderr.lines() {
+                Output::Prefixed(&prefix).say(line);
+            }
             if !output.status.success() {
                 bail!("`packer validate` failed for {wm} (see above)");
             }

@@ -1,16 +1,18 @@
 //! `doctor`: every check a build depends on, one line each with its fix; the checks that wait
 //! on a process or the network run side by side.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
 use crate::edges::artifactory;
-use crate::edges::gcloud::Gcloud;
+use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::doctor::{failed_required, Finding};
+use crate::model::doctor::{failed_required, Finding, Outcome};
 use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
 use crate::model::launcher_version::LauncherPackage;
@@ -72,9 +74,7 @@ impl Doctor {
         let (config, conf, template) = (config.as_ref(), conf.as_ref(), template.as_ref());
         let checks: Vec<Check<'_>> = vec![
             Box::new(move || packer_findings(host, template)),
-            Box::new(move || vec![gcloud_finding(host, config)]),
-            Box::new(move || vec![project_finding(host, config)]),
-            Box::new(move || vec![pins_finding(host, config, conf)]),
+            Box::new(move || gcloud_findings(host, config, conf)),
             Box::new(move || vec![artifactory_finding(config, &local, &build_dir)]),
             Box::new(move || vec![ansible_finding(host)]),
             Box::new(move || vec![git_finding(host)]),
@@ -280,8 +280,54 @@ fn packer_findings(host: &HostTree, template: Option<&Template>) -> Vec<Finding>
     vec![found, plugins]
 }
 
-/// gcloud on PATH, with an account to act as.
-fn gcloud_finding(host: &HostTree, config: Option<&Config>) -> Finding {
+/// gcloud, the project and the pinned images, side by side. When gcloud is logged out every
+/// call fails alike, so the cause is said once, on the gcloud line, and the checks that need
+/// a login are skipped.
+fn gcloud_findings(
+    host: &HostTree,
+    config: Option<&Config>,
+    conf: Option<&ImagesConf>,
+) -> Vec<Finding> {
+    let logged_out = AtomicBool::new(false);
+    let (account, project, pins) = std::thread::scope(|scope| {
+        let project = scope.spawn(|| project_finding(host, config, &logged_out));
+        let pins = scope.spawn(|| pins_finding(host, config, conf, &logged_out));
+        let account = gcloud_finding(host, config, &logged_out);
+        let panicked = || {
+            Finding::failed(
+                "doctor",
+                true,
+                "a check panicked",
+                "report it with the output above",
+            )
+        };
+        (
+            account,
+            project.join().unwrap_or_else(|_| panicked()),
+            pins.join().unwrap_or_else(|_| panicked()),
+        )
+    });
+    if !logged_out.load(Ordering::Relaxed) {
+        return vec![account, project, pins];
+    }
+    let account = match (&account.outcome, &project.outcome, &pins.outcome) {
+        (Outcome::Failed { .. }, _, _) => account,
+        // The account is set but its credentials are not valid: the failed read says so in
+        // gcloud's words.
+        (_, Outcome::Failed { problem, .. }, _) | (_, _, Outcome::Failed { problem, .. }) => {
+            Finding::failed("gcloud", true, problem.clone(), "run `gcloud auth login`")
+        }
+        _ => Finding::failed("gcloud", true, "not logged in", "run `gcloud auth login`"),
+    };
+    vec![
+        account,
+        Finding::skipped(project.check, true, "needs gcloud login"),
+        Finding::skipped(pins.check, true, "needs gcloud login"),
+    ]
+}
+
+/// gcloud on PATH, with an account to act as; `logged_out` is set when it has none.
+fn gcloud_finding(host: &HostTree, config: Option<&Config>, logged_out: &AtomicBool) -> Finding {
     const CHECK: &str = "gcloud";
     let sh = match shell(host) {
         Ok(sh) => sh,
@@ -302,23 +348,32 @@ fn gcloud_finding(host: &HostTree, config: Option<&Config>) -> Finding {
     };
     match gcloud.account() {
         Ok(Some(account)) => Finding::passed(CHECK, true, format!("account {account}")),
-        Ok(None) => Finding::failed(
-            CHECK,
-            true,
-            "no account is configured (`gcloud config get account` is unset)",
-            "run `gcloud auth login`",
-        ),
-        Err(err) => Finding::failed(
-            CHECK,
-            true,
-            format!("{err:#}"),
-            "run `gcloud config get account` to see why it fails; `gcloud auth login` sets an account",
-        ),
+        Ok(None) => {
+            logged_out.store(true, Ordering::Relaxed);
+            Finding::failed(
+                CHECK,
+                true,
+                "not logged in: no account is configured (`gcloud config get account` is unset)",
+                "run `gcloud auth login`",
+            )
+        }
+        Err(err) if is_not_logged_in(&err) => {
+            logged_out.store(true, Ordering::Relaxed);
+            Finding::failed(CHECK, true, login_problem(&err).unwrap_or_default(), "run `gcloud auth login`")
+        }
+        Err(err) => {
+            Finding::failed(
+                CHECK,
+                true,
+                format!("{err:#}"),
+                "run `gcloud config get account` to see why it fails; `gcloud auth login` sets an account",
+            )
+        }
     }
 }
 
 /// The configured project answers one cheap read.
-fn project_finding(host: &HostTree, config: Option<&Config>) -> Finding {
+fn project_finding(host: &HostTree, config: Option<&Config>, logged_out: &AtomicBool) -> Finding {
     const CHECK: &str = "GCP project";
     let Some(config) = config else {
         return Finding::skipped(CHECK, true, "needs a valid config");
@@ -333,6 +388,10 @@ fn project_finding(host: &HostTree, config: Option<&Config>) -> Finding {
     };
     match gcloud.check_project() {
         Ok(()) => Finding::passed(CHECK, true, format!("{project} is reachable")),
+        Err(err) if is_not_logged_in(&err) => {
+            logged_out.store(true, Ordering::Relaxed);
+            Finding::failed(CHECK, true, login_problem(&err).unwrap_or_default(), "run `gcloud auth login`")
+        }
         Err(err) => Finding::failed(
             CHECK,
             true,
@@ -346,7 +405,12 @@ fn project_finding(host: &HostTree, config: Option<&Config>) -> Finding {
 }
 
 /// The images images.conf pins exist in the project and are READY.
-fn pins_finding(host: &HostTree, config: Option<&Config>, conf: Option<&ImagesConf>) -> Finding {
+fn pins_finding(
+    host: &HostTree,
+    config: Option<&Config>,
+    conf: Option<&ImagesConf>,
+    logged_out: &AtomicBool,
+) -> Finding {
     const CHECK: &str = "pinned images";
     let (Some(config), Some(conf)) = (config, conf) else {
         return Finding::skipped(CHECK, true, "needs a valid config and images.conf");
@@ -361,6 +425,15 @@ fn pins_finding(host: &HostTree, config: Option<&Config>, conf: Option<&ImagesCo
     };
     let images = match gcloud.list_images() {
         Ok(images) => images,
+        Err(err) if is_not_logged_in(&err) => {
+            logged_out.store(true, Ordering::Relaxed);
+            return Finding::failed(
+                CHECK,
+                true,
+                login_problem(&err).unwrap_or_default(),
+                "run `gcloud auth login`",
+            );
+        }
         Err(err) => {
             return Finding::failed(
                 CHECK,
@@ -462,7 +535,13 @@ fn artifactory_finding(
                 artifactory::URL_VAR
             ),
         ),
-        Lookup::Unreachable { .. } => Finding::failed(
+        Lookup::Unreachable { slow: true, .. } => Finding::failed(
+            CHECK,
+            required,
+            lookup.newest_line(),
+            format!("retry later: Artifactory is reachable, so the VPN is not the cause{without}"),
+        ),
+        Lookup::Unreachable { slow: false, .. } => Finding::failed(
             CHECK,
             required,
             lookup.newest_line(),
@@ -515,8 +594,26 @@ fn git_finding(host: &HostTree) -> Finding {
         Ok(sh) => sh,
         Err(err) => return Finding::failed(CHECK, true, format!("{err:#}"), "see the problem"),
     };
-    match git::version(&sh) {
-        Ok(version) => Finding::passed(CHECK, true, version),
+    // Both wait on git: side by side.
+    let (version, identity) = std::thread::scope(|scope| {
+        let identity = scope.spawn(|| {
+            let sh = shell(host).ok()?;
+            git::identity_problem(&sh, &host.root)
+        });
+        let version = git::version(&sh);
+        (version, identity.join().unwrap_or_default())
+    });
+    match version {
+        // A build needs no identity, a release commits with it: a warning, not a failure.
+        Ok(version) => match identity {
+            None => Finding::passed(CHECK, true, version),
+            Some(problem) => Finding::failed(
+                CHECK,
+                false,
+                format!("{version}, but {problem}, so `release` cannot commit"),
+                git::IDENTITY_FIX,
+            ),
+        },
         Err(err) => Finding::failed(
             CHECK,
             true,

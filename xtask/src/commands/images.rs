@@ -20,11 +20,19 @@ use crate::steps::survey::Survey;
 /// image, marking pinned and prunable ones and the one a build now would reuse.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
-    examples: &[("images", "every image of both workload managers, with what prune would do to it")],
+    examples: &[
+        ("images", "every image of both workload managers, with what prune would do to it"),
+        ("images --wide", "the same with each image's source image, family and labels"),
+    ],
     environment: &[],
     config: &["gcp.project", "prune.keep", "prune.release_branches"],
 }.render())]
-pub struct Images {}
+pub struct Images {
+    /// Also show each image's source image, family and other labels (rows then pass 100
+    /// columns).
+    #[arg(long)]
+    pub wide: bool,
+}
 
 impl Images {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
@@ -40,6 +48,7 @@ impl Images {
             (survey, current)
         });
         let mut survey = survey?;
+        survey.wide = self.wide;
         match current {
             Ok(current) => survey.current = current,
             Err(err) => {

@@ -99,8 +99,11 @@ impl Launcher {
             // Without a release to fetch, showing succeeds when builds can go on with what is
             // here (a script that lists before building is not stopped by a usable build/),
             // and fails as a fetch would when they cannot.
-            (Lookup::Unreachable { why }, _) if !local.is_empty() => {
-                eprintln!("warning: {}", unchecked(why, &builds_use(&situation)));
+            (Lookup::Unreachable { why, slow }, _) if !local.is_empty() => {
+                eprintln!(
+                    "warning: {}",
+                    unchecked(why, *slow, &builds_use(&situation))
+                );
                 Ok(())
             }
             (Lookup::NoRelease { folder }, _) if !local.is_empty() => {

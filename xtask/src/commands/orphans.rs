@@ -36,7 +36,10 @@ const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 }.render())]
 pub struct Orphans {
     /// Only VMs older than this: whole minutes, hours or days, as `90m`, `4h` or `2d`.
-    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = OlderThan::parse)]
+    // A value starting with `-` is taken as the value, so `-1h` meets the duration's own
+    // message rather than clap's "unexpected argument '-1'".
+    #[arg(long, value_name = "DURATION", default_value = "4h", value_parser = OlderThan::parse,
+          allow_hyphen_values = true)]
     pub older_than: OlderThan,
     /// Delete the VMs found (after a yes at the terminal, or with --yes).
     #[arg(long)]

@@ -13,7 +13,7 @@ use crate::edges::artifactory::Artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
 use crate::edges::packer::{self, Output};
-use crate::host::HostTree;
+use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::launcher_version::LauncherPackage;
@@ -98,6 +98,12 @@ impl Release {
         // Both build locks, whichever it builds: the commit takes images.conf whole.
         let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
         let checkout = git::checkout(sh, &host.root)?;
+        if let Some(problem) = git::identity_problem(sh, &host.root) {
+            bail!(
+                "{problem}: a release ends in a commit made as you, so set it first: {}",
+                git::IDENTITY_FIX
+            );
+        }
         let target = self.target(sh, host, &checkout)?;
         let inputs = Inputs::read(host)?;
         TaskImages::read(host, &inputs.config)
@@ -118,7 +124,11 @@ impl Release {
         self.introduce(host, &target, &wms, &decision, &source, side_by_side);
         if !approved(self.yes, "Start the release?")? {
             if !is_interactive() {
-                bail!("nothing done: a release runs two packer VMs for about an hour and commits; rerun with --yes to start it (no terminal to ask on)");
+                bail!(
+                    "nothing done: a release runs {} for about an hour and commits; rerun with --yes to start it \
+                     (no terminal to ask on)",
+                    if wms.len() > 1 { "two packer VMs" } else { "one packer VM" }
+                );
             }
             println!("nothing done");
             return Ok(());
@@ -155,6 +165,7 @@ impl Release {
         let guard = InterruptGuard::new()?;
         if let Target::New { name, from } = &target {
             git::create_branch(sh, &host.root, name)?;
+            git::mark_release_branch(sh, &host.root, name)?;
             eprintln!(
                 "branch: created {name} from {}",
                 from.as_deref().unwrap_or(&checkout.head)
@@ -173,19 +184,24 @@ impl Release {
         );
         self.settle(host, &target, &plans, &results, &guard, &source)?;
 
+        let images_conf = host.show(&host.images_conf);
+        if !git::differs_from_head(sh, &host.root, Path::new(&images_conf))? {
+            drop(guard);
+            return nothing_to_release(sh, host, &target, &checkout.head);
+        }
         let conf = read_images_conf(host)?;
         let all_pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
             .into_iter()
             .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
             .collect();
-        let commit = commit_pins(sh, host, &target, &all_pins, &package, &source)?;
+        let pins = with_launchers(sh, &inputs.config.gcp.project, &all_pins, &wms, &package);
+        let commit = commit_pins(sh, host, &target, &pins, &package, &source)?;
         drop(guard);
 
         let origin = git::origin_url(sh, &host.root);
         let base = target
             .from()
             .filter(|from| origin.is_some() && git::origin_has(sh, &host.root, from));
-        let images_conf = host.show(&host.images_conf);
         print!(
             "{}",
             release::checklist(&Released {
@@ -299,6 +315,17 @@ impl Release {
                      (`git checkout NAME`)"
                 );
             };
+            // A redo commits where it stands: on main that would be a release without a review.
+            if !release::has_release_branch_name(branch)
+                && !git::is_marked_release_branch(sh, &host.root, branch)
+            {
+                bail!(
+                    "--redo finishes a release on the branch the release made, and {branch} is not one (neither \
+                     named slurm-images-<date> nor made by `release` here): check out the release branch \
+                     (`git checkout slurm-images-<date>`), or start a new release from here with \
+                     `cargo xtask slurm-image release`"
+                );
+            }
             let others: Vec<&String> = checkout
                 .changed
                 .iter()
@@ -406,11 +433,15 @@ impl Release {
             ),
             Target::Current(name) => format!("the current branch {name}"),
         };
+        let (images, them) = if wms.len() > 1 {
+            ("images", "them")
+        } else {
+            ("image", "it")
+        };
         eprintln!(
-            "release: build the {} image{} {how} with launcher {package}, pin them in {}, and commit it alone \
+            "release: build the {} {images} {how} with launcher {package}, pin {them} in {}, and commit it alone \
              on {branch}",
             names(wms),
-            if wms.len() > 1 { "s" } else { "" },
             host.show(&host.images_conf)
         );
         if let Some(caveat) = source.caveat() {
@@ -448,6 +479,12 @@ impl Release {
             _ => "# branch: none (see below)".to_string(),
         };
         println!("{branch}");
+        if let Some(problem) = git::identity_problem(sh, &host.root) {
+            stops.push(format!(
+                "{problem}: the release commits as you; set it first: {}",
+                git::IDENTITY_FIX
+            ));
+        }
 
         let inputs = Inputs::read(host)?;
         if let Err(err) = TaskImages::read(host, &inputs.config).refuse_mismatches(host) {
@@ -516,15 +553,22 @@ impl Release {
             host.show(&host.images_conf),
             release::pin_preview(&conf, wms).trim_end()
         );
-        let pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
+        let pins: Vec<release::Pin> = WorkloadManager::ALL
             .into_iter()
             .map(|wm| {
-                let image = if wms.contains(&wm) {
-                    format!("<the new {wm} image>")
+                if wms.contains(&wm) {
+                    release::Pin {
+                        wm,
+                        image: format!("<the new {wm} image>"),
+                        launcher: launcher.known().map(|package| package.version.to_string()),
+                    }
                 } else {
-                    conf.pinned(wm).unwrap_or("<none>").to_string()
-                };
-                (wm, image)
+                    release::Pin {
+                        wm,
+                        image: conf.pinned(wm).unwrap_or("<none>").to_string(),
+                        launcher: Some("<read from the image>".to_string()),
+                    }
+                }
             })
             .collect();
         println!(
@@ -599,48 +643,120 @@ fn run_builds(
     })
 }
 
-/// Commits images.conf alone on the release branch, with both pins and the launcher in the
-/// message; the commit, abbreviated.
+/// Commits images.conf alone on the release branch, with every pin and its launcher in the
+/// message; the commit, abbreviated. The message is saved first, so that a commit that fails
+/// (a hook, a signing key) leaves the exact command that uses it.
 fn commit_pins(
     sh: &Shell,
     host: &HostTree,
     target: &Target,
-    pins: &[(WorkloadManager, String)],
+    pins: &[release::Pin],
     package: &LauncherPackage,
     source: &LauncherSource,
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
     let message = release::commit_message(pins, &Launcher::Known(package.clone()), source);
+    let message_file = host.state_dir.join("release-commit-message.txt");
+    write_atomically(&message_file, message.as_bytes())?;
+    let by_hand = format!(
+        "git commit -F {} -- {images_conf}",
+        host.show(&message_file)
+    );
     // An hour is long enough to switch branches in this checkout; the pins must land on the
     // release's branch or nowhere.
     let current = git::current_branch(sh, &host.root);
     if current.as_deref() != Some(target.name()) {
         bail!(
-            "both images are built and pinned in {images_conf}, but the checkout is no longer on {} (now {}): \
-             nothing was committed; to commit them: git checkout {} && git commit -- {images_conf}",
+            "the images are built and pinned in {images_conf}, but the checkout is no longer on {} (now {}): \
+             nothing was committed; to commit them: git checkout {} && {by_hand}",
             target.name(),
             current.as_deref().unwrap_or("a detached HEAD"),
             target.name()
         );
     }
-    if !git::differs_from_head(sh, &host.root, Path::new(&images_conf))? {
-        let head = git::checkout(sh, &host.root)?.head;
-        eprintln!("{images_conf} already pins these images at HEAD: nothing to commit");
-        return Ok(head);
-    }
     let commit =
         git::commit_file(sh, &host.root, Path::new(&images_conf), &message).with_context(|| {
             format!(
-                "both images are built and pinned in {images_conf}, uncommitted; commit it by hand \
-                 (`git commit -- {images_conf}`)"
+                "the images are built and pinned in {images_conf}, uncommitted; the commit message is saved, \
+                 so once git can commit: {by_hand}"
             )
         })?;
+    let _ = std::fs::remove_file(&message_file);
     eprintln!(
         "commit: {commit} on {}: {}",
         target.name(),
         message.lines().next().unwrap_or_default()
     );
     Ok(commit)
+}
+
+/// Every pin with the launcher its image was built with: this run's package for the images it
+/// built or reused (a reused image was made from the same package), and for an image a redo
+/// keeps, what the image itself says, read in one listing.
+fn with_launchers(
+    sh: &Shell,
+    project: &str,
+    pins: &[(WorkloadManager, String)],
+    this_run: &[WorkloadManager],
+    package: &LauncherPackage,
+) -> Vec<release::Pin> {
+    let kept = pins.iter().any(|(wm, _)| !this_run.contains(wm));
+    let listed = if kept {
+        match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
+            Ok(images) => images,
+            Err(err) => {
+                eprintln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    pins.iter()
+        .map(|(wm, image)| {
+            let launcher = if this_run.contains(wm) {
+                Some(package.version.to_string())
+            } else {
+                listed
+                    .iter()
+                    .find(|listed| &listed.name == image)
+                    .and_then(|listed| {
+                        prune_plan::launcher_of(
+                            &listed.labels,
+                            listed.description.as_deref().unwrap_or_default(),
+                        )
+                    })
+            };
+            release::Pin {
+                wm: *wm,
+                image: image.clone(),
+                launcher,
+            }
+        })
+        .collect()
+}
+
+/// Every image was reused and is already pinned at HEAD: no commit, and no branch left behind
+/// that holds nothing; the checkout goes back to where the release started.
+fn nothing_to_release(
+    sh: &Shell,
+    host: &HostTree,
+    target: &Target,
+    head: &str,
+) -> anyhow::Result<()> {
+    let images_conf = host.show(&host.images_conf);
+    let why = format!(
+        "nothing to release: every image is reused and {images_conf} already pins it at HEAD, so nothing was committed"
+    );
+    match target {
+        Target::New { name, from } => {
+            let back_to = from.as_deref().unwrap_or(head);
+            git::leave_and_delete_branch(sh, &host.root, name, back_to)?;
+            println!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
+        }
+        Target::Current(name) => println!("{why} on {name}"),
+    }
+    Ok(())
 }
 
 /// Workload managers for a message: `slurm and pbs`.

@@ -27,6 +27,40 @@ const MAX_TIMEOUT_S: u64 = 3600;
 /// this many times as long as a read. Each of its requests still has the read's timeout.
 const DELETE_TIMEOUT_FACTOR: u32 = 10;
 
+/// gcloud has no account or no valid credentials: every call fails the same way, so a caller
+/// that makes several says it once.
+#[derive(Debug)]
+pub struct NotLoggedIn {
+    /// The gcloud command that failed.
+    shown: String,
+    /// gcloud's first sentence about it.
+    said: String,
+}
+
+impl std::fmt::Display for NotLoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} failed: gcloud is not logged in: run `gcloud auth login` (gcloud said: {})",
+            self.shown, self.said
+        )
+    }
+}
+
+impl std::error::Error for NotLoggedIn {}
+
+/// Whether `err` (or a cause of it) is gcloud not being logged in.
+pub fn is_not_logged_in(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<NotLoggedIn>())
+}
+
+/// For a line whose fix is already `gcloud auth login`: `not logged in (gcloud said: ...)`.
+pub fn login_problem(err: &anyhow::Error) -> Option<String> {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<NotLoggedIn>())
+        .map(|e| format!("not logged in (gcloud said: {})", e.said))
+}
+
 /// An image of the project, as `gcloud compute images list` describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -186,7 +220,10 @@ impl<'a> Gcloud<'a> {
             |rx: Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
         let (stdout, stderr) = (collect(stdout), collect(stderr));
         let stderr = String::from_utf8_lossy(&stderr);
-        if status.success() && !stderr.contains("Some requests did not succeed") {
+        // gcloud can exit 0 with an `ERROR:` line and `[]`: an empty list that is not the truth.
+        let reported_error = stderr.lines().any(|line| line.starts_with("ERROR:"));
+        if status.success() && !reported_error && !stderr.contains("Some requests did not succeed")
+        {
             return String::from_utf8(stdout)
                 .with_context(|| format!("{shown} wrote output that is not UTF-8"));
         }
@@ -196,6 +233,13 @@ impl<'a> Gcloud<'a> {
                 self.no_answer(&shown, self.timeout),
                 reason(&stderr)
             );
+        }
+        if cause(&report(&stderr)) == Cause::NotLoggedIn {
+            return Err(NotLoggedIn {
+                shown,
+                said: first_sentence(&reason(&stderr)),
+            }
+            .into());
         }
         bail!("{shown} failed: {}", explain(&stderr, &self.project))
     }
@@ -522,13 +566,24 @@ fn reason(stderr: &str) -> String {
         .join(" ")
 }
 
+/// gcloud's reason up to its advice: the "Please run: $ gcloud auth login ..." paragraph after
+/// it repeats the fix the tool gives once.
+fn first_sentence(reason: &str) -> String {
+    reason
+        .split(" Please run:")
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// gcloud's own reason for a failure, with what to do about the common ones.
 pub fn explain(stderr: &str, project: &str) -> String {
     let reason = reason(stderr);
     match cause(&report(stderr)) {
-        Cause::NotLoggedIn => {
-            format!("gcloud is not logged in: run `gcloud auth login` (gcloud said: {reason})")
-        }
+        Cause::NotLoggedIn => format!(
+            "gcloud is not logged in: run `gcloud auth login` (gcloud said: {})",
+            first_sentence(&reason)
+        ),
         Cause::NoAccess => format!(
             "no access to GCP project {project}: ask for access or fix gcp.project in slurm-image.toml (gcloud said: {reason})"
         ),
@@ -577,7 +632,9 @@ mod tests {
     #[test]
     fn failures_are_explained() {
         let e = explain(
-            "ERROR: (gcloud.compute.images.list) You do not currently have an active account selected.\nPlease run:\n\n  $ gcloud auth login\n",
+            "ERROR: (gcloud.compute.images.list) You do not currently have an active account selected.\nPlease run:\n\n  \
+             $ gcloud auth login\n\nto obtain new credentials.\n\nIf you have already logged in with a different account, \
+             run:\n\n  $ gcloud config set account ACCOUNT\n\nto select an already authenticated account to use.\n",
             "p",
         );
         assert!(
@@ -588,6 +645,9 @@ mod tests {
             e.contains("You do not currently have an active account"),
             "{e}"
         );
+        // gcloud's own paragraph of advice is not repeated: the fix is said once.
+        assert_eq!(e.matches("gcloud auth login").count(), 1, "{e}");
+        assert!(!e.contains("gcloud config set account"), "{e}");
         let e = explain(
             "ERROR: (gcloud.compute.images.list) Could not fetch resource:\n - Required 'compute.images.list' permission for 'projects/p'\n",
             "p",

@@ -194,6 +194,83 @@ pub fn create_branch(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<()> 
         .with_context(|| format!("creating the branch {name} (`git checkout -b {name}`)"))
 }
 
+/// The git config key that marks a branch as made by `release`; `git branch -D` removes it
+/// with the branch.
+fn release_mark(name: &str) -> String {
+    format!("branch.{name}.slurmImageRelease")
+}
+
+/// Marks `name` as a branch `release` made, so that `--redo` knows it later.
+pub fn mark_release_branch(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    let key = release_mark(name);
+    cmd!(sh, "git config {key} true")
+        .quiet()
+        .run()
+        .with_context(|| format!("marking {name} as a release branch (`git config {key} true`)"))
+}
+
+/// Whether `release` made the branch `name` in this repository.
+pub fn is_marked_release_branch(sh: &Shell, root: &Path, name: &str) -> bool {
+    let _dir = sh.push_dir(root);
+    let key = release_mark(name);
+    cmd!(sh, "git config --get {key}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_ok_and(|value| value.trim() == "true")
+}
+
+/// Goes back to `back_to` (a branch, or a commit for a detached HEAD) and deletes the branch
+/// `name`, which must hold nothing new: a release that had nothing to commit.
+pub fn leave_and_delete_branch(
+    sh: &Shell,
+    root: &Path,
+    name: &str,
+    back_to: &str,
+) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git checkout -q {back_to}")
+        .quiet()
+        .run()
+        .with_context(|| format!("going back to {back_to} (`git checkout {back_to}`)"))?;
+    cmd!(sh, "git branch -q -D {name}")
+        .quiet()
+        .run()
+        .with_context(|| format!("deleting the branch {name} (`git branch -D {name}`)"))
+}
+
+/// Why git could not commit as the user, when it could not: no `user.name` or `user.email`
+/// that git accepts (`git var` applies the same rule as `git commit`). `None` when it can.
+/// One call, the committer's: the author's comes from the same settings unless
+/// `GIT_AUTHOR_*` variables say otherwise, and then they were set on purpose.
+pub fn identity_problem(sh: &Shell, root: &Path) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    let output = cmd!(sh, "git var GIT_COMMITTER_IDENT")
+        .quiet()
+        .ignore_status()
+        .output()
+        .ok()?;
+    if output.status.success() {
+        return None;
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // git's last line is the reason; the lines before it are its advice, which the caller
+    // gives in one line of its own.
+    let why = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("git did not say why")
+        .trim_start_matches("fatal: ")
+        .to_string();
+    Some(format!("git has no identity to commit with ({why})"))
+}
+
+/// The commands that give git an identity, for a message.
+pub const IDENTITY_FIX: &str =
+    "git config --global user.name \"Your Name\" && git config --global user.email you@example.com";
+
 /// The current branch, `None` on a detached HEAD.
 pub fn current_branch(sh: &Shell, root: &Path) -> Option<String> {
     let _dir = sh.push_dir(root);

@@ -45,6 +45,8 @@ pub enum Lookup<S> {
     /// Artifactory did not answer (off the VPN, most likely, or silent past the lookup's bound).
     Unreachable {
         why: String,
+        /// It answered, too late: reachable, so the VPN is not the cause.
+        slow: bool,
     },
     /// It answered, but not with a listing (refused credentials, a wrong folder).
     Failed {
@@ -64,7 +66,10 @@ impl<S> Lookup<S> {
             Lookup::NoRelease { folder } => Lookup::NoRelease {
                 folder: folder.clone(),
             },
-            Lookup::Unreachable { why } => Lookup::Unreachable { why: why.clone() },
+            Lookup::Unreachable { why, slow } => Lookup::Unreachable {
+                why: why.clone(),
+                slow: *slow,
+            },
             Lookup::Failed { why } => Lookup::Failed { why: why.clone() },
         }
     }
@@ -77,8 +82,11 @@ impl<S> Lookup<S> {
             Lookup::NoRelease { folder } => format!(
                 "the newest release: none, no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}"
             ),
-            Lookup::Unreachable { why } => {
+            Lookup::Unreachable { why, slow: false } => {
                 format!("the newest release: unknown, Artifactory is unreachable: {why}")
+            }
+            Lookup::Unreachable { why, slow: true } => {
+                format!("the newest release: unknown, Artifactory answered too slowly: {why}")
             }
             Lookup::Failed { why } => format!("the newest release: unknown: {why}"),
         }
@@ -129,7 +137,7 @@ pub enum Kept {
     /// `--offline`: releases were not looked up.
     Offline,
     /// Artifactory could not be reached.
-    Unreachable { why: String },
+    Unreachable { why: String, slow: bool },
     /// The folder holds no release.
     NoRelease { folder: String },
     /// It is the newest release.
@@ -221,19 +229,22 @@ pub fn decide<S>(
     let why = match look_up() {
         Lookup::Found { newest, from } => return found(wanted, situation, newest, from),
         // A release takes nothing in the newest one's place without a flag saying so.
-        Lookup::Unreachable { why } if purpose == Purpose::Release => format!(
-            "{why}: a release tests the newest launcher release, and Artifactory is reachable only on the company \
-             VPN; connect to it and retry, {instead}"
+        Lookup::Unreachable { why, slow } if purpose == Purpose::Release => format!(
+            "{why}: a release tests the newest launcher release, and {}; {instead}",
+            reach_advice(slow)
         ),
-        Lookup::Unreachable { why } => match (local, purpose) {
+        Lookup::Unreachable { why, slow } => match (local, purpose) {
             (Some(package), Purpose::Build) => {
                 return Decision::Use {
                     package,
-                    why: Kept::Unreachable { why },
+                    why: Kept::Unreachable { why, slow },
                 }
             }
-            (Some(_), _) => format!("nothing fetched: {}", unchecked(&why, &builds_use(situation))),
-            (None, _) => off_vpn_help(&why, build_dir, purpose),
+            (Some(_), _) => format!(
+                "nothing fetched: {}",
+                unchecked(&why, slow, &builds_use(situation))
+            ),
+            (None, _) => off_vpn_help(&why, slow, build_dir, purpose),
         },
         Lookup::NoRelease { folder } => match (local, purpose) {
             (Some(package), Purpose::Build) => {
@@ -411,8 +422,11 @@ fn kept_line(package: &LauncherPackage, why: &Kept, build_dir: &str) -> String {
         Kept::Offline => {
             format!("launcher: {name} (in {build_dir}; --offline: releases not looked up)")
         }
-        Kept::Unreachable { why } => format!(
+        Kept::Unreachable { why, slow: false } => format!(
             "warning: {why}; building with the local {name} (the company VPN reaches the releases)"
+        ),
+        Kept::Unreachable { why, slow: true } => format!(
+            "warning: {why}; building with the local {name} (Artifactory is reachable but answered too slowly)"
         ),
         Kept::NoRelease { folder } => {
             format!("warning: no launcher release in {folder}; building with the local {name}")
@@ -450,17 +464,27 @@ pub fn builds_use(situation: &Situation<'_>) -> String {
     }
 }
 
+/// What an Artifactory that gave no answer in time means for the user, in one clause: off the
+/// VPN when it could not be reached, a slow server when it was reached and answered too late.
+pub fn reach_advice(slow: bool) -> &'static str {
+    if slow {
+        "Artifactory is reachable but answered too slowly (so the VPN is not the cause); retry later"
+    } else {
+        "the launcher releases on Artifactory are reachable only on the company VPN; connect to it and retry"
+    }
+}
+
 /// The newest release could not be checked, and what builds do meanwhile.
-pub fn unchecked(why: &str, builds_use: &str) -> String {
+pub fn unchecked(why: &str, slow: bool, builds_use: &str) -> String {
     format!(
-        "{why}: the newest release could not be checked (Artifactory is reachable only on the company VPN); \
-         {builds_use}"
+        "{why}: the newest release could not be checked ({}); {builds_use}",
+        reach_advice(slow)
     )
 }
 
 /// What to do when Artifactory cannot be reached and build/ holds nothing: the VPN, or a
 /// package from elsewhere.
-pub fn off_vpn_help(why: &str, build_dir: &str, purpose: Purpose) -> String {
+pub fn off_vpn_help(why: &str, slow: bool, build_dir: &str, purpose: Purpose) -> String {
     let elsewhere = if purpose == Purpose::Build {
         format!(
             "or build without it: put a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {build_dir}, \
@@ -469,10 +493,7 @@ pub fn off_vpn_help(why: &str, build_dir: &str, purpose: Purpose) -> String {
     } else {
         format!("or copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into {build_dir} by hand")
     };
-    format!(
-        "{why}: the launcher releases on Artifactory are reachable only on the company VPN; connect to it and \
-         retry, {elsewhere}"
-    )
+    format!("{why}: {}, {elsewhere}", reach_advice(slow))
 }
 
 fn several_in_build(situation: &Situation<'_>) -> String {
@@ -535,6 +556,7 @@ mod tests {
     fn unreachable() -> Lookup<&'static str> {
         Lookup::Unreachable {
             why: "cannot reach https://arti.example/f/ (connection failed)".into(),
+            slow: false,
         }
     }
 
@@ -681,7 +703,8 @@ mod tests {
             Decision::Use {
                 package: old.clone(),
                 why: Kept::Unreachable {
-                    why: "cannot reach https://arti.example/f/ (connection failed)".into()
+                    why: "cannot reach https://arti.example/f/ (connection failed)".into(),
+                    slow: false,
                 }
             }
         );
@@ -780,7 +803,8 @@ mod tests {
         assert_eq!(decision.line(BUILD), None);
         assert_eq!(
             Lookup::<()>::Unreachable {
-                why: "cannot reach x".into()
+                why: "cannot reach x".into(),
+                slow: false,
             }
             .newest_line(),
             "the newest release: unknown, Artifactory is unreachable: cannot reach x"

@@ -275,6 +275,15 @@ pub fn launcher_version(description: &str) -> Option<String> {
         .map(|package| package.version.to_string())
 }
 
+/// The launcher an image was built with: its `launcher` label (`3_3_1-2`), else its
+/// description, which names the package even on a template without labels.
+pub fn launcher_of(labels: &BTreeMap<String, String>, description: &str) -> Option<String> {
+    labels
+        .get(crate::model::provenance::LAUNCHER)
+        .map(|value| crate::model::provenance::from_label_value(value))
+        .or_else(|| launcher_version(description))
+}
+
 /// Whether a branch name matches a pattern where `*` stands for any run of characters
 /// (including none) and every other character for itself, as in `release-*`.
 pub fn glob_match(pattern: &str, text: &str) -> bool {

@@ -14,6 +14,13 @@ pub fn default_branch(now: i64) -> String {
     format!("slurm-images-{}", utc_date(now))
 }
 
+/// Whether `name` is of the form a release names its branch by default
+/// (`slurm-images-<date>`); a branch of another name counts only if a release marked it.
+pub fn has_release_branch_name(name: &str) -> bool {
+    name.strip_prefix("slurm-images-")
+        .is_some_and(|rest| !rest.is_empty())
+}
+
 /// How the release's launcher package was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LauncherSource {
@@ -50,25 +57,51 @@ impl LauncherSource {
     }
 }
 
-/// The message of the release commit: both images and the launcher they carry. A dry run
-/// that could not decide the launcher shows it as unknown, never a made-up version.
-pub fn commit_message(
-    pins: &[(WorkloadManager, String)],
-    launcher: &Launcher,
-    source: &LauncherSource,
-) -> String {
+/// An image the release commit pins, with the launcher it was really built with: a redo keeps
+/// the other workload manager's image, which may carry an older launcher.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pin {
+    pub wm: WorkloadManager,
+    pub image: String,
+    /// The launcher version (`3.3.1-2`), from the image's labels or description; `None` when
+    /// neither says.
+    pub launcher: Option<String>,
+}
+
+/// The message of the release commit: each image with the launcher it was built with, and the
+/// package this run builds with. A dry run that could not decide the launcher shows it as
+/// unknown, never a made-up version.
+pub fn commit_message(pins: &[Pin], launcher: &Launcher, source: &LauncherSource) -> String {
     let names = pins
         .iter()
-        .map(|(wm, _)| wm.key())
+        .map(|pin| pin.wm.key())
         .collect::<Vec<_>>()
         .join(" and ");
-    let version = match launcher {
-        Launcher::Known(package) => package.version.to_string(),
-        Launcher::Unknown { .. } => "unknown".to_string(),
+    let version = |pin: &Pin| {
+        pin.launcher
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string())
     };
-    let mut text = format!("Update the {names} test cluster images (launcher {version})\n\n");
-    for (wm, image) in pins {
-        let _ = writeln!(text, "{wm}: {image}");
+    let first = pins.first().map(version);
+    let title_launcher = match first {
+        Some(one) if pins.iter().all(|pin| version(pin) == one) => format!("launcher {one}"),
+        _ => format!(
+            "launchers {}",
+            pins.iter()
+                .map(|pin| format!("{} {}", pin.wm, version(pin)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let mut text = format!("Update the {names} test cluster images ({title_launcher})\n\n");
+    for pin in pins {
+        let _ = writeln!(
+            text,
+            "{}: {} (launcher {})",
+            pin.wm,
+            pin.image,
+            version(pin)
+        );
     }
     let about = match (launcher, source.caveat()) {
         (Launcher::Unknown { .. }, caveat) => format!(
@@ -332,27 +365,49 @@ mod tests {
         ]
     }
 
+    fn pinned(launchers: [Option<&str>; 2]) -> Vec<Pin> {
+        pins()
+            .into_iter()
+            .zip(launchers)
+            .map(|((wm, image), launcher)| Pin {
+                wm,
+                image,
+                launcher: launcher.map(str::to_string),
+            })
+            .collect()
+    }
+
     #[test]
     fn the_default_branch_is_dated() {
         assert_eq!(default_branch(1_717_047_568), "slurm-images-2024-05-30");
+        assert!(has_release_branch_name(&default_branch(1_717_047_568)));
+        for other in [
+            "main",
+            "master",
+            "slurm-images-",
+            "my-slurm-images-2024-05-30",
+        ] {
+            assert!(!has_release_branch_name(other), "{other}");
+        }
     }
 
     #[test]
     fn the_commit_message_names_both_images_and_the_launcher() {
         let known = Launcher::Known(launcher());
-        let message = commit_message(&pins(), &known, &LauncherSource::Newest);
+        let both = pinned([Some("3.3.1-2"), Some("3.3.1-2")]);
+        let message = commit_message(&both, &known, &LauncherSource::Newest);
         assert_eq!(
             message,
             "Update the slurm and pbs test cluster images (launcher 3.3.1-2)\n\
              \n\
-             slurm: det-environments-slurm-ci-1800000000\n\
-             pbs: det-environments-pbs-ci-1800000001\n\
+             slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)\n\
+             pbs: det-environments-pbs-ci-1800000001 (launcher 3.3.1-2)\n\
              \n\
              Built by `cargo xtask slurm-image release` with\n\
              hpe-hpc-launcher_3.3.1-2_amd64.deb, the newest launcher release.\n"
         );
         assert!(message.lines().all(|l| l.len() <= 72), "{message}");
-        let offline = commit_message(&pins(), &known, &LauncherSource::Offline);
+        let offline = commit_message(&both, &known, &LauncherSource::Offline);
         let words = offline.split_whitespace().collect::<Vec<_>>().join(" ");
         assert!(
             words.contains("does not carry the newest launcher: --offline"),
@@ -362,11 +417,36 @@ mod tests {
         let unknown = Launcher::Unknown {
             why: "cannot reach https://arti.example/f/".into(),
         };
-        let planned = commit_message(&pins(), &unknown, &LauncherSource::Newest);
+        let planned = commit_message(&pinned([None, None]), &unknown, &LauncherSource::Newest);
         assert!(
             planned
                 .starts_with("Update the slurm and pbs test cluster images (launcher unknown)\n"),
             "{planned}"
+        );
+    }
+
+    #[test]
+    fn a_kept_image_is_named_with_the_launcher_it_was_built_with() {
+        let redo = pinned([Some("3.3.1-2"), Some("3.5.0-0")]);
+        let message = commit_message(&redo, &Launcher::Known(launcher()), &LauncherSource::Newest);
+        let lines: Vec<&str> = message.lines().take(4).collect();
+        assert_eq!(
+            lines,
+            [
+                "Update the slurm and pbs test cluster images (launchers slurm 3.3.1-2, pbs 3.5.0-0)",
+                "",
+                "slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)",
+                "pbs: det-environments-pbs-ci-1800000001 (launcher 3.5.0-0)",
+            ]
+        );
+        let unknown = commit_message(
+            &pinned([None, Some("3.3.1-2")]),
+            &Launcher::Known(launcher()),
+            &LauncherSource::Newest,
+        );
+        assert!(
+            unknown.contains("slurm: det-environments-slurm-ci-1800000000 (launcher unknown)"),
+            "{unknown}"
         );
     }
 

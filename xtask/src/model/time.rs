@@ -143,6 +143,9 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
         _ => bail!("not a duration: {accepted}"),
     };
     let number = &trimmed[..trimmed.len() - 1];
+    if number.starts_with('-') {
+        bail!("a duration is never negative: {accepted}");
+    }
     if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
         bail!("not a duration: {accepted}");
     }
@@ -243,6 +246,10 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("the duration is empty"));
+        assert!(parse_duration("-1h")
+            .unwrap_err()
+            .to_string()
+            .starts_with("a duration is never negative: "));
         let err = parse_duration("99999999999999999999d")
             .unwrap_err()
             .to_string();

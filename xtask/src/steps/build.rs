@@ -356,7 +356,7 @@ impl Plan {
         })?;
         let image = manifest::latest_image(&json)
             .with_context(|| format!("reading {}", host.show(&self.manifest)))?;
-        println!("packer built {image}");
+        output.print(&format!("packer built {image}"));
         // packer names the image it started from in its log; `-debug` logs to the terminal.
         let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
         Ok(Built {
@@ -462,7 +462,8 @@ pub fn build_one(
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
     if let Some(Verdict::Reuse { image }) = verdict {
-        let change = record(host, plan.wm, &image).map_err(|err| unpinned(err, plan, &image))?;
+        let change =
+            record(host, plan.wm, &image, output).map_err(|err| unpinned(err, plan, &image))?;
         return Ok(Pinned {
             image,
             change,
@@ -475,7 +476,7 @@ pub fn build_one(
     if !plan.labelled_by_template || changed {
         label(gcloud, &built.image, &labels, output);
     }
-    let change = record(host, plan.wm, &built.image).map_err(|err| {
+    let change = record(host, plan.wm, &built.image, output).map_err(|err| {
         if is_interrupted(&err) {
             return unpinned(err, plan, &built.image);
         }
@@ -576,8 +577,14 @@ fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::f
 }
 
 /// Pins `image` for `wm` in images.conf. A lock makes this the one writer at a time, so two
-/// builds finishing together both land; the write itself is atomic.
-pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Result<Change> {
+/// builds finishing together both land; the write itself is atomic. The result is said through
+/// `output`, so in a release it carries the `[wm] ` prefix.
+pub fn record(
+    host: &HostTree,
+    wm: WorkloadManager,
+    image: &str,
+    output: Output<'_>,
+) -> anyhow::Result<Change> {
     std::fs::create_dir_all(&host.state_dir)
         .with_context(|| format!("creating {}", host.state_dir.display()))?;
     let shown = host.show(&host.images_conf);
@@ -588,14 +595,14 @@ pub fn record(host: &HostTree, wm: WorkloadManager, image: &str) -> anyhow::Resu
     )?;
     let (text, change) = read_images_conf(host)?.pin(wm, image)?;
     match &change {
-        Change::Unchanged => println!("{shown} already pins {image} for {wm}"),
+        Change::Unchanged => output.print(&format!("{shown} already pins {image} for {wm}")),
         Change::Replaced { old, new } => {
             write_atomically(&host.images_conf, text.as_bytes())?;
-            println!("{shown}: {wm}: {old} -> {new}");
+            output.print(&format!("{shown}: {wm}: {old} -> {new}"));
         }
         Change::Added { new } => {
             write_atomically(&host.images_conf, text.as_bytes())?;
-            println!("{shown}: added the missing line `{wm}: {new}`");
+            output.print(&format!("{shown}: added the missing line `{wm}: {new}`"));
         }
     }
     Ok(change)

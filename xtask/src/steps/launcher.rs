@@ -108,6 +108,7 @@ pub fn look_up(config: &Config) -> anyhow::Result<Lookup<Artifactory>> {
         },
         Err(err) if artifactory::is_unreachable(&err) => Lookup::Unreachable {
             why: format!("{err:#}"),
+            slow: artifactory::is_slow(&err),
         },
         Err(err) => Lookup::Failed {
             why: format!("{err:#}"),

@@ -10,7 +10,7 @@ use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::provenance::{self, from_label_value};
+use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::WorkloadManager;
@@ -56,6 +56,8 @@ pub struct Survey {
     /// The input fingerprint a build of each workload manager would have now, where known:
     /// the READY image that carries it is marked as the one a build would reuse.
     pub current: BTreeMap<WorkloadManager, String>,
+    /// `images --wide`: the source image, family and labels too, past [`NARROW`] columns.
+    pub wide: bool,
     now: i64,
 }
 
@@ -126,6 +128,7 @@ impl Survey {
             notes,
             branches_checked,
             current: BTreeMap::new(),
+            wide: false,
             now: now(),
         })
     }
@@ -139,86 +142,221 @@ impl Survey {
             .collect()
     }
 
-    /// Prints the plan of the given workload managers, one line per image.
+    /// Prints the plan of the given workload managers, one line per image under a header, and
+    /// a legend of what the columns and marks mean.
     pub fn print(&self, wms: &[WorkloadManager]) {
         for note in &self.notes {
             println!("note: {note}");
         }
-        for &wm in wms {
-            let rows: Vec<&Planned> = self.plan.iter().filter(|p| p.image.wm == wm).collect();
-            println!("{wm} images in project {} (newest first):", self.project);
-            if rows.is_empty() {
-                println!("  none");
-                continue;
-            }
-            let width = rows.iter().map(|p| p.image.name.len()).max().unwrap_or(0);
-            for planned in rows {
-                let image = &planned.image;
-                let family = image.family.as_deref().unwrap_or("no family");
-                // The label first: the description of an image of a template without labels is
-                // the only record there is.
-                let launcher = image
-                    .labels
-                    .get(provenance::LAUNCHER)
-                    .map(|v| from_label_value(v))
-                    .or_else(|| prune_plan::launcher_version(&image.description))
-                    .map_or("launcher ?".to_string(), |v| format!("launcher {v}"));
-                let source = image
-                    .labels
-                    .get(provenance::SOURCE_IMAGE)
-                    .map_or("source ?".to_string(), |v| format!("source {v}"));
-                // What the image is made from has its own columns; the rest (a release
-                // branch's label) is listed.
-                let other: Vec<String> = image
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| {
-                        !provenance::RECORDED.contains(&k.as_str())
-                            && *k != provenance::FINGERPRINT
-                            && *k != provenance::WORKLOAD_MANAGER
-                    })
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect();
-                let labels = if image.labels.is_empty() {
-                    "no labels".to_string()
-                } else if other.is_empty() {
-                    "-".to_string()
-                } else {
-                    other.join(",")
-                };
-                let reused = self.current.get(&wm).is_some_and(|fingerprint| {
-                    image.status == "READY"
-                        && image.labels.get(provenance::FINGERPRINT) == Some(fingerprint)
-                });
-                let reused = if reused {
-                    "  <- a build now reuses it (same inputs)"
-                } else {
-                    ""
-                };
-                let verdict = match &planned.decision {
-                    Decision::Delete if self.branches_checked => "DELETE".to_string(),
-                    // prune refuses to delete without the release branches: the mark says
-                    // what it would do, and what it needs to do it.
-                    Decision::Delete => "would delete; prune needs a git checkout".to_string(),
-                    Decision::Keep(reasons) => format!(
-                        "keep: {}",
-                        reasons
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                };
-                println!(
-                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {source}  {family}  {labels}  [{verdict}]{reused}",
-                    image.name,
-                    format_age(self.now - image.created),
-                    image.status,
-                    launcher,
-                );
-            }
+        for line in self.table(wms) {
+            println!("{line}");
         }
     }
+
+    /// The lines `print` prints after the notes: each workload manager's images under a
+    /// header, then the legend. Rows fit [`NARROW`] columns unless `wide` is set, which adds
+    /// the source image, the family and the other labels.
+    pub fn table(&self, wms: &[WorkloadManager]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for &wm in wms {
+            let rows: Vec<&Planned> = self.plan.iter().filter(|p| p.image.wm == wm).collect();
+            lines.push(format!(
+                "{wm} images in project {} (newest first):",
+                self.project
+            ));
+            if rows.is_empty() {
+                lines.push("  none".to_string());
+                continue;
+            }
+            let width = rows
+                .iter()
+                .map(|p| p.image.name.len())
+                .max()
+                .unwrap_or(0)
+                .max("IMAGE".len());
+            let cells: Vec<Row> = rows.iter().map(|planned| self.row(wm, planned)).collect();
+            let widest = |cell: fn(&Row) -> &str, title: &str| {
+                cells
+                    .iter()
+                    .map(|c| cell(c).chars().count())
+                    .max()
+                    .unwrap_or(0)
+                    .max(title.len())
+            };
+            let age_width = widest(|c| &c.age, "AGE");
+            let status_width = widest(|c| &c.status, "STATUS");
+            let launcher_width = widest(|c| &c.launcher, "LAUNCHER");
+            let head = format!(
+                "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}",
+                "IMAGE", "AGE", "STATUS", "LAUNCHER"
+            );
+            if self.wide {
+                lines.push(format!("{head}  SOURCE  FAMILY  LABELS  [PRUNE]"));
+            } else {
+                lines.push(format!("{head}  [PRUNE]"));
+            }
+            for (planned, cell) in rows.iter().zip(cells) {
+                let image = &planned.image;
+                let start = format!(
+                    "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}",
+                    image.name, cell.age, cell.status, cell.launcher,
+                );
+                if self.wide {
+                    let family = image.family.as_deref().unwrap_or("no family");
+                    lines.push(format!(
+                        "{start}  {}  {family}  {}  [{}]{}",
+                        cell.source,
+                        cell.labels,
+                        cell.verdict,
+                        if cell.reused {
+                            "  <- a build now reuses it (same inputs)"
+                        } else {
+                            ""
+                        }
+                    ));
+                } else {
+                    // The mark goes first, where a long verdict cannot push it out of sight.
+                    let mark = if cell.reused { "*" } else { " " };
+                    let line = format!("{mark}{}  [{}]", &start[1..], cell.short_verdict);
+                    lines.push(fit(&line, NARROW));
+                }
+            }
+        }
+        let legend: &[&str] = if self.wide {
+            &[
+                "legend: LAUNCHER from the image's `launcher` label, else its description (? when neither names one);",
+                "  SOURCE: the source image it was built from (`source ?`: no label, made before images recorded",
+                "  their inputs); LABELS: labels other than what went in (`-`: none other; `no labels`: none at",
+                "  all); [PRUNE]: what `prune` would do; `<- a build now reuses it`: made from today's inputs",
+            ]
+        } else {
+            &[
+                "legend: LAUNCHER from the image's label or description (? when neither names one); [PRUNE]:",
+                "  what `prune` would do: keep (pinned: in images.conf; on B: pinned on release branch B; newest N),",
+                "  DELETE, or delete? (prune deletes only in a git checkout); `*`: the image a build now reuses;",
+                "  `images --wide` adds the source image, family and labels",
+            ]
+        };
+        if !self.plan.is_empty() {
+            lines.extend(legend.iter().map(|line| line.to_string()));
+        }
+        lines
+    }
+
+    /// One image's cells, in both layouts' words.
+    fn row(&self, wm: WorkloadManager, planned: &Planned) -> Row {
+        let image = &planned.image;
+        // The label first: the description of an image of a template without labels is the
+        // only record there is.
+        let launcher = prune_plan::launcher_of(&image.labels, &image.description);
+        let source = image
+            .labels
+            .get(provenance::SOURCE_IMAGE)
+            .map_or("source ?".to_string(), |v| format!("source {v}"));
+        // What the image is made from has its own columns; the rest (a release branch's
+        // label) is listed.
+        let other: Vec<String> = image
+            .labels
+            .iter()
+            .filter(|(k, _)| {
+                !provenance::RECORDED.contains(&k.as_str())
+                    && *k != provenance::FINGERPRINT
+                    && *k != provenance::WORKLOAD_MANAGER
+            })
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let labels = if image.labels.is_empty() {
+            "no labels".to_string()
+        } else if other.is_empty() {
+            "-".to_string()
+        } else {
+            other.join(",")
+        };
+        let reused = self.current.get(&wm).is_some_and(|fingerprint| {
+            image.status == "READY"
+                && image.labels.get(provenance::FINGERPRINT) == Some(fingerprint)
+        });
+        let (verdict, short_verdict) = match &planned.decision {
+            Decision::Delete if self.branches_checked => {
+                ("DELETE".to_string(), "DELETE".to_string())
+            }
+            // prune refuses to delete without the release branches: the mark says what it
+            // would do, and what it needs to do it.
+            Decision::Delete => (
+                "would delete; prune needs a git checkout".to_string(),
+                "delete?".to_string(),
+            ),
+            Decision::Keep(reasons) => (
+                format!(
+                    "keep: {}",
+                    reasons
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                format!(
+                    "keep: {}",
+                    reasons
+                        .iter()
+                        .map(short_reason)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ),
+        };
+        let launcher = match (launcher, self.wide) {
+            (Some(version), true) => format!("launcher {version}"),
+            (None, true) => "launcher ?".to_string(),
+            (Some(version), false) => version,
+            (None, false) => "?".to_string(),
+        };
+        Row {
+            age: format_age(self.now - image.created),
+            status: image.status.clone(),
+            launcher,
+            source,
+            labels,
+            verdict,
+            short_verdict,
+            reused,
+        }
+    }
+}
+
+/// The width `images` keeps to unless `--wide` is given.
+pub const NARROW: usize = 100;
+
+/// An image's cells.
+struct Row {
+    age: String,
+    status: String,
+    launcher: String,
+    source: String,
+    labels: String,
+    verdict: String,
+    short_verdict: String,
+    reused: bool,
+}
+
+/// A keep reason in the narrow layout's words, which the legend explains.
+fn short_reason(reason: &prune_plan::Reason) -> String {
+    use prune_plan::Reason;
+    match reason {
+        Reason::PinnedInImagesConf => "pinned".to_string(),
+        Reason::PinnedOnBranch(branch) => format!("on {branch}"),
+        other => other.to_string(),
+    }
+}
+
+/// `line` cut to `width` characters, its end marked with `…` when cut (a long branch name).
+fn fit(line: &str, width: usize) -> String {
+    if line.chars().count() <= width {
+        return line.to_string();
+    }
+    let mut cut: String = line.chars().take(width - 1).collect();
+    cut.push('…');
+    cut
 }
 
 /// Seconds since the Unix epoch, now.
@@ -226,4 +364,29 @@ pub fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_row_is_cut_to_the_width_and_marked() {
+        assert_eq!(fit("short", 10), "short");
+        assert_eq!(fit("exactly 10", 10), "exactly 10");
+        let cut = fit("a row that is far too long", 10);
+        assert_eq!(cut, "a row tha…");
+        assert_eq!(cut.chars().count(), 10);
+    }
+
+    #[test]
+    fn keep_reasons_have_short_words_in_the_narrow_layout() {
+        use prune_plan::Reason;
+        assert_eq!(short_reason(&Reason::PinnedInImagesConf), "pinned");
+        assert_eq!(
+            short_reason(&Reason::PinnedOnBranch("origin/release-0.1".into())),
+            "on origin/release-0.1"
+        );
+        assert_eq!(short_reason(&Reason::Newest(6)), "newest 6");
+    }
 }

@@ -46,15 +46,22 @@ const LOOKUP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The server could not be reached at all (DNS, refused, connect timeout): off the VPN, most
 /// likely. `build` goes on with a local launcher when it gets this.
+/// A server that took the connection but gave no whole answer in time is `slow`: it is
+/// reachable, so the VPN is not the cause, but a build goes on without it all the same.
 #[derive(Debug)]
 pub struct Unreachable {
     pub url: String,
     pub cause: String,
+    pub slow: bool,
 }
 
 impl fmt::Display for Unreachable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot reach {} ({})", self.url, self.cause)
+        if self.slow {
+            write!(f, "{} answered, but too slowly ({})", self.url, self.cause)
+        } else {
+            write!(f, "cannot reach {} ({})", self.url, self.cause)
+        }
     }
 }
 
@@ -63,6 +70,12 @@ impl std::error::Error for Unreachable {}
 /// Whether `err` (or a cause of it) is an [`Unreachable`] server.
 pub fn is_unreachable(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.is::<Unreachable>())
+}
+
+/// Whether `err` is a server that answered too slowly rather than one out of reach.
+pub fn is_slow(err: &anyhow::Error) -> bool {
+    err.chain()
+        .any(|e| e.downcast_ref::<Unreachable>().is_some_and(|u| u.slow))
 }
 
 /// A 401 or 403.
@@ -415,19 +428,23 @@ impl Artifactory {
     fn classify(&self, err: ureq::Error, url: &str, deadline: Option<Duration>) -> Failure {
         use std::io::ErrorKind as K;
         use ureq::Timeout as T;
-        let unreachable = |cause: String| {
+        let out_of_reach = |cause: String, slow: bool| {
             Failure::Fatal(anyhow::Error::new(Unreachable {
                 url: url.to_string(),
                 cause,
+                slow,
             }))
         };
+        let unreachable = |cause: String| out_of_reach(cause, false);
         let timed_out = match &err {
             ureq::Error::Timeout(_) => true,
             ureq::Error::Io(io) => io.kind() == K::TimedOut,
             _ => false,
         };
         if let (Some(deadline), true) = (deadline, timed_out) {
-            return unreachable(format!("no answer within {} s", deadline.as_secs()));
+            // Past the name lookup and the connection, the server is there: only slow.
+            let slow = !matches!(err, ureq::Error::Timeout(T::Resolve | T::Connect));
+            return out_of_reach(format!("no answer within {} s", deadline.as_secs()), slow);
         }
         match &err {
             ureq::Error::HostNotFound => unreachable("host not found".into()),
