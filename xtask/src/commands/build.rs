@@ -22,6 +22,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::survey;
+use crate::steps::verify::Gate;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -60,6 +61,9 @@ pub struct Build {
     /// Build even when an image made from the same inputs exists (it would be reused).
     #[arg(long)]
     pub force: bool,
+    /// Pin the new image without booting it to run the checks script (the pin is unverified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl Build {
@@ -86,7 +90,8 @@ impl Build {
         let source = source_for(sh, &inputs, wm)?;
         let plan = Plan::new(host, &inputs, wm, &package, source.as_deref(), self.debug)?;
         plan.explain_off(host);
-        let pinned = build_one(sh, host, &plan, &gcloud, self.force, Output::Inherit)?;
+        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
+        let pinned = build_one(sh, host, &plan, &gcloud, self.force, &gate, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(

@@ -24,6 +24,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
 use crate::steps::survey::{now, Survey};
+use crate::steps::verify::Gate;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -61,6 +62,10 @@ pub struct Release {
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
     pub redo: Vec<WorkloadManager>,
+    /// Pin the new images without booting them to run the checks script (the pins are
+    /// unverified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// Where the release commits.
@@ -147,6 +152,7 @@ impl Release {
                 from.as_deref().unwrap_or(&checkout.head)
             );
         }
+        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
         let results = run_builds(
             sh,
             host,
@@ -154,6 +160,7 @@ impl Release {
             &Reuse {
                 project: &inputs.config.gcp.project,
                 force: self.force,
+                gate: &gate,
             },
             side_by_side,
             &guard,
@@ -640,6 +647,8 @@ struct Reuse<'a> {
     project: &'a str,
     /// `--force`: build even where one exists.
     force: bool,
+    /// Each new image is verified before its pin, side by side like the builds.
+    gate: &'a Gate,
 }
 
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each
@@ -665,6 +674,7 @@ fn run_builds(
             plan,
             &gcloud,
             reuse.force,
+            reuse.gate,
             Output::Prefixed(&prefix),
         )
     };

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -12,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
+use crate::model::verification::Vm;
 use crate::model::{list_or_none, whole_number_setting};
 
 const INSTALL_HINT: &str =
@@ -49,6 +51,7 @@ pub struct Instance {
     pub status: String,
     pub creation_timestamp: String,
     pub description: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +63,33 @@ struct RawInstance {
     creation_timestamp: String,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// A piece of a VM's serial console: the text from the asked-for byte on, and where the next
+/// read starts.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialOutput {
+    #[serde(default)]
+    pub contents: String,
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub next: u64,
+}
+
+/// The API writes 64-bit integers as JSON strings; gcloud passes them on as they are.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Either::deserialize(deserializer)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+    }
 }
 
 /// gcloud bound to one project.
@@ -286,6 +316,7 @@ impl<'a> Gcloud<'a> {
                 status: r.status,
                 creation_timestamp: r.creation_timestamp,
                 description: r.description.unwrap_or_default(),
+                labels: r.labels,
             })
             .collect())
     }
@@ -302,6 +333,100 @@ impl<'a> Gcloud<'a> {
         let what = format!("deleting {} VM(s) in {zone}", names.len());
         self.run(&what, &args, self.delete_timeout()).map(drop)
     }
+}
+
+impl Gcloud<'_> {
+    /// One image of the project, by name.
+    pub fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
+        self.json(
+            &format!("reading image {name}"),
+            &["compute", "images", "describe", name],
+        )
+    }
+
+    /// Adds labels to an image (a label already there takes the new value).
+    pub fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+        if labels.is_empty() {
+            return Ok(());
+        }
+        let joined = labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let flag = format!("--labels={joined}");
+        self.run(
+            &format!("labelling image {image}"),
+            &["compute", "images", "add-labels", image, &flag],
+            self.timeout,
+        )
+        .map(drop)
+    }
+
+    /// Boots a VM from `vm.image` of this project with `startup_script` as its startup script:
+    /// no external address, its labels, and a fuse that has GCE delete it after `vm.fuse_s`
+    /// seconds even if this tool is killed. Waits until GCE has created it.
+    pub fn create_instance(&self, vm: &Vm, startup_script: &Path) -> anyhow::Result<()> {
+        let args = create_instance_args(vm, &self.project, startup_script);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(
+            &format!("creating the verification VM {} in {}", vm.name, vm.zone),
+            &args,
+            self.delete_timeout(),
+        )
+        .map(drop)
+    }
+
+    /// The VM's serial console (port 1) from byte `start` on.
+    pub fn serial_output(
+        &self,
+        zone: &str,
+        name: &str,
+        start: u64,
+    ) -> anyhow::Result<SerialOutput> {
+        let zone_flag = format!("--zone={zone}");
+        let start_flag = format!("--start={start}");
+        self.json(
+            &format!("reading the console of {name}"),
+            &[
+                "compute",
+                "instances",
+                "get-serial-port-output",
+                name,
+                &zone_flag,
+                &start_flag,
+            ],
+        )
+    }
+}
+
+/// The arguments of `gcloud compute instances create` for a verification VM.
+fn create_instance_args(vm: &Vm, project: &str, startup_script: &Path) -> Vec<String> {
+    let labels = vm
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    vec![
+        "compute".into(),
+        "instances".into(),
+        "create".into(),
+        vm.name.clone(),
+        format!("--zone={}", vm.zone),
+        format!("--image={}", vm.image),
+        format!("--image-project={project}"),
+        format!("--machine-type={}", vm.machine_type),
+        "--no-address".into(),
+        "--subnet=default".into(),
+        format!(
+            "--metadata-from-file=startup-script={}",
+            startup_script.display()
+        ),
+        format!("--labels={labels}"),
+        format!("--max-run-duration={}s", vm.fuse_s),
+        "--instance-termination-action=DELETE".into(),
+    ]
 }
 
 /// `.../zones/us-central1-c` -> `us-central1-c`.

@@ -20,6 +20,7 @@ use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::inputs;
+use crate::steps::verify::{self, Gate};
 use crate::term::{is_interactive, signal_name, Interrupted};
 
 /// The current image of the workload manager's source family. The build then names it
@@ -390,6 +391,7 @@ pub fn build_one(
     plan: &Plan,
     gcloud: &Gcloud,
     force: bool,
+    gate: &Gate,
     output: Output<'_>,
 ) -> anyhow::Result<Pinned> {
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
@@ -407,6 +409,7 @@ pub fn build_one(
         });
     }
     let built = plan.run(sh, host, output)?;
+    verify::before_pin(host, gcloud, gate, plan, &built, output)?;
     let change = record(host, plan.wm, &built.image)?;
     Ok(Pinned {
         image: built.image,

@@ -7,3 +7,4 @@ pub mod inputs;
 pub mod launcher;
 pub mod playbook;
 pub mod survey;
+pub mod verify;

@@ -1,0 +1,268 @@
+//! The verification between packer and the pin: a VM boots the new image in the loopback
+//! Compute API, which runs the team's checks script in a sandbox that plays the image.
+
+mod support;
+
+use std::io::BufReader;
+use std::process::Stdio;
+
+use support::compute_api::CUDA_TASK_IMAGE;
+use support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
+const CONFIG: &str = "tools/slurm/packer/slurm-image.toml";
+
+/// Whether this machine can give a sandboxed "boot" a mount namespace of its own (root, with
+/// unshare); without it a developer's run skips loudly and CI fails.
+fn sandbox_available() -> bool {
+    let works = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "`unshare --mount` does not work here (it needs root), and CI=true"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {}: `unshare --mount` does not work here (run as root)",
+            std::thread::current().name().unwrap_or("a test")
+        );
+    }
+    works
+}
+
+/// A host tree with the stand-in packer, a launcher package, the repository's checks script,
+/// verification bounded by `timeout`, and VMs that boot as a good image.
+fn host(timeout: &str) -> HostCopy {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        std::fs::read(repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
+    );
+    let config = host
+        .read(CONFIG)
+        .replace("timeout = \"20m\"", &format!("timeout = \"{timeout}\""));
+    host.write(CONFIG, config);
+    host.api().boot_instances_in(&host.path("vms"));
+    host
+}
+
+#[test]
+fn a_good_image_is_verified_labelled_and_pinned() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let run = host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        format!("slurm: {NEW_SLURM}\npbs: det-environments-pbs-ci-1717016272\n")
+    );
+    for line in [
+        "ok   launcher: hpe-hpc-launcher 3.3.1-2 is installed",
+        "ok   slurm-daemons: slurmctld and slurmd are enabled",
+        &format!(
+            "ok   enroot-cache-cuda: /srv/enroot/{}.sqsh",
+            CUDA_TASK_IMAGE.replace(['/', ':'], "+")
+        ),
+        "verified det-environments-slurm-ci-1800000000: every check passed",
+    ] {
+        assert!(
+            run.stderr.contains(line) || run.stdout.contains(line),
+            "lacks {line:?}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    let labels = &host.api().image(NEW_SLURM).unwrap()["labels"];
+    assert_eq!(labels["verification"], "verified", "{labels}");
+    assert_eq!(labels["bom-slurm"], "23_11_4", "{labels}");
+    assert_eq!(labels["bom-launcher"], "3_3_1-2", "{labels}");
+    assert_eq!(labels["bom-nvidia"], "525_147_05", "{labels}");
+    assert_eq!(
+        labels["launcher"], "3_3_1-2",
+        "the build's labels stay: {labels}"
+    );
+    let vm = format!("us-central1-c/verify-{NEW_SLURM}");
+    assert_eq!(host.api().instance_deletions(), [vm]);
+    assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn the_vm_has_a_fuse_its_labels_and_no_external_address() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.run(&["build", "--offline"]).ok();
+    let inserts = host.api().instance_inserts();
+    assert_eq!(inserts.len(), 1);
+    let vm = &inserts[0];
+    assert_eq!(vm["name"], format!("verify-{NEW_SLURM}"));
+    assert_eq!(
+        vm["scheduling"]["instanceTerminationAction"], "DELETE",
+        "{vm}"
+    );
+    assert_eq!(
+        vm["scheduling"]["maxRunDuration"]["seconds"], "900",
+        "5m + 10m: {vm}"
+    );
+    assert_eq!(vm["labels"]["slurm-image"], "verification", "{vm}");
+    assert_eq!(vm["labels"]["verifies"], NEW_SLURM, "{vm}");
+    assert!(
+        vm["machineType"].as_str().unwrap().ends_with("/e2-medium"),
+        "{vm}"
+    );
+    let interfaces = vm["networkInterfaces"].as_array().unwrap();
+    assert!(
+        interfaces.iter().all(|i| i
+            .get("accessConfigs")
+            .is_none_or(|a| a.as_array().unwrap().is_empty())),
+        "no external address: {vm}"
+    );
+    assert!(
+        vm["disks"][0]["initializeParams"]["sourceImage"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/global/images/{NEW_SLURM}")),
+        "{vm}"
+    );
+    let script = vm["metadata"]["items"][0]["value"].as_str().unwrap();
+    assert!(
+        script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
+        "{script}"
+    );
+}
+
+#[test]
+fn a_missing_enroot_cache_file_fails_that_check_by_name_and_pins_nothing() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"),
+        "its line in images.conf is unchanged",
+        "the last lines of the VM's console:",
+        &format!("to verify it again (and pin it if it passes): cargo xtask slurm-image verify {NEW_SLURM} --pin"),
+        &format!("to pin it anyway: cargo xtask slurm-image verify {NEW_SLURM} --pin-unverified"),
+    ]);
+    assert!(
+        !run.stderr.contains("FAIL enroot-cache-cpu"),
+        "only the missing file fails\n{}",
+        run.stderr
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+    assert!(host.api().instance_names().is_empty(), "the VM is deleted");
+}
+
+#[test]
+fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5s");
+    host.api().hang_at_boot();
+    host.run(&["build", "--offline"]).fails_with(&[
+        &format!("the verification of {NEW_SLURM} timed out"),
+        "the stand-in image hangs before its startup script",
+    ]);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{NEW_SLURM}")]
+    );
+    assert!(host.api().instance_names().is_empty());
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+#[test]
+fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("10m");
+    host.api().hang_at_boot();
+    let mut child = host
+        .xtask(&["build", "--offline"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    read_until_line(&mut stderr, "reading the console of");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest = {
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+        rest
+    };
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    assert!(
+        rest.contains("interrupted by Ctrl-C (SIGINT): the verification VM"),
+        "{rest}"
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{NEW_SLURM}")]
+    );
+    assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn no_verify_pins_and_says_the_pin_is_unverified() {
+    let host = host("5m");
+    let run = host.run(&["build", "--offline", "--no-verify"]).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("pinning {NEW_SLURM} unverified: --no-verify")),
+        "{}",
+        run.stderr
+    );
+    assert!(host.api().instance_inserts().is_empty());
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+#[test]
+fn without_a_checks_script_the_pin_says_it_is_unverified_and_how_to_add_one() {
+    let host = host("5m");
+    std::fs::remove_file(host.path("tools/slurm/packer/verify-image.sh")).unwrap();
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "pinning {NEW_SLURM} unverified: there is no checks script at tools/slurm/packer/verify-image.sh"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(host.api().instance_inserts().is_empty());
+}
