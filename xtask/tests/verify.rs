@@ -266,3 +266,219 @@ fn without_a_checks_script_the_pin_says_it_is_unverified_and_how_to_add_one() {
     );
     assert!(host.api().instance_inserts().is_empty());
 }
+
+/// Runs git in the host tree as the tests' user.
+fn git(host: &HostCopy, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+#[test]
+fn a_release_verifies_both_images_at_once() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("2m");
+    // Each VM runs its checks only once both exist: verifications one after the other would
+    // time out on the first.
+    host.api().boot_together(2);
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/compute-images/\n/vms/\n",
+    );
+    // The images pinned before, verified by an earlier release.
+    host.api().add_image(
+        "det-environments-slurm-ci-1717047568",
+        1_717_047_568,
+        "READY",
+        &[
+            ("verification", "verified"),
+            ("bom-slurm", "23_11_3"),
+            ("bom-launcher", "3_3_0-0"),
+        ],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    let run = host
+        .run_env(
+            &[
+                "release",
+                "--yes",
+                "--offline",
+                "--branch",
+                "slurm-images-test",
+            ],
+            &IDENTITY,
+        )
+        .ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    assert_eq!(host.api().most_instances_at_once(), 2);
+    for image in [
+        "det-environments-slurm-ci-1800000000",
+        "det-environments-pbs-ci-1800000000",
+    ] {
+        let labels = &host.api().image(image).unwrap()["labels"];
+        assert_eq!(labels["verification"], "verified", "{image}: {labels}");
+        assert!(
+            run.stderr
+                .contains(&format!("verified {image}: every check passed")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        host.api()
+            .image("det-environments-pbs-ci-1800000000")
+            .unwrap()["labels"]["bom-pbs"],
+        "22_05_11"
+    );
+    assert!(host.api().instance_names().is_empty());
+    let message = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%B"])
+        .current_dir(host.root())
+        .output()
+        .unwrap();
+    let message = String::from_utf8(message.stdout).unwrap();
+    assert!(
+        message.contains("What changed inside the images (their bills of materials):\n- slurm: ")
+            && message.contains("launcher 3.3.0-0 -> 3.3.1-2")
+            && message.contains("slurm 23.11.3 -> 23.11.4"),
+        "{message}"
+    );
+    assert!(
+        run.stdout.contains("inside the images: slurm: "),
+        "{}",
+        run.stdout
+    );
+}
+
+/// An image of PBS made earlier and never verified.
+const OLDER_PBS: &str = "det-environments-pbs-ci-1790000000";
+
+fn with_older_pbs_image(host: &HostCopy) {
+    host.api().add_image(
+        OLDER_PBS,
+        1_790_000_000,
+        "READY",
+        &[("workload-manager", "pbs")],
+        &format!("HPC pbs testing VM {LAUNCHER}"),
+    );
+}
+
+#[test]
+fn verify_checks_a_named_image_on_demand_pins_it_when_asked_and_images_shows_it() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    with_older_pbs_image(&host);
+    let listed = host.run(&["images"]).ok();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(OLDER_PBS) && l.contains("never verified")),
+        "{}",
+        listed.stdout
+    );
+    let run = host.run(&["verify", OLDER_PBS, "--pin"]).ok();
+    assert!(
+        run.stdout.contains("ok   pbs-programs: qsub, qstat"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("{OLDER_PBS} passed every check; it holds: "))
+            && run.stdout.contains("pbs 22.05.11"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        format!("slurm: det-environments-slurm-ci-1717047568\npbs: {OLDER_PBS}\n")
+    );
+    assert!(host.api().instance_names().is_empty());
+    let listed = host.run(&["images"]).ok();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(OLDER_PBS) && l.contains("verified 22.05.11")),
+        "{}",
+        listed.stdout
+    );
+    let described = host.run(&["images", OLDER_PBS]).ok();
+    for line in [
+        "  verification: verified",
+        "  bill of materials:",
+        "    pbs                  22.05.11",
+        "    launcher             3.3.1-2",
+    ] {
+        assert!(
+            described.stdout.contains(line),
+            "lacks {line:?}\n{}",
+            described.stdout
+        );
+    }
+}
+
+#[test]
+fn pin_unverified_pins_without_a_vm_and_says_so() {
+    let host = host("5m");
+    with_older_pbs_image(&host);
+    let run = host.run(&["verify", OLDER_PBS, "--pin-unverified"]).ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "pinning {OLDER_PBS} without verifying it (its labels say: never verified)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(&format!("pbs: {OLDER_PBS}")));
+    assert!(host.api().instance_inserts().is_empty());
+}
+
+#[test]
+fn dry_runs_show_the_verification_step() {
+    let host = host("5m");
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert!(
+        run.stdout.contains(
+            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp> (e2-medium, \
+             us-central1-c, project determined-ai, no external address, deleted by GCE after 900 s at the latest), \
+             run tools/slurm/packer/verify-image.sh at boot, wait at most 300 s for its report"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = host
+        .run(&["build", "--offline", "--dry-run", "--no-verify"])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("# then no verification: the pin would be unverified (--no-verify"),
+        "{}",
+        run.stdout
+    );
+    assert!(host.api().only_reads());
+}

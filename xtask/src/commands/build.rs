@@ -36,7 +36,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --dry-run", "show the variables and the packer command only"),
     ],
     environment: ARTIFACTORY_ENVIRONMENT,
-    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)"],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
 }.render())]
 pub struct Build {
     /// The workload manager the image is for.
@@ -185,6 +185,17 @@ impl Build {
         )?;
         plan.explain_off(host);
         println!("{}", plan.preview(sh, host, ""));
+        match Gate::read(host, &inputs.config, &inputs.template, self.no_verify) {
+            Ok(gate) => println!(
+                "{}",
+                gate.preview(
+                    &inputs.config.gcp.project,
+                    &format!("det-environments-{wm}-ci-<timestamp>"),
+                    ""
+                )
+            ),
+            Err(err) => unknown.push(format!("verification: {err:#}")),
+        }
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
             None if package.is_some() && source.is_none() => unknown.push(

@@ -16,6 +16,7 @@ use crate::host::HostTree;
 use crate::model::config::Config;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
+use crate::model::verification;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{
     build_one, ensure_plugins, source_for, Inputs, Pinned, Plan, UNKNOWN_LAUNCHER,
@@ -172,7 +173,23 @@ impl Release {
             .into_iter()
             .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
             .collect();
-        let commit = commit_pins(sh, host, &target, &all_pins, &package, &launcher.source)?;
+        let inside: Vec<String> = plans
+            .iter()
+            .zip(&results)
+            .filter_map(|(plan, result)| {
+                let diff = result.as_ref().ok()?.inside.as_ref()?;
+                Some(format!("{}: {diff}", plan.wm))
+            })
+            .collect();
+        let commit = commit_pins(
+            sh,
+            host,
+            &target,
+            &all_pins,
+            &package,
+            &launcher.source,
+            &inside,
+        )?;
         drop(guard);
 
         let origin = git::origin_url(sh, &host.root);
@@ -194,6 +211,9 @@ impl Release {
                 base,
             })
         );
+        for line in &inside {
+            println!("inside the images: {line}");
+        }
         show_prune_plan(sh, host, &inputs.config);
         Ok(())
     }
@@ -566,6 +586,15 @@ impl Release {
             // The source image is resolved only when the builds start.
             let plan = Plan::new(host, &inputs, wm, &package, None, false)?;
             println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
+            let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
+            println!(
+                "{}",
+                gate.preview(
+                    &inputs.config.gcp.project,
+                    &format!("det-environments-{wm}-ci-<timestamp>"),
+                    &format!("[{wm}] ")
+                )
+            );
         }
         let conf = read_images_conf(host)?;
         println!(
@@ -710,9 +739,14 @@ fn commit_pins(
     pins: &[(WorkloadManager, String)],
     package: &LauncherPackage,
     source: &LauncherSource,
+    inside: &[String],
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
-    let message = release::commit_message(pins, package, source);
+    let message = format!(
+        "{}{}",
+        release::commit_message(pins, package, source),
+        verification::inside_section(inside)
+    );
     // An hour is long enough to switch branches in this checkout; the pins must land on the
     // release's branch or nowhere.
     let current = git::current_branch(sh, &host.root);

@@ -239,6 +239,22 @@ pub fn status_of(labels: &BTreeMap<String, String>) -> &'static str {
     }
 }
 
+/// Whether a label is one a verification puts on an image.
+pub fn is_verification_label(key: &str) -> bool {
+    key == STATUS || key.starts_with(BOM_PREFIX)
+}
+
+/// The few words `images` shows of a verification: its status and the workload manager's
+/// version, `verified 23.11.4`.
+pub fn summary(labels: &BTreeMap<String, String>, wm: &str) -> String {
+    match labels.get(&format!("{BOM_PREFIX}{wm}")) {
+        Some(version) if labels.get(STATUS).map(String::as_str) == Some(VERIFIED) => {
+            format!("verified {}", from_label_value(version))
+        }
+        _ => status_of(labels).to_string(),
+    }
+}
+
 /// The bill of materials of an image, from its labels: `(what, version)`.
 pub fn bill_of_materials(labels: &BTreeMap<String, String>) -> Vec<(String, String)> {
     labels
@@ -278,6 +294,19 @@ pub fn bom_diff(old: &BTreeMap<String, String>, new: &BTreeMap<String, String>) 
         }
     }
     changes.join("; ")
+}
+
+/// The part of the release commit message that says what changed inside the images, one
+/// `wm: changes` line each; empty when nothing is known.
+pub fn inside_section(lines: &[String]) -> String {
+    if lines.is_empty() {
+        return String::new();
+    }
+    let mut text = "\nWhat changed inside the images (their bills of materials):\n".to_string();
+    for line in lines {
+        text.push_str(&format!("- {line}\n"));
+    }
+    text
 }
 
 /// A verification bound such as `20m`, `90s` or `1h`, in seconds.

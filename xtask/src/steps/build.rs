@@ -406,16 +406,18 @@ pub fn build_one(
             change,
             reused: true,
             interrupted: None,
+            inside: None,
         });
     }
     let built = plan.run(sh, host, output)?;
-    verify::before_pin(host, gcloud, gate, plan, &built, output)?;
+    let inside = verify::before_pin(host, gcloud, gate, plan, &built, pinned.as_deref(), output)?;
     let change = record(host, plan.wm, &built.image)?;
     Ok(Pinned {
         image: built.image,
         change,
         reused: false,
         interrupted: built.interrupted,
+        inside,
     })
 }
 
@@ -427,6 +429,9 @@ pub struct Pinned {
     pub reused: bool,
     /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
+    /// What changed inside the image against the one it replaced, from their bills of
+    /// materials: `slurm 23.11.4 -> 23.11.6`.
+    pub inside: Option<String>,
 }
 
 /// Waits for any other build using the template's one `build/manifest.json`, saying so.

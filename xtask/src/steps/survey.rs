@@ -13,6 +13,7 @@ use crate::model::config::Config;
 use crate::model::provenance::{self, from_label_value};
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
+use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::host_files::read_images_conf;
 
@@ -163,6 +164,7 @@ impl Survey {
                         !provenance::RECORDED.contains(&k.as_str())
                             && *k != provenance::FINGERPRINT
                             && *k != provenance::WORKLOAD_MANAGER
+                            && !verification::is_verification_label(k)
                     })
                     .map(|(k, v)| format!("{k}={v}"))
                     .collect();
@@ -197,11 +199,12 @@ impl Survey {
                     ),
                 };
                 println!(
-                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {source}  {family}  {labels}  [{verdict}]{reused}",
+                    "  {:<width$}  {:>8}  {:<7}  {:<18}  {:<14}  {source}  {family}  {labels}  [{verdict}]{reused}",
                     image.name,
                     format_age(self.now - image.created),
                     image.status,
                     launcher,
+                    verification::summary(&image.labels, wm.key()),
                 );
             }
         }

@@ -15,7 +15,8 @@ use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
 use crate::model::template::Template;
 use crate::model::verification::{
-    self, check_line, console_tail, merged_labels, startup_script, Expected, Report, Settings, Vm,
+    self, bom_diff, check_line, console_tail, merged_labels, startup_script, Expected, Report,
+    Settings, Vm,
 };
 use crate::model::WorkloadManager;
 use crate::steps::build::{Built, Plan};
@@ -128,21 +129,24 @@ impl Setup {
     }
 }
 
-/// The step between packer and the pin. Returns when the image may be pinned; otherwise an
-/// error that names the failed checks and the commands to verify again or pin anyway.
+/// The step between packer and the pin. Returns when the image may be pinned, with what changed
+/// inside it against `replaced` (the image pinned before) when both have a bill of materials;
+/// otherwise an error that names the failed checks and the commands to verify again or pin
+/// anyway.
 pub fn before_pin(
     host: &HostTree,
     gcloud: &Gcloud,
     gate: &Gate,
     plan: &Plan,
     built: &Built,
+    replaced: Option<&str>,
     output: Output<'_>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<String>> {
     let image = &built.image;
     let setup = match gate {
         Gate::Skip(why) => {
             output.say(&format!("pinning {image} unverified: {why}"));
-            return Ok(());
+            return Ok(None);
         }
         Gate::Verify(setup) => setup,
     };
@@ -165,11 +169,24 @@ pub fn before_pin(
         .context("the build's variables name no launcher package to check the image for")?;
     let expected = setup.expected(plan.wm, &launcher);
     let outcome = verify(host, gcloud, setup, image, &expected, output)?;
-    if outcome.report.passed() {
-        output.say(&format!("verified {image}: every check passed"));
-        return Ok(());
+    if !outcome.report.passed() {
+        bail!("{}", failure(image, &outcome));
     }
-    bail!("{}", failure(image, &outcome))
+    output.say(&format!("verified {image}: every check passed"));
+    let Some(replaced) = replaced.filter(|r| *r != image) else {
+        return Ok(None);
+    };
+    // Only for the summary: a replaced image that cannot be read changes nothing.
+    let before = match gcloud.describe_image(replaced) {
+        Ok(before) => before.labels,
+        Err(_) => return Ok(None),
+    };
+    let diff = bom_diff(&before, &outcome.labels);
+    if diff.is_empty() {
+        return Ok(None);
+    }
+    output.print(&format!("inside {image}, against {replaced}: {diff}"));
+    Ok(Some(diff))
 }
 
 /// What a verification found.
@@ -389,15 +406,12 @@ fn verify_command(image: &str, flag: &str) -> String {
     format!("cargo xtask slurm-image verify {image} {flag}")
 }
 
-/// What `image` should hold, from its name, labels and description: the workload manager and
-/// the launcher version it was baked with.
-pub fn expected_of(
-    setup: &Setup,
+/// The workload manager of one of this tool's images, from its labels or its name.
+pub fn workload_manager_of(
     name: &str,
     labels: &BTreeMap<String, String>,
-    description: Option<&str>,
-) -> anyhow::Result<Expected> {
-    let wm = labels
+) -> anyhow::Result<WorkloadManager> {
+    labels
         .get(provenance::WORKLOAD_MANAGER)
         .map(String::as_str)
         .or_else(|| {
@@ -408,15 +422,31 @@ pub fn expected_of(
         })
         .and_then(|key| WorkloadManager::ALL.into_iter().find(|wm| wm.key() == key))
         .with_context(|| {
-            format!("{name} carries no workload-manager label and its name names none: it is not this tool's image")
-        })?;
+            format!(
+                "{name} carries no workload-manager label and its name names none: it is not an image this tool built"
+            )
+        })
+}
+
+/// What `image` should hold, from its name, labels and description: the workload manager and
+/// the launcher version it was baked with.
+pub fn expected_of(
+    setup: &Setup,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    description: Option<&str>,
+) -> anyhow::Result<Expected> {
+    let wm = workload_manager_of(name, labels)?;
     let launcher = description
         .and_then(|d| d.split_whitespace().last())
         .and_then(LauncherPackage::from_file_name)
         .map(|p| p.version.to_string())
         .or_else(|| labels.get(provenance::LAUNCHER).map(|v| from_label_value(v)))
         .with_context(|| {
-            format!("{name} names no launcher package in its description or labels: the checks cannot know which version to expect")
+            format!(
+                "{name} names no launcher package in its description or labels: the checks cannot know which \
+                 version to expect"
+            )
         })?;
     Ok(setup.expected(wm, &launcher))
 }
