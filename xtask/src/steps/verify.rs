@@ -406,6 +406,24 @@ fn verify_command(image: &str, flag: &str) -> String {
     format!("cargo xtask slurm-image verify {image} {flag}")
 }
 
+/// Checks the checks script's syntax with `bash -n`, which runs nothing.
+pub fn check_syntax(path: &std::path::Path) -> anyhow::Result<()> {
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running `bash -n` (is bash installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "`bash -n {}` fails: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
 /// The workload manager of one of this tool's images, from its labels or its name.
 pub fn workload_manager_of(
     name: &str,

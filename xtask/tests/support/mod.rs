@@ -108,6 +108,14 @@ impl HostCopy {
         HostCopy::around(dir)
     }
 
+    /// A copy of the `tools/` tree of another checkout, e.g. a copy of the real host repository
+    /// laid out by `real-host-copy`, with its own config file.
+    pub fn of_tree(root: &Path) -> HostCopy {
+        let dir = TempDir::new("tree");
+        copy_tree(&root.join("tools"), &dir.path().join("tools"));
+        HostCopy::around(dir)
+    }
+
     fn of_fixture(name: &str) -> HostCopy {
         let dir = TempDir::new("host");
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
