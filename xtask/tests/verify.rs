@@ -198,11 +198,9 @@ fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
     );
 }
 
-#[test]
-fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
-    if !sandbox_available() {
-        return;
-    }
+/// Sends `signal` to the xtask while it waits for the checks of a VM that never reports; its
+/// exit code and what it said after the signal.
+fn interrupt_verification(signal: &str) -> (HostCopy, Option<i32>, String) {
     let host = host("10m");
     host.api().hang_at_boot();
     let mut child = host
@@ -214,16 +212,23 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
     let mut stderr = BufReader::new(child.stderr.take().unwrap());
     read_until_line(&mut stderr, "reading the console of");
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let rest = {
-        let mut rest = String::new();
-        std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-        rest
-    };
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    (host, code, rest)
+}
+
+#[test]
+fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
+    if !sandbox_available() {
+        return;
+    }
+    let (host, code, rest) = interrupt_verification("INT");
+    assert_eq!(code, Some(130), "{rest}");
     assert!(
         rest.contains("interrupted by Ctrl-C (SIGINT): the verification VM"),
         "{rest}"
@@ -234,6 +239,47 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
         [format!("us-central1-c/verify-{NEW_SLURM}")]
     );
     assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn sigterm_and_sighup_during_verification_delete_the_vm_too() {
+    if !sandbox_available() {
+        return;
+    }
+    for (signal, wanted) in [("TERM", 143), ("HUP", 129)] {
+        let (host, code, rest) = interrupt_verification(signal);
+        assert_eq!(code, Some(wanted), "{signal}: {rest}");
+        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+        assert_eq!(
+            host.api().instance_deletions(),
+            [format!("us-central1-c/verify-{NEW_SLURM}")],
+            "{signal}"
+        );
+    }
+}
+
+#[test]
+fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
+    let host = host("5m");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    host.api().add_labelled_instance(
+        "us-central1-c",
+        &format!("verify-{NEW_SLURM}"),
+        now - 7200,
+        &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
+    );
+    host.api()
+        .add_labelled_instance("us-central1-c", "someones-vm", now - 7200, &[("team", "x")]);
+    let run = host.run(&["orphans", "--older-than", "1h"]).ok();
+    assert!(
+        run.stdout.contains(&format!("verify-{NEW_SLURM}")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("someones-vm"), "{}", run.stdout);
 }
 
 #[test]

@@ -197,6 +197,25 @@ impl ComputeApi {
             .push((zone.to_string(), instance));
     }
 
+    /// A VM with labels, as a verification leaves one.
+    pub fn add_labelled_instance(
+        &self,
+        zone: &str,
+        name: &str,
+        created: i64,
+        labels: &[(&str, &str)],
+    ) {
+        self.add_instance(zone, name, created, "RUNNING", "");
+        let labels: serde_json::Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let mut state = self.state.lock().unwrap();
+        if let Some((_, instance)) = state.instances.last_mut() {
+            instance["labels"] = Value::Object(labels);
+        }
+    }
+
     /// Makes the deletion of `name` fail, inside a batch or alone.
     pub fn fail_delete_of(&self, name: &str) {
         self.state.lock().unwrap().failing.insert(name.to_string());
