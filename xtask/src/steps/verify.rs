@@ -268,9 +268,10 @@ fn wait_for_report(
     output: Output<'_>,
 ) -> anyhow::Result<(String, bool)> {
     let bound = Duration::from_secs(settings.timeout_s);
-    // Often enough to answer soon, seldom enough to cost little: a tenth of a short bound, ten
-    // seconds of a long one.
-    let interval = (bound / 120).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    // Often enough to answer soon, seldom enough to cost little: the pause between reads starts
+    // at a second and doubles up to a 120th of the bound, between 1 and 10 s.
+    let longest = (bound / 120).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let mut interval = Duration::from_secs(1);
     let mut console = String::new();
     let mut next = 0;
     let mut shown = 0;
@@ -315,6 +316,7 @@ fn wait_for_report(
         while pause.elapsed() < interval && guard.received().is_none() {
             std::thread::sleep(Duration::from_millis(100));
         }
+        interval = (interval * 2).min(longest);
     }
 }
 
