@@ -612,3 +612,44 @@ fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
         run.stdout
     );
 }
+
+#[test]
+fn an_unchanged_rebuild_reuses_the_verified_image_without_booting_it_again() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.run(&["build", "--offline"]).ok();
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{NEW_SLURM} was verified when it was built: not booting it again"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.api().instance_inserts().len(), 1);
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+#[test]
+fn an_image_that_failed_is_verified_again_before_it_is_reused_and_stays_unpinned() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.run(&["build", "--offline"])
+        .fails_with(&["failed its verification: enroot-cache-cuda"]);
+    // The same inputs again: the failed image would be reused, so it is booted again first.
+    host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} is FAILED: verifying it before it is pinned again"),
+        "failed its verification: enroot-cache-cuda",
+    ]);
+    assert_eq!(host.api().instance_inserts().len(), 2);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}

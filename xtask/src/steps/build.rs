@@ -400,17 +400,28 @@ pub fn build_one(
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
     if let Some(Verdict::Reuse { image }) = verdict {
+        let new = verify::New {
+            image: &image,
+            reused: true,
+            interrupted: None,
+        };
+        let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
         let change = record(host, plan.wm, &image)?;
         return Ok(Pinned {
             image,
             change,
             reused: true,
             interrupted: None,
-            inside: None,
+            inside,
         });
     }
     let built = plan.run(sh, host, output)?;
-    let inside = verify::before_pin(host, gcloud, gate, plan, &built, pinned.as_deref(), output)?;
+    let new = verify::New {
+        image: &built.image,
+        reused: false,
+        interrupted: built.interrupted,
+    };
+    let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
     let change = record(host, plan.wm, &built.image)?;
     Ok(Pinned {
         image: built.image,

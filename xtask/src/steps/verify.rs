@@ -19,7 +19,7 @@ use crate::model::verification::{
     Settings, Vm,
 };
 use crate::model::WorkloadManager;
-use crate::steps::build::{Built, Plan};
+use crate::steps::build::Plan;
 use crate::term::{signal_name, InterruptGuard, Interrupted};
 
 /// How many lines of the VM's console a failure shows.
@@ -129,20 +129,21 @@ impl Setup {
     }
 }
 
-/// The step between packer and the pin. Returns when the image may be pinned, with what changed
-/// inside it against `replaced` (the image pinned before) when both have a bill of materials;
-/// otherwise an error that names the failed checks and the commands to verify again or pin
-/// anyway.
+/// The step between packer (or the choice to reuse an image) and the pin. Returns when
+/// `image` may be pinned, with what changed inside it against `replaced` (the image pinned
+/// before) when both have a bill of materials; otherwise an error that names the failed checks
+/// and the commands to verify again or pin anyway. A reused image already verified is not
+/// booted again; one that failed, or was never verified, is.
 pub fn before_pin(
     host: &HostTree,
     gcloud: &Gcloud,
     gate: &Gate,
     plan: &Plan,
-    built: &Built,
+    new: &New<'_>,
     replaced: Option<&str>,
     output: Output<'_>,
 ) -> anyhow::Result<Option<String>> {
-    let image = &built.image;
+    let image = new.image;
     let setup = match gate {
         Gate::Skip(why) => {
             output.say(&format!("pinning {image} unverified: {why}"));
@@ -150,7 +151,7 @@ pub fn before_pin(
         }
         Gate::Verify(setup) => setup,
     };
-    if let Some(signal) = built.interrupted {
+    if let Some(signal) = new.interrupted {
         return Err(Interrupted::error(
             signal,
             format!(
@@ -159,6 +160,19 @@ pub fn before_pin(
                 signal_name(signal),
                 verify_command(image, "--pin")
             ),
+        ));
+    }
+    if new.reused {
+        let labels = gcloud.describe_image(image)?.labels;
+        if labels.get(verification::STATUS).map(String::as_str) == Some(verification::VERIFIED) {
+            output.say(&format!(
+                "{image} was verified when it was built: not booting it again"
+            ));
+            return Ok(None);
+        }
+        output.say(&format!(
+            "{image} is {}: verifying it before it is pinned again",
+            verification::status_of(&labels)
         ));
     }
     let launcher = plan
@@ -187,6 +201,15 @@ pub fn before_pin(
     }
     output.print(&format!("inside {image}, against {replaced}: {diff}"));
     Ok(Some(diff))
+}
+
+/// The image a build is about to pin.
+pub struct New<'a> {
+    pub image: &'a str,
+    /// Made by an earlier build from the same inputs, not by packer now.
+    pub reused: bool,
+    /// A signal that arrived as packer finished.
+    pub interrupted: Option<i32>,
 }
 
 /// What a verification found.
