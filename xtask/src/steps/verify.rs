@@ -299,6 +299,7 @@ fn wait_for_report(
     let mut next = 0;
     let mut shown = 0;
     let mut said_waiting = Instant::now();
+    let mut said_unreadable = false;
     loop {
         if guard.received().is_some() {
             return Ok((console, false));
@@ -310,7 +311,12 @@ fn wait_for_report(
             }
             // A VM still starting has no console yet; a real fault shows as a time-out.
             Err(err) if guard.received().is_none() => {
-                output.say(&format!("  (console not readable yet: {err:#})"));
+                if !said_unreadable {
+                    said_unreadable = true;
+                    output.say(&format!(
+                        "  the console is not readable yet ({err:#}); trying again"
+                    ));
+                }
             }
             Err(_) => return Ok((console, false)),
         }
