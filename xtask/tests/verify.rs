@@ -140,6 +140,11 @@ fn the_vm_has_a_fuse_its_labels_and_no_external_address() {
             .ends_with(&format!("/global/images/{NEW_SLURM}")),
         "{vm}"
     );
+    assert!(
+        vm.get("serviceAccounts")
+            .is_none_or(|a| a.as_array().unwrap().is_empty()),
+        "no service account: {vm}"
+    );
     let script = vm["metadata"]["items"][0]["value"].as_str().unwrap();
     assert!(
         script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),

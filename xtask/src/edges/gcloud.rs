@@ -419,6 +419,9 @@ fn create_instance_args(vm: &Vm, project: &str, startup_script: &Path) -> Vec<St
         format!("--machine-type={}", vm.machine_type),
         "--no-address".into(),
         "--subnet=default".into(),
+        // The checks need no Google API: the VM gets no account to act as.
+        "--no-service-account".into(),
+        "--no-scopes".into(),
         format!(
             "--metadata-from-file=startup-script={}",
             startup_script.display()
@@ -596,6 +599,24 @@ mod tests {
                 .command(&["compute", "images", "list", "--no-standard-images"])
                 .to_string(),
             "gcloud compute images list --no-standard-images --project=determined-ai --format=json"
+        );
+    }
+
+    #[test]
+    fn a_verification_vm_has_no_address_no_account_and_a_fuse() {
+        let settings = crate::model::verification::Settings {
+            timeout_s: 1200,
+            machine_type: "e2-medium".into(),
+        };
+        let vm = Vm::new("det-environments-pbs-ci-1", "us-central1-c", &settings);
+        assert_eq!(
+            create_instance_args(&vm, "determined-ai", Path::new("/t/s.sh")).join(" "),
+            "compute instances create verify-det-environments-pbs-ci-1 --zone=us-central1-c \
+             --image=det-environments-pbs-ci-1 --image-project=determined-ai --machine-type=e2-medium \
+             --no-address --subnet=default --no-service-account --no-scopes \
+             --metadata-from-file=startup-script=/t/s.sh \
+             --labels=slurm-image=verification,verifies=det-environments-pbs-ci-1 \
+             --max-run-duration=1800s --instance-termination-action=DELETE"
         );
     }
 
