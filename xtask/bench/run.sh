@@ -37,6 +37,8 @@ echo "3/6 release against the slower single build" >&2
 bench a_release release
 echo "  and an unchanged rebuild against a build" >&2
 bench unchanged_rebuild reuse
+echo "  and the verification step added to a build and a release" >&2
+bench verification_cost verification
 
 echo "4/6 start-up of --help" >&2
 xtask="$repo/target/debug/xtask"
@@ -121,6 +123,18 @@ inputs and pins it without running packer. With a real build of about an hour th
 near 0: what remains is the three gcloud calls.
 
 $(cat "$work/reuse")
+
+## The verification step
+
+\`build --offline --force\` and \`release --yes --offline --force\` with the verification (a VM
+booted in the loopback Compute API, the repository's \`verify-image.sh\` run in a sandbox that
+plays the image, the console read, the VM deleted, the image labelled) against the same with
+\`--no-verify\`. With the stand-ins the step costs its gcloud calls (create, console reads,
+delete, describe and label the image: about a second each here); on GCE add the VM's boot,
+a few minutes. A release's two verifications run side by side, so it adds about what one
+build's does.
+
+$(cat "$work/verification")
 
 ## Start-up
 

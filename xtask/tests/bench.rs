@@ -277,3 +277,106 @@ fn release_rounds(host: &HostCopy, form: &str) {
     }
     reset();
 }
+
+#[test]
+#[ignore = "a benchmark: run with --ignored --nocapture"]
+fn verification_cost_in_builds_and_releases() {
+    let Some(host) = host() else { return };
+    let sandbox = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !sandbox {
+        println!("verification: not measured, `unshare --mount` does not work here (run as root)");
+        return;
+    }
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        std::fs::read(support::repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
+    );
+    host.api().boot_instances_in(&host.path("vms"));
+    let rounds: usize = std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(3);
+    let env = [
+        ("GIT_AUTHOR_NAME", "bench"),
+        ("GIT_AUTHOR_EMAIL", "bench@example.com"),
+        ("GIT_COMMITTER_NAME", "bench"),
+        ("GIT_COMMITTER_EMAIL", "bench@example.com"),
+    ];
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(host.root())
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
+    };
+    let reset = || {
+        git(&["checkout", "-q", "-f", "main"]);
+        let out = std::process::Command::new("git")
+            .args(["branch", "--format=%(refname:short)"])
+            .current_dir(host.root())
+            .output()
+            .unwrap();
+        for branch in String::from_utf8_lossy(&out.stdout).lines() {
+            if branch != "main" {
+                git(&["branch", "-q", "-D", branch]);
+            }
+        }
+    };
+    println!(
+        "\n| round | build --no-verify | build (verified) | added | release --no-verify | release (both verified) | added |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for round in 1..=rounds {
+        reset();
+        let (_, _, bare) = measure(
+            &host,
+            &["build", "--offline", "--force", "--no-verify"],
+            &env,
+        );
+        reset();
+        let (_, _, verified) = measure(&host, &["build", "--offline", "--force"], &env);
+        reset();
+        let branch = format!("bench-unverified-{round}");
+        let (_, _, release_bare) = measure(
+            &host,
+            &[
+                "release",
+                "--yes",
+                "--offline",
+                "--force",
+                "--no-verify",
+                "--branch",
+                &branch,
+            ],
+            &env,
+        );
+        reset();
+        let branch = format!("bench-verified-{round}");
+        let (_, _, release_verified) = measure(
+            &host,
+            &[
+                "release",
+                "--yes",
+                "--offline",
+                "--force",
+                "--branch",
+                &branch,
+            ],
+            &env,
+        );
+        println!(
+            "| {round} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s |",
+            bare.as_secs_f64(),
+            verified.as_secs_f64(),
+            verified.as_secs_f64() - bare.as_secs_f64(),
+            release_bare.as_secs_f64(),
+            release_verified.as_secs_f64(),
+            release_verified.as_secs_f64() - release_bare.as_secs_f64(),
+        );
+    }
+    reset();
+}

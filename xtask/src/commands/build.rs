@@ -15,12 +15,13 @@ use crate::model::WorkloadManager;
 use crate::steps::build::{
     build_one, ensure_plugins, resolve_source, source_for, source_origin, Inputs, Plan,
 };
-use crate::steps::consumers::TaskImages;
 use crate::steps::build_lock;
+use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::survey;
+use crate::steps::verify::Gate;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -34,7 +35,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --dry-run", "show the variables and the packer command only"),
     ],
     environment: ARTIFACTORY_ENVIRONMENT,
-    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)"],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
 }.render())]
 pub struct Build {
     /// The workload manager the image is for.
@@ -59,6 +60,9 @@ pub struct Build {
     /// Build even when an image made from the same inputs exists (it would be reused).
     #[arg(long)]
     pub force: bool,
+    /// Pin the new image without booting it to run the checks script (the pin is unverified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 impl Build {
@@ -90,7 +94,8 @@ impl Build {
             Some(&source),
             self.debug,
         )?;
-        let pinned = build_one(sh, host, &plan, &gcloud, self.force, Output::Inherit)?;
+        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
+        let pinned = build_one(sh, host, &plan, &gcloud, self.force, &gate, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(
@@ -182,6 +187,17 @@ impl Build {
         };
         let plan = Plan::new(host, inputs, wm, &launcher, source.as_deref(), self.debug)?;
         println!("{}", plan.preview(sh, host, ""));
+        match Gate::read(host, &inputs.config, &inputs.template, self.no_verify) {
+            Ok(gate) => println!(
+                "{}",
+                gate.preview(
+                    &inputs.config.gcp.project,
+                    &format!("det-environments-{wm}-ci-<timestamp>"),
+                    ""
+                )
+            ),
+            Err(err) => unknown.push(format!("verification: {err:#}")),
+        }
         match &plan.fingerprint {
             Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
             None if launcher.known().is_none() => {

@@ -11,7 +11,7 @@ use crate::edges::artifactory;
 use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
-use crate::model::config::Config;
+use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
 use crate::model::doctor::{failed_required, Finding, Outcome};
 use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
@@ -21,7 +21,7 @@ use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
 use crate::steps::consumers::{self, TaskImages};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
-use crate::steps::launcher;
+use crate::steps::{launcher, verify};
 use crate::term::is_interactive;
 
 /// Check what a build needs (tools, access, the files it reads), each check on its own line
@@ -64,6 +64,7 @@ impl Doctor {
                 ),
             ),
             template_finding(host, &template, config.as_ref().ok()),
+            checks_script_finding(host, config.as_ref().ok()),
         ];
         let (config, conf, template) = (config.ok(), conf.ok(), template.ok());
         let local = launcher::local_packages(host).unwrap_or_default();
@@ -557,6 +558,50 @@ fn artifactory_finding(
                 artifactory::USER_VAR,
                 artifactory::PASSWORD_VAR
             ),
+        ),
+    }
+}
+
+/// The team's checks script, which builds run on a VM before each pin: there (a build without
+/// it pins unverified) and free of syntax errors (which would fail every verification).
+fn checks_script_finding(host: &HostTree, config: Option<&Config>) -> Finding {
+    const CHECK: &str = "checks script";
+    let Some(config) = config else {
+        return Finding::skipped(
+            CHECK,
+            false,
+            "the config names it, and the config is not valid",
+        );
+    };
+    let path = host.packer_dir.join(config.verify.script());
+    let shown = host.show(&path);
+    // A script the config names must be there; the default one may be missing.
+    let named = config.verify.script.is_some();
+    if !path.is_file() {
+        return Finding::failed(
+            CHECK,
+            named,
+            format!("no checks script at {shown}, so builds pin their images unverified"),
+            format!(
+                "add it (this tool's repository has a default {DEFAULT_VERIFY_SCRIPT} in tools/slurm/packer/){}",
+                if named { " or fix verify.script in the config" } else { "" }
+            ),
+        );
+    }
+    match verify::check_syntax(&path) {
+        Ok(()) => Finding::passed(
+            CHECK,
+            true,
+            format!(
+                "{shown} passes `bash -n`; builds boot each image on a {} VM and wait at most {} for its report",
+                config.verify.machine_type, config.verify.timeout
+            ),
+        ),
+        Err(err) => Finding::failed(
+            CHECK,
+            true,
+            format!("{err:#}"),
+            format!("fix {shown}: every verification would fail on it"),
         ),
     }
 }

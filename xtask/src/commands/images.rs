@@ -8,8 +8,10 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::HelpFooter;
+use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::launcher_choice::Launcher;
+use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::load_config;
@@ -23,6 +25,7 @@ use crate::steps::survey::Survey;
     examples: &[
         ("images", "every image of both workload managers, with what prune would do to it"),
         ("images --wide", "the same with each image's source image, family and labels"),
+        ("images det-environments-slurm-ci-1717047568", "one image in full: its verification and bill of materials"),
     ],
     environment: &[],
     config: &["gcp.project", "prune.keep", "prune.release_branches"],
@@ -32,11 +35,16 @@ pub struct Images {
     /// columns).
     #[arg(long)]
     pub wide: bool,
+    /// Describe this one image in full instead: its verification, bill of materials and labels.
+    pub image: Option<String>,
 }
 
 impl Images {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
+        if let Some(name) = &self.image {
+            return describe(sh, &config.gcp.project, name);
+        }
         // Which image the current inputs would reuse needs the source families resolved: a
         // gcloud call each, made beside the listing rather than after it.
         let (survey, current) = std::thread::scope(|scope| {
@@ -58,6 +66,40 @@ impl Images {
         survey.print(&WorkloadManager::ALL);
         Ok(())
     }
+}
+
+/// One image in full: its verification, what it holds and every other label.
+fn describe(sh: &Shell, project: &str, name: &str) -> anyhow::Result<()> {
+    let image = Gcloud::new(sh, project)?.describe_image(name)?;
+    println!(
+        "{} ({}, created {})",
+        image.name, image.status, image.creation_timestamp
+    );
+    if let Some(description) = &image.description {
+        println!("  description: {description}");
+    }
+    println!("  verification: {}", verification::status_of(&image.labels));
+    let bom = verification::bill_of_materials(&image.labels);
+    if bom.is_empty() {
+        println!("  bill of materials: none recorded (`cargo xtask slurm-image verify {name}` records it)");
+    } else {
+        println!("  bill of materials:");
+        for (what, version) in bom {
+            println!("    {what:<20} {version}");
+        }
+    }
+    let others: Vec<_> = image
+        .labels
+        .iter()
+        .filter(|(k, _)| !verification::is_verification_label(k))
+        .collect();
+    if !others.is_empty() {
+        println!("  labels:");
+        for (key, value) in others {
+            println!("    {key:<20} {value}");
+        }
+    }
+    Ok(())
 }
 
 /// The input fingerprint a build of each workload manager would have now, with the launcher

@@ -11,6 +11,7 @@ mod launcher;
 mod orphans;
 mod prune;
 mod release;
+mod verify;
 
 use clap::Subcommand;
 use xshell::Shell;
@@ -30,6 +31,7 @@ pub enum SlurmImage {
     Images(images::Images),
     Prune(prune::Prune),
     Orphans(orphans::Orphans),
+    Verify(verify::Verify),
     Doctor(doctor::Doctor),
 }
 
@@ -46,6 +48,7 @@ impl SlurmImage {
             SlurmImage::Images(cmd) => cmd.run(sh, host),
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
+            SlurmImage::Verify(cmd) => cmd.run(sh, host),
             SlurmImage::Doctor(cmd) => cmd.run(sh, host),
         }
     }

@@ -8,9 +8,9 @@ use xshell::Shell;
 use crate::commands::HelpFooter;
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
-use crate::model::list_or_none;
 use crate::model::orphans;
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
+use crate::model::{list_or_none, verification};
 use crate::steps::build_lock;
 use crate::steps::host_files::load_config;
 use crate::steps::survey::now;
@@ -19,11 +19,17 @@ use crate::term;
 /// What packer writes into the description of every VM it starts.
 const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 
-/// List (and delete) VMs that packer left behind.
+/// A verification VM a killed build left (GCE's fuse deletes it in any case, later).
+fn is_verification_vm(vm: &Instance) -> bool {
+    vm.labels.get(verification::VM_ROLE).map(String::as_str) == Some(verification::VM_ROLE_VALUE)
+}
+
+/// List (and delete) VMs that packer, or a verification, left behind.
 ///
-/// Packer's VMs are named `packer-*` and described "New instance created by Packer"; only
-/// those older than the threshold are listed, and other VMs are never listed or touched. A VM
-/// created after a build running on this machine started is kept: it may be that build's.
+/// Packer's VMs are named `packer-*` and described "New instance created by Packer"; a
+/// verification's carry the label `slurm-image=verification`. Only those older than the
+/// threshold are listed, and other VMs are never listed or touched. A VM created after a
+/// build running on this machine started is kept: it may be that build's.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[
@@ -85,7 +91,10 @@ impl Orphans {
         let mut found: Vec<(Instance, i64)> = gcloud
             .list_instances()?
             .into_iter()
-            .filter(|vm| vm.name.starts_with("packer-") && vm.description == PACKER_DESCRIPTION)
+            .filter(|vm| {
+                (vm.name.starts_with("packer-") && vm.description == PACKER_DESCRIPTION)
+                    || is_verification_vm(vm)
+            })
             .filter_map(|vm| {
                 // A VM of unknown age is not reported: it cannot be shown to be old enough.
                 let created = parse_rfc3339(&vm.creation_timestamp)?;

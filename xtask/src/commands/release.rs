@@ -18,6 +18,7 @@ use crate::model::config::Config;
 use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, LauncherSource, Released};
+use crate::model::verification;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, ensure_plugins, source_for, Inputs, Pinned, Plan};
 use crate::steps::build_lock;
@@ -26,6 +27,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
 use crate::steps::survey::{now, Survey};
+use crate::steps::verify::Gate;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -63,6 +65,10 @@ pub struct Release {
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
     pub redo: Vec<WorkloadManagerArg>,
+    /// Pin the new images without booting them to run the checks script (the pins are
+    /// unverified).
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// Where the release commits.
@@ -171,6 +177,7 @@ impl Release {
                 from.as_deref().unwrap_or(&checkout.head)
             );
         }
+        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
         let results = run_builds(
             sh,
             host,
@@ -178,6 +185,7 @@ impl Release {
             &Reuse {
                 project: &inputs.config.gcp.project,
                 force: self.force,
+                gate: &gate,
             },
             side_by_side,
             &guard,
@@ -194,8 +202,16 @@ impl Release {
             .into_iter()
             .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
             .collect();
+        let inside: Vec<String> = plans
+            .iter()
+            .zip(&results)
+            .filter_map(|(plan, result)| {
+                let diff = result.as_ref().ok()?.inside.as_ref()?;
+                Some(format!("{}: {diff}", plan.wm))
+            })
+            .collect();
         let pins = with_launchers(sh, &inputs.config.gcp.project, &all_pins, &wms, &package);
-        let commit = commit_pins(sh, host, &target, &pins, &package, &source)?;
+        let commit = commit_pins(sh, host, &target, &pins, &package, &source, &inside)?;
         drop(guard);
 
         let origin = git::origin_url(sh, &host.root);
@@ -216,6 +232,9 @@ impl Release {
                 base,
             })
         );
+        for line in &inside {
+            println!("inside the images: {line}");
+        }
         show_prune_plan(sh, host, &inputs.config);
         Ok(())
     }
@@ -546,6 +565,15 @@ impl Release {
             // The source image is resolved only when the builds start.
             let plan = Plan::new(host, &inputs, wm, &launcher, None, false)?;
             println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
+            let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
+            println!(
+                "{}",
+                gate.preview(
+                    &inputs.config.gcp.project,
+                    &format!("det-environments-{wm}-ci-<timestamp>"),
+                    &format!("[{wm}] ")
+                )
+            );
         }
         let conf = read_images_conf(host)?;
         println!(
@@ -592,6 +620,8 @@ struct Reuse<'a> {
     project: &'a str,
     /// `--force`: build even where one exists.
     force: bool,
+    /// Each new image is verified before its pin, side by side like the builds.
+    gate: &'a Gate,
 }
 
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each
@@ -617,6 +647,7 @@ fn run_builds(
             plan,
             &gcloud,
             reuse.force,
+            reuse.gate,
             Output::Prefixed(&prefix),
         )
     };
@@ -653,9 +684,14 @@ fn commit_pins(
     pins: &[release::Pin],
     package: &LauncherPackage,
     source: &LauncherSource,
+    inside: &[String],
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
-    let message = release::commit_message(pins, &Launcher::Known(package.clone()), source);
+    let message = format!(
+        "{}{}",
+        release::commit_message(pins, &Launcher::Known(package.clone()), source),
+        verification::inside_section(inside)
+    );
     let message_file = host.state_dir.join("release-commit-message.txt");
     write_atomically(&message_file, message.as_bytes())?;
     let by_hand = format!(

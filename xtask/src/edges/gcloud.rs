@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::sync::{Mutex, MutexGuard};
@@ -13,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
+use crate::model::verification::Vm;
 use crate::model::{list_or_none, whole_number_setting};
 use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
 
@@ -85,6 +87,7 @@ pub struct Instance {
     pub status: String,
     pub creation_timestamp: String,
     pub description: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +99,33 @@ struct RawInstance {
     creation_timestamp: String,
     #[serde(default)]
     description: Option<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+}
+
+/// A piece of a VM's serial console: the text from the asked-for byte on, and where the next
+/// read starts.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SerialOutput {
+    #[serde(default)]
+    pub contents: String,
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub next: u64,
+}
+
+/// The API writes 64-bit integers as JSON strings; gcloud passes them on as they are.
+fn number_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Number(u64),
+        Text(String),
+    }
+    match Either::deserialize(deserializer)? {
+        Either::Number(n) => Ok(n),
+        Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
+    }
 }
 
 /// gcloud bound to one project.
@@ -304,6 +334,9 @@ impl<'a> Gcloud<'a> {
     /// Adds labels to an image (`gcloud compute images add-labels`), keeping those it has:
     /// how a build labels an image whose template does not.
     pub fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+        if labels.is_empty() {
+            return Ok(());
+        }
         let flag = labels_flag(labels);
         self.run(
             &format!("labelling image {image}"),
@@ -384,6 +417,7 @@ impl<'a> Gcloud<'a> {
                 status: r.status,
                 creation_timestamp: r.creation_timestamp,
                 description: r.description.unwrap_or_default(),
+                labels: r.labels,
             })
             .collect())
     }
@@ -437,6 +471,78 @@ fn end_every_call() -> MutexGuard<'static, Vec<u32>> {
         }
     }
     calls
+}
+
+impl Gcloud<'_> {
+    /// One image of the project, by name.
+    pub fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
+        self.json(
+            &format!("reading image {name}"),
+            &["compute", "images", "describe", name],
+        )
+    }
+
+    /// Boots a VM from `vm.image` of this project with `startup_script` as its startup script:
+    /// no external address, its labels, and a fuse that has GCE delete it after `vm.fuse_s`
+    /// seconds even if this tool is killed. Waits until GCE has created it.
+    pub fn create_instance(&self, vm: &Vm, startup_script: &Path) -> anyhow::Result<()> {
+        let args = create_instance_args(vm, &self.project, startup_script);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.run(
+            &format!("creating the verification VM {} in {}", vm.name, vm.zone),
+            &args,
+            self.delete_timeout(),
+        )
+        .map(drop)
+    }
+
+    /// The VM's serial console (port 1) from byte `start` on.
+    pub fn serial_output(
+        &self,
+        zone: &str,
+        name: &str,
+        start: u64,
+    ) -> anyhow::Result<SerialOutput> {
+        let zone_flag = format!("--zone={zone}");
+        let start_flag = format!("--start={start}");
+        self.json(
+            &format!("reading the console of {name}"),
+            &[
+                "compute",
+                "instances",
+                "get-serial-port-output",
+                name,
+                &zone_flag,
+                &start_flag,
+            ],
+        )
+    }
+}
+
+/// The arguments of `gcloud compute instances create` for a verification VM.
+fn create_instance_args(vm: &Vm, project: &str, startup_script: &Path) -> Vec<String> {
+    vec![
+        "compute".into(),
+        "instances".into(),
+        "create".into(),
+        vm.name.clone(),
+        format!("--zone={}", vm.zone),
+        format!("--image={}", vm.image),
+        format!("--image-project={project}"),
+        format!("--machine-type={}", vm.machine_type),
+        "--no-address".into(),
+        "--subnet=default".into(),
+        // The checks need no Google API: the VM gets no account to act as.
+        "--no-service-account".into(),
+        "--no-scopes".into(),
+        format!(
+            "--metadata-from-file=startup-script={}",
+            startup_script.display()
+        ),
+        labels_flag(&vm.labels),
+        format!("--max-run-duration={}s", vm.fuse_s),
+        "--instance-termination-action=DELETE".into(),
+    ]
 }
 
 /// `.../zones/us-central1-c` -> `us-central1-c`.
@@ -617,6 +723,24 @@ mod tests {
                 .command(&["compute", "images", "list", "--no-standard-images"])
                 .to_string(),
             "gcloud compute images list --no-standard-images --project=determined-ai --format=json"
+        );
+    }
+
+    #[test]
+    fn a_verification_vm_has_no_address_no_account_and_a_fuse() {
+        let settings = crate::model::verification::Settings {
+            timeout_s: 1200,
+            machine_type: "e2-medium".into(),
+        };
+        let vm = Vm::new("det-environments-pbs-ci-1", "us-central1-c", &settings);
+        assert_eq!(
+            create_instance_args(&vm, "determined-ai", Path::new("/t/s.sh")).join(" "),
+            "compute instances create verify-det-environments-pbs-ci-1 --zone=us-central1-c \
+             --image=det-environments-pbs-ci-1 --image-project=determined-ai --machine-type=e2-medium \
+             --no-address --subnet=default --no-service-account --no-scopes \
+             --metadata-from-file=startup-script=/t/s.sh \
+             --labels=slurm-image=verification,verifies=det-environments-pbs-ci-1 \
+             --max-run-duration=1800s --instance-termination-action=DELETE"
         );
     }
 

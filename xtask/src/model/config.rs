@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::model::verification::{parse_bound, Settings};
 use crate::model::{is_gce_image_name, WorkloadManager};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -15,6 +16,9 @@ pub struct Config {
     pub pbs: SourceImage,
     pub artifactory: Artifactory,
     pub prune: Prune,
+    /// Optional: the verification VM's settings, with defaults.
+    #[serde(default)]
+    pub verify: Verify,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +102,51 @@ pub struct Prune {
     pub release_branches: String,
 }
 
+/// How a new image is verified before it is pinned.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Verify {
+    /// The checks script, relative to the template folder; `None`: [`DEFAULT_VERIFY_SCRIPT`],
+    /// which a template may lack (its builds are then pinned unverified, saying so).
+    pub script: Option<String>,
+    /// How long the checks may take to report, e.g. `20m`.
+    pub timeout: String,
+    /// The verification VM's machine type.
+    pub machine_type: String,
+    /// The zone of the verification VM, when the template names none.
+    pub zone: String,
+}
+
+/// The checks script a template folder has when the config names none.
+pub const DEFAULT_VERIFY_SCRIPT: &str = "verify-image.sh";
+
+impl Default for Verify {
+    fn default() -> Verify {
+        Verify {
+            script: None,
+            timeout: "20m".to_string(),
+            // e2-small's 2 GB leaves too little beside the launcher's JVM (-Xms1024m), docker and
+            // the slurm daemons for the services to come up; e2-medium has 4 GB.
+            machine_type: "e2-medium".to_string(),
+            zone: "us-central1-c".to_string(),
+        }
+    }
+}
+
+impl Verify {
+    /// The checks script's file name in the template folder.
+    pub fn script(&self) -> &str {
+        self.script.as_deref().unwrap_or(DEFAULT_VERIFY_SCRIPT)
+    }
+
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings {
+            timeout_s: parse_bound(&self.timeout)?,
+            machine_type: self.machine_type.clone(),
+        })
+    }
+}
+
 impl Config {
     /// Parses the file's text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> anyhow::Result<Config> {
@@ -167,6 +216,7 @@ impl Config {
                 artifactory.download_rate_window_s
             );
         }
+        self.verify.settings()?;
         if self.prune.keep == 0 {
             bail!("prune.keep is 0, which would let prune delete every image: keep at least 1");
         }

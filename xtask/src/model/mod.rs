@@ -16,6 +16,7 @@ pub mod release;
 pub mod template;
 pub mod time;
 pub mod variables;
+pub mod verification;
 
 use std::fmt;
 

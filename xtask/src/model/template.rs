@@ -38,6 +38,8 @@ pub struct Template {
     pub plugin_sources: BTreeSet<String>,
     /// Literal `project_id = "..."` values of its sources.
     pub projects: BTreeSet<String>,
+    /// Literal `zone = "..."` values of its sources: where a verification VM boots too.
+    pub zones: BTreeSet<String>,
     /// The `playbook_file` of each `ansible-local` (or `ansible`) provisioner, as written.
     /// One that interpolates (`"${path.root}/x.yml"`) is kept as an empty string: the template
     /// has a playbook the tool cannot name.
@@ -180,6 +182,11 @@ impl Template {
                         (Some("source"), 1) if name == "project_id" && assigned => {
                             if let Some(Token::Str(value)) = tokens.get(i + 2) {
                                 self.projects.insert(value.clone());
+                            }
+                        }
+                        (Some("source"), 1) if name == "zone" && assigned => {
+                            if let Some(Token::Str(value)) = tokens.get(i + 2) {
+                                self.zones.insert(value.clone());
                             }
                         }
                         (Some("build"), 2) if name == "playbook_file" && assigned => {
@@ -548,6 +555,7 @@ locals {
 source "googlecompute" "determined-hpc-image" {
   project_id              = "determined-ai"
   source_image_project_id = [var.image_project_id]
+  zone                    = "us-central1-c"
   metadata                = { "block-project-ssh-keys" : "true" }
 }
 
@@ -578,6 +586,7 @@ build {
         assert!(t.required_versions.is_empty());
         assert_eq!(t.minimum_packer().unwrap(), (1, 7, 0));
         assert_eq!(t.projects.iter().collect::<Vec<_>>(), ["determined-ai"]);
+        assert_eq!(t.zones.iter().collect::<Vec<_>>(), ["us-central1-c"]);
         assert_eq!(t.other_projects("determined-ai"), None);
         assert_eq!(
             t.other_projects("someone-else").as_deref(),

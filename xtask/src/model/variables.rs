@@ -143,7 +143,6 @@ impl Variables {
     }
 
     /// The value of one variable, when it is text.
-    #[cfg(test)]
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.iter().find_map(|(n, v)| match v {
             Value::Text(text) if *n == name => Some(text.as_str()),

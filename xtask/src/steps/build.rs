@@ -20,6 +20,7 @@ use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::inputs;
+use crate::steps::verify::{self, Gate};
 use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
 /// The current image of the workload manager's source family. The build then names it
@@ -454,6 +455,7 @@ pub fn build_one(
     plan: &Plan,
     gcloud: &Gcloud,
     force: bool,
+    gate: &Gate,
     output: Output<'_>,
 ) -> anyhow::Result<Pinned> {
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
@@ -462,6 +464,12 @@ pub fn build_one(
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
     if let Some(Verdict::Reuse { image }) = verdict {
+        let new = verify::New {
+            image: &image,
+            reused: true,
+            interrupted: None,
+        };
+        let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
         let change =
             record(host, plan.wm, &image, output).map_err(|err| unpinned(err, plan, &image))?;
         return Ok(Pinned {
@@ -469,6 +477,7 @@ pub fn build_one(
             change,
             reused: true,
             interrupted: None,
+            inside,
         });
     }
     let built = plan.run(sh, host, output)?;
@@ -476,6 +485,12 @@ pub fn build_one(
     if !plan.labelled_by_template || changed {
         label(gcloud, &built.image, &labels, output);
     }
+    let new = verify::New {
+        image: &built.image,
+        reused: false,
+        interrupted: built.interrupted,
+    };
+    let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
     let change = record(host, plan.wm, &built.image, output).map_err(|err| {
         if is_interrupted(&err) {
             return unpinned(err, plan, &built.image);
@@ -494,6 +509,7 @@ pub fn build_one(
         change,
         reused: false,
         interrupted: built.interrupted,
+        inside,
     })
 }
 
@@ -534,6 +550,9 @@ pub struct Pinned {
     pub reused: bool,
     /// A signal that arrived as packer finished; the caller stops after the pin.
     pub interrupted: Option<i32>,
+    /// What changed inside the image against the one it replaced, from their bills of
+    /// materials: `slurm 23.11.4 -> 23.11.6`.
+    pub inside: Option<String>,
 }
 
 /// How often a lock wait looks again at the lock and at the signals.

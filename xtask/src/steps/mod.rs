@@ -2,10 +2,11 @@
 //! plan to pin, the survey of images.
 
 pub mod build;
-pub mod consumers;
 pub mod build_lock;
+pub mod consumers;
 pub mod host_files;
 pub mod inputs;
 pub mod launcher;
 pub mod playbook;
 pub mod survey;
+pub mod verify;

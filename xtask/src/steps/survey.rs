@@ -13,6 +13,7 @@ use crate::model::config::Config;
 use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
+use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
 
@@ -186,9 +187,10 @@ impl Survey {
             let age_width = widest(|c| &c.age, "AGE");
             let status_width = widest(|c| &c.status, "STATUS");
             let launcher_width = widest(|c| &c.launcher, "LAUNCHER");
+            let verified_width = widest(|c| &c.verified, "VERIFIED");
             let head = format!(
-                "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}",
-                "IMAGE", "AGE", "STATUS", "LAUNCHER"
+                "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}  {:<verified_width$}",
+                "IMAGE", "AGE", "STATUS", "LAUNCHER", "VERIFIED"
             );
             if self.wide {
                 lines.push(format!("{head}  SOURCE  FAMILY  LABELS  [PRUNE]"));
@@ -198,8 +200,8 @@ impl Survey {
             for (planned, cell) in rows.iter().zip(cells) {
                 let image = &planned.image;
                 let start = format!(
-                    "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}",
-                    image.name, cell.age, cell.status, cell.launcher,
+                    "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}  {:<verified_width$}",
+                    image.name, cell.age, cell.status, cell.launcher, cell.verified,
                 );
                 if self.wide {
                     let family = image.family.as_deref().unwrap_or("no family");
@@ -225,13 +227,15 @@ impl Survey {
         let legend: &[&str] = if self.wide {
             &[
                 "legend: LAUNCHER from the image's `launcher` label, else its description (? when neither names one);",
+                "  VERIFIED: whether the image booted and passed the checks script (with its workload manager's version);",
                 "  SOURCE: the source image it was built from (`source ?`: no label, made before images recorded",
                 "  their inputs); LABELS: labels other than what went in (`-`: none other; `no labels`: none at",
                 "  all); [PRUNE]: what `prune` would do; `<- a build now reuses it`: made from today's inputs",
             ]
         } else {
             &[
-                "legend: LAUNCHER from the image's label or description (? when neither names one); [PRUNE]:",
+                "legend: LAUNCHER from the image's label or description (? when neither names one); VERIFIED:",
+                "  booted and passed the checks (FAILED: did not; never: not verified); [PRUNE]:",
                 "  what `prune` would do: keep (pinned: in images.conf; on B: pinned on release branch B; newest N),",
                 "  DELETE, or delete? (prune deletes only in a git checkout); `*`: the image a build now reuses;",
                 "  `images --wide` adds the source image, family and labels",
@@ -262,6 +266,7 @@ impl Survey {
                 !provenance::RECORDED.contains(&k.as_str())
                     && *k != provenance::FINGERPRINT
                     && *k != provenance::WORKLOAD_MANAGER
+                    && !verification::is_verification_label(k)
             })
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
@@ -311,10 +316,19 @@ impl Survey {
             (Some(version), false) => version,
             (None, false) => "?".to_string(),
         };
+        let verified = if self.wide {
+            verification::summary(&image.labels, wm.key())
+        } else {
+            match verification::status_of(&image.labels) {
+                "never verified" => "never".to_string(),
+                status => status.to_string(),
+            }
+        };
         Row {
             age: format_age(self.now - image.created),
             status: image.status.clone(),
             launcher,
+            verified,
             source,
             labels,
             verdict,
@@ -332,6 +346,7 @@ struct Row {
     age: String,
     status: String,
     launcher: String,
+    verified: String,
     source: String,
     labels: String,
     verdict: String,

@@ -43,6 +43,29 @@ struct State {
     silent: bool,
     /// Requests to these paths answer 403.
     forbidden_paths: BTreeSet<String>,
+    /// How VMs inserted through the API "boot"; `None`: they never run their startup script.
+    boot: Option<Boot>,
+    /// The body of every instance insert.
+    inserts: Vec<Value>,
+    /// Each VM's serial console, by name: kept after the VM is deleted, for the tests.
+    consoles: std::collections::BTreeMap<String, String>,
+    /// The most VMs that existed at one time.
+    most_at_once: usize,
+}
+
+/// How an inserted VM boots: its startup script runs with bash in a sandbox that plays the
+/// image (stand-in programs first on PATH, a scratch folder mounted over /srv in a mount
+/// namespace of its own), its output going to the VM's serial console behind the guest
+/// agent's prefix.
+#[derive(Clone)]
+struct Boot {
+    dir: PathBuf,
+    /// Paths under the image's root (`srv/enroot/...`, `enabled/launcher`) that the image lacks.
+    lacks: Vec<String>,
+    /// The VMs boot only once this many exist at one time.
+    together: usize,
+    /// The VMs never run their startup script.
+    hang: bool,
 }
 
 #[derive(Clone)]
@@ -183,6 +206,25 @@ impl ComputeApi {
             .push((zone.to_string(), instance));
     }
 
+    /// A VM with labels, as a verification leaves one.
+    pub fn add_labelled_instance(
+        &self,
+        zone: &str,
+        name: &str,
+        created: i64,
+        labels: &[(&str, &str)],
+    ) {
+        self.add_instance(zone, name, created, "RUNNING", "");
+        let labels: serde_json::Map<String, Value> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let mut state = self.state.lock().unwrap();
+        if let Some((_, instance)) = state.instances.last_mut() {
+            instance["labels"] = Value::Object(labels);
+        }
+    }
+
     /// Makes the deletion of `name` fail, inside a batch or alone.
     pub fn fail_delete_of(&self, name: &str) {
         self.state.lock().unwrap().failing.insert(name.to_string());
@@ -195,6 +237,69 @@ impl ComputeApi {
     /// Makes every request go unanswered, the connection held open until gcloud drops it.
     pub fn silence(&self) {
         self.state.lock().unwrap().silent = true;
+    }
+
+    /// VMs inserted from now on boot in sandboxes under `dir` (see [`Boot`]), as a good image.
+    pub fn boot_instances_in(&self, dir: &Path) {
+        self.state.lock().unwrap().boot = Some(Boot {
+            dir: dir.to_path_buf(),
+            lacks: Vec::new(),
+            together: 1,
+            hang: false,
+        });
+    }
+
+    /// The images booted lack this path, relative to the image's root: `srv/...` for a file of
+    /// the caches, `enabled/<unit>` for a unit that systemctl says is enabled.
+    pub fn images_lack(&self, path: &str) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.lacks.push(path.to_string());
+        }
+    }
+
+    /// VMs start their startup script only once `n` VMs exist at one time.
+    pub fn boot_together(&self, n: usize) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.together = n;
+        }
+    }
+
+    /// VMs boot but never run their startup script.
+    pub fn hang_at_boot(&self) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.hang = true;
+        }
+    }
+
+    /// The body of every instance insert received.
+    pub fn instance_inserts(&self) -> Vec<Value> {
+        self.state.lock().unwrap().inserts.clone()
+    }
+
+    /// The serial console of a VM, deleted or not.
+    pub fn console(&self, name: &str) -> String {
+        self.state
+            .lock()
+            .unwrap()
+            .consoles
+            .get(name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The names of the VMs there now.
+    pub fn instance_names(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .instances
+            .iter()
+            .map(|(_, i)| i["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The most VMs that existed at one time.
+    pub fn most_instances_at_once(&self) -> usize {
+        self.state.lock().unwrap().most_at_once
     }
 
     /// Every request received, batch parts included.
@@ -320,7 +425,7 @@ fn remove_image(state: &mut State, project: &str, name: &str) -> bool {
 }
 
 /// Serves one keep-alive connection until gcloud closes it.
-fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
+fn serve(stream: TcpStream, port: u16, state: &Arc<Mutex<State>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut writer = stream;
     loop {
@@ -371,6 +476,7 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
             hold_silently(&mut reader);
             return;
         }
+        let shared = Arc::clone(state);
         let (status, content_type, answer) = {
             let mut state = state.lock().unwrap();
             state.requests.push(Request {
@@ -398,11 +504,18 @@ fn serve(stream: TcpStream, port: u16, state: &Mutex<State>) {
                     "multipart/mixed; boundary=stand-in-boundary".to_string(),
                     batch(&mut state, port, &boundary, &body),
                 )
-            } else if method == "POST" && path.ends_with("/wait") {
+            } else if method == "POST"
+                && path.contains("/global/operations/")
+                && path.ends_with("/wait")
+            {
                 // Every operation the stand-in starts is already done.
                 (200, "application/json".to_string(), wait_for(port, &path))
             } else if method == "POST" && path.ends_with("/setLabels") {
                 let (status, json) = set_labels(&mut state, port, &path, &body);
+                (status, "application/json".to_string(), json)
+            } else if let Some((status, json)) =
+                answer_vm(&mut state, &shared, port, &method, &target, &body)
+            {
                 (status, "application/json".to_string(), json)
             } else {
                 let (status, json) = answer(&mut state, port, &method, &path);
@@ -655,6 +768,286 @@ fn image_label_fingerprint(image: &Value) -> Value {
         .get("labelFingerprint")
         .cloned()
         .unwrap_or_else(|| json!("42WmSpB8rSM="))
+}
+
+/// The requests of a verification VM: insert (which boots it), get, its serial console, and
+/// the operations they start. `None` for any other request.
+fn answer_vm(
+    state: &mut State,
+    shared: &Arc<Mutex<State>>,
+    port: u16,
+    method: &str,
+    target: &str,
+    body: &str,
+) -> Option<(u16, String)> {
+    let base = format!("http://127.0.0.1:{port}");
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let found = |state: &State, zone: &str, name: &str| {
+        state
+            .instances
+            .iter()
+            .find(|(z, i)| z == zone && i["name"] == *name)
+            .map(|(_, i)| i.clone())
+    };
+    let not_found = |project: &str, zone: &str, name: &str| {
+        error(
+            404,
+            "notFound",
+            &format!(
+                "The resource 'projects/{project}/zones/{zone}/instances/{name}' was not found"
+            ),
+        )
+    };
+    Some(match (method, segments.as_slice()) {
+        ("POST", ["compute", "v1", "projects", project, "zones", zone, "instances"]) => {
+            let insert: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            state.inserts.push(insert.clone());
+            let name = insert["name"].as_str().unwrap_or_default().to_string();
+            if found(state, zone, &name).is_some() {
+                return Some(error(
+                    409,
+                    "alreadyExists",
+                    &format!("The resource 'projects/{project}/zones/{zone}/instances/{name}' already exists"),
+                ));
+            }
+            let zone_url = format!("{base}/compute/v1/projects/{project}/zones/{zone}");
+            let mut instance = insert.clone();
+            instance["kind"] = json!("compute#instance");
+            instance["zone"] = json!(zone_url);
+            instance["status"] = json!("RUNNING");
+            instance["creationTimestamp"] = json!(rfc3339(1_800_000_000));
+            instance["selfLink"] = json!(format!("{zone_url}/instances/{name}"));
+            state.instances.push((zone.to_string(), instance));
+            state.most_at_once = state.most_at_once.max(state.instances.len());
+            state.consoles.insert(
+                name.clone(),
+                "[    0.000000] Linux version 5.15.0-stand-in (the loopback Compute API)\r\n"
+                    .into(),
+            );
+            let image = insert["disks"][0]["initializeParams"]["sourceImage"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let script = insert["metadata"]["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|item| item["key"] == "startup-script")
+                .and_then(|item| item["value"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            if let Some(boot) = state.boot.clone() {
+                let description = images_of(state, PROJECT, port)
+                    .into_iter()
+                    .find(|i| i["name"] == *image)
+                    .and_then(|i| i["description"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                let (shared, vm) = (Arc::clone(shared), name.clone());
+                std::thread::spawn(move || {
+                    boot_vm(&shared, &boot, &vm, &image, &description, &script)
+                });
+            }
+            let mut done = operation(
+                &base,
+                &format!("{path}/{name}"),
+                &format!("projects/{project}/zones/{zone}/operations/op-insert-{name}"),
+            );
+            done["operationType"] = json!("insert");
+            done["zone"] = json!(format!("{base}/compute/v1/projects/{project}/zones/{zone}"));
+            (200, done.to_string())
+        }
+        ("GET", ["compute", "v1", "projects", project, "zones", zone, "instances", name]) => {
+            match found(state, zone, name) {
+                Some(instance) => (200, instance.to_string()),
+                None => not_found(project, zone, name),
+            }
+        }
+        (
+            "GET",
+            ["compute", "v1", "projects", project, "zones", zone, "instances", name, "serialPort"],
+        ) => {
+            if found(state, zone, name).is_none() {
+                return Some(not_found(project, zone, name));
+            }
+            let console = state.consoles.get(*name).cloned().unwrap_or_default();
+            let start: usize = query
+                .split('&')
+                .find_map(|kv| kv.strip_prefix("start="))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+                .min(console.len());
+            (
+                200,
+                json!({
+                    "kind": "compute#serialPortOutput",
+                    "contents": &console[start..],
+                    "start": start.to_string(),
+                    "next": console.len().to_string(),
+                    "selfLink": format!("{base}{path}"),
+                })
+                .to_string(),
+            )
+        }
+        // Every operation is done at once; its target is named by the operation's name.
+        (
+            "GET" | "POST",
+            ["compute", "v1", "projects", project, "global", "operations", op, ..],
+        ) => {
+            let image = op.strip_prefix("op-labels-").unwrap_or(op);
+            let mut done = operation(
+                &base,
+                &format!("/compute/v1/projects/{project}/global/images/{image}"),
+                &format!("projects/{project}/global/operations/{op}"),
+            );
+            done["operationType"] = json!("setLabels");
+            (200, done.to_string())
+        }
+        (
+            "GET" | "POST",
+            ["compute", "v1", "projects", project, "zones", zone, "operations", op, ..],
+        ) => {
+            let vm = op.strip_prefix("op-insert-").unwrap_or(op);
+            let mut done = operation(
+                &base,
+                &format!("/compute/v1/projects/{project}/zones/{zone}/instances/{vm}"),
+                &format!("projects/{project}/zones/{zone}/operations/{op}"),
+            );
+            done["operationType"] = json!("insert");
+            done["zone"] = json!(format!("{base}/compute/v1/projects/{project}/zones/{zone}"));
+            (200, done.to_string())
+        }
+        _ => return None,
+    })
+}
+
+/// The task images of the repository's config, which the stand-in images hold.
+pub const CPU_TASK_IMAGE: &str = "determinedai/pytorch-tensorflow-cpu-dev:e960eae";
+pub const CUDA_TASK_IMAGE: &str = "determinedai/pytorch-ngc-dev:e960eae";
+
+/// Plays the image `image` (described as packer's stand-in describes it, naming the launcher
+/// package) in a sandbox and runs the VM's startup script in it.
+fn boot_vm(
+    shared: &Arc<Mutex<State>>,
+    boot: &Boot,
+    vm: &str,
+    image: &str,
+    description: &str,
+    script: &str,
+) {
+    let console = |text: &str| {
+        if let Some(c) = shared.lock().unwrap().consoles.get_mut(vm) {
+            c.push_str(text);
+        }
+    };
+    if boot.hang {
+        console("[    1.000000] the stand-in image hangs before its startup script\r\n");
+        return;
+    }
+    // Events, not time: the VMs of a release each wait here until both exist.
+    let mut waited = 0;
+    while shared.lock().unwrap().instances.len() < boot.together {
+        if waited > 2400 {
+            console("[    2.000000] the stand-in gave up waiting for the other VM\r\n");
+            return;
+        }
+        waited += 1;
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let root = boot.dir.join(vm);
+    let _ = std::fs::remove_dir_all(&root);
+    let wm = if image.contains("-pbs-") {
+        "pbs"
+    } else {
+        "slurm"
+    };
+    let launcher = description
+        .rsplit(' ')
+        .next()
+        .and_then(|deb| deb.strip_prefix("hpe-hpc-launcher_"))
+        .and_then(|rest| rest.strip_suffix("_amd64.deb"))
+        .unwrap_or("0.0.0-0")
+        .to_string();
+    let mut files: Vec<String> = vec![
+        "enabled/launcher".into(),
+        format!("srv/singularity/{CPU_TASK_IMAGE}"),
+        format!("srv/singularity/{CUDA_TASK_IMAGE}"),
+        format!(
+            "srv/enroot/{}.sqsh",
+            CPU_TASK_IMAGE.replace(['/', ':'], "+")
+        ),
+        format!(
+            "srv/enroot/{}.sqsh",
+            CUDA_TASK_IMAGE.replace(['/', ':'], "+")
+        ),
+    ];
+    let mut programs: Vec<(&str, String)> = vec![
+        ("systemctl", format!("[ \"$1\" = is-enabled ] && [ -e '{}/enabled/'\"$2\" ] && echo enabled && exit 0; echo disabled; exit 1", root.display())),
+        ("dpkg-query", format!("[ \"${{@: -1}}\" = hpe-hpc-launcher ] && printf %s '{launcher}' && exit 0; exit 1")),
+        ("modinfo", "echo 525.147.05".into()),
+        ("podman", "echo 'podman version 4.6.2'".into()),
+        ("apptainer", "echo 'apptainer version 1.1.6'".into()),
+        ("enroot", "echo 3.4.1".into()),
+    ];
+    if wm == "slurm" {
+        files.extend(["enabled/slurmctld".into(), "enabled/slurmd".into()]);
+        programs.push(("sinfo", "echo 'slurm 23.11.4'".into()));
+    } else {
+        files.push("enabled/pbs".into());
+        programs.push(("qstat", "echo 'pbs_version = 22.05.11'".into()));
+        for program in ["qsub", "pbsnodes", "pbs_server", "pbs_mom"] {
+            programs.push((program, "exit 0".into()));
+        }
+    }
+    for file in files.iter().filter(|f| !boot.lacks.contains(f)) {
+        let path = root.join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "stand-in").unwrap();
+    }
+    std::fs::create_dir_all(root.join("srv")).unwrap();
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    for (name, body) in programs {
+        let path = root.join("bin").join(name);
+        std::fs::write(&path, format!("#!/bin/bash\n{body}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::write(root.join("startup-script"), script).unwrap();
+    let path = format!(
+        "{}:{}",
+        root.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let output = Command::new("unshare")
+        .args([
+            "--mount",
+            "--fork",
+            "bash",
+            "-c",
+            r#"mount --bind "$0/srv" /srv && exec bash "$0/startup-script""#,
+        ])
+        .arg(&root)
+        .env("PATH", path)
+        .output();
+    let text = match output {
+        Ok(out) => format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+        Err(err) => format!("the stand-in could not start unshare: {err}\n"),
+    };
+    let mut lines = String::new();
+    for line in text.lines() {
+        lines.push_str(&format!(
+            "Nov 30 09:00:01 {vm} google_metadata_script_runner[812]: startup-script: {line}\r\n"
+        ));
+    }
+    lines.push_str("[   30.000000] the startup script finished\r\n");
+    console(&lines);
 }
 
 /// A finished delete operation: gcloud then waits for nothing. It needs `operationType` and

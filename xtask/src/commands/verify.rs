@@ -1,0 +1,100 @@
+//! `verify`: boot a pinned or named image on a short-lived VM, run the checks on it and report.
+
+use anyhow::bail;
+use clap::Args;
+use xshell::Shell;
+
+use crate::commands::{HelpFooter, WorkloadManagerArg};
+use crate::edges::gcloud::Gcloud;
+use crate::edges::packer::Output;
+use crate::host::HostTree;
+use crate::model::verification::{bill_of_materials, status_of};
+use crate::model::WorkloadManager;
+use crate::steps::build::record;
+use crate::steps::host_files::{load_config, read_images_conf, read_template};
+use crate::steps::verify::{expected_of, failure, verify, workload_manager_of, Gate};
+
+/// Verify an image on demand: boot it on a short-lived VM, run the checks script, report.
+///
+/// The same step a build runs before its pin, without the pin unless asked: the VM is deleted
+/// in every case and the image labelled verified or failed with its bill of materials.
+#[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("verify", "verify the SLURM image images.conf pins"),
+        ("verify --wm pbs", "the same for PBS"),
+        ("verify det-environments-slurm-ci-1717047568 --pin", "verify this image and pin it if it passes"),
+        ("verify det-environments-slurm-ci-1717047568 --pin-unverified", "pin it without verifying it"),
+    ],
+    environment: &[],
+    config: &["gcp.project", "[image]", "[verify]"],
+}.render())]
+pub struct Verify {
+    /// The image to verify [default: the one images.conf pins for --wm].
+    pub image: Option<String>,
+    /// The workload manager whose pinned image to verify, when no image is named.
+    #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManagerArg::Slurm, conflicts_with = "image")]
+    pub wm: WorkloadManagerArg,
+    /// Pin the image in images.conf for its workload manager if it passes.
+    #[arg(long, requires = "image")]
+    pub pin: bool,
+    /// Pin the image without booting it; the pin is unverified.
+    #[arg(long, requires = "image", conflicts_with = "pin")]
+    pub pin_unverified: bool,
+}
+
+impl Verify {
+    pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        let config = load_config(host)?;
+        let template = read_template(host)?;
+        let wm = WorkloadManager::from(self.wm);
+        let image = match &self.image {
+            Some(image) => image.clone(),
+            None => match read_images_conf(host)?.pinned(wm) {
+                Some(image) => image.to_string(),
+                None => bail!(
+                    "{} pins no {} image: name the image to verify",
+                    host.show(&host.images_conf),
+                    wm
+                ),
+            },
+        };
+        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let described = gcloud.describe_image(&image)?;
+        if self.pin_unverified {
+            let wm = workload_manager_of(&image, &described.labels)?;
+            println!(
+                "pinning {image} without verifying it (its labels say: {})",
+                status_of(&described.labels)
+            );
+            record(host, wm, &image, Output::Inherit)?;
+            return Ok(());
+        }
+        let setup = match Gate::read(host, &config, &template, false)? {
+            Gate::Verify(setup) => setup,
+            Gate::Skip(why) => bail!("cannot verify {image}: {why}"),
+        };
+        let expected = expected_of(
+            &setup,
+            &image,
+            &described.labels,
+            described.description.as_deref(),
+        )?;
+        let outcome = verify(host, &gcloud, &setup, &image, &expected, Output::Inherit)?;
+        for line in outcome.report.lines() {
+            println!("{line}");
+        }
+        if !outcome.report.passed() {
+            bail!("{}", failure(&image, &outcome));
+        }
+        let bom = bill_of_materials(&outcome.labels)
+            .into_iter()
+            .map(|(what, version)| format!("{what} {version}"))
+            .collect::<Vec<_>>();
+        println!("{image} passed every check; it holds: {}", bom.join(", "));
+        if self.pin {
+            record(host, expected.wm, &image, Output::Inherit)?;
+        }
+        Ok(())
+    }
+}

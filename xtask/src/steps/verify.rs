@@ -1,0 +1,501 @@
+//! The verification of an image before its pin: a short-lived VM boots it, the team's checks
+//! script runs at boot, its report is read from the serial console, the VM is deleted in every
+//! case, and the image is labelled verified or failed with its bill of materials.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::edges::gcloud::Gcloud;
+use crate::edges::packer::Output;
+use crate::host::{write_atomically, HostTree};
+use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::provenance::{self, from_label_value};
+use crate::model::template::Template;
+use crate::model::verification::{
+    self, bom_diff, check_line, console_tail, merged_labels, startup_script, Expected, Report,
+    Settings, Vm,
+};
+use crate::model::WorkloadManager;
+use crate::steps::build::Plan;
+use crate::term::{signal_name, InterruptGuard, Interrupted};
+
+/// How many lines of the VM's console a failure shows.
+const CONSOLE_TAIL: usize = 15;
+
+/// Whether new images are verified before their pin, and how.
+pub enum Gate {
+    Verify(Setup),
+    /// Pinned unverified; the reason is said at the pin.
+    Skip(String),
+}
+
+/// Everything a verification needs that does not depend on the image.
+pub struct Setup {
+    /// The checks script as the user names it, and its text.
+    pub script: String,
+    pub checks: String,
+    pub zone: String,
+    pub settings: Settings,
+    pub cpu_task_image: String,
+    pub cuda_task_image: String,
+}
+
+impl Gate {
+    /// The gate of a build or a release. A checks script the config names must exist; the
+    /// default one may be missing (a template adopted as it is), and then every pin says it is
+    /// unverified and how to add the checks.
+    pub fn read(
+        host: &HostTree,
+        config: &Config,
+        template: &Template,
+        no_verify: bool,
+    ) -> anyhow::Result<Gate> {
+        if no_verify {
+            return Ok(Gate::Skip(
+                "--no-verify: the image was not booted or checked".to_string(),
+            ));
+        }
+        let path = host.packer_dir.join(config.verify.script());
+        let shown = host.show(&path);
+        let checks = match std::fs::read_to_string(&path) {
+            Ok(checks) => checks,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound && config.verify.script.is_none() => {
+                return Ok(Gate::Skip(format!(
+                    "there is no checks script at {shown}: add one (this tool's repository has a default \
+                     {DEFAULT_VERIFY_SCRIPT} in tools/slurm/packer/) so that images are booted and checked before \
+                     their pin"
+                )))
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!(
+                        "reading the checks script {shown} (verify.script in {}): add it, fix the name, or build \
+                         with --no-verify to pin unverified",
+                        host.show(&host.config_file)
+                    )
+                })
+            }
+        };
+        Ok(Gate::Verify(Setup {
+            script: shown,
+            checks,
+            zone: template
+                .zones
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| config.verify.zone.clone()),
+            settings: config.verify.settings()?,
+            cpu_task_image: config.image.cpu_task_image.clone(),
+            cuda_task_image: config.image.cuda_task_image.clone(),
+        }))
+    }
+
+    /// What a dry run shows of the step.
+    pub fn preview(&self, project: &str, image: &str, tag: &str) -> String {
+        match self {
+            Gate::Skip(why) => {
+                format!("# {tag}then no verification: the pin would be unverified ({why})")
+            }
+            Gate::Verify(setup) => {
+                let vm = Vm::new(image, &setup.zone, &setup.settings);
+                format!(
+                    "# {tag}then verify it before the pin: boot {} ({}, {}, project {project}, no external address, \
+                     deleted by GCE after {} s at the latest), run {} at boot, wait at most {} s for its report, \
+                     delete the VM, label the image",
+                    vm.name,
+                    vm.machine_type,
+                    vm.zone,
+                    vm.fuse_s,
+                    setup.script,
+                    setup.settings.timeout_s
+                )
+            }
+        }
+    }
+}
+
+impl Setup {
+    pub fn expected(&self, wm: WorkloadManager, launcher: &str) -> Expected {
+        Expected {
+            wm,
+            launcher: launcher.to_string(),
+            cpu_task_image: self.cpu_task_image.clone(),
+            cuda_task_image: self.cuda_task_image.clone(),
+        }
+    }
+}
+
+/// The step between packer (or the choice to reuse an image) and the pin. Returns when
+/// `image` may be pinned, with what changed inside it against `replaced` (the image pinned
+/// before) when both have a bill of materials; otherwise an error that names the failed checks
+/// and the commands to verify again or pin anyway. A reused image already verified is not
+/// booted again; one that failed, or was never verified, is.
+pub fn before_pin(
+    host: &HostTree,
+    gcloud: &Gcloud,
+    gate: &Gate,
+    plan: &Plan,
+    new: &New<'_>,
+    replaced: Option<&str>,
+    output: Output<'_>,
+) -> anyhow::Result<Option<String>> {
+    let image = new.image;
+    let setup = match gate {
+        Gate::Skip(why) => {
+            output.say(&format!("pinning {image} unverified: {why}"));
+            return Ok(None);
+        }
+        Gate::Verify(setup) => setup,
+    };
+    if let Some(signal) = new.interrupted {
+        return Err(Interrupted::error(
+            signal,
+            format!(
+                "{} arrived as packer finished: {image} is built but neither verified nor pinned; \
+                 to verify and pin it: {}",
+                signal_name(signal),
+                verify_command(image, "--pin")
+            ),
+        ));
+    }
+    if new.reused {
+        let labels = gcloud.describe_image(image)?.labels;
+        if labels.get(verification::STATUS).map(String::as_str) == Some(verification::VERIFIED) {
+            output.say(&format!(
+                "{image} was verified when it was built: not booting it again"
+            ));
+            return Ok(None);
+        }
+        output.say(&format!(
+            "{image} is {}: verifying it before it is pinned again",
+            verification::status_of(&labels)
+        ));
+    }
+    let launcher = plan
+        .variables
+        .text("launcher_deb_name")
+        .and_then(LauncherPackage::from_file_name)
+        .map(|p| p.version.to_string())
+        .context("the build's variables name no launcher package to check the image for")?;
+    let expected = setup.expected(plan.wm, &launcher);
+    let outcome = verify(host, gcloud, setup, image, &expected, output)?;
+    if !outcome.report.passed() {
+        bail!("{}", failure(image, &outcome));
+    }
+    output.say(&format!("verified {image}: every check passed"));
+    let Some(replaced) = replaced.filter(|r| *r != image) else {
+        return Ok(None);
+    };
+    // Only for the summary: a replaced image that cannot be read changes nothing.
+    let before = match gcloud.describe_image(replaced) {
+        Ok(before) => before.labels,
+        Err(_) => return Ok(None),
+    };
+    let diff = bom_diff(&before, &outcome.labels);
+    if diff.is_empty() {
+        return Ok(None);
+    }
+    output.print(&format!("inside {image}, against {replaced}: {diff}"));
+    Ok(Some(diff))
+}
+
+/// The image a build is about to pin.
+pub struct New<'a> {
+    pub image: &'a str,
+    /// Made by an earlier build from the same inputs, not by packer now.
+    pub reused: bool,
+    /// A signal that arrived as packer finished.
+    pub interrupted: Option<i32>,
+}
+
+/// What a verification found.
+pub struct Outcome {
+    pub report: Report,
+    pub console: String,
+    /// The bound ran out before the script said `end`.
+    pub timed_out: bool,
+    /// The image's labels after the verification.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Boots `image`, waits for the checks' report within the bound, deletes the VM whatever
+/// happens, and labels the image. A signal ends the wait; the VM is deleted and the error says
+/// the signal.
+pub fn verify(
+    host: &HostTree,
+    gcloud: &Gcloud,
+    setup: &Setup,
+    image: &str,
+    expected: &Expected,
+    output: Output<'_>,
+) -> anyhow::Result<Outcome> {
+    let vm = Vm::new(image, &setup.zone, &setup.settings);
+    std::fs::create_dir_all(&host.state_dir)
+        .with_context(|| format!("creating {}", host.state_dir.display()))?;
+    let script_file = host
+        .state_dir
+        .join(format!("{}.startup-script.sh", vm.name));
+    write_atomically(
+        &script_file,
+        startup_script(expected, &setup.checks).as_bytes(),
+    )?;
+    // From here a signal is recorded, so that the VM is always deleted before the tool ends.
+    let guard = InterruptGuard::new()?;
+    output.say(&format!(
+        "verifying {image}: booting {} ({}, {}) to run {}; its report is awaited for at most {} s",
+        vm.name, vm.machine_type, vm.zone, setup.script, setup.settings.timeout_s
+    ));
+    let started = Instant::now();
+    let created = gcloud.create_instance(&vm, &script_file);
+    let waited = match created {
+        Ok(()) => wait_for_report(gcloud, &vm, &setup.settings, &guard, started, output),
+        Err(err) => Err(err.context(format!("creating the verification VM {}", vm.name))),
+    };
+    // In every case, also when the create failed part-way: a VM that does not exist is fine.
+    delete_vm(gcloud, &vm, output);
+    if let Some(signal) = guard.received() {
+        return Err(Interrupted::error(
+            signal,
+            format!(
+                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image is \
+                 neither labelled nor pinned; to verify it again: {}",
+                signal_name(signal),
+                vm.name,
+                verify_command(image, "--pin")
+            ),
+        ));
+    }
+    let (console, timed_out) = waited?;
+    let report = Report::parse(&console);
+    let labels = label(gcloud, image, &report, output)?;
+    Ok(Outcome {
+        report,
+        console,
+        timed_out,
+        labels,
+    })
+}
+
+/// Reads the console until the checks say `end`, the bound runs out or a signal comes: the
+/// console read so far and whether the bound ran out.
+fn wait_for_report(
+    gcloud: &Gcloud,
+    vm: &Vm,
+    settings: &Settings,
+    guard: &InterruptGuard,
+    started: Instant,
+    output: Output<'_>,
+) -> anyhow::Result<(String, bool)> {
+    let bound = Duration::from_secs(settings.timeout_s);
+    // Often enough to answer soon, seldom enough to cost little: the pause between reads starts
+    // at a second and doubles up to a 120th of the bound, between 1 and 10 s.
+    let longest = (bound / 120).clamp(Duration::from_secs(1), Duration::from_secs(10));
+    let mut interval = Duration::from_secs(1);
+    let mut console = String::new();
+    let mut next = 0;
+    let mut shown = 0;
+    let mut said_waiting = Instant::now();
+    let mut said_unreadable = false;
+    loop {
+        if guard.received().is_some() {
+            return Ok((console, false));
+        }
+        match gcloud.serial_output(&vm.zone, &vm.name, next) {
+            Ok(piece) => {
+                console.push_str(&piece.contents);
+                next = piece.next.max(next);
+            }
+            // A VM still starting has no console yet; a real fault shows as a time-out.
+            Err(err) if guard.received().is_none() => {
+                if !said_unreadable {
+                    said_unreadable = true;
+                    output.say(&format!(
+                        "  the console is not readable yet ({err:#}); trying again"
+                    ));
+                }
+            }
+            Err(_) => return Ok((console, false)),
+        }
+        let report = Report::parse(&console);
+        for check in &report.checks[shown..] {
+            output.say(&format!("  {}", check_line(check)));
+        }
+        shown = report.checks.len();
+        if report.finished {
+            return Ok((console, false));
+        }
+        if started.elapsed() >= bound {
+            return Ok((console, true));
+        }
+        if said_waiting.elapsed() >= Duration::from_secs(60) {
+            said_waiting = Instant::now();
+            output.say(&format!(
+                "  still waiting for the checks on {}: {} checks reported, {} s of at most {} s",
+                vm.name,
+                shown,
+                started.elapsed().as_secs(),
+                settings.timeout_s
+            ));
+        }
+        let pause = Instant::now();
+        while pause.elapsed() < interval && guard.received().is_none() {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        interval = (interval * 2).min(longest);
+    }
+}
+
+/// Deletes the verification VM, saying so; a failure is a warning with the command that
+/// finishes the job, since GCE's fuse deletes it in any case.
+fn delete_vm(gcloud: &Gcloud, vm: &Vm, output: Output<'_>) {
+    output.say(&format!("deleting the verification VM {}", vm.name));
+    if let Err(err) = gcloud.delete_instances(&vm.zone, std::slice::from_ref(&vm.name)) {
+        if format!("{err:#}").contains("was not found") {
+            return;
+        }
+        output.say(&format!(
+            "warning: deleting the verification VM {} failed ({err:#}): GCE deletes it {} s after it started; \
+             to delete it now: gcloud compute instances delete {} --zone={} --project={}",
+            vm.name,
+            vm.fuse_s,
+            vm.name,
+            vm.zone,
+            gcloud.project()
+        ));
+    }
+}
+
+/// Labels the image with how its verification went and what it contains; its labels after.
+fn label(
+    gcloud: &Gcloud,
+    image: &str,
+    report: &Report,
+    output: Output<'_>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let labels = verification::labels(report);
+    let existing = gcloud.describe_image(image)?.labels;
+    let merged = merged_labels(&existing, &labels)?;
+    gcloud
+        .add_image_labels(image, &labels)
+        .with_context(|| format!("labelling {image} with its verification"))?;
+    output.say(&format!(
+        "labelled {image}: {}",
+        labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    Ok(merged)
+}
+
+/// The error of a failed verification: each failed check, the console's tail, what to do.
+pub fn failure(image: &str, outcome: &Outcome) -> String {
+    let mut text = if outcome.timed_out {
+        format!(
+            "the verification of {image} timed out: the checks did not report their end within the bound \
+             (verify.timeout)"
+        )
+    } else {
+        format!("{image} failed its verification")
+    };
+    let failed = outcome.report.failed();
+    if !failed.is_empty() {
+        text.push_str(&format!(
+            ": {}",
+            failed
+                .iter()
+                .map(|c| format!("{} ({})", c.name, c.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    } else if outcome.report.finished && outcome.report.checks.is_empty() {
+        text.push_str(": the checks script reported no check");
+    }
+    text.push_str(&format!(
+        "; it is labelled {}={}, and its line in images.conf is unchanged\n\
+         the last lines of the VM's console:\n",
+        verification::STATUS,
+        verification::FAILED
+    ));
+    for line in console_tail(&outcome.console, CONSOLE_TAIL) {
+        text.push_str(&format!("  | {line}\n"));
+    }
+    text.push_str(&format!(
+        "to verify it again (and pin it if it passes): {}\nto pin it anyway: {}",
+        verify_command(image, "--pin"),
+        verify_command(image, "--pin-unverified")
+    ));
+    text
+}
+
+fn verify_command(image: &str, flag: &str) -> String {
+    format!("cargo xtask slurm-image verify {image} {flag}")
+}
+
+/// Checks the checks script's syntax with `bash -n`, which runs nothing.
+pub fn check_syntax(path: &std::path::Path) -> anyhow::Result<()> {
+    let out = std::process::Command::new("bash")
+        .arg("-n")
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running `bash -n` (is bash installed?)")?;
+    if !out.status.success() {
+        bail!(
+            "`bash -n {}` fails: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// The workload manager of one of this tool's images, from its labels or its name.
+pub fn workload_manager_of(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+) -> anyhow::Result<WorkloadManager> {
+    labels
+        .get(provenance::WORKLOAD_MANAGER)
+        .map(String::as_str)
+        .or_else(|| {
+            WorkloadManager::ALL
+                .iter()
+                .map(|wm| wm.key())
+                .find(|key| name.starts_with(&format!("det-environments-{key}-ci-")))
+        })
+        .and_then(|key| WorkloadManager::ALL.into_iter().find(|wm| wm.key() == key))
+        .with_context(|| {
+            format!(
+                "{name} carries no workload-manager label and its name names none: it is not an image this tool built"
+            )
+        })
+}
+
+/// What `image` should hold, from its name, labels and description: the workload manager and
+/// the launcher version it was baked with.
+pub fn expected_of(
+    setup: &Setup,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    description: Option<&str>,
+) -> anyhow::Result<Expected> {
+    let wm = workload_manager_of(name, labels)?;
+    let launcher = description
+        .and_then(|d| d.split_whitespace().last())
+        .and_then(LauncherPackage::from_file_name)
+        .map(|p| p.version.to_string())
+        .or_else(|| labels.get(provenance::LAUNCHER).map(|v| from_label_value(v)))
+        .with_context(|| {
+            format!(
+                "{name} names no launcher package in its description or labels: the checks cannot know which \
+                 version to expect"
+            )
+        })?;
+    Ok(setup.expected(wm, &launcher))
+}

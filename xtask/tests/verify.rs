@@ -1,0 +1,660 @@
+//! The verification between packer and the pin: a VM boots the new image in the loopback
+//! Compute API, which runs the team's checks script in a sandbox that plays the image.
+
+mod support;
+
+use std::io::BufReader;
+use std::process::Stdio;
+
+use support::compute_api::CUDA_TASK_IMAGE;
+use support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
+
+const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
+const CONFIG: &str = "tools/slurm/packer/slurm-image.toml";
+
+/// Whether this machine can give a sandboxed "boot" a mount namespace of its own (root, with
+/// unshare); without it a developer's run skips loudly and CI fails.
+fn sandbox_available() -> bool {
+    let works = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "true"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !works {
+        assert!(
+            !std::env::var("CI").is_ok_and(|v| v == "true" || v == "1"),
+            "`unshare --mount` does not work here (it needs root), and CI=true"
+        );
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED {}: `unshare --mount` does not work here (run as root)",
+            std::thread::current().name().unwrap_or("a test")
+        );
+    }
+    works
+}
+
+/// A host tree with the stand-in packer, a launcher package, the repository's checks script,
+/// verification bounded by `timeout`, and VMs that boot as a good image.
+fn host(timeout: &str) -> HostCopy {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        std::fs::read(repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
+    );
+    let config = host
+        .read(CONFIG)
+        .replace("timeout = \"20m\"", &format!("timeout = \"{timeout}\""));
+    host.write(CONFIG, config);
+    host.api().boot_instances_in(&host.path("vms"));
+    host
+}
+
+#[test]
+fn a_good_image_is_verified_labelled_and_pinned() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let run = host.run(&["build", "--offline"]).ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        format!("slurm: {NEW_SLURM}\npbs: det-environments-pbs-ci-1717016272\n")
+    );
+    for line in [
+        "ok   launcher: hpe-hpc-launcher 3.3.1-2 is installed",
+        "ok   slurm-daemons: slurmctld and slurmd are enabled",
+        &format!(
+            "ok   enroot-cache-cuda: /srv/enroot/{}.sqsh",
+            CUDA_TASK_IMAGE.replace(['/', ':'], "+")
+        ),
+        "verified det-environments-slurm-ci-1800000000: every check passed",
+    ] {
+        assert!(
+            run.stderr.contains(line) || run.stdout.contains(line),
+            "lacks {line:?}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    let labels = &host.api().image(NEW_SLURM).unwrap()["labels"];
+    assert_eq!(labels["verification"], "verified", "{labels}");
+    assert_eq!(labels["bom-slurm"], "23_11_4", "{labels}");
+    assert_eq!(labels["bom-launcher"], "3_3_1-2", "{labels}");
+    assert_eq!(labels["bom-nvidia"], "525_147_05", "{labels}");
+    assert_eq!(
+        labels["launcher"], "3_3_1-2",
+        "the build's labels stay: {labels}"
+    );
+    let vm = format!("us-central1-c/verify-{NEW_SLURM}");
+    assert_eq!(host.api().instance_deletions(), [vm]);
+    assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn the_vm_has_a_fuse_its_labels_and_no_external_address() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.run(&["build", "--offline"]).ok();
+    let inserts = host.api().instance_inserts();
+    assert_eq!(inserts.len(), 1);
+    let vm = &inserts[0];
+    assert_eq!(vm["name"], format!("verify-{NEW_SLURM}"));
+    assert_eq!(
+        vm["scheduling"]["instanceTerminationAction"], "DELETE",
+        "{vm}"
+    );
+    assert_eq!(
+        vm["scheduling"]["maxRunDuration"]["seconds"], "900",
+        "5m + 10m: {vm}"
+    );
+    assert_eq!(vm["labels"]["slurm-image"], "verification", "{vm}");
+    assert_eq!(vm["labels"]["verifies"], NEW_SLURM, "{vm}");
+    assert!(
+        vm["machineType"].as_str().unwrap().ends_with("/e2-medium"),
+        "{vm}"
+    );
+    let interfaces = vm["networkInterfaces"].as_array().unwrap();
+    assert!(
+        interfaces.iter().all(|i| i
+            .get("accessConfigs")
+            .is_none_or(|a| a.as_array().unwrap().is_empty())),
+        "no external address: {vm}"
+    );
+    assert!(
+        vm["disks"][0]["initializeParams"]["sourceImage"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/global/images/{NEW_SLURM}")),
+        "{vm}"
+    );
+    assert!(
+        vm.get("serviceAccounts")
+            .is_none_or(|a| a.as_array().unwrap().is_empty()),
+        "no service account: {vm}"
+    );
+    let script = vm["metadata"]["items"][0]["value"].as_str().unwrap();
+    assert!(
+        script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
+        "{script}"
+    );
+}
+
+#[test]
+fn a_missing_enroot_cache_file_fails_that_check_by_name_and_pins_nothing() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"),
+        "its line in images.conf is unchanged",
+        "the last lines of the VM's console:",
+        &format!("to verify it again (and pin it if it passes): cargo xtask slurm-image verify {NEW_SLURM} --pin"),
+        &format!("to pin it anyway: cargo xtask slurm-image verify {NEW_SLURM} --pin-unverified"),
+    ]);
+    assert!(
+        !run.stderr.contains("FAIL enroot-cache-cpu"),
+        "only the missing file fails\n{}",
+        run.stderr
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+    assert!(host.api().instance_names().is_empty(), "the VM is deleted");
+}
+
+#[test]
+fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5s");
+    host.api().hang_at_boot();
+    host.run(&["build", "--offline"]).fails_with(&[
+        &format!("the verification of {NEW_SLURM} timed out"),
+        "the stand-in image hangs before its startup script",
+    ]);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{NEW_SLURM}")]
+    );
+    assert!(host.api().instance_names().is_empty());
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+/// Sends `signal` to the xtask while it waits for the checks of a VM that never reports; its
+/// exit code and what it said after the signal.
+fn interrupt_verification(signal: &str) -> (HostCopy, Option<i32>, String) {
+    let host = host("10m");
+    host.api().hang_at_boot();
+    let mut child = host
+        .xtask(&["build", "--offline"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    read_until_line(&mut stderr, "reading the console of");
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let code = child.wait().unwrap().code();
+    (host, code, rest)
+}
+
+#[test]
+fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
+    if !sandbox_available() {
+        return;
+    }
+    let (host, code, rest) = interrupt_verification("INT");
+    assert_eq!(code, Some(130), "{rest}");
+    assert!(
+        rest.contains("interrupted by Ctrl-C (SIGINT): the verification VM"),
+        "{rest}"
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{NEW_SLURM}")]
+    );
+    assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn sigterm_and_sighup_during_verification_delete_the_vm_too() {
+    if !sandbox_available() {
+        return;
+    }
+    for (signal, wanted) in [("TERM", 143), ("HUP", 129)] {
+        let (host, code, rest) = interrupt_verification(signal);
+        assert_eq!(code, Some(wanted), "{signal}: {rest}");
+        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+        assert_eq!(
+            host.api().instance_deletions(),
+            [format!("us-central1-c/verify-{NEW_SLURM}")],
+            "{signal}"
+        );
+    }
+}
+
+#[test]
+fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
+    let host = host("5m");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    host.api().add_labelled_instance(
+        "us-central1-c",
+        &format!("verify-{NEW_SLURM}"),
+        now - 7200,
+        &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
+    );
+    host.api()
+        .add_labelled_instance("us-central1-c", "someones-vm", now - 7200, &[("team", "x")]);
+    let run = host.run(&["orphans", "--older-than", "1h"]).ok();
+    assert!(
+        run.stdout.contains(&format!("verify-{NEW_SLURM}")),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("someones-vm"), "{}", run.stdout);
+}
+
+#[test]
+fn no_verify_pins_and_says_the_pin_is_unverified() {
+    let host = host("5m");
+    let run = host.run(&["build", "--offline", "--no-verify"]).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("pinning {NEW_SLURM} unverified: --no-verify")),
+        "{}",
+        run.stderr
+    );
+    assert!(host.api().instance_inserts().is_empty());
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+#[test]
+fn without_a_checks_script_the_pin_says_it_is_unverified_and_how_to_add_one() {
+    let host = host("5m");
+    std::fs::remove_file(host.path("tools/slurm/packer/verify-image.sh")).unwrap();
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "pinning {NEW_SLURM} unverified: there is no checks script at tools/slurm/packer/verify-image.sh"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(host.api().instance_inserts().is_empty());
+}
+
+/// Runs git in the host tree as the tests' user.
+fn git(host: &HostCopy, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .status()
+        .unwrap();
+    assert!(status.success(), "git {args:?}");
+}
+
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+#[test]
+fn a_release_verifies_both_images_at_once() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("2m");
+    // Each VM runs its checks only once both exist: verifications one after the other would
+    // time out on the first.
+    host.api().boot_together(2);
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/compute-images/\n/vms/\n",
+    );
+    // The images pinned before, verified by an earlier release.
+    host.api().add_image(
+        "det-environments-slurm-ci-1717047568",
+        1_717_047_568,
+        "READY",
+        &[
+            ("verification", "verified"),
+            ("bom-slurm", "23_11_3"),
+            ("bom-launcher", "3_3_0-0"),
+        ],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    let run = host
+        .run_env(
+            &[
+                "release",
+                "--yes",
+                "--offline",
+                "--branch",
+                "slurm-images-test",
+            ],
+            &IDENTITY,
+        )
+        .ok();
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    assert_eq!(host.api().most_instances_at_once(), 2);
+    for image in [
+        "det-environments-slurm-ci-1800000000",
+        "det-environments-pbs-ci-1800000000",
+    ] {
+        let labels = &host.api().image(image).unwrap()["labels"];
+        assert_eq!(labels["verification"], "verified", "{image}: {labels}");
+        assert!(
+            run.stderr
+                .contains(&format!("verified {image}: every check passed")),
+            "{}",
+            run.stderr
+        );
+    }
+    assert_eq!(
+        host.api()
+            .image("det-environments-pbs-ci-1800000000")
+            .unwrap()["labels"]["bom-pbs"],
+        "22_05_11"
+    );
+    assert!(host.api().instance_names().is_empty());
+    let message = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%B"])
+        .current_dir(host.root())
+        .output()
+        .unwrap();
+    let message = String::from_utf8(message.stdout).unwrap();
+    assert!(
+        message.contains("What changed inside the images (their bills of materials):\n- slurm: ")
+            && message.contains("launcher 3.3.0-0 -> 3.3.1-2")
+            && message.contains("slurm 23.11.3 -> 23.11.4"),
+        "{message}"
+    );
+    assert!(
+        run.stdout.contains("inside the images: slurm: "),
+        "{}",
+        run.stdout
+    );
+}
+
+/// An image of PBS made earlier and never verified.
+const OLDER_PBS: &str = "det-environments-pbs-ci-1790000000";
+
+fn with_older_pbs_image(host: &HostCopy) {
+    host.api().add_image(
+        OLDER_PBS,
+        1_790_000_000,
+        "READY",
+        &[("workload-manager", "pbs")],
+        &format!("HPC pbs testing VM {LAUNCHER}"),
+    );
+}
+
+#[test]
+fn verify_checks_a_named_image_on_demand_pins_it_when_asked_and_images_shows_it() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    with_older_pbs_image(&host);
+    let listed = host.run(&["images"]).ok();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(OLDER_PBS) && l.contains("never verified")),
+        "{}",
+        listed.stdout
+    );
+    let run = host.run(&["verify", OLDER_PBS, "--pin"]).ok();
+    assert!(
+        run.stdout.contains("ok   pbs-programs: qsub, qstat"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains(&format!("{OLDER_PBS} passed every check; it holds: "))
+            && run.stdout.contains("pbs 22.05.11"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        host.read("tools/slurm/terraform/images.conf"),
+        format!("slurm: det-environments-slurm-ci-1717047568\npbs: {OLDER_PBS}\n")
+    );
+    assert!(host.api().instance_names().is_empty());
+    let listed = host.run(&["images"]).ok();
+    assert!(
+        listed
+            .stdout
+            .lines()
+            .any(|l| l.contains(OLDER_PBS) && l.contains("verified 22.05.11")),
+        "{}",
+        listed.stdout
+    );
+    let described = host.run(&["images", OLDER_PBS]).ok();
+    for line in [
+        "  verification: verified",
+        "  bill of materials:",
+        "    pbs                  22.05.11",
+        "    launcher             3.3.1-2",
+    ] {
+        assert!(
+            described.stdout.contains(line),
+            "lacks {line:?}\n{}",
+            described.stdout
+        );
+    }
+}
+
+#[test]
+fn pin_unverified_pins_without_a_vm_and_says_so() {
+    let host = host("5m");
+    with_older_pbs_image(&host);
+    let run = host.run(&["verify", OLDER_PBS, "--pin-unverified"]).ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "pinning {OLDER_PBS} without verifying it (its labels say: never verified)"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(&format!("pbs: {OLDER_PBS}")));
+    assert!(host.api().instance_inserts().is_empty());
+}
+
+#[test]
+fn dry_runs_show_the_verification_step() {
+    let host = host("5m");
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert!(
+        run.stdout.contains(
+            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp> (e2-medium, \
+             us-central1-c, project determined-ai, no external address, deleted by GCE after 900 s at the latest), \
+             run tools/slurm/packer/verify-image.sh at boot, wait at most 300 s for its report"
+        ),
+        "{}",
+        run.stdout
+    );
+    let run = host
+        .run(&["build", "--offline", "--dry-run", "--no-verify"])
+        .ok();
+    assert!(
+        run.stdout
+            .contains("# then no verification: the pin would be unverified (--no-verify"),
+        "{}",
+        run.stdout
+    );
+    assert!(host.api().only_reads());
+}
+
+/// The real host repository, laid out by `real-host-copy` (see the README of the tests), with
+/// the default checks script added as its team would: a build verifies and pins there too.
+/// Runs when SLURM_IMAGE_REAL_HOST names such a copy, and says it skipped otherwise.
+#[test]
+fn the_default_checks_run_in_a_copy_of_the_real_host_repository() {
+    let Some(real) = std::env::var_os("SLURM_IMAGE_REAL_HOST") else {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the_default_checks_run_in_a_copy_of_the_real_host_repository: set SLURM_IMAGE_REAL_HOST \
+             to a folder laid out by real-host-copy"
+        );
+        return;
+    };
+    if !sandbox_available() {
+        return;
+    }
+    let host = HostCopy::of_tree(std::path::Path::new(&real));
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        std::fs::read(repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
+    );
+    host.api().boot_instances_in(&host.path("vms"));
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr
+            .contains(&format!("verified {NEW_SLURM}: every check passed")),
+        "{}",
+        run.stderr
+    );
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "verified"
+    );
+}
+
+#[test]
+fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
+    let host = host("5m");
+    let line = |run: &support::Run| {
+        run.stdout
+            .lines()
+            .find(|l| l.contains("checks script: "))
+            .unwrap_or_else(|| panic!("no checks script line\n{}", run.stdout))
+            .to_string()
+    };
+    let run = host.run(&["doctor"]);
+    assert!(
+        line(&run).starts_with(
+            "ok    checks script: tools/slurm/packer/verify-image.sh passes `bash -n`"
+        ),
+        "{}",
+        run.stdout
+    );
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        "#!/bin/bash\nif then\n",
+    );
+    let run = host.run(&["doctor"]);
+    assert!(
+        line(&run).starts_with("FAIL  checks script: `bash -n "),
+        "{}",
+        run.stdout
+    );
+    std::fs::remove_file(host.path("tools/slurm/packer/verify-image.sh")).unwrap();
+    let run = host.run(&["doctor"]);
+    assert!(
+        line(&run).starts_with(
+            "warn  checks script: no checks script at tools/slurm/packer/verify-image.sh, so builds pin their images unverified"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unchanged_rebuild_reuses_the_verified_image_without_booting_it_again() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.run(&["build", "--offline"]).ok();
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{NEW_SLURM} was verified when it was built: not booting it again"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.api().instance_inserts().len(), 1);
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+#[test]
+fn an_image_that_failed_is_verified_again_before_it_is_reused_and_stays_unpinned() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.run(&["build", "--offline"])
+        .fails_with(&["failed its verification: enroot-cache-cuda"]);
+    // The same inputs again: the failed image would be reused, so it is booted again first.
+    host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} is FAILED: verifying it before it is pinned again"),
+        "failed its verification: enroot-cache-cuda",
+    ]);
+    assert_eq!(host.api().instance_inserts().len(), 2);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}
