@@ -125,8 +125,8 @@ fn a_build_never_pins_an_image_of_another_workload_manager() {
         "det-environments-slurm-ci-",
     );
     let run = host.run(&["build", "--offline", "--wm", "pbs"]).fails_with(&[
-        "not pinning det-environments-slurm-ci-1800000000, the latest build in target/slurm-image/pbs-manifest.json",
-        "tools/slurm/packer/main.pkr.hcl line 47: image_name = \"det-environments-slurm-ci-{{timestamp}}\"",
+        "not pinning det-environments-slurm-ci-1800000000, the latest build in target/slurm-image/pbs/build/manifest.json",
+        "tools/slurm/packer/main.pkr.hcl line 42: image_name = \"det-environments-slurm-ci-{{timestamp}}\"",
         "det-environments-slurm-ci-1800000000 is not a pbs image",
         "images.conf left as it is",
     ]);
@@ -142,10 +142,18 @@ fn a_build_never_pins_another_teams_image() {
         "other-team-image-1",
     );
     host.run(&["build", "--offline"]).fails_with(&[
-        "not pinning other-team-image-1, the latest build in target/slurm-image/slurm-manifest.json",
+        "not pinning other-team-image-1, the latest build in target/slurm-image/slurm/build/manifest.json",
         "other-team-image-1 is not a slurm image",
     ]);
     assert_eq!(host.read(IMAGES_CONF), SEED);
+    // Another team's image is not this tool's to label or boot.
+    let touched: Vec<String> = host
+        .api()
+        .http_requests()
+        .into_iter()
+        .filter(|r| r.contains("setLabels") || r.contains("/instances"))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
     // The images a cluster reads are still the ones the tool accepts.
     host.run(&["build", "--offline", "--dry-run"]).ok();
 }
@@ -402,6 +410,6 @@ fn an_oversized_manifest_is_refused_unread() {
         r#"head -c 17825792 /dev/zero | tr '\0' ' ' >> "$manifest""#,
     );
     host.run(&["build", "--offline"])
-        .fails_with(&["slurm-manifest.json is larger than 16777216 bytes"]);
+        .fails_with(&["slurm/build/manifest.json is larger than 16777216 bytes"]);
     assert_eq!(host.read(IMAGES_CONF), SEED);
 }

@@ -257,44 +257,6 @@ fn a_signal_while_waiting_to_pin_says_the_image_is_not_pinned_and_the_next_build
     );
 }
 
-#[test]
-fn a_signal_while_waiting_for_the_shared_manifest_says_nothing_was_built() {
-    // The real form's template writes every build's manifest to build/manifest.json.
-    let host = HostCopy::real_form();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    std::fs::create_dir_all(host.state_dir()).unwrap();
-    // The test holds the turn, as a build of the other workload manager would.
-    let lock = std::fs::File::create(host.state_dir().join("manifest.lock")).unwrap();
-    lock.lock().unwrap();
-    let mut build = Running::start(&host, host.xtask(&["build", "--offline"]), true);
-    let mut stderr = build.read_until("waiting for the other build to finish");
-    kill("INT", &format!("-{}", build.pid()));
-    let (code, rest) = build.finish();
-    stderr += &rest;
-    assert_eq!(code, Some(130), "{stderr}");
-    assert!(
-        stderr.contains(
-            "Ctrl-C (SIGINT) arrived while waiting for the other build's turn: packer did not start, \
-             so nothing was built and images.conf is unchanged"
-        ),
-        "{stderr}"
-    );
-    assert!(
-        !host
-            .packer_calls()
-            .iter()
-            .any(|call| call.contains("| build")),
-        "packer ran"
-    );
-    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
-    drop(lock);
-}
-
 /// Whether process `pid` runs: it exists and is not a zombie, dead and waiting to be reaped
 /// (killed children of a tool that ended at once are reaped by init, in its own time).
 fn is_alive(pid: u32) -> bool {

@@ -440,7 +440,7 @@ fn verify_checks_a_named_image_on_demand_pins_it_when_asked_and_images_shows_it(
     }
     let host = host("5m");
     with_older_pbs_image(&host);
-    let listed = host.run(&["images"]).ok();
+    let listed = host.run(&["images", "--wide"]).ok();
     assert!(
         listed
             .stdout
@@ -467,7 +467,7 @@ fn verify_checks_a_named_image_on_demand_pins_it_when_asked_and_images_shows_it(
         format!("slurm: det-environments-slurm-ci-1717047568\npbs: {OLDER_PBS}\n")
     );
     assert!(host.api().instance_names().is_empty());
-    let listed = host.run(&["images"]).ok();
+    let listed = host.run(&["images", "--wide"]).ok();
     assert!(
         listed
             .stdout

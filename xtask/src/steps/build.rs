@@ -348,13 +348,15 @@ impl Plan {
                 ))
             }
         };
-        let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES).with_context(|| {
-            format!(
+        if !self.manifest.exists() {
+            bail!(
                 "packer succeeded but wrote no manifest at {}: the template's manifest post-processor must write \
                  `build/manifest.json` (`output = \"build/manifest.json\"`), as the old script read it",
                 host.show(&self.manifest)
-            )
-        })?;
+            );
+        }
+        let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES)
+            .with_context(|| format!("reading packer's manifest {}", host.show(&self.manifest)))?;
         let image = manifest::latest_image(&json)
             .with_context(|| format!("reading {}", host.show(&self.manifest)))?;
         output.print(&format!("packer built {image}"));
@@ -481,6 +483,21 @@ pub fn build_one(
         });
     }
     let built = plan.run(sh, host, output)?;
+    // An image the pin would refuse (another workload manager's, another team's) is refused
+    // now, before the tool labels or boots it: neither is this tool's to touch.
+    let refused = |err: anyhow::Error| {
+        err.context(format!(
+            "not pinning {}, the latest build in {} (the template names images in {})",
+            built.image,
+            host.show(&plan.manifest),
+            plan.image_name_at
+                .as_deref()
+                .unwrap_or("no `image_name` it could read")
+        ))
+    };
+    read_images_conf(host)?
+        .pin(plan.wm, &built.image)
+        .map_err(refused)?;
     let (labels, changed) = plan.labels_for(built.source_used.as_deref(), output);
     if !plan.labelled_by_template || changed {
         label(gcloud, &built.image, &labels, output);
@@ -493,16 +510,10 @@ pub fn build_one(
     let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
     let change = record(host, plan.wm, &built.image, output).map_err(|err| {
         if is_interrupted(&err) {
-            return unpinned(err, plan, &built.image);
+            unpinned(err, plan, &built.image)
+        } else {
+            refused(err)
         }
-        err.context(format!(
-            "not pinning {}, the latest build in {} (the template names images in {})",
-            built.image,
-            host.show(&plan.manifest),
-            plan.image_name_at
-                .as_deref()
-                .unwrap_or("no `image_name` it could read")
-        ))
     })?;
     Ok(Pinned {
         image: built.image,

@@ -187,10 +187,11 @@ impl Survey {
             let age_width = widest(|c| &c.age, "AGE");
             let status_width = widest(|c| &c.status, "STATUS");
             let launcher_width = widest(|c| &c.launcher, "LAUNCHER");
-            let verified_width = widest(|c| &c.verified, "VERIFIED");
+            let verified_title = if self.wide { "VERIFIED" } else { "CHK" };
+            let verified_width = widest(|c| &c.verified, verified_title);
             let head = format!(
                 "  {:<width$}  {:>age_width$}  {:<status_width$}  {:<launcher_width$}  {:<verified_width$}",
-                "IMAGE", "AGE", "STATUS", "LAUNCHER", "VERIFIED"
+                "IMAGE", "AGE", "STATUS", "LAUNCHER", verified_title
             );
             if self.wide {
                 lines.push(format!("{head}  SOURCE  FAMILY  LABELS  [PRUNE]"));
@@ -234,10 +235,11 @@ impl Survey {
             ]
         } else {
             &[
-                "legend: LAUNCHER from the image's label or description (? when neither names one); VERIFIED:",
-                "  booted and passed the checks (FAILED: did not; never: not verified); [PRUNE]:",
-                "  what `prune` would do: keep (pinned: in images.conf; on B: pinned on release branch B; newest N),",
-                "  DELETE, or delete? (prune deletes only in a git checkout); `*`: the image a build now reuses;",
+                "legend: LAUNCHER from the image's label or description (? when neither names one);",
+                "  CHK: it booted and passed the checks (yes), failed them (FAIL) or was never verified (no);",
+                "  [PRUNE]: what `prune` would do: keep (pinned: in images.conf; on B: pinned on release",
+                "  branch B; newest N), DELETE, or delete? (prune deletes only in a git checkout);",
+                "  `*`: the image a build now reuses;",
                 "  `images --wide` adds the source image, family and labels",
             ]
         };
@@ -320,12 +322,20 @@ impl Survey {
             verification::summary(&image.labels, wm.key())
         } else {
             match verification::status_of(&image.labels) {
-                "never verified" => "never".to_string(),
-                status => status.to_string(),
+                "verified" => "yes".to_string(),
+                "FAILED" => "FAIL".to_string(),
+                _ => "no".to_string(),
             }
         };
+        // Days are enough beside a name that carries the build's time, and the narrow layout
+        // needs the columns for the verification.
+        let age = format_age(self.now - image.created);
+        let age = match self.wide {
+            true => age,
+            false => age.split(' ').next().unwrap_or_default().to_string(),
+        };
         Row {
-            age: format_age(self.now - image.created),
+            age,
             status: image.status.clone(),
             launcher,
             verified,
