@@ -21,15 +21,15 @@ if $quick; then first_rounds=1 release_rounds=1 help_runs=10; else first_rounds=
 
 echo "building the debug xtask and the benchmark tests" >&2
 cargo build -q -p xtask
-cargo test -q -p xtask --test bench_download --test bench --no-run 2>/dev/null
+cargo test -q -p xtask --test it --no-run 2>/dev/null
 
 echo "1/6 launcher download against curl + sha256sum" >&2
-cargo test -q -p xtask --test bench_download -- --ignored --nocapture --test-threads=1 \
-  2>/dev/null | grep -E '^(launcher download|xtask|curl)' > "$work/download"
+cargo test -q -p xtask --test it -- --ignored --nocapture --test-threads=1 \
+  bench_download:: 2>/dev/null | grep -E '^(launcher download|xtask|curl)' > "$work/download"
 
 bench() { # test name filter, output file
-  BENCH_ROUNDS=$release_rounds cargo test -q -p xtask --test bench -- --ignored --nocapture \
-    --test-threads=1 "$1" 2>/dev/null | grep '^|' > "$work/$2"
+  BENCH_ROUNDS=$release_rounds cargo test -q -p xtask --test it -- --ignored --nocapture \
+    --test-threads=1 "bench::$1" 2>/dev/null | grep '^|' > "$work/$2"
 }
 echo "2/6 gcloud calls per command" >&2
 bench gcloud_calls calls

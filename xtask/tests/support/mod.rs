@@ -2,6 +2,7 @@
 //! it, and stand-in programs put first on its PATH.
 #![allow(dead_code)]
 
+pub mod artifactory;
 pub mod compute_api;
 mod tools;
 

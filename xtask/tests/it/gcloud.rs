@@ -4,12 +4,10 @@
 //! Each gcloud call costs about a second here (python start-up), so the tests are few and each
 //! checks several things.
 
-mod support;
-
 use std::process::Command;
 
-use support::compute_api::ComputeApi;
-use support::{require_tool, HostCopy, Run, TempDir};
+use crate::support::compute_api::ComputeApi;
+use crate::support::{require_tool, HostCopy, Run, TempDir};
 
 const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
 const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
@@ -481,7 +479,7 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         return;
     };
     let host = &cloud.host;
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
         b"package",
@@ -599,7 +597,7 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
     let host = &cloud.host;
     // The API falls silent once packer has built the image (the calls before the build, for
     // the source image and reuse, are answered): the stand-in says so and gives the test time.
-    let packer = support::STAND_IN_PACKER
+    let packer = crate::support::STAND_IN_PACKER
         .strip_suffix("write_manifest\n")
         .expect("the stand-in ends by writing its manifest");
     host.stand_in(

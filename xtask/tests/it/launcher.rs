@@ -1,15 +1,11 @@
 //! The launcher from Artifactory through the built xtask: `launcher` and `build` against a
 //! loopback Artifactory, with no terminal.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use artifactory::{Faults, Server};
-use support::{HostCopy, Run};
+use crate::support::artifactory::{Faults, Server};
+use crate::support::{HostCopy, Run};
 
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -34,7 +30,7 @@ fn server() -> Server {
 
 fn host() -> HostCopy {
     let host = HostCopy::new();
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
     host
 }
 
@@ -243,7 +239,7 @@ fn build_fetches_the_newest_when_build_holds_none() {
         run.stdout
     );
     assert_eq!(launchers(&host), [NEW]);
-    let sha = artifactory::sha256_hex(&new_bytes());
+    let sha = crate::support::artifactory::sha256_hex(&new_bytes());
     assert_eq!(host.packer_launchers(), [format!("{NEW} {sha}")]);
 }
 

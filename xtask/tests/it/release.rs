@@ -1,16 +1,12 @@
 //! `release` through the built xtask in a temporary git repository, with the stand-in packer
 //! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use artifactory::Server;
-use support::{HostCopy, Run, TempDir, STAND_IN_PACKER};
+use crate::support::artifactory::Server;
+use crate::support::{HostCopy, Run, TempDir, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -625,7 +621,7 @@ fn one_manifest_path_for_every_build_means_one_after_the_other_and_says_why() {
 
 #[test]
 fn each_workload_manager_reuses_on_its_own() {
-    let Some(_) = support::require_tool("gcloud") else {
+    let Some(_) = crate::support::require_tool("gcloud") else {
         return;
     };
     let host = repo();
@@ -638,7 +634,7 @@ fn each_workload_manager_reuses_on_its_own() {
         "ubuntu-os-cloud",
         "ubuntu-2004-lts",
         "ubuntu-2004-focal-v20240301",
-        support::SOURCES_CREATED + 86_400 * 60,
+        crate::support::SOURCES_CREATED + 86_400 * 60,
     );
     let run = Run::of(release(
         &host,

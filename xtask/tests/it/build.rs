@@ -1,11 +1,9 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{HostCopy, Run, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -674,7 +672,7 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
     cmd.stdout(Stdio::null()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let seen = support::read_until_line(
+    let seen = crate::support::read_until_line(
         &mut stderr,
         "waiting for another build to finish writing tools/slurm/terraform/images.conf",
     );

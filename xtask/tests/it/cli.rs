@@ -1,9 +1,7 @@
 //! The command line itself through the built xtask: usage errors and `--help`, before any tool
 //! runs.
 
-mod support;
-
-use support::{HostCopy, Run};
+use crate::support::{HostCopy, Run};
 
 /// A host copy whose gcloud and packer only record that they were started.
 fn host() -> HostCopy {

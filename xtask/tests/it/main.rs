@@ -1,0 +1,20 @@
+//! The integration tests, one binary so that `support/` compiles once: the built xtask run at
+//! the process boundary in temporary copies of the host tree. The benchmarks (`bench`,
+//! `bench_download`) are ignored tests here, run by `xtask/bench/run.sh`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bench;
+mod bench_download;
+mod build;
+mod cli;
+mod doctor;
+mod drop_in;
+mod gcloud;
+mod launcher;
+mod packer_real;
+mod playbook;
+mod release;
+mod reuse;
+mod targets;
