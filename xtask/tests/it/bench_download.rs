@@ -111,7 +111,7 @@ fn launcher_download_against_curl_and_sha256sum() {
     }
     server.add(NAME, bytes);
     let host = HostCopy::new();
-    let scratch = crate::support::TempDir::new("bench-curl");
+    let scratch = crate::support::temp_dir("bench-curl");
 
     // One untimed round of each warms the page cache and the binaries.
     xtask_round(&host, &server);

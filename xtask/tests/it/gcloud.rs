@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use crate::support::compute_api::ComputeApi;
-use crate::support::{require_tool, HostCopy, Run, TempDir};
+use crate::support::{require_tool, temp_dir, HostCopy, Run, TempDir};
 
 const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
 const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
@@ -32,7 +32,7 @@ impl Cloud {
         Some(Cloud {
             api: host.api().clone(),
             host,
-            gcloud_config: TempDir::new("gcloud-config"),
+            gcloud_config: temp_dir("gcloud-config"),
         })
     }
 

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::artifactory::Server;
-use crate::support::{HostCopy, Run, TempDir, STAND_IN_PACKER};
+use crate::support::{temp_dir, HostCopy, Run, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -166,7 +166,7 @@ fn interrupted_run(child: Child, signal: i32) -> String {
 fn both_builds_run_at_once_and_their_lines_never_mix() {
     let host = repo();
     // stdout and stderr share one file, as on a terminal.
-    let out = TempDir::new("release-output");
+    let out = temp_dir("release-output");
     let file = std::fs::File::create(out.path().join("output")).unwrap();
     let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
     cmd.env("FAKE_PACKER_DELAY", "2")
