@@ -2,11 +2,10 @@
 //! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::support::artifactory::Server;
-use crate::support::{temp_dir, HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{temp_dir, HostCopy, Run, Running, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -119,24 +118,14 @@ fn build_times(host: &HostCopy) -> BTreeMap<String, (f64, f64)> {
 
 /// Starts a release in a process group of its own, which stands for the terminal's
 /// foreground group that Ctrl-C signals, and waits until both stand-ins have started.
-fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Child {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Running {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while std::fs::read_to_string(host.path("packer-started"))
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 2
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stand-in packers never both started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    let mut xtask = Running::spawn(cmd);
+    xtask.wait_for("both stand-in packers to start", |_| {
+        let started = std::fs::read_to_string(host.path("packer-started")).unwrap_or_default();
+        started.lines().count() == 2
+    });
+    xtask
 }
 
 fn kill(signal: &str, target: &str) {
@@ -151,14 +140,13 @@ fn kill(signal: &str, target: &str) {
 /// cleaned up. Its stderr.
 /// Waits for a release stopped by `signal`; its stderr. It must have waited for packer and
 /// exited as a shell reports the signal: 128 + its number.
-fn interrupted_run(child: Child, signal: i32) -> String {
-    let Output { status, stderr, .. } = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+fn interrupted_run(xtask: Running, signal: i32) -> String {
+    let Run { code, stderr, .. } = xtask.finish();
     assert!(
-        status.code().is_some(),
+        code.is_some(),
         "the xtask died of the signal instead of waiting for packer: {stderr}"
     );
-    assert_eq!(status.code(), Some(128 + signal), "{stderr}");
+    assert_eq!(code, Some(128 + signal), "{stderr}");
     stderr
 }
 

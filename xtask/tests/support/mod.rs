@@ -12,9 +12,14 @@ pub use tools::require_tool;
 use compute_api::ComputeApi;
 pub use tempfile::TempDir;
 
+use std::cell::RefCell;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The repository this test suite belongs to.
 pub fn repo_root() -> PathBuf {
@@ -254,6 +259,190 @@ pub fn read_until_line(stderr: &mut impl std::io::BufRead, wanted: &str) -> Stri
     }
 }
 
+/// How long a test waits for an event before it calls the run hung: far beyond any wait of a
+/// working run on a busy machine, so that only a hang fails a test. No test measures time.
+pub const HANG: Duration = Duration::from_secs(180);
+
+/// Waits until `happened` holds, looking every 20 ms; fails the test with `hung()`'s text when
+/// it has not after [`HANG`].
+pub fn wait_until(mut happened: impl FnMut() -> bool, hung: impl FnOnce() -> String) {
+    let deadline = Instant::now() + HANG;
+    while !happened() {
+        if Instant::now() > deadline {
+            panic!("hung: nothing happened for {HANG:?}: {}", hung());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What an xtask wrote to one of its streams so far, read by a thread of its own.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<String>>);
+
+impl Collected {
+    fn of(stream: Option<impl Read + Send + 'static>) -> (Collected, JoinHandle<()>) {
+        let collected = Collected::default();
+        let shared = collected.clone();
+        let reader = std::thread::spawn(move || {
+            let Some(mut stream) = stream else { return };
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                let text = String::from_utf8_lossy(&buffer[..n]);
+                shared.0.lock().unwrap().push_str(&text);
+            }
+        });
+        (collected, reader)
+    }
+
+    fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+thread_local! {
+    /// The xtask runs of the test on this thread, shown when the test fails.
+    static RUNS: RefCell<Vec<(String, Collected, Collected)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes every failing test show the output of its last xtask runs, whatever it asserted.
+fn show_runs_on_failure() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Never a panic inside the hook: a test's runs are shown if they can be.
+            let _ = RUNS.try_with(|runs| {
+                let Ok(runs) = runs.try_borrow() else { return };
+                for (what, stdout, stderr) in runs.iter().rev().take(3).rev() {
+                    eprintln!(
+                        "=== {what}\n--- stdout\n{}\n--- stderr\n{}",
+                        stdout.text(),
+                        stderr.text()
+                    );
+                }
+            });
+            default(info);
+        }));
+    });
+}
+
+/// A running xtask (or any program) whose stdout and stderr are collected as they come, for
+/// tests that watch what it says or signal it. Its output is shown if the test fails.
+pub struct Running {
+    child: Child,
+    stdout: Collected,
+    stderr: Collected,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        show_runs_on_failure();
+        let what = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let (stdout, out_reader) = Collected::of(child.stdout.take());
+        let (stderr, err_reader) = Collected::of(child.stderr.take());
+        RUNS.with(|runs| {
+            runs.borrow_mut()
+                .push((what, stdout.clone(), stderr.clone()))
+        });
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Whether it has ended (it is not reaped: [`Running::finish`] still reports it).
+    pub fn has_ended(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits until its stderr says `wanted` `times` times in all; fails the test if it ends
+    /// first or hangs.
+    pub fn wait_for_stderr_times(&mut self, wanted: &str, times: usize) {
+        self.wait_for(
+            &format!("its stderr to say {wanted:?} {times} time(s)"),
+            |r| r.stderr().matches(wanted).count() >= times,
+        );
+    }
+
+    /// Waits until its stderr says `wanted`; fails the test if it ends first or hangs.
+    pub fn wait_for_stderr(&mut self, wanted: &str) {
+        self.wait_for_stderr_times(wanted, 1);
+    }
+
+    /// Waits until `happened` holds while it runs; fails the test, with its output, if it ends
+    /// first or hangs.
+    pub fn wait_for(&mut self, what: &str, mut happened: impl FnMut(&mut Running) -> bool) {
+        let deadline = Instant::now() + HANG;
+        while !happened(self) {
+            // One more look after it ended: the event may have come just before.
+            if self.has_ended() && !happened(self) {
+                panic!("the xtask ended while the test waited for {what}");
+            }
+            if Instant::now() > deadline {
+                panic!("hung: waited {HANG:?} for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for it to end (killing it if it hangs) and returns what it did.
+    pub fn finish(mut self) -> Run {
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("hung: the xtask had not ended after {HANG:?}, and was killed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers.drain(..) {
+            // Its output ends when it does, unless a process it left behind holds the pipes.
+            let _ = reader.join();
+        }
+        Run {
+            code: status.code(),
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails while the xtask runs leaves nothing running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A finished xtask run.
 pub struct Run {
     pub code: Option<i32>,
@@ -262,17 +451,9 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn of(mut cmd: Command) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = cmd.output().expect("running the xtask");
-        Run {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into(),
-            stderr: String::from_utf8_lossy(&stderr).into(),
-        }
+    /// Runs `cmd` to its end (a hang fails the test after [`HANG`]).
+    pub fn of(cmd: Command) -> Run {
+        Running::spawn(cmd).finish()
     }
 
     pub fn ok(self) -> Run {
@@ -318,7 +499,8 @@ impl Run {
 /// launcher) into `compute-images/<name>.json`. `validate` keeps each variables file it checks as
 /// `validated-<wm>.pkrvars.hcl`, and a build's environment goes to `packer-env.log`. `FAKE_PACKER`
 /// picks a behaviour: `fail`, `no-manifest`, `slow` (waits to be interrupted, then cleans up for
-/// `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns of an undefined
+/// `FAKE_PACKER_CLEANUP_S` seconds, default 1, or until the file `FAKE_PACKER_CLEANUP_UNTIL`
+/// names exists), `undefined` (validate warns of an undefined
 /// variable), `finish-on-interrupt` (waits to be interrupted, then writes its manifest and exits 0:
 /// packer finishing as the signal arrives), or `1.6.6` / `1.7.4` for an old version;
 /// `FAKE_PACKER_SLURM` / `FAKE_PACKER_PBS` pick the build behaviour for one workload manager only

@@ -70,6 +70,15 @@ JSON
 JSON
   mv "$root/compute-images/.$image.tmp" "$root/compute-images/$image.json"
 }
+# Deleting the VM after an interrupt: until the test creates $FAKE_PACKER_CLEANUP_UNTIL (at most
+# about three minutes), else for FAKE_PACKER_CLEANUP_S seconds.
+clean_up() {
+  if [ -n "${FAKE_PACKER_CLEANUP_UNTIL:-}" ]; then
+    for _ in $(seq 3600); do [ -e "$FAKE_PACKER_CLEANUP_UNTIL" ] && return; sleep 0.05; done
+  else
+    sleep "${FAKE_PACKER_CLEANUP_S:-1}"
+  fi
+}
 echo "==> googlecompute.fixture: building a $wm image (stand-in)"
 case "$mode" in
   fail)
@@ -77,7 +86,7 @@ case "$mode" in
     echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
   no-manifest) exit 0 ;;
   slow)
-    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo "$wm" >> "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
+    trap 'clean_up; echo "$wm" >> "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
     echo "$wm" >> "$root/packer-started"
     for _ in $(seq 600); do sleep 0.1; done
     exit 0 ;;
