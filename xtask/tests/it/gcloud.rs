@@ -554,18 +554,18 @@ fn a_compute_api_that_never_answers_fails_images_within_the_bound_naming_what_to
     let mut cmd = cloud.xtask(&["images"]);
     // The bound counts from gcloud's start: long enough for its request to reach the server on
     // a busy machine (at 5 s a loaded machine's gcloud could be stopped before it sent one).
-    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "20");
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "30");
     // It used to print nothing for 302 s and then show gcloud's crash text; Run gives up on a
     // run that hangs long before that.
     let run = Run::of(cmd).fails_with(&[
         "gcloud compute images list",
-        "no answer from the Compute API within 20 s for project determined-ai",
+        "no answer from the Compute API within 30 s for project determined-ai",
         "check the network connection",
         "status.cloud.google.com",
     ]);
     assert!(
         run.stderr
-            .contains("gcloud: listing the images in project determined-ai (waiting at most 20 s)"),
+            .contains("gcloud: listing the images in project determined-ai (waiting at most 30 s)"),
         "{}",
         run.stderr
     );
@@ -608,7 +608,7 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
     // Every gcloud call has this bound, start-up included: the calls before the build must
     // not reach it on a busy machine, where a gcloud start can take seconds. (At 5 s they did,
     // and the build failed before packer ran.)
-    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "20");
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "30");
     let mut xtask = Running::spawn(cmd);
     xtask.wait_for("the stand-in packer to write its manifest", |_| {
         host.path("packer-wrote").exists()
@@ -626,7 +626,7 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
     assert!(
         run.stderr
             .contains("warning: the image is built, but listing the images failed")
-            && run.stderr.contains("within 20 s"),
+            && run.stderr.contains("within 30 s"),
         "{}",
         run.stderr
     );
