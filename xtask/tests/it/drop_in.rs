@@ -1,10 +1,7 @@
 //! The tool on a template in the real host repository's form: the old script's seven variables,
 //! the manifest at build/manifest.json, build/ uploaded whole, plugins but no required_version.
 
-use std::io::BufReader;
-use std::process::Stdio;
-
-use crate::support::{HostCopy, STAND_IN_PACKER};
+use crate::support::{HostCopy, Running, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -114,20 +111,14 @@ fn builds_take_turns_on_the_shared_manifest() {
     // The test holds the turn, as another build would while packer runs.
     let turn = std::fs::File::create(host.state_dir().join("manifest.lock")).unwrap();
     turn.lock().unwrap();
-    let mut cmd = host.xtask(&["build", "--offline", "--wm", "pbs"]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let seen =
-        crate::support::read_until_line(&mut stderr, "waiting for the other build to finish");
+    let mut xtask = Running::spawn(host.xtask(&["build", "--offline", "--wm", "pbs"]));
+    xtask.wait_for_stderr("waiting for the other build to finish");
     assert!(
         !host.packer_calls().iter().any(|c| c.contains("| build")),
         "packer ran before the build had its turn"
     );
     drop(turn);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{seen}{rest}");
+    xtask.finish().ok();
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1800000000\n"

@@ -441,7 +441,7 @@ fn errors_name_the_cause_and_the_fix() {
         return;
     };
 
-    // Checked before any gcloud call (a bad --older-than is a usage error: tests/cli.rs).
+    // Checked before any gcloud call (a bad --older-than is a usage error: cli.rs).
     let mut cmd = cloud.xtask(&["images"]);
     cmd.env("PATH", cloud.host.root().join("bin"));
     Run::of(cmd).fails_with(&[
