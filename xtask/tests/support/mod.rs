@@ -275,9 +275,10 @@ pub fn wait_until(mut happened: impl FnMut() -> bool, hung: impl FnOnce() -> Str
     }
 }
 
-/// What an xtask wrote to one of its streams so far, read by a thread of its own.
+/// What an xtask wrote to one of its streams so far, read by a thread of its own. Bytes, so
+/// that a character split between two reads is still whole in the text.
 #[derive(Clone, Default)]
-struct Collected(Arc<Mutex<String>>);
+struct Collected(Arc<Mutex<Vec<u8>>>);
 
 impl Collected {
     fn of(stream: Option<impl Read + Send + 'static>) -> (Collected, JoinHandle<()>) {
@@ -290,15 +291,14 @@ impl Collected {
                 if n == 0 {
                     break;
                 }
-                let text = String::from_utf8_lossy(&buffer[..n]);
-                shared.0.lock().unwrap().push_str(&text);
+                shared.0.lock().unwrap().extend_from_slice(&buffer[..n]);
             }
         });
         (collected, reader)
     }
 
     fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
 
