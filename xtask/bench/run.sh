@@ -2,15 +2,23 @@
 # The one benchmark command: measures, side by side in one run, everything the issues set a
 # target for, and writes xtask/BENCHMARKS.md with the machine and the date.
 #
-#   bash xtask/bench/run.sh [--quick]
+#   bash xtask/bench/run.sh [--quick] [--tests]
 #
-# --quick takes fewer rounds (for trying the script, not for figures). Run it on an otherwise
+# --quick takes fewer rounds (for trying the script, not for figures). --tests also times three
+# `cargo test --workspace` runs in a row and rewrites the section "The test suite"; without it
+# that section (measured by hand under load, say) is kept as it is. Run it on an otherwise
 # idle machine: the figures are wall times. It needs curl, sha256sum, git and gcloud (the
 # Compute API is a loopback stand-in, as in the tests). It takes about 10 minutes (3 with
 # --quick), most of it the clean builds of the first-run measurement.
 set -euo pipefail
-quick=false
-[ "${1:-}" = --quick ] && quick=true
+quick=false tests=false
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=true ;;
+    --tests) tests=true ;;
+    *) echo "usage: bash xtask/bench/run.sh [--quick] [--tests]" >&2; exit 2 ;;
+  esac
+done
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 out="$repo/xtask/BENCHMARKS.md"
 work="$(mktemp -d)"
@@ -21,15 +29,15 @@ if $quick; then first_rounds=1 release_rounds=1 help_runs=10; else first_rounds=
 
 echo "building the debug xtask and the benchmark tests" >&2
 cargo build -q -p xtask
-cargo test -q -p xtask --test bench_download --test bench --no-run 2>/dev/null
+cargo test -q -p xtask --test it --no-run 2>/dev/null
 
 echo "1/6 launcher download against curl + sha256sum" >&2
-cargo test -q -p xtask --test bench_download -- --ignored --nocapture --test-threads=1 \
-  2>/dev/null | grep -E '^(launcher download|xtask|curl)' > "$work/download"
+cargo test -q -p xtask --test it -- --ignored --nocapture --test-threads=1 \
+  bench_download:: 2>/dev/null | grep -E '^(launcher download|xtask|curl)' > "$work/download"
 
 bench() { # test name filter, output file
-  BENCH_ROUNDS=$release_rounds cargo test -q -p xtask --test bench -- --ignored --nocapture \
-    --test-threads=1 "$1" 2>/dev/null | grep '^|' > "$work/$2"
+  BENCH_ROUNDS=$release_rounds cargo test -q -p xtask --test it -- --ignored --nocapture \
+    --test-threads=1 "bench::$1" 2>/dev/null | grep '^|' > "$work/$2"
 }
 echo "2/6 gcloud calls per command" >&2
 bench gcloud_calls calls
@@ -55,6 +63,30 @@ help_rss=$( { /usr/bin/time -f '%M' "$xtask" slurm-image build --help > /dev/nul
 
 echo "5/6 the first cargo xtask against the design card's crates (clean builds)" >&2
 bash xtask/bench/first-run.sh "$first_rounds" > "$work/first-run"
+
+# The test suite: measured with --tests, else the section already in the file is kept.
+if $tests; then
+  echo "tests: cargo test --workspace, three runs in a row" >&2
+  cargo test -q --workspace --no-run 2>/dev/null
+  {
+    echo "## The test suite"
+    echo
+    echo "\`cargo test --workspace\` three times in a row, already compiled (\`--no-run\` first), written"
+    echo "by \`bash xtask/bench/run.sh --tests\`; the load average is at the end of each run."
+    echo
+    echo '```'
+    for n in 1 2 3; do
+      start=$(date +%s%N)
+      result=passed
+      cargo test -q --workspace > /dev/null 2>&1 || result=FAILED
+      end=$(date +%s%N)
+      echo "run $n: $(( (end - start) / 1000000000 )) s, $result, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    done
+    echo '```'
+  } > "$work/tests"
+else
+  awk '/^## / { keep = ($0 == "## The test suite") } keep' "$out" > "$work/tests" 2>/dev/null || true
+fi
 
 echo "6/6 writing $out" >&2
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo)
@@ -165,5 +197,6 @@ trimmed on every crate, and serde and clap are pinned so that one \`syn\` serves
 proc-macro crate. Turning incremental compilation off saves about one more second, at the cost
 of every later rebuild of a developer editing the xtask; it is not taken.
 EOF
+if [ -s "$work/tests" ]; then echo; cat "$work/tests"; fi
 } > "$out"
 echo "wrote $out" >&2

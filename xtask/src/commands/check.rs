@@ -20,7 +20,7 @@ use crate::steps::playbook::check_playbooks;
 /// and `ansible-playbook --syntax-check` on its playbook.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
-    examples: &[("check", "what CI runs on the template; changes nothing but build/check-*.pkrvars.hcl")],
+    examples: &[("check", "what CI runs; writes only target/slurm-image/check-*.pkrvars.hcl")],
     environment: &[],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]"],
 }.render())]

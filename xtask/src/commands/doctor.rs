@@ -7,6 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::artifactory;
 use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
@@ -27,6 +28,11 @@ use crate::term::is_interactive;
 /// Check what a build needs (tools, access, the files it reads), each check on its own line
 /// with the fix when it fails; exits non-zero when a required check fails.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[("doctor", "what this machine lacks for a build, one line per check with its fix")],
+    environment: ARTIFACTORY_ENVIRONMENT,
+    config: &["[gcp]", "[artifactory]", "the whole file is checked for mistakes"],
+}.render())]
 pub struct Doctor {}
 
 /// One check that runs on a thread of its own.

@@ -145,6 +145,56 @@ impl HelpFooter {
 mod tests {
     use super::*;
 
+    /// What each subcommand reads besides its flags: the Artifactory variables, the config
+    /// file. A new subcommand fails the test until it is added here.
+    fn reads(name: &str) -> (bool, bool) {
+        match name {
+            "init" | "fmt" | "clean" => (false, false),
+            "check" | "images" | "prune" | "orphans" => (false, true),
+            "build" | "release" | "launcher" | "doctor" => (true, true),
+            other => panic!("say in `reads` whether {other} reads the environment and the config"),
+        }
+    }
+
+    /// The subcommands as clap has them, with the text after each one's options.
+    fn footers() -> Vec<(String, String)> {
+        let slurm_image = SlurmImage::augment_subcommands(clap::Command::new("slurm-image"));
+        slurm_image
+            .get_subcommands()
+            .map(|cmd| {
+                let footer = cmd.get_after_help().map(|f| f.to_string());
+                let name = cmd.get_name().to_string();
+                (
+                    name.clone(),
+                    footer.unwrap_or_else(|| panic!("{name} has no help footer")),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_subcommand_has_examples_and_names_what_it_reads() {
+        let footers = footers();
+        assert!(footers.len() >= 11, "{footers:?}");
+        for (name, footer) in &footers {
+            let (environment, config) = reads(name);
+            let examples = format!("Examples:\n  cargo xtask slurm-image {name}");
+            assert!(footer.starts_with(&examples), "{name}:\n{footer}");
+            assert_eq!(
+                footer.contains("\nEnvironment:\n"),
+                environment,
+                "{name}:\n{footer}"
+            );
+            assert_eq!(footer.contains("\nConfig:\n"), config, "{name}:\n{footer}");
+        }
+        // The whole of every footer, to read and review in one place.
+        let all: Vec<String> = footers
+            .iter()
+            .map(|(name, footer)| format!("## {name}\n{footer}"))
+            .collect();
+        insta::assert_snapshot!(all.join("\n\n"));
+    }
+
     #[test]
     fn help_footers_share_one_layout() {
         let footer = HelpFooter {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::WorkloadManagerArg;
+use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
 use crate::edges::artifactory::Artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -37,6 +37,16 @@ use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interru
 /// builds both images at once, pins each in images.conf, commits images.conf alone when both
 /// succeeded, and ends with what is left: push, pull request, prune.
 #[derive(Args)]
+#[command(after_help = HelpFooter {
+    examples: &[
+        ("release", "a branch, both images built at once with the newest launcher, committed"),
+        ("release --dry-run", "the whole plan, from the launcher to the commit; changes nothing"),
+        ("release --redo pbs", "finish a release whose pbs build failed: build only pbs again, then commit"),
+        ("release --offline", "release with the launcher package in build/, without Artifactory"),
+    ],
+    environment: ARTIFACTORY_ENVIRONMENT,
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune plan it ends with)"],
+}.render())]
 pub struct Release {
     /// Start without asking (a release runs two packer VMs for about an hour, then commits).
     #[arg(long)]

@@ -2,6 +2,7 @@
 //! it, and stand-in programs put first on its PATH.
 #![allow(dead_code)]
 
+pub mod artifactory;
 pub mod compute_api;
 mod tools;
 
@@ -9,11 +10,16 @@ mod tools;
 pub use tools::require_tool;
 
 use compute_api::ComputeApi;
+pub use tempfile::TempDir;
 
+use std::cell::RefCell;
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 /// The repository this test suite belongs to.
 pub fn repo_root() -> PathBuf {
@@ -23,30 +29,13 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A fresh folder under cargo's temporary folder for tests, removed when dropped.
-pub struct TempDir(PathBuf);
-
-impl TempDir {
-    pub fn new(label: &str) -> TempDir {
-        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{label}-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh folder under cargo's temporary folder for tests, named after `label`, removed when
+/// dropped.
+pub fn temp_dir(label: &str) -> TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("{label}-"))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -103,7 +92,7 @@ impl HostCopy {
     /// A copy of this repository's own `tools/` tree, for the checks that hold for any
     /// template (formatting, validation, the playbook's syntax) and nothing more specific.
     pub fn live() -> HostCopy {
-        let dir = TempDir::new("live");
+        let dir = temp_dir("live");
         copy_tree(&repo_root().join("tools"), &dir.path().join("tools"));
         HostCopy::around(dir)
     }
@@ -111,13 +100,13 @@ impl HostCopy {
     /// A copy of a whole host tree at `from` (a `real-host-copy` of the real repository, git
     /// history included), with the stand-ins' folder and a loopback Compute API of its own.
     pub fn of_tree(from: &Path) -> HostCopy {
-        let dir = TempDir::new("tree");
+        let dir = temp_dir("tree");
         copy_tree(from, dir.path());
         HostCopy::around(dir)
     }
 
     fn of_fixture(name: &str) -> HostCopy {
-        let dir = TempDir::new("host");
+        let dir = temp_dir("host");
         let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures")
             .join(name);
@@ -279,6 +268,190 @@ pub fn read_until_line(stderr: &mut impl std::io::BufRead, wanted: &str) -> Stri
     }
 }
 
+/// How long a test waits for an event before it calls the run hung: far beyond any wait of a
+/// working run on a busy machine, so that only a hang fails a test. No test measures time.
+pub const HANG: Duration = Duration::from_secs(180);
+
+/// Waits until `happened` holds, looking every 20 ms; fails the test with `hung()`'s text when
+/// it has not after [`HANG`].
+pub fn wait_until(mut happened: impl FnMut() -> bool, hung: impl FnOnce() -> String) {
+    let deadline = Instant::now() + HANG;
+    while !happened() {
+        if Instant::now() > deadline {
+            panic!("hung: nothing happened for {HANG:?}: {}", hung());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// What an xtask wrote to one of its streams so far, read by a thread of its own. Bytes, so
+/// that a character split between two reads is still whole in the text.
+#[derive(Clone, Default)]
+struct Collected(Arc<Mutex<Vec<u8>>>);
+
+impl Collected {
+    fn of(stream: Option<impl Read + Send + 'static>) -> (Collected, JoinHandle<()>) {
+        let collected = Collected::default();
+        let shared = collected.clone();
+        let reader = std::thread::spawn(move || {
+            let Some(mut stream) = stream else { return };
+            let mut buffer = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut buffer) {
+                if n == 0 {
+                    break;
+                }
+                shared.0.lock().unwrap().extend_from_slice(&buffer[..n]);
+            }
+        });
+        (collected, reader)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+thread_local! {
+    /// The xtask runs of the test on this thread, shown when the test fails.
+    static RUNS: RefCell<Vec<(String, Collected, Collected)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Makes every failing test show the output of its last xtask runs, whatever it asserted.
+fn show_runs_on_failure() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            // Never a panic inside the hook: a test's runs are shown if they can be.
+            let _ = RUNS.try_with(|runs| {
+                let Ok(runs) = runs.try_borrow() else { return };
+                for (what, stdout, stderr) in runs.iter().rev().take(3).rev() {
+                    eprintln!(
+                        "=== {what}\n--- stdout\n{}\n--- stderr\n{}",
+                        stdout.text(),
+                        stderr.text()
+                    );
+                }
+            });
+            default(info);
+        }));
+    });
+}
+
+/// A running xtask (or any program) whose stdout and stderr are collected as they come, for
+/// tests that watch what it says or signal it. Its output is shown if the test fails.
+pub struct Running {
+    child: Child,
+    stdout: Collected,
+    stderr: Collected,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        show_runs_on_failure();
+        let what = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|a| a.to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {what}: {e}"));
+        let (stdout, out_reader) = Collected::of(child.stdout.take());
+        let (stderr, err_reader) = Collected::of(child.stderr.take());
+        RUNS.with(|runs| {
+            runs.borrow_mut()
+                .push((what, stdout.clone(), stderr.clone()))
+        });
+        Running {
+            child,
+            stdout,
+            stderr,
+            readers: vec![out_reader, err_reader],
+        }
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Whether it has ended (it is not reaped: [`Running::finish`] still reports it).
+    pub fn has_ended(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_some()
+    }
+
+    /// Waits until its stderr says `wanted` `times` times in all; fails the test if it ends
+    /// first or hangs.
+    pub fn wait_for_stderr_times(&mut self, wanted: &str, times: usize) {
+        self.wait_for(
+            &format!("its stderr to say {wanted:?} {times} time(s)"),
+            |r| r.stderr().matches(wanted).count() >= times,
+        );
+    }
+
+    /// Waits until its stderr says `wanted`; fails the test if it ends first or hangs.
+    pub fn wait_for_stderr(&mut self, wanted: &str) {
+        self.wait_for_stderr_times(wanted, 1);
+    }
+
+    /// Waits until `happened` holds while it runs; fails the test, with its output, if it ends
+    /// first or hangs.
+    pub fn wait_for(&mut self, what: &str, mut happened: impl FnMut(&mut Running) -> bool) {
+        let deadline = Instant::now() + HANG;
+        while !happened(self) {
+            // One more look after it ended: the event may have come just before.
+            if self.has_ended() && !happened(self) {
+                panic!("the xtask ended while the test waited for {what}");
+            }
+            if Instant::now() > deadline {
+                panic!("hung: waited {HANG:?} for {what}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for it to end (killing it if it hangs) and returns what it did.
+    pub fn finish(mut self) -> Run {
+        let deadline = Instant::now() + HANG;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("hung: the xtask had not ended after {HANG:?}, and was killed");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        for reader in self.readers.drain(..) {
+            // Its output ends when it does, unless a process it left behind holds the pipes.
+            let _ = reader.join();
+        }
+        Run {
+            code: status.code(),
+            stdout: self.stdout.text(),
+            stderr: self.stderr.text(),
+        }
+    }
+}
+
+impl Drop for Running {
+    /// A test that fails while the xtask runs leaves nothing running.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// A finished xtask run.
 pub struct Run {
     pub code: Option<i32>,
@@ -287,17 +460,9 @@ pub struct Run {
 }
 
 impl Run {
-    pub fn of(mut cmd: Command) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = cmd.output().expect("running the xtask");
-        Run {
-            code: status.code(),
-            stdout: String::from_utf8_lossy(&stdout).into(),
-            stderr: String::from_utf8_lossy(&stderr).into(),
-        }
+    /// Runs `cmd` to its end (a hang fails the test after [`HANG`]).
+    pub fn of(cmd: Command) -> Run {
+        Running::spawn(cmd).finish()
     }
 
     pub fn ok(self) -> Run {
@@ -331,155 +496,29 @@ impl Run {
     }
 }
 
-/// A stand-in packer: records each call (working folder and arguments) in `packer-calls.log`,
-/// and for each build the launcher package it would upload with its sha256 in
-/// `packer-launchers.log` and what build/ holds at upload time in `packer-uploads.log`; keeps
-/// the variables file it was given in `last.pkrvars.hcl`, and writes a manifest where the
-/// variables say (`manifest_path`, else the template's `build/manifest.json`) the way packer
+/// A stand-in packer (`packer-stand-in.sh`, next to this file): records each call (working folder
+/// and arguments) in `packer-calls.log`, and for each build the launcher package it would upload
+/// with its sha256 in `packer-launchers.log` and what build/ holds at upload time in
+/// `packer-uploads.log`; keeps the variables file it was given in `last.pkrvars.hcl`, and writes a
+/// manifest at the template's `build/manifest.json` (in the build's staging copy) the way packer
 /// does, with an older run before the new one. The image it builds is
-/// `det-environments-<wm>-ci-<1800000000 + builds of that wm before>`, and it "creates" it in
-/// the loopback Compute API the way the template would: it writes the image (name, the labels
-/// of the variables file's `image_labels` map, READY, creationTimestamp, the description naming
-/// the launcher) into `compute-images/<name>.json`.
-/// `validate` keeps each variables file it checks as `validated-<wm>.pkrvars.hcl`, and a
-/// build's environment goes to `packer-env.log`.
-/// `FAKE_PACKER` picks a behaviour: `fail`, `no-manifest`, `rendezvous` (each build waits
-/// until both workload managers' builds have started, and fails if the other never does),
-/// `slow` (waits to be interrupted,
-/// then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1), `undefined` (validate warns
-/// of an undefined variable), `finish-on-interrupt` (waits to be interrupted, then writes
-/// its manifest and exits 0: packer finishing as the signal arrives), or `1.6.6` / `1.7.4` for
-/// an old version; `FAKE_PACKER_SLURM` / `FAKE_PACKER_PBS` pick the build behaviour for one
-/// workload manager only (`FAKE_PACKER_PBS=fail`). `FAKE_PACKER_DELAY` makes a build take
-/// that many seconds, printing ten progress lines on the way, each written in two pieces;
-/// `FAKE_PACKER_PLUGINS=none` means no plugin is installed until `packer init` runs. Builds
-/// append `<wm> start|end <time>` to `packer-times.log`, their workload manager to
-/// `packer-started` and, after cleaning up, to `packer-cleaned`, and write a line to
-/// `PACKER_LOG_PATH`. Like the googlecompute plugin, a build says `Using image: NAME` (the
-/// `source_image` given, else the family's current one, or `FAKE_PACKER_USING_IMAGE`), in
-/// its output and its log.
-pub const STAND_IN_PACKER: &str = r#"#!/usr/bin/env bash
-set -u
-root="$(cd "$(dirname "$0")/.." && pwd)"
-echo "$(pwd) | $*" >> "$root/packer-calls.log"
-case "${1:-}" in
-  version)
-    case "${FAKE_PACKER:-}" in
-      1.6.6|1.7.4) echo "Packer v$FAKE_PACKER" ;;
-      *) echo "Packer v1.8.6" ;;
-    esac
-    exit 0 ;;
-  init) touch "$root/plugins-installed"; exit "${FAKE_PACKER_EXIT:-0}" ;;
-  plugins)
-    if [ "${FAKE_PACKER_PLUGINS:-}" != none ] || [ -e "$root/plugins-installed" ]; then
-      for p in googlecompute ansible; do
-        echo "$HOME/.config/packer/plugins/github.com/hashicorp/$p/packer-plugin-${p}_v1.1.4_x5.0_linux_amd64"
-      done
-    fi
-    exit 0 ;;
-  fmt) exit "${FAKE_PACKER_EXIT:-0}" ;;
-  validate)
-    for arg in "$@"; do case "$arg" in -var-file=*) cp "${arg#-var-file=}" "$root/validated-$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "${arg#-var-file=}").pkrvars.hcl" ;; esac; done
-    if [ "${FAKE_PACKER:-}" = undefined ]; then
-      printf 'Warning: Undefined variable\n\nA "zone" variable was set but was not found in known variables.\n'
-    fi
-    echo "The configuration is valid."
-    exit "${FAKE_PACKER_EXIT:-0}" ;;
-  build) ;;
-  *) echo "stand-in packer: unexpected $*" >&2; exit 64 ;;
-esac
-var_file=""
-for arg in "$@"; do case "$arg" in -var-file=*) var_file="${arg#-var-file=}" ;; esac; done
-cp "$var_file" "$root/last.pkrvars.hcl"
-echo "PACKER_LOG=${PACKER_LOG:-} PACKER_LOG_PATH=${PACKER_LOG_PATH:-}" >> "$root/packer-env.log"
-deb=$(sed -n 's/^launcher_deb_name = "\(.*\)"$/\1/p' "$var_file")
-echo "$deb $(sha256sum "build/$deb" | cut -c1-64)" >> "$root/packer-launchers.log"
-echo "$(ls -A build | tr '\n' ' ')" >> "$root/packer-uploads.log"
-manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
-manifest="${manifest:-build/manifest.json}"
-wm=$(sed -n 's/^workload_manager = "\(.*\)"$/\1/p' "$var_file")
-wm_mode="FAKE_PACKER_$(echo "$wm" | tr '[:lower:]' '[:upper:]')"
-mode="${!wm_mode:-${FAKE_PACKER:-}}"
-echo "$wm start $(date +%s.%N)" >> "$root/packer-times.log"
-trap 'echo "$wm end $(date +%s.%N)" >> "$root/packer-times.log"' EXIT
-[ -n "${PACKER_LOG_PATH:-}" ] && echo "stand-in packer log of the $wm build ($mode)" >> "$PACKER_LOG_PATH"
-# Writes the manifest, and "creates" the image in the loopback Compute API as the template
-# would: its labels are the variables file's `image_labels`.
-write_manifest() {
-  builds=$(cat "$root/packer-builds-$wm" 2>/dev/null || echo 0)
-  echo $((builds + 1)) > "$root/packer-builds-$wm"
-  created=$((1800000000 + builds))
-  image="det-environments-$wm-ci-$created"
-  cat > "$manifest" <<JSON
-{
-  "builds": [
-    {"name": "fixture", "builder_type": "googlecompute", "build_time": 1700000000, "files": null,
-     "artifact_id": "det-environments-$wm-ci-1700000000", "packer_run_uuid": "old-run", "custom_data": null},
-    {"name": "fixture", "builder_type": "googlecompute", "build_time": $created, "files": null,
-     "artifact_id": "$image", "packer_run_uuid": "new-run", "custom_data": null}
-  ],
-  "last_run_uuid": "new-run"
-}
-JSON
-  labels=$(sed -n '/^image_labels = {$/,/^}$/ s/^  \("[^"]*"\) = \("[^"]*"\)$/\1: \2/p' "$var_file" | paste -sd, -)
-  mkdir -p "$root/compute-images"
-  cat > "$root/compute-images/.$image.tmp" <<JSON
-{"name": "$image", "family": "det-environments-slurm-ci", "status": "READY",
- "creationTimestamp": "$(date -u -d "@$created" +%Y-%m-%dT%H:%M:%S.000+00:00)",
- "description": "HPC $wm testing VM $deb", "labels": {$labels}}
-JSON
-  mv "$root/compute-images/.$image.tmp" "$root/compute-images/$image.json"
-}
-echo "==> googlecompute.fixture: building a $wm image (stand-in)"
-# As the googlecompute plugin does once it has resolved the source: the image given, else the
-# family's current one (FAKE_PACKER_USING_IMAGE stands in for a family that moved meanwhile).
-using=$(sed -n 's/^source_image = "\(.*\)"$/\1/p' "$var_file")
-if [ -z "$using" ]; then
-  case "$(sed -n 's/^image_family = "\(.*\)"$/\1/p' "$var_file")" in
-    slurm-gcp-6-3-ubuntu-2004-lts) using=slurm-gcp-6-3-ubuntu-2004-lts-v20240101 ;;
-    ubuntu-2004-lts) using=ubuntu-2004-focal-v20240101 ;;
-  esac
-  using="${FAKE_PACKER_USING_IMAGE:-$using}"
-fi
-echo "==> googlecompute.fixture: Using image: $using"
-[ -n "${PACKER_LOG_PATH:-}" ] && echo "2026/01/01 00:00:00 ui: ==> googlecompute.fixture: Using image: $using" >> "$PACKER_LOG_PATH"
-case "$mode" in
-  fail)
-    [ -n "${PACKER_LOG_PATH:-}" ] && echo "googlecompute: Error creating instance: quota exceeded" >> "$PACKER_LOG_PATH"
-    echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
-  no-manifest) exit 0 ;;
-  slow)
-    trap 'sleep "${FAKE_PACKER_CLEANUP_S:-1}"; echo "$wm" >> "$root/packer-cleaned"; echo "Cleanly cancelled builds after being interrupted."; exit 1' INT TERM
-    echo "$wm" >> "$root/packer-started"
-    for _ in $(seq 600); do sleep 0.1; done
-    exit 0 ;;
-  rendezvous)
-    # Waits (at most a minute) for the other workload manager's build to start: a release
-    # that runs the builds one after the other makes the first one fail.
-    echo "$wm" >> "$root/packer-started"
-    for _ in $(seq 600); do
-      [ "$(sort -u "$root/packer-started" | wc -l)" -ge 2 ] && break
-      sleep 0.1
-    done
-    if [ "$(sort -u "$root/packer-started" | wc -l)" -lt 2 ]; then
-      echo "Build 'googlecompute.fixture' errored: the other build never started" >&2; exit 1
-    fi ;;
-  finish-on-interrupt)
-    trap 'write_manifest; echo "Build finished as the interrupt arrived."; exit 0' INT TERM
-    echo "$wm" >> "$root/packer-started"
-    for _ in $(seq 600); do sleep 0.1; done
-    exit 0 ;;
-esac
-if [ -n "${FAKE_PACKER_DELAY:-}" ]; then
-  # Each progress line is written in two pieces with a pause between, as a slow writer would.
-  pause=$(awk -v d="$FAKE_PACKER_DELAY" 'BEGIN { print d / 20 }')
-  for step in 1 2 3 4 5 6 7 8 9 10; do
-    printf '    googlecompute.fixture: %s step %s of 10, ' "$wm" "$step"
-    sleep "$pause"
-    printf 'still building the %s image\n' "$wm"
-    [ "$step" = 5 ] && printf '%s warning: halfway through the %s build\n' "$wm" "$wm" >&2
-    sleep "$pause"
-  done
-fi
-write_manifest
-"#;
+/// `det-environments-<wm>-ci-<1800000000 + builds of that wm before>`, and it "creates" it in the
+/// loopback Compute API the way the template would: it writes the image (name, the labels of the
+/// variables file's `image_labels` map, READY, creationTimestamp, the description naming the
+/// launcher) into `compute-images/<name>.json`. `validate` keeps each variables file it checks as
+/// `validated-<wm>.pkrvars.hcl`, and a build's environment goes to `packer-env.log`. `FAKE_PACKER`
+/// picks a behaviour: `fail`, `no-manifest`, `rendezvous` (each build waits until both workload
+/// managers' builds have started, and fails if the other never does), `slow` (waits to be
+/// interrupted, then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1, or until the file
+/// `FAKE_PACKER_CLEANUP_UNTIL` names exists), `undefined` (validate warns of an undefined
+/// variable), `finish-on-interrupt` (waits to be interrupted, then writes its manifest and exits 0:
+/// packer finishing as the signal arrives), or `1.6.6` / `1.7.4` for an old version;
+/// `FAKE_PACKER_SLURM` / `FAKE_PACKER_PBS` pick the build behaviour for one workload manager only
+/// (`FAKE_PACKER_PBS=fail`). `FAKE_PACKER_DELAY` makes a build take that many seconds, printing ten
+/// progress lines on the way, each written in two pieces; `FAKE_PACKER_PLUGINS=none` means no
+/// plugin is installed until `packer init` runs. Builds append `<wm> start|end <time>` to
+/// `packer-times.log`, their workload manager to `packer-started` and, after cleaning up, to
+/// `packer-cleaned`, and write a line to `PACKER_LOG_PATH`. Like the googlecompute plugin, a build
+/// says `Using image: NAME` (the `source_image` given, else the family's current one, or
+/// `FAKE_PACKER_USING_IMAGE`), in its output and its log.
+pub const STAND_IN_PACKER: &str = include_str!("packer-stand-in.sh");

@@ -3,9 +3,7 @@
 //! The live playbook (this repository's, or the real host repository's in its place) is
 //! checked the same way, for both workload managers.
 
-mod support;
-
-use support::{require_tool, HostCopy, STAND_IN_PACKER};
+use crate::support::{require_tool, HostCopy, STAND_IN_PACKER};
 
 const PLAYBOOK: &str = "tools/slurm/packer/ansible-playbook.yml";
 const SEED: &str =

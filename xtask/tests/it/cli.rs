@@ -1,9 +1,7 @@
 //! The command line itself through the built xtask: usage errors and `--help`, before any tool
 //! runs.
 
-mod support;
-
-use support::{HostCopy, Run};
+use crate::support::{HostCopy, Run};
 
 /// A host copy whose gcloud and packer only record that they were started.
 fn host() -> HostCopy {
@@ -75,14 +73,31 @@ fn yes_without_the_action_it_confirms_is_refused() {
     usage_error(&host, &["launcher", "--yes"], &["--fetch"]);
 }
 
+/// The subcommands `cargo xtask slurm-image --help` lists.
+fn subcommands(host: &HostCopy) -> Vec<String> {
+    let help = host.run(&["--help"]).ok().stdout;
+    let (_, commands) = help
+        .split_once("\nCommands:\n")
+        .expect("a list of commands");
+    commands
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .map(|line| line.split_whitespace().next().unwrap().to_string())
+        .collect()
+}
+
 #[test]
 fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
     let host = host();
-    let reads_config = ["check", "build", "launcher", "images", "prune", "orphans"];
-    let reads_artifactory = ["build", "launcher"];
-    for cmd in [
-        "init", "fmt", "check", "clean", "build", "launcher", "images", "prune", "orphans",
-    ] {
+    let reads_config = [
+        "check", "build", "release", "launcher", "images", "prune", "orphans", "doctor",
+    ];
+    let reads_artifactory = ["build", "release", "launcher", "doctor"];
+    let commands = subcommands(&host);
+    for cmd in ["release", "doctor"] {
+        assert!(commands.iter().any(|c| c == cmd), "{cmd}: {commands:?}");
+    }
+    for cmd in commands.iter().map(String::as_str) {
         let run = host.run(&[cmd, "--help"]).ok();
         let help = &run.stdout;
         let at = |title: &str| help.find(&format!("\n{title}:\n"));
@@ -120,4 +135,8 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
         }
     }
     assert!(!host.path("gcloud-started").exists() && !host.path("packer-started").exists());
+    // check's files are the tool's own, in target/slurm-image/, not in the uploaded build/.
+    let check = host.run(&["check", "--help"]).ok().stdout;
+    assert!(check.contains("target/slurm-image/check-"), "{check}");
+    assert!(!check.contains("build/check-"), "{check}");
 }

@@ -1,11 +1,6 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
-mod support;
-
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-
-use support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{HostCopy, Run, Running, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -429,56 +424,10 @@ fn outside_the_repository_it_says_where_to_run() {
     ]);
 }
 
-/// The xtask's stderr as it arrives, read on a thread of its own.
-struct Stderr(std::sync::Arc<std::sync::Mutex<String>>);
-
-impl Stderr {
-    fn of(child: &mut std::process::Child) -> Stderr {
-        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-        let mut pipe = child.stderr.take().unwrap();
-        let shared = text.clone();
-        std::thread::spawn(move || {
-            let mut buffer = [0u8; 4096];
-            while let Ok(n) = std::io::Read::read(&mut pipe, &mut buffer) {
-                if n == 0 {
-                    break;
-                }
-                shared
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buffer[..n]));
-            }
-        });
-        Stderr(text)
-    }
-
-    fn text(&self) -> String {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// Waits until `wanted` has been written; fails after a generous bound.
-    fn wait_for(&self, wanted: &str) {
-        let started = Instant::now();
-        while !self.text().contains(wanted) {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{wanted:?} never came:\n{}",
-                self.text()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn wait_for_packer(host: &HostCopy) {
-    let started = Instant::now();
-    while !host.path("packer-started").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stand-in packer never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn wait_for_packer(host: &HostCopy, xtask: &mut Running) {
+    xtask.wait_for("the stand-in packer to start", |_| {
+        host.path("packer-started").exists()
+    });
 }
 
 fn kill(signal: &str, target: &str) {
@@ -494,31 +443,31 @@ fn ctrl_c_waits_for_packer_to_clean_up_answers_each_ctrl_c_and_exits_130() {
     let host = host_with_launcher();
     let mut cmd = host.xtask(&["build", "--offline"]);
     // A cleanup long enough for the second and third Ctrl-C to come during it.
+    let cleaned_up = host.path("packer-may-finish-cleaning-up");
     cmd.env("FAKE_PACKER", "slow")
-        .env("FAKE_PACKER_CLEANUP_S", "5")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .env("FAKE_PACKER_CLEANUP_UNTIL", &cleaned_up);
     // Its own process group stands for the terminal's foreground group, which Ctrl-C signals.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut child = cmd.spawn().unwrap();
-    let stderr = Stderr::of(&mut child);
-    wait_for_packer(&host);
-    kill("INT", &format!("-{}", child.id()));
-    stderr.wait_for(
+    let mut xtask = Running::spawn(cmd);
+    wait_for_packer(&host, &mut xtask);
+    kill("INT", &format!("-{}", xtask.id()));
+    xtask.wait_for_stderr(
         "Ctrl-C (SIGINT) received: waiting for packer to cancel the build and delete its VM",
     );
-    // Impatient presses reach the xtask; packer, busy deleting its VM, is left to it.
+    // Impatient presses reach the xtask; packer, busy deleting its VM, is left to it. Each is
+    // answered before the next is sent, so that no two merge into one signal.
     let still = "still waiting for packer to delete its VM; `kill -9` would leave it behind";
-    for _ in 0..2 {
-        kill("INT", &child.id().to_string());
-        std::thread::sleep(Duration::from_millis(200));
+    for presses in 1..=2 {
+        kill("INT", &xtask.id().to_string());
+        xtask.wait_for_stderr_times(still, presses);
     }
-    let status = child.wait().unwrap();
-    let stderr = stderr.text();
+    host.write("packer-may-finish-cleaning-up", "");
+    let run = xtask.finish();
+    let (status, stderr) = (run.code, run.stderr);
     assert_eq!(stderr.matches(still).count(), 2, "{stderr}");
     assert!(stderr.contains("slurm-image orphans"), "{stderr}");
     // 128 + SIGINT, as a shell reports a command Ctrl-C ended; not killed by the signal.
-    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert_eq!(status, Some(130), "{stderr}");
     assert!(
         host.path("packer-cleaned").exists(),
         "the xtask exited before packer cleaned up: {stderr}"
@@ -536,14 +485,12 @@ fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
     ] {
         let host = host_with_launcher();
         let mut cmd = host.xtask(&["build", "--offline"]);
-        cmd.env("FAKE_PACKER", "slow")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let child = cmd.spawn().unwrap();
-        wait_for_packer(&host);
-        kill(signal, &child.id().to_string());
-        let output = child.wait_with_output().unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
+        cmd.env("FAKE_PACKER", "slow");
+        let mut xtask = Running::spawn(cmd);
+        wait_for_packer(&host, &mut xtask);
+        kill(signal, &xtask.id().to_string());
+        let run = xtask.finish();
+        let stderr = &run.stderr;
         assert!(
             host.path("packer-cleaned").exists(),
             "packer was not asked to clean up: {stderr}"
@@ -552,7 +499,7 @@ fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
             stderr.contains(&format!("build interrupted by {name}")),
             "{stderr}"
         );
-        assert_eq!(output.status.code(), Some(code), "{stderr}");
+        assert_eq!(run.code, Some(code), "{stderr}");
         assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     }
 }
@@ -663,12 +610,8 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
     // The test holds the lock, as a build writing images.conf at that moment would.
     let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
     lock.lock().unwrap();
-    let mut cmd = host.xtask(&["build", "--offline", "--wm", "pbs"]);
-    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let seen = support::read_until_line(
-        &mut stderr,
+    let mut xtask = Running::spawn(host.xtask(&["build", "--offline", "--wm", "pbs"]));
+    xtask.wait_for_stderr(
         "waiting for another build to finish writing tools/slurm/terraform/images.conf",
     );
     // Packer is done, and the pin waits: the other writer's change lands in the meantime.
@@ -678,9 +621,7 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
         "slurm: det-environments-slurm-ci-1800000001\npbs: det-environments-pbs-ci-1717016272\n",
     );
     drop(lock);
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert!(child.wait().unwrap().success(), "{seen}{rest}");
+    xtask.finish().ok();
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1800000001\npbs: det-environments-pbs-ci-1800000000\n",
@@ -697,29 +638,14 @@ fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
     let mut cmd = host.xtask(&["build", "--offline"]);
     // The stand-in answers SIGINT by writing its manifest and exiting 0: packer finishing
     // just as the signal arrives.
-    cmd.env("FAKE_PACKER", "finish-on-interrupt")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.env("FAKE_PACKER", "finish-on-interrupt");
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while !host.path("packer-started").exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stand-in packer never started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let group = format!("-{}", child.id());
-    let status = std::process::Command::new("kill")
-        .args(["-INT", "--", &group])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.code().is_some(), "{stderr}");
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let mut xtask = Running::spawn(cmd);
+    wait_for_packer(&host, &mut xtask);
+    kill("INT", &format!("-{}", xtask.id()));
+    let run = xtask.finish();
+    let stderr = &run.stderr;
+    assert_eq!(run.code, Some(130), "{stderr}");
     for wanted in [
         "arrived as packer finished: pinning the image it built before stopping",
         "det-environments-slurm-ci-1800000000 is built and pinned",

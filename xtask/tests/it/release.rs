@@ -1,16 +1,11 @@
 //! `release` through the built xtask in a temporary git repository, with the stand-in packer
 //! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use artifactory::Server;
-use support::{HostCopy, Run, TempDir, STAND_IN_PACKER};
+use crate::support::artifactory::Server;
+use crate::support::{temp_dir, HostCopy, Run, Running, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -123,24 +118,14 @@ fn build_times(host: &HostCopy) -> BTreeMap<String, (f64, f64)> {
 
 /// Starts a release in a process group of its own, which stands for the terminal's
 /// foreground group that Ctrl-C signals, and waits until both stand-ins have started.
-fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Child {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Running {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().unwrap();
-    let started = Instant::now();
-    while std::fs::read_to_string(host.path("packer-started"))
-        .unwrap_or_default()
-        .lines()
-        .count()
-        < 2
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the stand-in packers never both started"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
+    let mut xtask = Running::spawn(cmd);
+    xtask.wait_for("both stand-in packers to start", |_| {
+        let started = std::fs::read_to_string(host.path("packer-started")).unwrap_or_default();
+        started.lines().count() == 2
+    });
+    xtask
 }
 
 fn kill(signal: &str, target: &str) {
@@ -155,14 +140,13 @@ fn kill(signal: &str, target: &str) {
 /// cleaned up. Its stderr.
 /// Waits for a release stopped by `signal`; its stderr. It must have waited for packer and
 /// exited as a shell reports the signal: 128 + its number.
-fn interrupted_run(child: Child, signal: i32) -> String {
-    let Output { status, stderr, .. } = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&stderr).into_owned();
+fn interrupted_run(xtask: Running, signal: i32) -> String {
+    let Run { code, stderr, .. } = xtask.finish();
     assert!(
-        status.code().is_some(),
+        code.is_some(),
         "the xtask died of the signal instead of waiting for packer: {stderr}"
     );
-    assert_eq!(status.code(), Some(128 + signal), "{stderr}");
+    assert_eq!(code, Some(128 + signal), "{stderr}");
     stderr
 }
 
@@ -170,7 +154,7 @@ fn interrupted_run(child: Child, signal: i32) -> String {
 fn both_builds_run_at_once_and_their_lines_never_mix() {
     let host = repo();
     // stdout and stderr share one file, as on a terminal.
-    let out = TempDir::new("release-output");
+    let out = temp_dir("release-output");
     let file = std::fs::File::create(out.path().join("output")).unwrap();
     let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
     cmd.env("FAKE_PACKER_DELAY", "2")
@@ -608,7 +592,7 @@ fn sequential_builds_one_after_the_other_and_says_why() {
 
 #[test]
 fn each_workload_manager_reuses_on_its_own() {
-    let Some(_) = support::require_tool("gcloud") else {
+    let Some(_) = crate::support::require_tool("gcloud") else {
         return;
     };
     let host = repo();
@@ -621,7 +605,7 @@ fn each_workload_manager_reuses_on_its_own() {
         "ubuntu-os-cloud",
         "ubuntu-2004-lts",
         "ubuntu-2004-focal-v20240301",
-        support::SOURCES_CREATED + 86_400 * 60,
+        crate::support::SOURCES_CREATED + 86_400 * 60,
     );
     let run = Run::of(release(
         &host,

@@ -1,13 +1,11 @@
 //! The verification between packer and the pin: a VM boots the new image in the loopback
 //! Compute API, which runs the team's checks script in a sandbox that plays the image.
 
-mod support;
-
 use std::io::BufReader;
 use std::process::Stdio;
 
-use support::compute_api::CUDA_TASK_IMAGE;
-use support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
+use crate::support::compute_api::CUDA_TASK_IMAGE;
+use crate::support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -582,7 +580,7 @@ fn the_default_checks_run_in_a_copy_of_the_real_host_repository() {
 #[test]
 fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
     let host = host("5m");
-    let line = |run: &support::Run| {
+    let line = |run: &crate::support::Run| {
         run.stdout
             .lines()
             .find(|l| l.contains("checks script: "))

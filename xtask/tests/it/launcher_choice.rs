@@ -2,14 +2,10 @@
 //! `launcher` and `doctor` tell the same story of the same situation, and a dry run never makes
 //! a launcher up or says a real build would stop where it would fetch.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
 use std::process::Command;
 
-use artifactory::Server;
-use support::{require_tool, HostCopy, Run};
+use crate::support::artifactory::Server;
+use crate::support::{require_tool, HostCopy, Run};
 
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -31,7 +27,7 @@ fn repo(local: Option<&str>) -> Option<HostCopy> {
     require_tool("git")?;
     require_tool("gcloud")?;
     let host = HostCopy::new();
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
     if let Some(name) = local {
         host.write(
             &format!("tools/slurm/packer/build/{name}"),

@@ -2,15 +2,13 @@
 //! workload manager at a time, packer asked to cancel exactly once however SIGINT comes, gcloud
 //! ended with the tool, and `orphans` sparing the VMs of builds running on this machine.
 
-mod support;
-
 use std::io::{BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{read_until_line, HostCopy, STAND_IN_PACKER};
+use crate::support::{read_until_line, HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -292,7 +290,7 @@ fn children_of(pid: u32) -> Vec<u32> {
 
 #[test]
 fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
-    if support::require_tool("gcloud").is_none() {
+    if crate::support::require_tool("gcloud").is_none() {
         return;
     }
     // `images` with a launcher package makes three calls side by side (the list, and each
@@ -361,7 +359,7 @@ fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
 
 /// A host whose loopback Compute API has packer VMs of these names and ages in minutes.
 fn host_with_vms(vms: &[(&str, i64)]) -> Option<HostCopy> {
-    support::require_tool("gcloud")?;
+    crate::support::require_tool("gcloud")?;
     let host = HostCopy::new();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -456,7 +454,7 @@ exit 1
 
 #[test]
 fn build_debug_at_a_terminal_lets_packer_read_enter() {
-    let Some(_) = support::require_tool("script") else {
+    let Some(_) = crate::support::require_tool("script") else {
         return;
     };
     let host = host_with_launcher();

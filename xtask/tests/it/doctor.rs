@@ -2,14 +2,10 @@
 //! Compute API, a loopback Artifactory. Each check is broken on its own, and the others must
 //! still report.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
 use std::process::Command;
 
-use artifactory::{Faults, Server};
-use support::{require_tool, HostCopy, Run};
+use crate::support::artifactory::{Faults, Server};
+use crate::support::{require_tool, HostCopy, Run};
 
 const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
 const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
@@ -38,7 +34,7 @@ fn healthy() -> Option<(HostCopy, Server)> {
     require_tool("gcloud")?;
     require_tool("git")?;
     let host = HostCopy::new();
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
     host.write("tools/slurm/terraform/images.conf", SEED);
     host.api().add_image(
         SLURM_PINNED,
@@ -242,7 +238,7 @@ fn each_check_fails_on_its_own_with_its_fix_while_the_others_report() {
             setup: Box::new(|h, s| {
                 h.stand_in(
                     "packer",
-                    &support::STAND_IN_PACKER.replace("${FAKE_PACKER:-}\" in", "1.6.6\" in"),
+                    &crate::support::STAND_IN_PACKER.replace("${FAKE_PACKER:-}\" in", "1.6.6\" in"),
                 );
                 s.folder_url()
             }),
@@ -254,7 +250,7 @@ fn each_check_fails_on_its_own_with_its_fix_while_the_others_report() {
             setup: Box::new(|h, s| {
                 h.stand_in(
                     "packer",
-                    &support::STAND_IN_PACKER.replace("${FAKE_PACKER_PLUGINS:-}", "none"),
+                    &crate::support::STAND_IN_PACKER.replace("${FAKE_PACKER_PLUGINS:-}", "none"),
                 );
                 s.folder_url()
             }),

@@ -5,12 +5,10 @@
 //! The stand-in packer "creates" each image it builds in the host copy's loopback Compute API,
 //! with the labels the variables file gives it, as the template would.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use support::{require_tool, HostCopy, Run, PBS_SOURCE, SLURM_SOURCE, SOURCES_CREATED};
+use crate::support::{require_tool, HostCopy, Run, PBS_SOURCE, SLURM_SOURCE, SOURCES_CREATED};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
@@ -25,7 +23,7 @@ const SECOND: &str = "det-environments-slurm-ci-1800000001";
 fn host() -> Option<HostCopy> {
     require_tool("gcloud")?;
     let host = HostCopy::new();
-    host.stand_in("packer", support::STAND_IN_PACKER);
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
     host.write("tools/slurm/terraform/images.conf", SEED);
     host.write(
         &format!("tools/slurm/packer/build/{LAUNCHER}"),

@@ -2,12 +2,8 @@
 //! prune's listing tricks, a symlinked images.conf, the token in packer's environment, oversized
 //! inputs; each through the built xtask.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
-use artifactory::{Faults, Server};
-use support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::artifactory::{Faults, Server};
+use crate::support::{HostCopy, Run, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";

@@ -1,13 +1,11 @@
 //! Measurements of whole commands, for `xtask/bench/run.sh`: gcloud calls per command, a
 //! release against the slower single build, and an unchanged rebuild (reused) against a build.
 //! Each prints a Markdown table; none asserts a timing. Run with
-//! `cargo test -p xtask --test bench -- --ignored --nocapture --test-threads=1`.
-
-mod support;
+//! `cargo test -p xtask --test it -- --ignored --nocapture --test-threads=1 bench::`.
 
 use std::time::{Duration, Instant};
 
-use support::{require_tool, HostCopy, STAND_IN_PACKER};
+use crate::support::{require_tool, HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const DEB: &str = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -292,7 +290,8 @@ fn verification_cost_in_builds_and_releases() {
     }
     host.write(
         "tools/slurm/packer/verify-image.sh",
-        std::fs::read(support::repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
+        std::fs::read(crate::support::repo_root().join("tools/slurm/packer/verify-image.sh"))
+            .unwrap(),
     );
     host.api().boot_instances_in(&host.path("vms"));
     let rounds: usize = std::env::var("BENCH_ROUNDS")

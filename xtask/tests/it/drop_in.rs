@@ -1,9 +1,7 @@
 //! The tool on a template in the real host repository's form: the old script's seven variables,
 //! the manifest at build/manifest.json, build/ uploaded whole, plugins but no required_version.
 
-mod support;
-
-use support::{HostCopy, STAND_IN_PACKER};
+use crate::support::{HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -171,13 +169,14 @@ fn without_gcloud_the_build_stops_before_packer() {
     let tools = host.path("tools-bin");
     std::fs::create_dir_all(&tools).unwrap();
     for tool in ["bash", "dirname"] {
-        let found = support::require_tool(tool).expect("coreutils are installed");
+        let found = crate::support::require_tool(tool).expect("coreutils are installed");
         std::os::unix::fs::symlink(found, tools.join(tool)).unwrap();
     }
     let path = format!("{}:{}", host.path("bin").display(), tools.display());
     let mut cmd = host.xtask(&["build", "--offline"]);
     cmd.env("PATH", path);
-    support::Run::of(cmd).fails_with(&["gcloud is not on PATH", "install the Google Cloud CLI"]);
+    crate::support::Run::of(cmd)
+        .fails_with(&["gcloud is not on PATH", "install the Google Cloud CLI"]);
     assert!(!host.packer_calls().iter().any(|c| c.contains("| build")));
 }
 

@@ -3,11 +3,9 @@
 //! null-builder template built through the xtask. Only what holds for any template is checked
 //! against the live one, so editing the playbook or a static file never breaks a test.
 
-mod support;
-
 use std::process::Command;
 
-use support::{require_tool, HostCopy, Run};
+use crate::support::{require_tool, HostCopy, Run};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 

@@ -2,11 +2,7 @@
 //! a release without a git identity or with nothing to change, `--redo` off a release branch,
 //! doctor logged out, a wide `images`, and which workload manager each line is about.
 
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
-
-use support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{HostCopy, Run, STAND_IN_PACKER};
 
 /// A usage error: clap's exit code 2 and the message's parts.
 fn usage_error(host: &HostCopy, args: &[&str], wanted: &[&str]) -> Run {
@@ -476,7 +472,7 @@ fn images_fits_100_columns_with_a_header_and_a_legend_and_widens_on_request() {
     );
     assert!(
         row(&wide, "det-environments-slurm-ci-1800000000")
-            .contains(&format!("source {}", support::SLURM_SOURCE)),
+            .contains(&format!("source {}", crate::support::SLURM_SOURCE)),
         "{wide}"
     );
     let legend = wide
@@ -494,10 +490,10 @@ fn images_fits_100_columns_with_a_header_and_a_legend_and_widens_on_request() {
 
 #[test]
 fn a_slow_artifactory_is_called_slow_not_off_the_vpn() {
-    let server = artifactory::Server::start();
-    server.set_faults(artifactory::Faults {
+    let server = crate::support::artifactory::Server::start();
+    server.set_faults(crate::support::artifactory::Faults {
         silent: true,
-        ..artifactory::Faults::default()
+        ..crate::support::artifactory::Faults::default()
     });
     let host = HostCopy::new();
     host.stand_in("packer", STAND_IN_PACKER);
@@ -554,7 +550,7 @@ fn gcloud_saying_error_while_exiting_0_is_an_error_not_an_empty_list() {
 
 #[test]
 fn the_readme_names_the_packer_it_needs_before_the_commands_and_how_long_they_take() {
-    let readme = std::fs::read_to_string(support::repo_root().join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
     let setup = readme
         .find("## Set-up")
         .expect("the README has a set-up section");

@@ -2,11 +2,9 @@
 //! `manifest_path`, `image_labels` or `source_image`: both builds at once, labels, the source
 //! image packer used, reuse, and the task images' consumers.
 
-mod support;
-
 use std::process::Command;
 
-use support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{HostCopy, Run, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
@@ -153,8 +151,8 @@ fn a_release_builds_both_at_once_labels_both_and_a_rebuild_reuses_each() {
 
     // Both images carry what they are made from, the source image packer said it used included.
     for (wm, source) in [
-        ("slurm", support::SLURM_SOURCE),
-        ("pbs", support::PBS_SOURCE),
+        ("slurm", crate::support::SLURM_SOURCE),
+        ("pbs", crate::support::PBS_SOURCE),
     ] {
         let labels = labels_of(&host, &format!("det-environments-{wm}-ci-1800000000"));
         for wanted in [
@@ -207,7 +205,7 @@ fn the_labels_name_the_source_image_packer_used_when_the_family_moved() {
     assert!(
         run.stderr.contains(&format!(
             "packer started from {moved}, not {}",
-            support::SLURM_SOURCE
+            crate::support::SLURM_SOURCE
         )),
         "{}",
         run.stderr

@@ -1,8 +1,6 @@
 //! `check` and `build --debug` through the built xtask, with a stand-in packer on PATH.
 
-mod support;
-
-use support::{HostCopy, STAND_IN_PACKER};
+use crate::support::{HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 

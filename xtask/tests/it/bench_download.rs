@@ -1,16 +1,12 @@
 //! The launcher download against `curl -o f URL && sha256sum f`, from the same loopback server.
-//! Run with `cargo test -p xtask --test bench_download -- --ignored --nocapture`; it reports,
+//! Run with `cargo test -p xtask --test it -- --ignored --nocapture bench_download::`; it reports,
 //! it never asserts a timing.
-
-#[path = "support/artifactory.rs"]
-mod artifactory;
-mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use artifactory::Server;
-use support::HostCopy;
+use crate::support::artifactory::Server;
+use crate::support::HostCopy;
 
 const NAME: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
 const SIZE: usize = 256 * 1024 * 1024;
@@ -98,7 +94,9 @@ fn summary(label: &str, times: &[Duration]) {
 #[test]
 #[ignore = "a benchmark: run with --ignored --nocapture"]
 fn launcher_download_against_curl_and_sha256sum() {
-    if support::require_tool("curl").is_none() || support::require_tool("sha256sum").is_none() {
+    if crate::support::require_tool("curl").is_none()
+        || crate::support::require_tool("sha256sum").is_none()
+    {
         return;
     }
     let server = Server::start();
@@ -113,7 +111,7 @@ fn launcher_download_against_curl_and_sha256sum() {
     }
     server.add(NAME, bytes);
     let host = HostCopy::new();
-    let scratch = support::TempDir::new("bench-curl");
+    let scratch = crate::support::temp_dir("bench-curl");
 
     // One untimed round of each warms the page cache and the binaries.
     xtask_round(&host, &server);

@@ -1,0 +1,26 @@
+//! The integration tests, one binary so that `support/` compiles once: the built xtask run at
+//! the process boundary in temporary copies of the host tree. The benchmarks (`bench`,
+//! `bench_download`) are ignored tests here, run by `xtask/bench/run.sh`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod adversary;
+mod bench;
+mod bench_download;
+mod build;
+mod cli;
+mod doctor;
+mod drop_in;
+mod gcloud;
+mod launcher;
+mod launcher_choice;
+mod newcomer;
+mod packer_real;
+mod playbook;
+mod real_template;
+mod release;
+mod reuse;
+mod signals;
+mod targets;
+mod verify;
