@@ -150,7 +150,7 @@ mod tests {
     fn reads(name: &str) -> (bool, bool) {
         match name {
             "init" | "fmt" | "clean" => (false, false),
-            "check" | "images" | "prune" | "orphans" => (false, true),
+            "check" | "images" | "prune" | "orphans" | "verify" => (false, true),
             "build" | "release" | "launcher" | "doctor" => (true, true),
             other => panic!("say in `reads` whether {other} reads the environment and the config"),
         }
