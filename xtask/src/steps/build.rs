@@ -18,8 +18,8 @@ use crate::model::template::Template;
 use crate::model::time::parse_rfc3339;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
+use crate::steps::fingerprint;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
-use crate::steps::inputs;
 use crate::steps::verify::{self, Gate};
 use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
@@ -84,7 +84,7 @@ impl Inputs {
         // A broken images.conf is found now, not after a long packer run.
         read_images_conf(host)?;
         let template = read_template(host)?;
-        let loaded = inputs::loaded(host)?;
+        let loaded = fingerprint::loaded(host)?;
         if let Some(refusal) = loaded.refusal(&host.show(&host.packer_dir)) {
             bail!("{refusal}");
         }
@@ -178,9 +178,14 @@ impl Plan {
         // The fingerprint covers the launcher package and the source image: with either
         // unknown (a dry run without network, `check`), there is no fingerprint.
         let provenance = match (launcher.known(), source_image) {
-            (Some(package), Some(_)) => {
-                inputs::provenance(host, &inputs.template, &contract, wm, package, source_image)?
-            }
+            (Some(package), Some(_)) => fingerprint::provenance(
+                host,
+                &inputs.template,
+                &contract,
+                wm,
+                package,
+                source_image,
+            )?,
             _ => None,
         };
         let staging = host.staging_dir(wm);
@@ -417,7 +422,7 @@ fn stage(host: &HostTree, staging: &Path, launcher_file: &str) -> anyhow::Result
         }
         _ => {}
     }
-    for file in inputs::packer_inputs(host)? {
+    for file in fingerprint::packer_inputs(host)? {
         let rel = file.strip_prefix(&host.packer_dir).unwrap_or(&file);
         let to = staging.join(rel);
         if let Some(dir) = to.parent() {

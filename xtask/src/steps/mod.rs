@@ -4,8 +4,8 @@
 pub mod build;
 pub mod build_lock;
 pub mod consumers;
+pub mod fingerprint;
 pub mod host_files;
-pub mod inputs;
 pub mod launcher;
 pub mod playbook;
 pub mod survey;
