@@ -1,0 +1,242 @@
+//! Signals and exit codes: Ctrl-C, SIGTERM and a closed terminal become flags a build can
+//! wait on, and a stopped command exits with 128 + the signal, as a shell reports it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use super::say;
+
+/// The signals that stop a command: Ctrl-C, `kill`, and a closed terminal or dropped SSH session.
+const STOPPING: [i32; 3] = [
+    signal_hook::consts::SIGINT,
+    signal_hook::consts::SIGTERM,
+    signal_hook::consts::SIGHUP,
+];
+
+struct Signals {
+    /// The number of the last stopping signal received while a guard was held, or 0.
+    last: Arc<AtomicUsize>,
+    /// How many stopping signals were received while a guard was held.
+    count: Arc<AtomicUsize>,
+    /// While false, the stopping signals are only recorded instead of ending the process.
+    default_action: Arc<AtomicBool>,
+    /// Guards held now. A release runs a SLURM and a PBS build in one process on two threads,
+    /// each holding its own besides the release's; the mutex keeps the count and
+    /// `default_action` in step when two threads take or drop guards at once.
+    holders: Mutex<usize>,
+    /// How many of the guards held belong to a [`Watch`].
+    watches: AtomicUsize,
+}
+
+/// Installed once, by the first guard, whichever thread takes it: a `OnceLock` runs one
+/// initialiser and makes every other thread wait for it, so no handler is installed twice.
+static SIGNALS: OnceLock<Result<Signals, String>> = OnceLock::new();
+
+impl Signals {
+    fn install() -> Result<Signals, String> {
+        let signals = Signals {
+            last: Arc::default(),
+            count: Arc::default(),
+            default_action: Arc::new(AtomicBool::new(true)),
+            holders: Mutex::new(0),
+            watches: AtomicUsize::new(0),
+        };
+        for signal in STOPPING {
+            // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for a
+            // background job of a script) stays ignored, as the one who started it asked.
+            if is_ignored(signal) {
+                continue;
+            }
+            let (last, count) = (signals.last.clone(), signals.count.clone());
+            let record = move || {
+                last.store(signal as usize, Ordering::SeqCst);
+                count.fetch_add(1, Ordering::SeqCst);
+            };
+            // SAFETY: the action only stores to atomics, which is async-signal-safe.
+            // Recording comes first so that a signal is never lost, then the default action,
+            // which applies only outside a guard.
+            unsafe { signal_hook::low_level::register(signal, record) }
+                .and_then(|_| {
+                    signal_hook::flag::register_conditional_default(
+                        signal,
+                        signals.default_action.clone(),
+                    )
+                })
+                .map_err(|err| {
+                    format!("installing the handler of {}: {err}", signal_name(signal))
+                })?;
+        }
+        Ok(signals)
+    }
+}
+
+/// Whether `signal` is set to be ignored (its disposition is `SIG_IGN`).
+fn is_ignored(signal: i32) -> bool {
+    // SAFETY: with a null new action, sigaction(2) only reads the current one into `old`.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+fn signals() -> Option<&'static Signals> {
+    SIGNALS.get().and_then(|s| s.as_ref().ok())
+}
+
+/// While held, Ctrl-C (SIGINT), SIGTERM and SIGHUP do not end the process: they are recorded,
+/// so the work under way (packer deleting its VM, a download removing its partial file) can
+/// finish cleanly. When the last guard is dropped, the signals end the process again.
+pub struct InterruptGuard(());
+
+impl InterruptGuard {
+    pub fn new() -> anyhow::Result<InterruptGuard> {
+        let signals = SIGNALS
+            .get_or_init(Signals::install)
+            .as_ref()
+            .map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders += 1;
+        signals.default_action.store(false, Ordering::SeqCst);
+        Ok(InterruptGuard(()))
+    }
+
+    /// The last signal received since the guard was taken, if any.
+    pub fn received(&self) -> Option<i32> {
+        interrupted()
+    }
+
+    /// How many signals were received since the guard was taken.
+    pub fn count(&self) -> usize {
+        signals().map_or(0, |s| s.count.load(Ordering::SeqCst))
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        if let Some(signals) = signals() {
+            let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+            *holders -= 1;
+            if *holders == 0 {
+                signals.last.store(0, Ordering::SeqCst);
+                signals.count.store(0, Ordering::SeqCst);
+                signals.default_action.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// The last stopping signal received while a guard is held, if any: what a wait checks between
+/// its polls. Outside a guard a signal ends the process at once, so there is nothing to check.
+pub fn interrupted() -> Option<i32> {
+    match signals()?.last.load(Ordering::SeqCst) {
+        0 => None,
+        n => Some(n as i32),
+    }
+}
+
+/// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
+/// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
+/// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end
+/// the waits that follow it.
+pub struct Watch {
+    guard: InterruptGuard,
+    before: usize,
+}
+
+impl Watch {
+    pub fn start() -> anyhow::Result<Watch> {
+        let guard = InterruptGuard::new()?;
+        let before = guard.count();
+        if let Some(signals) = signals() {
+            signals.watches.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(Watch { guard, before })
+    }
+
+    /// Whether only waits hold the signals: no build is cleaning up after itself, so a wait
+    /// that a signal stopped may end the tool there, as the signal would have ended it (see
+    /// [`exit_interrupted`]).
+    pub fn only_waits(&self) -> bool {
+        signals().is_some_and(|signals| {
+            let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+            *holders == signals.watches.load(Ordering::SeqCst)
+        })
+    }
+
+    /// The signal that arrived since the watch started, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        // The handler stores the signal before it counts it, so a count that has grown has
+        // its signal stored.
+        if self.guard.count() > self.before {
+            self.guard.received()
+        } else {
+            None
+        }
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // Before the guard goes, so that the guards never count fewer than the watches.
+        if let Some(signals) = signals() {
+            signals.watches.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A signal's name for messages.
+pub fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        signal_hook::consts::SIGINT => "Ctrl-C (SIGINT)",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        signal_hook::consts::SIGHUP => "SIGHUP (the terminal closed)",
+        _ => "a signal",
+    }
+}
+
+/// Work stopped by a signal. `main` exits with 128 + the signal, as shells report a command a
+/// signal ended, so a script can tell an interruption from a failure.
+#[derive(Debug)]
+pub struct Interrupted {
+    pub signal: i32,
+    message: String,
+}
+
+impl Interrupted {
+    /// The error for work `signal` stopped, described by `message`.
+    pub fn error(signal: i32, message: impl Into<String>) -> anyhow::Error {
+        anyhow::Error::new(Interrupted {
+            signal,
+            message: message.into(),
+        })
+    }
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// Ends the tool as `signal` would have, after saying `message` as `main` says an error: for a
+/// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
+/// listing after a build), which must not take the signal for one more failure.
+pub fn exit_interrupted(signal: i32, message: &str) -> ! {
+    say(format_args!("error: {message}"));
+    std::process::exit(128 + signal)
+}
+
+/// Whether a signal stopped the work that failed with `err`.
+pub fn is_interrupted(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| e.is::<Interrupted>())
+}
+
+/// The exit code for a failed command: 128 + the signal when a signal stopped it, else 1.
+pub fn exit_code(err: &anyhow::Error) -> i32 {
+    err.chain()
+        .find_map(|e| e.downcast_ref::<Interrupted>())
+        .map_or(1, |i| 128 + i.signal)
+}

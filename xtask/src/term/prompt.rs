@@ -1,0 +1,37 @@
+//! Questions to the person at the terminal: whether anyone can answer one, and asking it.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+
+/// Whether a person can answer a prompt: stdin and stderr are both a terminal.
+pub fn is_interactive() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
+pub fn confirm(question: &str) -> anyhow::Result<bool> {
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the answer from the terminal")?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// Whether to go ahead with something destructive: `--yes`, or a yes at a terminal. Without a
+/// terminal and without `--yes` the answer is no, at once: nothing waits for input that cannot come.
+pub fn approved(yes: bool, question: &str) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !is_interactive() {
+        return Ok(false);
+    }
+    confirm(question)
+}
