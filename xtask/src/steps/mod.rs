@@ -8,5 +8,6 @@ pub mod fingerprint;
 pub mod host_files;
 pub mod launcher;
 pub mod playbook;
+pub mod release;
 pub mod survey;
 pub mod verify;

@@ -1,0 +1,353 @@
+//! A release's steps: the branch it commits on, the builds side by side, the commit with its
+//! saved message, the log tail of a failed build and the prune plan it ends with.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use xshell::Shell;
+
+use crate::edges::gcloud::Gcloud;
+use crate::edges::git::{self, Checkout};
+use crate::edges::packer::Output;
+use crate::host::{write_atomically, HostTree};
+use crate::model::config::Config;
+use crate::model::launcher_choice::Launcher;
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::release::{self, LauncherSource};
+use crate::model::verification;
+use crate::model::{list_or_none, prune_plan, WorkloadManager};
+use crate::steps::build::{build_one, Pinned, Plan};
+use crate::steps::survey::{now, Survey};
+use crate::steps::verify::Gate;
+use crate::term::{signal_name, InterruptGuard};
+
+/// Where the release commits.
+pub enum Target {
+    /// A new branch, made from HEAD; `from` is the branch HEAD was on.
+    New { name: String, from: Option<String> },
+    /// `--redo`: the branch checked out now, which the release made earlier.
+    Current(String),
+}
+
+impl Target {
+    pub fn name(&self) -> &str {
+        match self {
+            Target::New { name, .. } | Target::Current(name) => name,
+        }
+    }
+
+    pub fn from(&self) -> Option<&str> {
+        match self {
+            Target::New { from, .. } => from.as_deref(),
+            Target::Current(_) => None,
+        }
+    }
+}
+
+/// The branch to commit on, once the checkout is found fit: no changed tracked file (but
+/// the pins a part-done release left, for `--redo`), and no branch of the new name.
+pub fn target(
+    sh: &Shell,
+    host: &HostTree,
+    checkout: &Checkout,
+    redo: bool,
+    branch: Option<&str>,
+) -> anyhow::Result<Target> {
+    let images_conf = host.show(&host.images_conf);
+    if redo {
+        let Some(branch) = &checkout.branch else {
+            bail!(
+                "HEAD is detached: --redo finishes a release on its branch; check that branch out first \
+                 (`git checkout NAME`)"
+            );
+        };
+        // A redo commits where it stands: on main that would be a release without a review.
+        if !release::has_release_branch_name(branch)
+            && !git::is_marked_release_branch(sh, &host.root, branch)
+        {
+            bail!(
+                "--redo finishes a release on the branch the release made, and {branch} is not one (neither \
+                 named slurm-images-<date> nor made by `release` here): check out the release branch \
+                 (`git checkout slurm-images-<date>`), or start a new release from here with \
+                 `cargo xtask slurm-image release`"
+            );
+        }
+        let others: Vec<&String> = checkout
+            .changed
+            .iter()
+            .filter(|path| **path != images_conf)
+            .collect();
+        if !others.is_empty() {
+            bail!(
+                "tracked files have uncommitted changes: {}: --redo commits {images_conf} alone, so commit or \
+                 stash the others first (`git stash`)",
+                list_or_none(&others)
+            );
+        }
+        return Ok(Target::Current(branch.clone()));
+    }
+    if !checkout.changed.is_empty() {
+        bail!(
+            "tracked files have uncommitted changes: {}: a release starts from a clean checkout; commit or \
+             stash them first (`git stash`), then run the release again",
+            list_or_none(&checkout.changed)
+        );
+    }
+    let name = branch
+        .map(str::to_string)
+        .unwrap_or_else(|| release::default_branch(now()));
+    if !git::is_valid_branch_name(sh, &name) {
+        bail!("--branch {name:?} is not a name git accepts for a branch: choose another");
+    }
+    let existing = git::branches_named(sh, &host.root, &name)?;
+    if !existing.is_empty() {
+        bail!(
+            "the branch {name} already exists ({}): a release makes a new branch; name another with \
+             --branch NAME, delete it (`git branch -D {name}`), or, to finish a release made on it, check it \
+             out and run `cargo xtask slurm-image release --redo slurm,pbs`",
+            list_or_none(&existing)
+        );
+    }
+    Ok(Target::New {
+        name,
+        from: checkout.branch.clone(),
+    })
+}
+
+/// What each build needs to look for an image it can reuse instead of building.
+pub struct Reuse<'a> {
+    pub project: &'a str,
+    /// `--force`: build even where one exists.
+    pub force: bool,
+    /// Each new image is verified before its pin, side by side like the builds.
+    pub gate: &'a Gate,
+}
+
+/// Runs the builds, side by side (one thread and one shell each) or one after the other, each
+/// with its output behind `[wm] `. A build not yet started when a signal arrives is not started.
+pub fn run_builds(
+    sh: &Shell,
+    host: &HostTree,
+    plans: &[Plan],
+    reuse: &Reuse<'_>,
+    side_by_side: bool,
+    guard: &InterruptGuard,
+) -> Vec<anyhow::Result<Pinned>> {
+    let run = |sh: Shell, plan: &Plan| -> anyhow::Result<Pinned> {
+        if let Some(signal) = guard.received() {
+            bail!("not started: {} arrived first", signal_name(signal));
+        }
+        let prefix = format!("[{}] ", plan.wm);
+        // Each build asks about reuse on its own, with its own shell.
+        let gcloud = Gcloud::new(&sh, reuse.project)?;
+        build_one(
+            &sh,
+            host,
+            plan,
+            &gcloud,
+            reuse.force,
+            reuse.gate,
+            Output::Prefixed(&prefix),
+        )
+    };
+    if !side_by_side {
+        return plans.iter().map(|plan| run(sh.clone(), plan)).collect();
+    }
+    let run = &run;
+    std::thread::scope(|scope| {
+        let builds: Vec<_> = plans
+            .iter()
+            .map(|plan| {
+                let sh = sh.clone();
+                scope.spawn(move || run(sh, plan))
+            })
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| {
+                build.join().unwrap_or_else(|_| {
+                    Err(anyhow::anyhow!("the build stopped on an internal error"))
+                })
+            })
+            .collect()
+    })
+}
+
+/// Commits images.conf alone on the release branch, with every pin and its launcher in the
+/// message; the commit, abbreviated. The message is saved first, so that a commit that fails
+/// (a hook, a signing key) leaves the exact command that uses it.
+pub fn commit_pins(
+    sh: &Shell,
+    host: &HostTree,
+    target: &Target,
+    pins: &[release::Pin],
+    package: &LauncherPackage,
+    source: &LauncherSource,
+    inside: &[String],
+) -> anyhow::Result<String> {
+    let images_conf = host.show(&host.images_conf);
+    let message = format!(
+        "{}{}",
+        release::commit_message(pins, &Launcher::Known(package.clone()), source),
+        verification::inside_section(inside)
+    );
+    let message_file = host.state_dir.join("release-commit-message.txt");
+    write_atomically(&message_file, message.as_bytes())?;
+    let by_hand = format!(
+        "git commit -F {} -- {images_conf}",
+        host.show(&message_file)
+    );
+    // An hour is long enough to switch branches in this checkout; the pins must land on the
+    // release's branch or nowhere.
+    let current = git::current_branch(sh, &host.root);
+    if current.as_deref() != Some(target.name()) {
+        bail!(
+            "the images are built and pinned in {images_conf}, but the checkout is no longer on {} (now {}): \
+             nothing was committed; to commit them: git checkout {} && {by_hand}",
+            target.name(),
+            current.as_deref().unwrap_or("a detached HEAD"),
+            target.name()
+        );
+    }
+    let commit =
+        git::commit_file(sh, &host.root, Path::new(&images_conf), &message).with_context(|| {
+            format!(
+                "the images are built and pinned in {images_conf}, uncommitted; the commit message is saved, \
+                 so once git can commit: {by_hand}"
+            )
+        })?;
+    let _ = std::fs::remove_file(&message_file);
+    eprintln!(
+        "commit: {commit} on {}: {}",
+        target.name(),
+        message.lines().next().unwrap_or_default()
+    );
+    Ok(commit)
+}
+
+/// Every pin with the launcher its image was built with: this run's package for the images it
+/// built or reused (a reused image was made from the same package), and for an image a redo
+/// keeps, what the image itself says, read in one listing.
+pub fn with_launchers(
+    sh: &Shell,
+    project: &str,
+    pins: &[(WorkloadManager, String)],
+    this_run: &[WorkloadManager],
+    package: &LauncherPackage,
+) -> Vec<release::Pin> {
+    let kept = pins.iter().any(|(wm, _)| !this_run.contains(wm));
+    let listed = if kept {
+        match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
+            Ok(images) => images,
+            Err(err) => {
+                eprintln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    pins.iter()
+        .map(|(wm, image)| {
+            let launcher = if this_run.contains(wm) {
+                Some(package.version.to_string())
+            } else {
+                listed
+                    .iter()
+                    .find(|listed| &listed.name == image)
+                    .and_then(|listed| {
+                        prune_plan::launcher_of(
+                            &listed.labels,
+                            listed.description.as_deref().unwrap_or_default(),
+                        )
+                    })
+            };
+            release::Pin {
+                wm: *wm,
+                image: image.clone(),
+                launcher,
+            }
+        })
+        .collect()
+}
+
+/// Every image was reused and is already pinned at HEAD: no commit, and no branch left behind
+/// that holds nothing; the checkout goes back to where the release started.
+pub fn nothing_to_release(
+    sh: &Shell,
+    host: &HostTree,
+    target: &Target,
+    head: &str,
+) -> anyhow::Result<()> {
+    let images_conf = host.show(&host.images_conf);
+    let why = format!(
+        "nothing to release: every image is reused and {images_conf} already pins it at HEAD, so nothing was committed"
+    );
+    match target {
+        Target::New { name, from } => {
+            let back_to = from.as_deref().unwrap_or(head);
+            git::leave_and_delete_branch(sh, &host.root, name, back_to)?;
+            println!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
+        }
+        Target::Current(name) => println!("{why} on {name}"),
+    }
+    Ok(())
+}
+
+/// Workload managers for a message: `slurm and pbs`.
+pub fn names(wms: &[WorkloadManager]) -> String {
+    wms.iter()
+        .map(|wm| wm.key())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+/// The end of a failed build's packer log, where its error usually is.
+pub fn show_log_tail(host: &HostTree, plan: &Plan) {
+    const LINES: usize = 15;
+    let shown = host.show(&plan.log_file);
+    let tail = (|| -> std::io::Result<String> {
+        let mut file = std::fs::File::open(&plan.log_file)?;
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(16 * 1024)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    })();
+    match tail {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            let last = &lines[lines.len().saturating_sub(LINES)..];
+            eprintln!("{}: packer's log is {shown}; its last lines:", plan.wm);
+            for line in last {
+                eprintln!("  {line}");
+            }
+        }
+        Err(err) => eprintln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
+    }
+}
+
+/// The prune plan as `images` computes it, now that the new images are pinned; nothing is
+/// deleted.
+pub fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
+    match Survey::take(sh, host, config, config.prune.keep) {
+        Ok(survey) => {
+            survey.print(&WorkloadManager::ALL);
+            let doomed = prune_plan::deletions(&survey.plan);
+            if doomed.is_empty() {
+                println!("prune would delete nothing now");
+            } else {
+                println!(
+                    "prune would delete {} image(s) now: {}",
+                    doomed.len(),
+                    doomed.join(", ")
+                );
+            }
+        }
+        Err(err) => println!(
+            "the prune plan is not shown: listing the images failed ({err:#}); `cargo xtask slurm-image images` \
+             shows it"
+        ),
+    }
+}
