@@ -4,24 +4,16 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
-use crate::edges::ansible;
-use crate::edges::gcloud::Gcloud;
-use crate::edges::packer::{self, Output};
+use crate::edges::packer::Output;
 use crate::host::HostTree;
 use crate::model::images_conf::Change;
-use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
-use crate::model::provenance::Verdict;
+use crate::model::launcher_choice::{Purpose, Wanted};
 use crate::model::WorkloadManager;
-use crate::steps::build::{
-    build_one, ensure_plugins, resolve_source, source_for, source_origin, Inputs, Plan,
-};
+use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
+use crate::steps::build_plan::{self, Asked, Mode};
 use crate::steps::consumers::TaskImages;
-use crate::steps::host_files::read_images_conf;
-use crate::steps::launcher;
-use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::survey;
-use crate::steps::verify::Gate;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -73,28 +65,13 @@ impl Build {
         // worth stopping a build someone asked for.
         TaskImages::read(host, &inputs.config).warn(host);
         if self.dry_run {
-            return self.dry_run(sh, host, &inputs);
+            let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
+            println!("{}", gathered.shown.render());
+            return Ok(());
         }
         let _lock = build_lock::take(host, &[wm], "build")?;
-        let version = packer::check_version(sh, &inputs.template)?;
-        // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the
-        // image summary need it: find out now, not after an hour of VM time.
-        let gcloud = Gcloud::new(sh, &inputs.config.gcp.project)?;
-        ensure_plugins(sh, host, &inputs.template, version)?;
-        check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
-
-        let chosen = launcher::choose(host, &inputs.config, &self.wanted())?;
-        let package = launcher::carry_out(host, chosen.decision, false)?;
-        let source = source_for(sh, &inputs, wm)?;
-        let plan = Plan::new(
-            host,
-            &inputs,
-            wm,
-            &Launcher::Known(package),
-            Some(&source),
-            self.debug,
-        )?;
-        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
+        let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::Run)?;
+        let (plan, gcloud, gate) = gathered.for_run()?;
         let pinned = build_one(sh, host, &plan, &gcloud, self.force, &gate, Output::Inherit)?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
@@ -112,165 +89,6 @@ impl Build {
         next_steps(host, wm, &pinned.change);
         Ok(())
     }
-
-    /// Everything up to packer, changing nothing, and never failing for lack of network or
-    /// tools: what it cannot find out, it lists. Its gcloud calls only read.
-    fn dry_run(&self, sh: &Shell, host: &HostTree, inputs: &Inputs) -> anyhow::Result<()> {
-        let wm = WorkloadManager::from(self.wm);
-        let mut unknown = Vec::new();
-        match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("packer: {} (installed)", packer::version_text(version)),
-            Err(err) => unknown.push(format!("packer: {err:#}")),
-        }
-        let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {
-            Ok(gcloud) => Some(gcloud),
-            Err(err) => {
-                unknown.push(format!("gcloud: {err:#}"));
-                None
-            }
-        };
-        if ansible::installed(sh) {
-            match check_playbooks(sh, host, &inputs.template, wm) {
-                Ok(checked) if checked.is_empty() => {}
-                Ok(checked) => println!(
-                    "playbook: {} passes `ansible-playbook --syntax-check`",
-                    checked.join(", ")
-                ),
-                Err(err) => unknown.push(format!("playbook: {err:#}")),
-            }
-        } else {
-            unknown.push(format!(
-                "playbook: ansible-playbook is not installed to check it: {}",
-                ansible::INSTALL_HINT
-            ));
-        }
-        // Whether the launcher reaches build/ only when a real build fetches or copies it.
-        let (launcher, arrives) = match launcher::choose(host, &inputs.config, &self.wanted()) {
-            Ok(chosen) => {
-                let (launcher, arrives) = (chosen.planned(), chosen.decision.changes_build_dir());
-                show_launcher(&launcher, arrives, host);
-                if let Some(newest) = &chosen.newest {
-                    println!("launcher: {newest}");
-                }
-                match chosen.decision {
-                    Decision::Refuse { why } => unknown.push(format!("launcher: {why}")),
-                    decision => {
-                        launcher::carry_out(host, decision, true)?;
-                    }
-                }
-                (launcher, arrives)
-            }
-            Err(err) => {
-                let why = format!("{err:#}");
-                unknown.push(format!("launcher: {why}"));
-                show_launcher(&Launcher::Unknown { why: why.clone() }, false, host);
-                (Launcher::Unknown { why }, false)
-            }
-        };
-        let source = if gcloud.is_none() {
-            unknown.push("source image: gcloud is needed to resolve the family".to_string());
-            None
-        } else {
-            match resolve_source(sh, &inputs.config, wm) {
-                Ok(image) => {
-                    println!(
-                        "source image: {image} ({})",
-                        source_origin(&inputs.config, wm)
-                    );
-                    Some(image)
-                }
-                Err(err) => {
-                    unknown.push(format!("source image: {err:#}"));
-                    None
-                }
-            }
-        };
-        let plan = Plan::new(host, inputs, wm, &launcher, source.as_deref(), self.debug)?;
-        println!("{}", plan.preview(sh, host, ""));
-        match Gate::read(host, &inputs.config, &inputs.template, self.no_verify) {
-            Ok(gate) => println!(
-                "{}",
-                gate.preview(
-                    &inputs.config.gcp.project,
-                    &format!("det-environments-{wm}-ci-<timestamp>"),
-                    ""
-                )
-            ),
-            Err(err) => unknown.push(format!("verification: {err:#}")),
-        }
-        match &plan.fingerprint {
-            Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
-            None if launcher.known().is_none() => {
-                println!("# input fingerprint: unknown until the launcher is known")
-            }
-            None if arrives => println!(
-                "# input fingerprint: unknown until the launcher is in build/ (it covers the package's bytes)"
-            ),
-            None => unknown.push(
-                "input fingerprint: it covers the source image, which could not be resolved".into(),
-            ),
-        }
-        let pinned = match read_images_conf(host) {
-            Ok(conf) => conf.pinned(wm).map(str::to_string),
-            Err(err) => {
-                unknown.push(format!("images.conf: {err:#}"));
-                None
-            }
-        };
-        let mut verdict = None;
-        match (&gcloud, &plan.fingerprint) {
-            // The launcher's own line above says why a real build would stop.
-            (_, None) if launcher.known().is_none() => {}
-            (Some(_), None) if arrives => println!(
-                "# reuse: looked up once the launcher is in build/, before packer runs"
-            ),
-            (None, _) | (_, None) => unknown.push(
-                "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
-                    .into(),
-            ),
-            (Some(gcloud), Some(_)) => {
-                match plan.verdict(gcloud, pinned.as_deref(), self.force) {
-                    Ok(found) => verdict = found,
-                    Err(err) => unknown.push(format!("reuse: {err:#}")),
-                }
-            }
-        }
-        if let Some(verdict) = &verdict {
-            println!("# {}", plan.explain(verdict, pinned.as_deref()));
-        }
-        let shown = host.show(&host.images_conf);
-        let new = match &verdict {
-            Some(Verdict::Reuse { image }) => image.clone(),
-            _ => format!("det-environments-{wm}-ci-<timestamp>, the image packer builds"),
-        };
-        match pinned {
-            Some(old) if old == new => println!("# {shown} already pins `{wm}: {old}`: unchanged"),
-            Some(old) => println!("# then in {shown}: `{wm}: {old}` -> `{wm}: {new}`"),
-            None => println!("# then in {shown}: a new line `{wm}: {new}`"),
-        }
-        if !unknown.is_empty() {
-            println!("# could not find out (a real build would stop here):");
-            for line in unknown {
-                println!("#   {line}");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The dry run's launcher line: the package a build would use, or unknown.
-fn show_launcher(launcher: &Launcher, arrives: bool, host: &HostTree) {
-    let build_dir = host.show(&host.build_dir);
-    match launcher {
-        Launcher::Known(package) if arrives => println!(
-            "launcher: {} (a real build puts it in {build_dir} first)",
-            package.file_name
-        ),
-        Launcher::Known(package) => println!("launcher: {} (in {build_dir})", package.file_name),
-        Launcher::Unknown { .. } => {
-            println!("launcher: unknown (a real build would stop: see the end)")
-        }
-    }
 }
 
 impl Build {
@@ -281,6 +99,17 @@ impl Build {
             offline: self.offline,
             yes: self.yes,
             purpose: Purpose::Build,
+        }
+    }
+
+    /// Everything the flags ask of the build.
+    fn asked(&self) -> Asked {
+        Asked {
+            wm: self.wm.into(),
+            wanted: self.wanted(),
+            force: self.force,
+            no_verify: self.no_verify,
+            debug: self.debug,
         }
     }
 }

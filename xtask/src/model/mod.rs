@@ -2,6 +2,7 @@
 
 pub mod artifactory_folder;
 pub mod build_lock;
+pub mod build_plan;
 pub mod config;
 pub mod consumers;
 pub mod doctor;

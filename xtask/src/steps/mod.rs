@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod build_lock;
+pub mod build_plan;
 pub mod consumers;
 pub mod fingerprint;
 pub mod host_files;

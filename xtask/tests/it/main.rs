@@ -17,6 +17,7 @@ mod launcher;
 mod launcher_choice;
 mod newcomer;
 mod packer_real;
+mod plan;
 mod playbook;
 mod real_template;
 mod release;

@@ -1,0 +1,230 @@
+//! Gathering a build's plan: each decision `build` makes before packer, made once by the same
+//! steps for the dry run, which shows it, and the run, which carries it out.
+
+use anyhow::Context;
+use xshell::Shell;
+
+use crate::edges::ansible;
+use crate::edges::gcloud::Gcloud;
+use crate::edges::packer;
+use crate::host::HostTree;
+use crate::model::build_plan::{BuildPlan, Reuse};
+use crate::model::launcher_choice::{Decision, Launcher, Wanted};
+use crate::model::WorkloadManager;
+use crate::steps::build::{ensure_plugins, resolve_source, source_origin, Inputs, Plan};
+use crate::steps::host_files::read_images_conf;
+use crate::steps::launcher;
+use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
+use crate::steps::verify::Gate;
+
+/// Whether the plan is only shown or carried out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Writes, downloads and changes nothing; what it cannot find out, it lists.
+    DryRun,
+    /// Fetches or copies the launcher and installs packer's plugins; the first step that fails
+    /// stops the build.
+    Run,
+}
+
+/// What the flags ask of a build.
+pub struct Asked {
+    pub wm: WorkloadManager,
+    pub wanted: Wanted,
+    pub force: bool,
+    pub no_verify: bool,
+    pub debug: bool,
+}
+
+/// The plan, and what the run needs to carry it out.
+pub struct Gathered<'a> {
+    pub shown: BuildPlan,
+    pub build: Plan,
+    pub gcloud: Option<Gcloud<'a>>,
+    pub gate: Option<Gate>,
+}
+
+/// The steps' failures: in a run the first one stops the build, in a dry run each is listed
+/// and the plan goes on without what it would have found.
+struct Unknowns {
+    mode: Mode,
+    lines: Vec<String>,
+}
+
+impl Unknowns {
+    fn settle<T>(&mut self, what: &str, result: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+        match result {
+            Ok(value) => Ok(Some(value)),
+            Err(err) if self.mode == Mode::Run => Err(err),
+            Err(err) => {
+                self.lines.push(format!("{what}: {err:#}"));
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// Decides everything up to packer. A dry run's gcloud calls only read.
+pub fn gather<'a>(
+    sh: &'a Shell,
+    host: &HostTree,
+    inputs: &Inputs,
+    asked: &Asked,
+    mode: Mode,
+) -> anyhow::Result<Gathered<'a>> {
+    let wm = asked.wm;
+    let mut unknown = Unknowns {
+        mode,
+        lines: Vec::new(),
+    };
+    let version = unknown.settle("packer", packer::check_version(sh, &inputs.template))?;
+    // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the image
+    // summary need it: find out now, not after an hour of VM time.
+    let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+    let playbooks = match mode {
+        Mode::Run => {
+            if let Some(version) = version {
+                ensure_plugins(sh, host, &inputs.template, version)?;
+            }
+            check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
+            None
+        }
+        Mode::DryRun if ansible::installed(sh) => unknown
+            .settle("playbook", check_playbooks(sh, host, &inputs.template, wm))?
+            .filter(|checked| !checked.is_empty())
+            .map(|checked| checked.join(", ")),
+        Mode::DryRun => {
+            unknown.lines.push(format!(
+                "playbook: ansible-playbook is not installed to check it: {}",
+                ansible::INSTALL_HINT
+            ));
+            None
+        }
+    };
+
+    let (launcher, arrives, newest) = match launcher::choose(host, &inputs.config, &asked.wanted) {
+        Ok(chosen) => {
+            let planned = chosen.planned();
+            let arrives = chosen.decision.changes_build_dir() && mode == Mode::DryRun;
+            let launcher = match chosen.decision {
+                Decision::Refuse { why } if mode == Mode::DryRun => {
+                    unknown.lines.push(format!("launcher: {why}"));
+                    planned
+                }
+                decision => {
+                    let package = launcher::carry_out(host, decision, mode == Mode::DryRun)?;
+                    match mode {
+                        Mode::Run => Launcher::Known(package),
+                        // Not in build/ yet when it would be fetched or copied.
+                        Mode::DryRun => planned,
+                    }
+                }
+            };
+            (launcher, arrives, chosen.newest)
+        }
+        Err(err) if mode == Mode::DryRun => {
+            let why = format!("{err:#}");
+            unknown.lines.push(format!("launcher: {why}"));
+            (Launcher::Unknown { why }, false, None)
+        }
+        Err(err) => return Err(err),
+    };
+
+    let source = match &gcloud {
+        Some(_) => unknown.settle("source image", resolve_source(sh, &inputs.config, wm))?,
+        None => {
+            unknown
+                .lines
+                .push("source image: gcloud is needed to resolve the family".to_string());
+            None
+        }
+    };
+    let origin = source_origin(&inputs.config, wm);
+    if let (Mode::Run, Some(image)) = (mode, &source) {
+        eprintln!("source image: {image} ({origin})");
+    }
+    let build = Plan::new(host, inputs, wm, &launcher, source.as_deref(), asked.debug)?;
+    let gate = unknown.settle(
+        "verification",
+        Gate::read(host, &inputs.config, &inputs.template, asked.no_verify),
+    )?;
+    let verification = gate.as_ref().map(|gate| {
+        gate.preview(
+            &inputs.config.gcp.project,
+            &format!("det-environments-{wm}-ci-<timestamp>"),
+            "",
+        )
+    });
+    if build.fingerprint.is_none() && launcher.known().is_some() && !arrives {
+        unknown.lines.push(
+            "input fingerprint: it covers the source image, which could not be resolved".into(),
+        );
+    }
+    let pinned = unknown
+        .settle("images.conf", read_images_conf(host))?
+        .and_then(|conf| conf.pinned(wm).map(str::to_string));
+    let reuse = match mode {
+        // The run decides reuse in `build_one`, with the same `Plan::verdict`, once it holds
+        // the build lock and images.conf is read again.
+        Mode::Run => Reuse::NotLookedUp,
+        Mode::DryRun => match (&gcloud, &build.fingerprint) {
+            // The launcher's own line says why a real build would stop.
+            (_, None) if launcher.known().is_none() => Reuse::NotLookedUp,
+            (Some(_), None) if arrives => Reuse::AfterLauncherArrives,
+            (None, _) | (_, None) => {
+                unknown.lines.push(
+                    "reuse: whether an image made from these inputs exists (that needs gcloud and the input fingerprint)"
+                        .into(),
+                );
+                Reuse::NotLookedUp
+            }
+            (Some(gcloud), Some(_)) => {
+                match unknown.settle(
+                    "reuse",
+                    build.verdict(gcloud, pinned.as_deref(), asked.force),
+                )? {
+                    Some(Some(verdict)) => Reuse::Decided {
+                        explained: build.explain(&verdict, pinned.as_deref()),
+                        verdict,
+                    },
+                    _ => Reuse::NotLookedUp,
+                }
+            }
+        },
+    };
+    let shown = BuildPlan {
+        wm,
+        packer: version.map(packer::version_text),
+        playbooks,
+        launcher,
+        arrives,
+        newest,
+        build_dir: host.show(&host.build_dir),
+        source: source.map(|image| (image, origin)),
+        preview: build.preview(sh, host, ""),
+        verification,
+        fingerprint: build.fingerprint.clone(),
+        reuse,
+        pinned,
+        images_conf: host.show(&host.images_conf),
+        unknown: unknown.lines,
+    };
+    Ok(Gathered {
+        shown,
+        build,
+        gcloud,
+        gate,
+    })
+}
+
+impl<'a> Gathered<'a> {
+    /// What a run needs that a dry run may lack; a run's gathering has failed before either is
+    /// missing.
+    pub fn for_run(self) -> anyhow::Result<(Plan, Gcloud<'a>, Gate)> {
+        let gcloud = self.gcloud.context("gcloud is needed for a build")?;
+        let gate = self
+            .gate
+            .context("the verification settings are needed for a build")?;
+        Ok((self.build, gcloud, gate))
+    }
+}
