@@ -13,11 +13,13 @@ use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::edges::packer;
 use crate::host::HostTree;
+use crate::model::build_plan::Reuse as Reusing;
 use crate::model::launcher_choice::{Decision, Launcher, Purpose, Wanted};
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::WorkloadManager;
 use crate::steps::build::{ensure_plugins, source_for, Inputs, Pinned, Plan};
 use crate::steps::build_lock;
+use crate::steps::build_plan::{self, Asked, Mode, Unknowns};
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
@@ -446,12 +448,17 @@ impl Release {
             Ok(version) => println!("# packer: {} (installed)", packer::version_text(version)),
             Err(err) => stops.push(format!("packer: {err:#}")),
         }
-        if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
-            stops.push(format!("gcloud: {err:#}"));
-        }
+        let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {
+            Ok(gcloud) => Some(gcloud),
+            Err(err) => {
+                stops.push(format!("gcloud: {err:#}"));
+                None
+            }
+        };
         let source = self.launcher_source();
-        let launcher = match launcher::choose(host, &inputs.config, &self.wanted()) {
+        let (launcher, arrives) = match launcher::choose(host, &inputs.config, &self.wanted()) {
             Ok(chosen) => {
+                let arrives = chosen.decision.changes_build_dir();
                 let how = match &chosen.decision {
                     Decision::Fetch { .. } => "the newest release, to be fetched into build/",
                     Decision::Copy { .. } => "given with --launcher, to be copied into build/",
@@ -475,14 +482,13 @@ impl Release {
                 if let (Some(caveat), Launcher::Known(_)) = (source.caveat(), &launcher) {
                     println!("# note: this release would not carry the newest launcher: {caveat}");
                 }
-                launcher
+                (launcher, arrives)
             }
             Err(err) => {
                 println!("# launcher: unknown (a real release would stop: see the end)");
                 stops.push(format!("launcher: {err:#}"));
-                Launcher::Unknown {
-                    why: format!("{err:#}"),
-                }
+                let why = format!("{err:#}");
+                (Launcher::Unknown { why }, false)
             }
         };
         let side_by_side = self.side_by_side(wms);
@@ -494,33 +500,68 @@ impl Release {
                 "one after the other"
             }
         );
+        // Each workload manager's build decided as `build --dry-run` decides it: the source
+        // image, the variables, the verification and reuse or build.
+        let mut new_images = Vec::new();
         for &wm in wms {
-            // The source image is resolved only when the builds start.
-            let plan = Plan::new(host, &inputs, wm, &launcher, None, false)?;
-            println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
-            let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
-            println!(
-                "{}",
-                gate.preview(
-                    &inputs.config.gcp.project,
-                    &format!("det-environments-{wm}-ci-<timestamp>"),
-                    &format!("[{wm}] ")
-                )
+            let asked = Asked {
+                wm,
+                wanted: self.wanted(),
+                force: self.force,
+                no_verify: self.no_verify,
+                debug: false,
+            };
+            let mut unknown = Unknowns::new(Mode::DryRun);
+            let decided = build_plan::decide(
+                sh,
+                host,
+                &inputs,
+                &asked,
+                &launcher,
+                arrives,
+                gcloud.as_ref(),
+                &mut unknown,
+            )?;
+            let tag = format!("[{wm}] ");
+            if let Some((image, origin)) = &decided.source {
+                println!("# {tag}source image: {image} ({origin})");
+            }
+            println!("{}", decided.build.preview(sh, host, &tag));
+            if let Some(verification) = &decided.verification {
+                println!("{verification}");
+            }
+            match &decided.reuse {
+                Reusing::Decided { explained, .. } => println!("# {tag}{explained}"),
+                Reusing::AfterLauncherArrives => println!(
+                    "# {tag}reuse: looked up once the launcher is in build/, before packer runs"
+                ),
+                Reusing::NotLookedUp => {}
+            }
+            new_images.push((wm, decided.reused().map(str::to_string)));
+            // The launcher's own stop is listed once, above.
+            stops.extend(
+                unknown
+                    .lines
+                    .into_iter()
+                    .filter(|line| !line.starts_with("launcher: "))
+                    .map(|line| format!("{tag}{line}")),
             );
         }
         let conf = read_images_conf(host)?;
         println!(
             "# {} would change:\n{}",
             host.show(&host.images_conf),
-            release::pin_preview(&conf, wms).trim_end()
+            release::pin_preview(&conf, &new_images).trim_end()
         );
         let pins: Vec<release::Pin> = WorkloadManager::ALL
             .into_iter()
             .map(|wm| {
-                if wms.contains(&wm) {
+                if let Some((_, reused)) = new_images.iter().find(|(new, _)| *new == wm) {
                     release::Pin {
                         wm,
-                        image: format!("<the new {wm} image>"),
+                        image: reused
+                            .clone()
+                            .unwrap_or_else(|| format!("<the new {wm} image>")),
                         launcher: launcher.known().map(|package| package.version.to_string()),
                     }
                 } else {

@@ -193,11 +193,17 @@ pub fn redo_command(
     words.join(" ")
 }
 
-/// The images.conf lines a release would change, as a diff: the new names are packer's to choose.
-pub fn pin_preview(conf: &ImagesConf, wms: &[WorkloadManager]) -> String {
+/// The images.conf lines a release would change, as a diff: each workload manager's image to
+/// reuse, or the new one, whose name is packer's to choose.
+pub fn pin_preview(conf: &ImagesConf, new: &[(WorkloadManager, Option<String>)]) -> String {
     let mut text = String::new();
-    for &wm in wms {
+    for (wm, reused) in new {
+        let wm = *wm;
         match conf.pinned(wm) {
+            Some(old) if Some(old) == reused.as_deref() => {
+                let _ = writeln!(text, "  {wm}: {old} (reused, already pinned: unchanged)");
+                continue;
+            }
             Some(old) => {
                 let _ = writeln!(text, "- {wm}: {old}");
             }
@@ -205,7 +211,14 @@ pub fn pin_preview(conf: &ImagesConf, wms: &[WorkloadManager]) -> String {
                 let _ = writeln!(text, "  (no `{wm}:` line yet: it is added)");
             }
         }
-        let _ = writeln!(text, "+ {wm}: <the new {wm} image packer builds>");
+        match reused {
+            Some(image) => {
+                let _ = writeln!(text, "+ {wm}: {image} (reused: made from the same inputs)");
+            }
+            None => {
+                let _ = writeln!(text, "+ {wm}: <the new {wm} image packer builds>");
+            }
+        }
     }
     text
 }
@@ -519,11 +532,32 @@ mod tests {
     fn the_preview_shows_the_lines_that_change() {
         let conf = ImagesConf::parse("slurm: det-environments-slurm-ci-1717047568\n").unwrap();
         assert_eq!(
-            pin_preview(&conf, &[Slurm, Pbs]),
+            pin_preview(&conf, &[(Slurm, None), (Pbs, None)]),
             "- slurm: det-environments-slurm-ci-1717047568\n\
              + slurm: <the new slurm image packer builds>\n  \
              (no `pbs:` line yet: it is added)\n\
              + pbs: <the new pbs image packer builds>\n"
+        );
+    }
+
+    #[test]
+    fn the_preview_promises_a_reused_image_not_a_new_one() {
+        let conf = ImagesConf::parse(
+            "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1\n",
+        )
+        .unwrap();
+        let reused = |image: &str| Some(image.to_string());
+        assert_eq!(
+            pin_preview(
+                &conf,
+                &[
+                    (Slurm, reused("det-environments-slurm-ci-1800000000")),
+                    (Pbs, reused("det-environments-pbs-ci-1"))
+                ]
+            ),
+            "- slurm: det-environments-slurm-ci-1717047568\n\
+             + slurm: det-environments-slurm-ci-1800000000 (reused: made from the same inputs)\n  \
+             pbs: det-environments-pbs-ci-1 (reused, already pinned: unchanged)\n"
         );
     }
 

@@ -10,6 +10,7 @@ use crate::edges::packer;
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
+use crate::model::provenance::Verdict;
 use crate::model::WorkloadManager;
 use crate::steps::build::{ensure_plugins, resolve_source, source_origin, Inputs, Plan};
 use crate::steps::host_files::read_images_conf;
@@ -46,12 +47,19 @@ pub struct Gathered<'a> {
 
 /// The steps' failures: in a run the first one stops the build, in a dry run each is listed
 /// and the plan goes on without what it would have found.
-struct Unknowns {
+pub struct Unknowns {
     mode: Mode,
-    lines: Vec<String>,
+    pub lines: Vec<String>,
 }
 
 impl Unknowns {
+    pub fn new(mode: Mode) -> Unknowns {
+        Unknowns {
+            mode,
+            lines: Vec::new(),
+        }
+    }
+
     fn settle<T>(&mut self, what: &str, result: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
@@ -73,10 +81,7 @@ pub fn gather<'a>(
     mode: Mode,
 ) -> anyhow::Result<Gathered<'a>> {
     let wm = asked.wm;
-    let mut unknown = Unknowns {
-        mode,
-        lines: Vec::new(),
-    };
+    let mut unknown = Unknowns::new(mode);
     let version = unknown.settle("packer", packer::check_version(sh, &inputs.template))?;
     // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the image
     // summary need it: find out now, not after an hour of VM time.
@@ -130,7 +135,78 @@ pub fn gather<'a>(
         Err(err) => return Err(err),
     };
 
-    let source = match &gcloud {
+    let decided = decide(
+        sh,
+        host,
+        inputs,
+        asked,
+        &launcher,
+        arrives,
+        gcloud.as_ref(),
+        &mut unknown,
+    )?;
+    let Decided {
+        build,
+        source,
+        gate,
+        verification,
+        pinned,
+        reuse,
+    } = decided;
+    let shown = BuildPlan {
+        wm,
+        packer: version.map(packer::version_text),
+        playbooks,
+        launcher,
+        arrives,
+        newest,
+        build_dir: host.show(&host.build_dir),
+        source,
+        preview: build.preview(sh, host, ""),
+        verification,
+        fingerprint: build.fingerprint.clone(),
+        reuse,
+        pinned,
+        images_conf: host.show(&host.images_conf),
+        unknown: unknown.lines,
+    };
+    Ok(Gathered {
+        shown,
+        build,
+        gcloud,
+        gate,
+    })
+}
+
+/// One workload manager's build once the launcher is decided: `build` plans one, `release
+/// --dry-run` one per workload manager.
+pub struct Decided {
+    pub build: Plan,
+    /// The source image and where it came from, when it could be resolved.
+    pub source: Option<(String, String)>,
+    pub gate: Option<Gate>,
+    /// The verification step as a dry run shows it.
+    pub verification: Option<String>,
+    /// The image images.conf pins now.
+    pub pinned: Option<String>,
+    pub reuse: Reuse,
+}
+
+/// The source image, the variables, the verification and reuse or build, for `launcher`
+/// (`arrives`: only a real run puts it in build/).
+#[allow(clippy::too_many_arguments)]
+pub fn decide(
+    sh: &Shell,
+    host: &HostTree,
+    inputs: &Inputs,
+    asked: &Asked,
+    launcher: &Launcher,
+    arrives: bool,
+    gcloud: Option<&Gcloud<'_>>,
+    unknown: &mut Unknowns,
+) -> anyhow::Result<Decided> {
+    let (wm, mode) = (asked.wm, unknown.mode);
+    let source = match gcloud {
         Some(_) => unknown.settle("source image", resolve_source(sh, &inputs.config, wm))?,
         None => {
             unknown
@@ -143,7 +219,7 @@ pub fn gather<'a>(
     if let (Mode::Run, Some(image)) = (mode, &source) {
         eprintln!("source image: {image} ({origin})");
     }
-    let build = Plan::new(host, inputs, wm, &launcher, source.as_deref(), asked.debug)?;
+    let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?;
     let gate = unknown.settle(
         "verification",
         Gate::read(host, &inputs.config, &inputs.template, asked.no_verify),
@@ -167,7 +243,7 @@ pub fn gather<'a>(
         // The run decides reuse in `build_one`, with the same `Plan::verdict`, once it holds
         // the build lock and images.conf is read again.
         Mode::Run => Reuse::NotLookedUp,
-        Mode::DryRun => match (&gcloud, &build.fingerprint) {
+        Mode::DryRun => match (gcloud, &build.fingerprint) {
             // The launcher's own line says why a real build would stop.
             (_, None) if launcher.known().is_none() => Reuse::NotLookedUp,
             (Some(_), None) if arrives => Reuse::AfterLauncherArrives,
@@ -192,29 +268,27 @@ pub fn gather<'a>(
             }
         },
     };
-    let shown = BuildPlan {
-        wm,
-        packer: version.map(packer::version_text),
-        playbooks,
-        launcher,
-        arrives,
-        newest,
-        build_dir: host.show(&host.build_dir),
-        source: source.map(|image| (image, origin)),
-        preview: build.preview(sh, host, ""),
-        verification,
-        fingerprint: build.fingerprint.clone(),
-        reuse,
-        pinned,
-        images_conf: host.show(&host.images_conf),
-        unknown: unknown.lines,
-    };
-    Ok(Gathered {
-        shown,
+    Ok(Decided {
         build,
-        gcloud,
+        source: source.map(|image| (image, origin)),
         gate,
+        verification,
+        pinned,
+        reuse,
     })
+}
+
+impl Decided {
+    /// The image a real run would reuse instead of building, when one was found.
+    pub fn reused(&self) -> Option<&str> {
+        match &self.reuse {
+            Reuse::Decided {
+                verdict: Verdict::Reuse { image },
+                ..
+            } => Some(image),
+            _ => None,
+        }
+    }
 }
 
 impl<'a> Gathered<'a> {

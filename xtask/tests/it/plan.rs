@@ -123,3 +123,127 @@ fn a_build_does_what_its_dry_run_planned_whether_it_builds_or_reuses() {
         variables.trim_end()
     );
 }
+
+/// The identity of the release's commit, as git reads a user's from the environment.
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+fn git(host: &HostCopy, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
+
+fn release(host: &HostCopy, args: &[&str]) -> Run {
+    let mut all = vec!["release", "--offline"];
+    all.extend_from_slice(args);
+    let mut cmd = host.xtask(&all);
+    cmd.envs(IDENTITY);
+    Run::of(cmd).ok()
+}
+
+/// The commit message a release dry run shows.
+fn planned_message(stdout: &str) -> &str {
+    let start = stdout
+        .find("alone with the message:\n")
+        .unwrap_or_else(|| panic!("no commit message in\n{stdout}"));
+    let rest = &stdout[start + "alone with the message:\n".len()..];
+    rest[..rest.find("\n# and end with").unwrap()].trim_end()
+}
+
+/// Each workload manager's lines starting with `start` after `[wm] ` (and `# ` in a dry run).
+fn per_wm(out: &str, start: &str) -> Vec<String> {
+    let mut found: Vec<String> = out
+        .lines()
+        .filter_map(|l| {
+            let l = l.strip_prefix("# ").unwrap_or(l);
+            let (wm, rest) = l.strip_prefix('[')?.split_once("] ")?;
+            Some(format!("{wm} {}", rest.strip_prefix(start)?))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn a_release_does_what_its_dry_run_planned_whether_it_builds_or_reuses() {
+    let Some(host) = host() else { return };
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
+    );
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+
+    // Building both.
+    let dry = release(&host, &["--dry-run", "--branch", "slurm-images-one"]);
+    assert!(!dry.stdout.contains("would stop here"), "{}", dry.stdout);
+    assert!(dry
+        .stdout
+        .contains("# branch: a new slurm-images-one from main"));
+    let building = per_wm(&dry.stdout, "building: ");
+    assert_eq!(building.len(), 2, "{}", dry.stdout);
+    let message = planned_message(&dry.stdout).to_string();
+    assert!(
+        message.starts_with("Update the slurm and pbs test cluster images (launcher 3.3.1-2)"),
+        "{message}"
+    );
+    let run = release(&host, &["--yes", "--branch", "slurm-images-one"]);
+    assert_eq!(per_wm(&said(&run), "building: "), building);
+    assert_eq!(
+        git(&host, &["branch", "--show-current"]),
+        "slurm-images-one"
+    );
+    let committed = git(&host, &["log", "-1", "--format=%B"]);
+    assert_eq!(
+        committed.lines().next(),
+        message.lines().next(),
+        "{committed}"
+    );
+    let built = host.read(IMAGES_CONF);
+    assert!(!built.contains("1717"), "both pins are new:\n{built}");
+
+    // Reusing both, from main again: the dry run promises the images just built, not new ones.
+    git(&host, &["checkout", "-q", "main"]);
+    let dry = release(&host, &["--dry-run", "--branch", "slurm-images-two"]);
+    let reusing = per_wm(&dry.stdout, "reusing ");
+    assert_eq!(reusing.len(), 2, "{}", dry.stdout);
+    assert!(!dry.stdout.contains("packer builds>"), "{}", dry.stdout);
+    for line in built.lines() {
+        let (wm, image) = line.split_once(": ").unwrap();
+        assert!(
+            dry.stdout.contains(&format!(
+                "+ {wm}: {image} (reused: made from the same inputs)"
+            )),
+            "{}",
+            dry.stdout
+        );
+    }
+    let message = planned_message(&dry.stdout).to_string();
+    let run = release(&host, &["--yes", "--branch", "slurm-images-two"]);
+    assert_eq!(per_wm(&said(&run), "reusing "), reusing);
+    assert_eq!(
+        git(&host, &["branch", "--show-current"]),
+        "slurm-images-two"
+    );
+    assert_eq!(host.read(IMAGES_CONF), built);
+    let committed = git(&host, &["log", "-1", "--format=%B"]);
+    assert!(
+        committed.starts_with(&message),
+        "the commit message the dry run showed:\n{message}\nthe one committed:\n{committed}"
+    );
+    assert_eq!(builds(&host), 2, "reused images need no packer");
+}
