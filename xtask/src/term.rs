@@ -167,6 +167,16 @@ pub fn interrupted() -> Option<i32> {
     }
 }
 
+/// Whether work is under way that must not be cut off: an [`InterruptGuard`] is held that is
+/// not only a wait's (packer deleting its VM, a release's builds, a download). A closed stdout
+/// does not end the tool then (see `output`).
+pub fn work_must_finish() -> bool {
+    signals().is_some_and(|signals| {
+        let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders > signals.watches.load(Ordering::SeqCst)
+    })
+}
+
 /// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
 /// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
 /// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end

@@ -16,6 +16,7 @@ mod gcloud;
 mod launcher;
 mod launcher_choice;
 mod newcomer;
+mod output;
 mod packer_real;
 mod playbook;
 mod real_template;
