@@ -13,7 +13,7 @@ pub fn is_interactive() -> bool {
 
 /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} [y/N] ");
+    err!("{question} [y/N] ");
     std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin()
@@ -283,7 +283,7 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
         .map_or(1, |i| 128 + i.signal)
 }
 
-/// A line on stderr that may fail silently: after SIGHUP the terminal is gone, and `eprintln!`
+/// A line on stderr that may fail silently: after SIGHUP the terminal is gone, and `errln!`
 /// would panic where the tool still has cleaning up to do.
 pub fn say(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(std::io::stderr(), "{line}");
@@ -322,8 +322,8 @@ impl Progress {
             self.draw();
         } else {
             match total {
-                Some(total) => eprintln!("{}: downloading {}", self.label, bytes(total)),
-                None => eprintln!("{}: downloading", self.label),
+                Some(total) => errln!("{}: downloading {}", self.label, bytes(total)),
+                None => errln!("{}: downloading", self.label),
             }
         }
     }
@@ -343,10 +343,10 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64();
         if self.on_terminal {
             self.draw();
-            eprintln!();
+            errln!();
             self.last_draw = None;
         } else {
-            eprintln!(
+            errln!(
                 "{}: {} in {seconds:.1} s ({}/s)",
                 self.label,
                 bytes(self.done),
@@ -358,7 +358,7 @@ impl Progress {
     /// The attempt failed: ends the bar's line so that the next message starts on its own.
     pub fn abandon(&mut self) {
         if self.on_terminal && self.last_draw.is_some() {
-            eprintln!();
+            errln!();
         }
         self.last_draw = None;
     }
@@ -374,7 +374,7 @@ impl Progress {
         );
         // `\r` and erase-to-end-of-line redraw in place; this works only while the line fits
         // on one row, which `progress_line` sees to.
-        eprint!("\r{line}\x1b[K");
+        err!("\r{line}\x1b[K");
         std::io::stderr().flush().ok();
         self.last_draw = Some(std::time::Instant::now());
     }

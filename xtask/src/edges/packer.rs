@@ -130,8 +130,8 @@ pub fn run_fmt(sh: &Shell, check: bool) -> anyhow::Result<Formatting> {
         .output()
         .context("running packer fmt")?;
     let listed = String::from_utf8_lossy(&output.stdout);
-    print!("{listed}");
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    out!("{listed}");
+    err!("{}", String::from_utf8_lossy(&output.stderr));
     match output.status.code() {
         Some(0) => Ok(Formatting::Done),
         // `packer fmt -check` exits 3 and lists the files it would change.
@@ -279,7 +279,7 @@ pub fn run_to_end(
                 }
             }
             if answered == 0 {
-                // `say`, not `eprintln!`: after SIGHUP there may be no terminal to write to.
+                // `say`, not `errln!`: after SIGHUP there may be no terminal to write to.
                 output.say(&format!(
                     "{} received: waiting for packer to cancel the build and delete its VM",
                     signal_name(signal)
