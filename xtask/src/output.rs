@@ -106,11 +106,6 @@ pub fn write_bytes(stream: Stream, bytes: &[u8]) {
     emit(stream, |to| to.write_all(bytes).and_then(|()| to.flush()));
 }
 
-/// Flushes what is buffered for `stream`: before a prompt waits on a line without its end.
-pub fn flush(stream: Stream) {
-    emit(stream, |to| to.flush());
-}
-
 fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     // The stream's lock is let go before the tool may end: ending flushes stdout.
     let result = match stream {

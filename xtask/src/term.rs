@@ -1,6 +1,6 @@
 //! The user's terminal: whether anyone can answer a question, asking it, and Ctrl-C.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -14,7 +14,6 @@ pub fn is_interactive() -> bool {
 /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
     err!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -267,7 +266,7 @@ impl std::error::Error for Interrupted {}
 /// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
 /// listing after a build), which must not take the signal for one more failure.
 pub fn exit_interrupted(signal: i32, message: &str) -> ! {
-    say(format_args!("error: {message}"));
+    errln!("error: {message}");
     std::process::exit(128 + signal)
 }
 
@@ -281,12 +280,6 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.chain()
         .find_map(|e| e.downcast_ref::<Interrupted>())
         .map_or(1, |i| 128 + i.signal)
-}
-
-/// A line on stderr that may fail silently: after SIGHUP the terminal is gone, and `errln!`
-/// would panic where the tool still has cleaning up to do.
-pub fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
@@ -375,7 +368,6 @@ impl Progress {
         // `\r` and erase-to-end-of-line redraw in place; this works only while the line fits
         // on one row, which `progress_line` sees to.
         err!("\r{line}\x1b[K");
-        std::io::stderr().flush().ok();
         self.last_draw = Some(std::time::Instant::now());
     }
 }

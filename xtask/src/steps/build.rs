@@ -125,7 +125,10 @@ pub fn ensure_plugins(
         missing.join(", ")
     );
     let _dir = sh.push_dir(&host.packer_dir);
-    packer::init(sh)
+    let init = packer::init(sh);
+    // Echoed here, not by xshell, whose echo panics when stderr is gone.
+    errln!("$ {init}");
+    init.quiet()
         .run()
         .context("`packer init .` failed: the template's plugins are not installed")?;
     Ok(())
