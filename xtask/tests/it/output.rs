@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{require_tool, wait_until, HostCopy, Run};
+use crate::support::{require_tool, wait_until, HostCopy, Run, STAND_IN_PACKER};
 
 /// What a shell reports for a program a closed pipe (SIGPIPE, 13) ended: 128 + 13.
 const CLOSED_PIPE: i32 = 141;
@@ -121,4 +121,99 @@ fn help_into_a_closed_pipe_ends_with_the_same_status() {
         assert_eq!(run.code, Some(CLOSED_PIPE), "{args:?}: {}", run.stderr);
         assert_eq!(run.stderr, "", "{args:?}");
     }
+}
+
+/// Runs git in the host tree; its trimmed stdout.
+fn git(host: &HostCopy, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(IDENTITY)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "git {args:?}: {out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+const IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+#[test]
+fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    let conf = "tools/slurm/terraform/images.conf";
+    host.write(
+        conf,
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
+    );
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        b"launcher package bytes",
+    );
+    host.write(".gitignore", "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n");
+    git(&host, &["init", "-q", "-b", "main"]);
+    git(&host, &["add", "."]);
+    git(&host, &["commit", "-q", "-m", "The host tree"]);
+
+    let mut cmd = host.xtask(&["release", "--yes", "--offline", "--branch", "closed-pipe"]);
+    cmd.envs(IDENTITY)
+        .env("FAKE_PACKER_DELAY", "2")
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Ending(cmd.spawn().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let collect = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    // Its stdout is read until packer's first progress line, then closed, as `| head` would
+    // close it: the builds are under way, and their VMs must not be left behind.
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("step 1 of 10") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
+            panic!("stdout ended before packer's progress: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    drop(stdout);
+    let mut status = None;
+    wait_until(
+        || {
+            status = child.0.try_wait().unwrap();
+            status.is_some()
+        },
+        || "the release did not end after its stdout closed".to_string(),
+    );
+    let run = Run {
+        code: status.unwrap().code(),
+        stdout: seen,
+        stderr: collect.join().unwrap(),
+    };
+    assert_no_panic(&run);
+    // It finished its work, the commit included; only the checklist after it may have found
+    // the pipe closed.
+    assert!(
+        matches!(run.code, Some(0 | CLOSED_PIPE)),
+        "{:?}: {}",
+        run.code,
+        run.stderr
+    );
+    assert_eq!(
+        host.read(conf),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
+    );
+    assert_eq!(git(&host, &["status", "--porcelain"]), "", "{}", run.stderr);
+    assert_eq!(
+        git(&host, &["show", "--name-only", "--format=", "HEAD"]),
+        conf
+    );
 }
