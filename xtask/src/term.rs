@@ -1,6 +1,6 @@
 //! The user's terminal: whether anyone can answer a question, asking it, and Ctrl-C.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -13,8 +13,7 @@ pub fn is_interactive() -> bool {
 
 /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
+    err!("{question} [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .lock()
@@ -167,6 +166,16 @@ pub fn interrupted() -> Option<i32> {
     }
 }
 
+/// Whether work is under way that must not be cut off: an [`InterruptGuard`] is held that is
+/// not only a wait's (packer deleting its VM, a release's builds, a download). A closed stdout
+/// does not end the tool then (see `output`).
+pub fn work_must_finish() -> bool {
+    signals().is_some_and(|signals| {
+        let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders > signals.watches.load(Ordering::SeqCst)
+    })
+}
+
 /// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
 /// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
 /// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end
@@ -257,7 +266,7 @@ impl std::error::Error for Interrupted {}
 /// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
 /// listing after a build), which must not take the signal for one more failure.
 pub fn exit_interrupted(signal: i32, message: &str) -> ! {
-    say(format_args!("error: {message}"));
+    errln!("error: {message}");
     std::process::exit(128 + signal)
 }
 
@@ -271,12 +280,6 @@ pub fn exit_code(err: &anyhow::Error) -> i32 {
     err.chain()
         .find_map(|e| e.downcast_ref::<Interrupted>())
         .map_or(1, |i| 128 + i.signal)
-}
-
-/// A line on stderr that may fail silently: after SIGHUP the terminal is gone, and `eprintln!`
-/// would panic where the tool still has cleaning up to do.
-pub fn say(line: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
@@ -312,8 +315,8 @@ impl Progress {
             self.draw();
         } else {
             match total {
-                Some(total) => eprintln!("{}: downloading {}", self.label, bytes(total)),
-                None => eprintln!("{}: downloading", self.label),
+                Some(total) => errln!("{}: downloading {}", self.label, bytes(total)),
+                None => errln!("{}: downloading", self.label),
             }
         }
     }
@@ -333,10 +336,10 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64();
         if self.on_terminal {
             self.draw();
-            eprintln!();
+            errln!();
             self.last_draw = None;
         } else {
-            eprintln!(
+            errln!(
                 "{}: {} in {seconds:.1} s ({}/s)",
                 self.label,
                 bytes(self.done),
@@ -348,7 +351,7 @@ impl Progress {
     /// The attempt failed: ends the bar's line so that the next message starts on its own.
     pub fn abandon(&mut self) {
         if self.on_terminal && self.last_draw.is_some() {
-            eprintln!();
+            errln!();
         }
         self.last_draw = None;
     }
@@ -364,8 +367,7 @@ impl Progress {
         );
         // `\r` and erase-to-end-of-line redraw in place; this works only while the line fits
         // on one row, which `progress_line` sees to.
-        eprint!("\r{line}\x1b[K");
-        std::io::stderr().flush().ok();
+        err!("\r{line}\x1b[K");
         self.last_draw = Some(std::time::Instant::now());
     }
 }

@@ -119,7 +119,7 @@ impl Build {
         let wm = WorkloadManager::from(self.wm);
         let mut unknown = Vec::new();
         match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("packer: {} (installed)", packer::version_text(version)),
+            Ok(version) => outln!("packer: {} (installed)", packer::version_text(version)),
             Err(err) => unknown.push(format!("packer: {err:#}")),
         }
         let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {
@@ -132,7 +132,7 @@ impl Build {
         if ansible::installed(sh) {
             match check_playbooks(sh, host, &inputs.template, wm) {
                 Ok(checked) if checked.is_empty() => {}
-                Ok(checked) => println!(
+                Ok(checked) => outln!(
                     "playbook: {} passes `ansible-playbook --syntax-check`",
                     checked.join(", ")
                 ),
@@ -150,7 +150,7 @@ impl Build {
                 let (launcher, arrives) = (chosen.planned(), chosen.decision.changes_build_dir());
                 show_launcher(&launcher, arrives, host);
                 if let Some(newest) = &chosen.newest {
-                    println!("launcher: {newest}");
+                    outln!("launcher: {newest}");
                 }
                 match chosen.decision {
                     Decision::Refuse { why } => unknown.push(format!("launcher: {why}")),
@@ -173,7 +173,7 @@ impl Build {
         } else {
             match resolve_source(sh, &inputs.config, wm) {
                 Ok(image) => {
-                    println!(
+                    outln!(
                         "source image: {image} ({})",
                         source_origin(&inputs.config, wm)
                     );
@@ -186,9 +186,9 @@ impl Build {
             }
         };
         let plan = Plan::new(host, inputs, wm, &launcher, source.as_deref(), self.debug)?;
-        println!("{}", plan.preview(sh, host, ""));
+        outln!("{}", plan.preview(sh, host, ""));
         match Gate::read(host, &inputs.config, &inputs.template, self.no_verify) {
-            Ok(gate) => println!(
+            Ok(gate) => outln!(
                 "{}",
                 gate.preview(
                     &inputs.config.gcp.project,
@@ -199,11 +199,11 @@ impl Build {
             Err(err) => unknown.push(format!("verification: {err:#}")),
         }
         match &plan.fingerprint {
-            Some(fingerprint) => println!("# input fingerprint: {fingerprint}"),
+            Some(fingerprint) => outln!("# input fingerprint: {fingerprint}"),
             None if launcher.known().is_none() => {
-                println!("# input fingerprint: unknown until the launcher is known")
+                outln!("# input fingerprint: unknown until the launcher is known")
             }
-            None if arrives => println!(
+            None if arrives => outln!(
                 "# input fingerprint: unknown until the launcher is in build/ (it covers the package's bytes)"
             ),
             None => unknown.push(
@@ -221,7 +221,7 @@ impl Build {
         match (&gcloud, &plan.fingerprint) {
             // The launcher's own line above says why a real build would stop.
             (_, None) if launcher.known().is_none() => {}
-            (Some(_), None) if arrives => println!(
+            (Some(_), None) if arrives => outln!(
                 "# reuse: looked up once the launcher is in build/, before packer runs"
             ),
             (None, _) | (_, None) => unknown.push(
@@ -236,7 +236,7 @@ impl Build {
             }
         }
         if let Some(verdict) = &verdict {
-            println!("# {}", plan.explain(verdict, pinned.as_deref()));
+            outln!("# {}", plan.explain(verdict, pinned.as_deref()));
         }
         let shown = host.show(&host.images_conf);
         let new = match &verdict {
@@ -244,14 +244,14 @@ impl Build {
             _ => format!("det-environments-{wm}-ci-<timestamp>, the image packer builds"),
         };
         match pinned {
-            Some(old) if old == new => println!("# {shown} already pins `{wm}: {old}`: unchanged"),
-            Some(old) => println!("# then in {shown}: `{wm}: {old}` -> `{wm}: {new}`"),
-            None => println!("# then in {shown}: a new line `{wm}: {new}`"),
+            Some(old) if old == new => outln!("# {shown} already pins `{wm}: {old}`: unchanged"),
+            Some(old) => outln!("# then in {shown}: `{wm}: {old}` -> `{wm}: {new}`"),
+            None => outln!("# then in {shown}: a new line `{wm}: {new}`"),
         }
         if !unknown.is_empty() {
-            println!("# could not find out (a real build would stop here):");
+            outln!("# could not find out (a real build would stop here):");
             for line in unknown {
-                println!("#   {line}");
+                outln!("#   {line}");
             }
         }
         Ok(())
@@ -262,13 +262,13 @@ impl Build {
 fn show_launcher(launcher: &Launcher, arrives: bool, host: &HostTree) {
     let build_dir = host.show(&host.build_dir);
     match launcher {
-        Launcher::Known(package) if arrives => println!(
+        Launcher::Known(package) if arrives => outln!(
             "launcher: {} (a real build puts it in {build_dir} first)",
             package.file_name
         ),
-        Launcher::Known(package) => println!("launcher: {} (in {build_dir})", package.file_name),
+        Launcher::Known(package) => outln!("launcher: {} (in {build_dir})", package.file_name),
         Launcher::Unknown { .. } => {
-            println!("launcher: unknown (a real build would stop: see the end)")
+            outln!("launcher: unknown (a real build would stop: see the end)")
         }
     }
 }
@@ -291,5 +291,5 @@ fn next_steps(host: &HostTree, wm: WorkloadManager, change: &Change) {
         return;
     }
     let shown = host.show(&host.images_conf);
-    println!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
+    outln!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
 }

@@ -146,7 +146,7 @@ impl Release {
                     if wms.len() > 1 { "two packer VMs" } else { "one packer VM" }
                 );
             }
-            println!("nothing done");
+            outln!("nothing done");
             return Ok(());
         }
 
@@ -182,7 +182,7 @@ impl Release {
         if let Target::New { name, from } = &target {
             git::create_branch(sh, &host.root, name)?;
             git::mark_release_branch(sh, &host.root, name)?;
-            eprintln!(
+            errln!(
                 "branch: created {name} from {}",
                 from.as_deref().unwrap_or(&checkout.head)
             );
@@ -228,7 +228,7 @@ impl Release {
         let base = target
             .from()
             .filter(|from| origin.is_some() && git::origin_has(sh, &host.root, from));
-        print!(
+        out!(
             "{}",
             release::checklist(&Released {
                 branch: target.name(),
@@ -243,7 +243,7 @@ impl Release {
             })
         );
         for line in &inside {
-            println!("inside the images: {line}");
+            outln!("inside the images: {line}");
         }
         show_prune_plan(sh, host, &inputs.config);
         Ok(())
@@ -261,7 +261,7 @@ impl Release {
         guard: &InterruptGuard,
         source: &LauncherSource,
     ) -> anyhow::Result<()> {
-        eprintln!("results:");
+        errln!("results:");
         let mut pinned = Vec::new();
         let mut missing = Vec::new();
         for (plan, result) in plans.iter().zip(results) {
@@ -272,11 +272,11 @@ impl Release {
                     } else {
                         ""
                     };
-                    eprintln!("  {}: pinned {}{how}", plan.wm, built.image);
+                    errln!("  {}: pinned {}{how}", plan.wm, built.image);
                     pinned.push(format!("{} {}", plan.wm, built.image));
                 }
                 Err(err) => {
-                    eprintln!("  {}: {err:#}", plan.wm);
+                    errln!("  {}: {err:#}", plan.wm);
                     missing.push(plan.wm);
                 }
             }
@@ -427,7 +427,7 @@ impl Release {
             return false;
         }
         if self.sequential {
-            eprintln!("builds: one after the other (--sequential)");
+            errln!("builds: one after the other (--sequential)");
             return false;
         }
         true
@@ -467,21 +467,21 @@ impl Release {
         } else {
             ("image", "it")
         };
-        eprintln!(
+        errln!(
             "release: build the {} {images} {how} with launcher {package}, pin {them} in {}, and commit it alone \
              on {branch}",
             names(wms),
             host.show(&host.images_conf)
         );
         if let Some(caveat) = source.caveat() {
-            eprintln!("note: this release does not carry the newest launcher: {caveat}");
+            errln!("note: this release does not carry the newest launcher: {caveat}");
         }
     }
 
     /// The whole plan, changing nothing; what would stop a real release is listed, not fatal.
     fn dry_run(&self, sh: &Shell, host: &HostTree, wms: &[WorkloadManager]) -> anyhow::Result<()> {
         let mut stops = Vec::new();
-        println!("# release plan (dry run: nothing is written, fetched, built or committed)");
+        outln!("# release plan (dry run: nothing is written, fetched, built or committed)");
         let checkout = git::checkout(sh, &host.root);
         let target = match &checkout {
             Ok(checkout) => match self.target(sh, host, checkout) {
@@ -507,7 +507,7 @@ impl Release {
             (Some(Target::Current(name)), _) => format!("# branch: the current {name} (--redo)"),
             _ => "# branch: none (see below)".to_string(),
         };
-        println!("{branch}");
+        outln!("{branch}");
         if let Some(problem) = git::identity_problem(sh, &host.root) {
             stops.push(format!(
                 "{problem}: the release commits as you; set it first: {}",
@@ -520,7 +520,7 @@ impl Release {
             stops.push(format!("task images: {err:#}"));
         }
         match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("# packer: {} (installed)", packer::version_text(version)),
+            Ok(version) => outln!("# packer: {} (installed)", packer::version_text(version)),
             Err(err) => stops.push(format!("packer: {err:#}")),
         }
         if let Err(err) = Gcloud::new(sh, &inputs.config.gcp.project) {
@@ -537,25 +537,25 @@ impl Release {
                 let launcher = chosen.planned();
                 match &launcher {
                     Launcher::Known(package) => {
-                        println!("# launcher: {} ({how})", package.file_name)
+                        outln!("# launcher: {} ({how})", package.file_name)
                     }
                     Launcher::Unknown { .. } => {
-                        println!("# launcher: unknown (a real release would stop: see the end)")
+                        outln!("# launcher: unknown (a real release would stop: see the end)")
                     }
                 }
                 if let Decision::Refuse { why } = &chosen.decision {
                     stops.push(format!("launcher: {why}"));
                 }
                 if let Some(newest) = chosen.newest {
-                    println!("# launcher: {newest}");
+                    outln!("# launcher: {newest}");
                 }
                 if let (Some(caveat), Launcher::Known(_)) = (source.caveat(), &launcher) {
-                    println!("# note: this release would not carry the newest launcher: {caveat}");
+                    outln!("# note: this release would not carry the newest launcher: {caveat}");
                 }
                 launcher
             }
             Err(err) => {
-                println!("# launcher: unknown (a real release would stop: see the end)");
+                outln!("# launcher: unknown (a real release would stop: see the end)");
                 stops.push(format!("launcher: {err:#}"));
                 Launcher::Unknown {
                     why: format!("{err:#}"),
@@ -563,7 +563,7 @@ impl Release {
             }
         };
         let side_by_side = self.side_by_side(wms);
-        println!(
+        outln!(
             "# builds: {}",
             if side_by_side {
                 "side by side, each line of output behind [slurm] or [pbs]"
@@ -574,9 +574,9 @@ impl Release {
         for &wm in wms {
             // The source image is resolved only when the builds start.
             let plan = Plan::new(host, &inputs, wm, &launcher, None, false)?;
-            println!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
+            outln!("{}", plan.preview(sh, host, &format!("[{wm}] ")));
             let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
-            println!(
+            outln!(
                 "{}",
                 gate.preview(
                     &inputs.config.gcp.project,
@@ -586,7 +586,7 @@ impl Release {
             );
         }
         let conf = read_images_conf(host)?;
-        println!(
+        outln!(
             "# {} would change:\n{}",
             host.show(&host.images_conf),
             release::pin_preview(&conf, wms).trim_end()
@@ -609,16 +609,16 @@ impl Release {
                 }
             })
             .collect();
-        println!(
+        outln!(
             "# then, when every build succeeded, commit {} alone with the message:\n{}",
             host.show(&host.images_conf),
             release::commit_message(&pins, &launcher, &source).trim_end()
         );
-        println!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
+        outln!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
         if !stops.is_empty() {
-            println!("# a real release would stop here, before any work:");
+            outln!("# a real release would stop here, before any work:");
             for stop in stops {
-                println!("#   {stop}");
+                outln!("#   {stop}");
             }
         }
         Ok(())
@@ -728,7 +728,7 @@ fn commit_pins(
             )
         })?;
     let _ = std::fs::remove_file(&message_file);
-    eprintln!(
+    errln!(
         "commit: {commit} on {}: {}",
         target.name(),
         message.lines().next().unwrap_or_default()
@@ -751,7 +751,7 @@ fn with_launchers(
         match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
             Ok(images) => images,
             Err(err) => {
-                eprintln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
+                errln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
                 Vec::new()
             }
         }
@@ -798,9 +798,9 @@ fn nothing_to_release(
         Target::New { name, from } => {
             let back_to = from.as_deref().unwrap_or(head);
             git::leave_and_delete_branch(sh, &host.root, name, back_to)?;
-            println!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
+            outln!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
         }
-        Target::Current(name) => println!("{why} on {name}"),
+        Target::Current(name) => outln!("{why} on {name}"),
     }
     Ok(())
 }
@@ -829,12 +829,12 @@ fn show_log_tail(host: &HostTree, plan: &Plan) {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
             let last = &lines[lines.len().saturating_sub(LINES)..];
-            eprintln!("{}: packer's log is {shown}; its last lines:", plan.wm);
+            errln!("{}: packer's log is {shown}; its last lines:", plan.wm);
             for line in last {
-                eprintln!("  {line}");
+                errln!("  {line}");
             }
         }
-        Err(err) => eprintln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
+        Err(err) => errln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
     }
 }
 
@@ -846,16 +846,16 @@ fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
             survey.print(&WorkloadManager::ALL);
             let doomed = prune_plan::deletions(&survey.plan);
             if doomed.is_empty() {
-                println!("prune would delete nothing now");
+                outln!("prune would delete nothing now");
             } else {
-                println!(
+                outln!(
                     "prune would delete {} image(s) now: {}",
                     doomed.len(),
                     doomed.join(", ")
                 );
             }
         }
-        Err(err) => println!(
+        Err(err) => outln!(
             "the prune plan is not shown: listing the images failed ({err:#}); `cargo xtask slurm-image images` \
              shows it"
         ),

@@ -192,7 +192,7 @@ impl<'a> Gcloud<'a> {
         // A signal ends gcloud with the tool: left alone it would run on until its deadline.
         // Watched from before gcloud starts, so that no signal finds the tool unguarded.
         let watch = Watch::start()?;
-        eprintln!(
+        errln!(
             "gcloud: {what} in project {} (waiting at most {} s)",
             self.project,
             deadline.as_secs()
