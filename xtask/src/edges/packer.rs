@@ -1,6 +1,6 @@
 //! packer: the only module that runs it.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -330,7 +330,8 @@ pub fn cancel_signal(signal: i32, shares_terminal: bool) -> Option<i32> {
 /// Where a packer run's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output<'a> {
-    /// Straight to the terminal, as packer writes it (colours, prompts and all).
+    /// As packer writes it: straight to a terminal (colours, prompts and all), else line by
+    /// line through the tool.
     Inherit,
     /// Line by line, each whole line behind this prefix (`[pbs] `): two builds side by side
     /// stay readable, and no line ever holds bytes of both.
@@ -355,8 +356,15 @@ impl Output<'_> {
         }
     }
 
+    /// Pipes packer's output through the tool unless it goes straight to a terminal: a pipe
+    /// the reader closes (`build | head`) would kill packer with SIGPIPE and leave its VM
+    /// behind, where the tool's writer only stops writing and packer runs on.
     fn attach(&self, command: &mut Command) {
-        if let Output::Prefixed(_) = self {
+        let through_the_tool = match self {
+            Output::Prefixed(_) => true,
+            Output::Inherit => !std::io::stdout().is_terminal(),
+        };
+        if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
     }
@@ -365,15 +373,15 @@ impl Output<'_> {
     fn relay(&self, child: &mut Child) -> Relay {
         let (done, finished) = mpsc::channel();
         let mut streams = 0;
-        if let Output::Prefixed(prefix) = *self {
-            if let Some(out) = child.stdout.take() {
-                streams += 1;
-                relay_lines(out, prefix, false, done.clone());
-            }
-            if let Some(err) = child.stderr.take() {
-                streams += 1;
-                relay_lines(err, prefix, true, done);
-            }
+        // Only what `attach` piped is there to take.
+        let prefix = self.prefix();
+        if let Some(out) = child.stdout.take() {
+            streams += 1;
+            relay_lines(out, prefix, false, done.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            streams += 1;
+            relay_lines(err, prefix, true, done);
         }
         Relay { finished, streams }
     }

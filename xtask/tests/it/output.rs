@@ -217,3 +217,68 @@ fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
         conf
     );
 }
+
+#[test]
+fn a_build_whose_stdout_closes_mid_build_lets_packer_finish_and_pins() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    let conf = "tools/slurm/terraform/images.conf";
+    host.write(
+        conf,
+        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
+    );
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        b"launcher package bytes",
+    );
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    cmd.env("FAKE_PACKER_DELAY", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Ending(cmd.spawn().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let collect = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    // packer's own progress reaches the reader, who then closes the pipe as `| head` would:
+    // packer must run on (a packer killed by SIGPIPE leaves its VM behind) and the image be
+    // pinned.
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("step 1 of 10") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
+            panic!("stdout ended before packer's progress: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    drop(stdout);
+    let mut status = None;
+    wait_until(
+        || {
+            status = child.0.try_wait().unwrap();
+            status.is_some()
+        },
+        || "the build did not end after its stdout closed".to_string(),
+    );
+    let run = Run {
+        code: status.unwrap().code(),
+        stdout: seen,
+        stderr: collect.join().unwrap(),
+    };
+    assert_no_panic(&run);
+    assert!(
+        matches!(run.code, Some(0 | CLOSED_PIPE)),
+        "{:?}: {}",
+        run.code,
+        run.stderr
+    );
+    assert_eq!(
+        host.read(conf),
+        "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n",
+        "{}",
+        run.stderr
+    );
+}
