@@ -18,6 +18,7 @@ mod launcher_choice;
 mod newcomer;
 mod packer_real;
 mod playbook;
+mod qa;
 mod real_template;
 mod release;
 mod reuse;
