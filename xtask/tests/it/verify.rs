@@ -532,7 +532,7 @@ fn dry_runs_show_the_verification_step() {
     assert!(host.api().only_reads());
 }
 
-/// The real host repository, laid out by `real-host-copy` (see the README of the tests), with
+/// The real host repository, laid out by `real-host-copy` (see "Set-up" in the README), with
 /// the default checks script added as its team would: a build verifies and pins there too.
 /// Runs when SLURM_IMAGE_REAL_HOST names such a copy, and says it skipped otherwise.
 #[test]
