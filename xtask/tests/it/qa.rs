@@ -46,8 +46,15 @@ fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_
     host.api().images_lack("enabled/pbs");
     let run = host.run_env(&RELEASE, &IDENTITY).fails_with(&[
         &format!("{NEW_PBS} failed its verification: pbs-service"),
-        "--redo pbs",
+        "the pbs image failed verification (see above): nothing was committed",
+        "cargo xtask slurm-image release --redo pbs",
     ]);
+    // packer built both: its log explains nothing here.
+    assert!(
+        !run.stderr.contains("packer's log is") && !run.stderr.contains("build failed"),
+        "{}",
+        run.stderr
+    );
     assert_eq!(
         host.read(CONF),
         format!("slurm: {NEW_SLURM}\npbs: det-environments-pbs-ci-1717016272\n"),
