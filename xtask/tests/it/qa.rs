@@ -202,3 +202,67 @@ fn the_narrow_images_table_shows_verification_within_100_columns() {
         .unwrap_or_else(|| panic!("{narrow}"));
     assert!(row.contains(" yes "), "{row}\n{narrow}");
 }
+
+#[test]
+fn orphans_deletes_a_verification_vm_left_behind_and_spares_a_running_builds() {
+    let host = host("5m");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let labels = |image| [("slurm-image", "verification"), ("verifies", image)];
+    let (old, mine) = ("det-environments-pbs-ci-1790000000", NEW_SLURM);
+    host.api().add_labelled_instance(
+        "us-central1-c",
+        &format!("verify-{old}"),
+        now - 4 * 3600,
+        &labels(old),
+    );
+    host.api().add_labelled_instance(
+        "us-central1-c",
+        &format!("verify-{mine}"),
+        now - 3600,
+        &labels(mine),
+    );
+    // The test holds the slurm build's lock, as a build started two hours ago would.
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    let mut lock = std::fs::File::create(host.state_dir().join("slurm-build.lock")).unwrap();
+    lock.lock().unwrap();
+    std::io::Write::write_all(
+        &mut lock,
+        format!(
+            "pid: 4242\nstarted: {} (two hours ago)\ncommand: build\n",
+            now - 2 * 3600
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let run = host
+        .run(&["orphans", "--older-than", "30m", "--delete", "--yes"])
+        .ok();
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{old}")],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("kept verify-{mine}"))
+                && l.contains("created after the slurm build running on this machine started")),
+        "{}",
+        run.stdout
+    );
+    drop(lock);
+}
+
+/// Since builds run in staging copies, packer writes its manifest there: build/ holds the
+/// launcher packages alone, as the README says, and clean's help must not say otherwise.
+#[test]
+fn clean_describes_build_as_the_readme_does() {
+    let host = HostCopy::new();
+    let help = host.run(&["clean", "--help"]).ok().stdout;
+    assert!(!help.contains("manifest"), "{help}");
+    assert!(help.contains("launcher packages"), "{help}");
+}
