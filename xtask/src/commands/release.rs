@@ -300,8 +300,8 @@ impl Release {
             return Err(Interrupted::error(
                 signal,
                 format!(
-                    "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
-                     {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                    "{} stopped the release: packer and the verifications were left to delete their VMs and nothing \
+                     was committed; {recorded}; {finish} (`cargo xtask slurm-image orphans` lists VMs left behind)",
                     signal_name(signal)
                 ),
             ));

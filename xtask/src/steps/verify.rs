@@ -261,8 +261,8 @@ pub fn verify(
         return Err(Interrupted::error(
             signal,
             format!(
-                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image is \
-                 neither labelled nor pinned; to verify it again: {}",
+                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image \
+                 carries no verification label and is not pinned; to verify it again: {}",
                 signal_name(signal),
                 vm.name,
                 verify_command(image, "--pin")

@@ -102,6 +102,13 @@ fn ctrl_c_while_a_release_verifies_deletes_both_vms_commits_nothing_and_exits_13
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    // The images carry the build's labels: only the verification's are missing.
+    assert!(
+        !rest.contains("neither labelled")
+            && rest.contains("carries no verification label and is not pinned")
+            && rest.contains("packer and the verifications were left to delete their VMs"),
+        "{rest}"
+    );
     assert_eq!(host.read(CONF), SEED, "{rest}");
     assert_eq!(head(&host), "The host tree\n", "{rest}");
     let mut deleted = host.api().instance_deletions();
