@@ -8,7 +8,7 @@ use crate::commands::HelpFooter;
 use crate::edges::artifactory;
 use crate::host::HostTree;
 
-/// Remove tools/slurm/packer/build/ (launcher packages, partial downloads, a manifest.json).
+/// Remove tools/slurm/packer/build/ (the launcher packages and any partial download).
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("clean", "remove build/; a later build fetches the launcher again")],

@@ -27,7 +27,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::check_playbook_before_vm;
 use crate::steps::survey::{now, Survey};
-use crate::steps::verify::Gate;
+use crate::steps::verify::{self, Gate};
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -300,8 +300,8 @@ impl Release {
             return Err(Interrupted::error(
                 signal,
                 format!(
-                    "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
-                     {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                    "{} stopped the release: packer and the verifications were left to delete their VMs and nothing \
+                     was committed; {recorded}; {finish} (`cargo xtask slurm-image orphans` lists VMs left behind)",
                     signal_name(signal)
                 ),
             ));
@@ -309,14 +309,25 @@ impl Release {
         if missing.is_empty() {
             return Ok(());
         }
-        for plan in plans.iter().filter(|p| missing.contains(&p.wm)) {
-            show_log_tail(host, plan);
+        // packer's log explains a failed build, not an image that failed its checks.
+        let mut packer_failed = false;
+        for (plan, result) in plans.iter().zip(results) {
+            if let Err(err) = result {
+                if !verify::is_failed(err) {
+                    show_log_tail(host, plan);
+                    packer_failed = true;
+                }
+            }
         }
+        let plural = if missing.len() > 1 { "s" } else { "" };
+        let what = if packer_failed {
+            format!("the {} build{plural} failed", names(&missing))
+        } else {
+            format!("the {} image{plural} failed verification", names(&missing))
+        };
         bail!(
-            "the {} build{} failed (see above): nothing was committed; {recorded}; to build only {} again on {} \
+            "{what} (see above): nothing was committed; {recorded}; to build only {} again on {} \
              and then commit: {redo}",
-            names(&missing),
-            if missing.len() > 1 { "s" } else { "" },
             names(&missing),
             target.name()
         )

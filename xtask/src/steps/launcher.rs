@@ -153,7 +153,7 @@ pub fn carry_out(
                 ),
                 replaced => errln!(
                     "launcher: would replace {} with {} (dry run)",
-                    names(replaced),
+                    launcher_choice::names(replaced),
                     newest.file_name
                 ),
             }
@@ -193,14 +193,6 @@ pub fn carry_out(
             Ok(newest)
         }
     }
-}
-
-fn names(packages: &[LauncherPackage]) -> String {
-    packages
-        .iter()
-        .map(|p| p.file_name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Downloads `newest` into build/ verified, then removes the packages it replaces (only once

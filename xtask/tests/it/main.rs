@@ -21,6 +21,7 @@ mod newcomer;
 mod output;
 mod packer_real;
 mod playbook;
+mod qa;
 mod real_template;
 mod release;
 mod reuse;
