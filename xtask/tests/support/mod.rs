@@ -189,11 +189,6 @@ impl HostCopy {
         std::fs::remove_file(self.root().join("bin/ansible-playbook")).unwrap();
     }
 
-    /// The stand-in ansible-playbook's calls: `<working folder> | <arguments>`.
-    pub fn ansible_calls(&self) -> Vec<String> {
-        self.log_lines("ansible-calls.log")
-    }
-
     /// The PATH of xtask runs: the stand-ins, then the test's own PATH.
     pub fn path_var(&self) -> std::ffi::OsString {
         let mut paths = vec![self.root().join("bin")];
