@@ -884,14 +884,16 @@ fn under_nohup_sighup_stays_ignored() {
     let mut cmd = Command::new("nohup");
     cmd.arg(inner.get_program())
         .args(inner.get_args())
-        .current_dir(host.root())
-        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+        .current_dir(host.root());
     for (key, value) in inner.get_envs() {
         match value {
             Some(value) => cmd.env(key, value),
             None => cmd.env_remove(key),
         };
     }
+    // After the copied environment, which holds the helper's one-second stall timeout: with
+    // that, four stalls end the download before a loaded machine lets the test see its bytes.
+    cmd.env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
     let mut xtask = spawn(cmd);
     wait_for_partial_bytes(&host, &mut xtask);
     // The download goes on: whoever started it with nohup asked for that. The kernel says
