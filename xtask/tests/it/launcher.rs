@@ -614,6 +614,15 @@ fn ctrl_c_during_the_download_leaves_no_partial_file() {
         stall: true,
         ..Faults::default()
     });
+    // The download's rate floor over its longest window (an hour), so that only Ctrl-C can
+    // end this stalled download however slowly a busy machine gets to the signal.
+    let config = "tools/slurm/packer/slurm-image.toml";
+    let text = host.read(config).replace(
+        "[artifactory]\n",
+        "[artifactory]\ndownload_rate_window_s = 3600\n",
+    );
+    assert!(text.contains("download_rate_window_s = 3600"), "{text}");
+    host.write(config, text);
     let mut cmd = xtask(&host, &server, &["launcher", "--fetch"]);
     // A stall timeout of an hour, far beyond the test's bound for a hang: an interruption that
     // waited for the blocked read to give up would fail the test.
