@@ -1,5 +1,9 @@
 //! `cargo xtask`: the project's own tooling, starting with the GCE images of the HPC test clusters.
 
+// First, so that its macros (`outln!`, `errln!`, ...) are in scope in every module after it.
+#[macro_use]
+mod output;
+
 mod commands;
 mod edges;
 mod host;
@@ -34,15 +38,29 @@ enum Command {
 }
 
 fn main() {
-    if let Err(err) = try_main() {
-        // Not `eprintln!`: after SIGHUP the terminal is gone, and the exit code still matters.
-        term::say(format_args!("error: {err:#}"));
+    let xtask = parse();
+    if let Err(err) = try_main(xtask) {
+        errln!("error: {err:#}");
         std::process::exit(term::exit_code(&err));
     }
 }
 
-fn try_main() -> anyhow::Result<()> {
-    let xtask = Xtask::parse();
+/// The command line, or the end of the tool with clap's help, version or usage error. They are
+/// written through `output`, not by clap, which would exit 0 after `--help | head -1` found
+/// the pipe closed where every other command exits as a closed pipe ends it.
+fn parse() -> Xtask {
+    Xtask::try_parse().unwrap_or_else(|err| {
+        let stream = if err.use_stderr() {
+            output::Stream::Stderr
+        } else {
+            output::Stream::Stdout
+        };
+        output::write(stream, format_args!("{}", err.render()));
+        std::process::exit(err.exit_code())
+    })
+}
+
+fn try_main(xtask: Xtask) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     let host = HostTree::find(&sh.current_dir())?;
     sh.change_dir(&host.root);

@@ -66,7 +66,7 @@ impl Build {
         TaskImages::read(host, &inputs.config).warn(host);
         if self.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
-            println!("{}", gathered.shown.render());
+            outln!("{}", gathered.shown.render());
             return Ok(());
         }
         let _lock = build_lock::take(host, &[wm], "build")?;
@@ -120,5 +120,5 @@ fn next_steps(host: &HostTree, wm: WorkloadManager, change: &Change) {
         return;
     }
     let shown = host.show(&host.images_conf);
-    println!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
+    outln!("next: git add {shown} && git commit -m \"Update the {wm} test cluster image\"");
 }

@@ -82,7 +82,7 @@ impl Check {
             }
         }
         if local.is_empty() {
-            eprintln!(
+            errln!(
                 "note: no launcher package in {}, so only the syntax was validated; \
                  `cargo xtask slurm-image launcher --fetch` or copying one there allows a full check",
                 host.show(&host.build_dir)
@@ -90,12 +90,12 @@ impl Check {
         }
         let playbooks = check_playbooks(sh, host, &inputs.template, WorkloadManager::Slurm)?;
         if !playbooks.is_empty() {
-            println!(
+            outln!(
                 "playbook {} passes `ansible-playbook --syntax-check`",
                 playbooks.join(", ")
             );
         }
-        println!("template is formatted and valid");
+        outln!("template is formatted and valid");
         Ok(())
     }
 }

@@ -8,7 +8,7 @@ use crate::commands::HelpFooter;
 use crate::edges::artifactory;
 use crate::host::HostTree;
 
-/// Remove tools/slurm/packer/build/ (launcher packages, partial downloads, a manifest.json).
+/// Remove tools/slurm/packer/build/ (the launcher packages and any partial download).
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("clean", "remove build/; a later build fetches the launcher again")],
@@ -21,13 +21,13 @@ impl Clean {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let shown = host.show(&host.build_dir);
         if !sh.path_exists(&host.build_dir) {
-            println!("{shown} does not exist: nothing to clean");
+            outln!("{shown} does not exist: nothing to clean");
             return Ok(());
         }
         // Partial downloads of earlier runs are said apart: they are what grows unnoticed.
         let sweep = artifactory::remove_stale_partials(&host.build_dir)?;
         if let Some(summary) = sweep.summary() {
-            println!("{summary}");
+            outln!("{summary}");
         }
         if !sweep.in_use.is_empty() {
             let names: Vec<String> = sweep.in_use.iter().map(|p| host.show(p)).collect();
@@ -38,7 +38,7 @@ impl Clean {
             );
         }
         sh.remove_path(&host.build_dir)?;
-        println!("removed {shown}");
+        outln!("removed {shown}");
         Ok(())
     }
 }

@@ -106,7 +106,7 @@ impl Doctor {
         });
         findings.extend(slow.into_iter().flatten());
         for finding in &findings {
-            println!("{finding}");
+            outln!("{finding}");
         }
         let failed = failed_required(&findings);
         if !failed.is_empty() {
@@ -116,7 +116,7 @@ impl Doctor {
                 failed.join(", ")
             );
         }
-        println!("ready to build");
+        outln!("ready to build");
         Ok(())
     }
 }

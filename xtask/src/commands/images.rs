@@ -60,7 +60,7 @@ impl Images {
         match current {
             Ok(current) => survey.current = current,
             Err(err) => {
-                eprintln!("note: cannot tell which image a build now would reuse: {err:#}")
+                errln!("note: cannot tell which image a build now would reuse: {err:#}")
             }
         }
         survey.print(&WorkloadManager::ALL);
@@ -71,21 +71,23 @@ impl Images {
 /// One image in full: its verification, what it holds and every other label.
 fn describe(sh: &Shell, project: &str, name: &str) -> anyhow::Result<()> {
     let image = Gcloud::new(sh, project)?.describe_image(name)?;
-    println!(
+    outln!(
         "{} ({}, created {})",
-        image.name, image.status, image.creation_timestamp
+        image.name,
+        image.status,
+        image.creation_timestamp
     );
     if let Some(description) = &image.description {
-        println!("  description: {description}");
+        outln!("  description: {description}");
     }
-    println!("  verification: {}", verification::status_of(&image.labels));
+    outln!("  verification: {}", verification::status_of(&image.labels));
     let bom = verification::bill_of_materials(&image.labels);
     if bom.is_empty() {
-        println!("  bill of materials: none recorded (`cargo xtask slurm-image verify {name}` records it)");
+        outln!("  bill of materials: none recorded (`cargo xtask slurm-image verify {name}` records it)");
     } else {
-        println!("  bill of materials:");
+        outln!("  bill of materials:");
         for (what, version) in bom {
-            println!("    {what:<20} {version}");
+            outln!("    {what:<20} {version}");
         }
     }
     let others: Vec<_> = image
@@ -94,9 +96,9 @@ fn describe(sh: &Shell, project: &str, name: &str) -> anyhow::Result<()> {
         .filter(|(k, _)| !verification::is_verification_label(k))
         .collect();
     if !others.is_empty() {
-        println!("  labels:");
+        outln!("  labels:");
         for (key, value) in others {
-            println!("    {key:<20} {value}");
+            outln!("    {key:<20} {value}");
         }
     }
     Ok(())

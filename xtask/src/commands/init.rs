@@ -21,7 +21,10 @@ impl Init {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         packer::check_version(sh, &read_template(host)?)?;
         let _dir = sh.push_dir(&host.packer_dir);
-        packer::init(sh).run()?;
+        let init = packer::init(sh);
+        // Echoed here, not by xshell, whose echo panics when stderr is gone.
+        errln!("$ {init}");
+        init.quiet().run()?;
         Ok(())
     }
 }

@@ -39,10 +39,10 @@ impl Launcher {
         let local = local_packages(host)?;
         let build_dir = host.show(&host.build_dir);
         if local.is_empty() {
-            println!("local: no launcher package in {build_dir}");
+            outln!("local: no launcher package in {build_dir}");
         }
         for package in &local {
-            println!(
+            outln!(
                 "local: {} ({})",
                 package.version,
                 host.show(&host.build_dir.join(&package.file_name))
@@ -56,9 +56,9 @@ impl Launcher {
         let lookup = look_up(&config)?;
         match &lookup {
             Lookup::Found { newest, from } => {
-                println!("{} ({})", lookup.newest_line(), from.url_of(newest))
+                outln!("{} ({})", lookup.newest_line(), from.url_of(newest))
             }
-            _ => println!("{}", lookup.newest_line()),
+            _ => outln!("{}", lookup.newest_line()),
         }
         let wanted = Wanted {
             yes: self.yes,
@@ -68,7 +68,7 @@ impl Launcher {
         if self.fetch {
             return match launcher_choice::decide(&wanted, &situation, || lookup) {
                 Decision::Use { package, .. } => {
-                    println!(
+                    outln!(
                         "{build_dir} already holds {}, which is the newest release or newer",
                         package.file_name
                     );
@@ -86,13 +86,13 @@ impl Launcher {
                     ..Wanted::default()
                 };
                 let for_build = launcher_choice::decide(&build, &situation, || lookup.as_data());
-                println!("{}", for_build.what_builds_do());
+                outln!("{}", for_build.what_builds_do());
                 match fetch {
-                    Decision::Use { package, .. } => println!(
+                    Decision::Use { package, .. } => outln!(
                         "{build_dir} already holds {}, which is the newest release or newer",
                         package.file_name
                     ),
-                    _ => println!("to fetch it: cargo xtask slurm-image launcher --fetch"),
+                    _ => outln!("to fetch it: cargo xtask slurm-image launcher --fetch"),
                 }
                 Ok(())
             }
@@ -100,14 +100,14 @@ impl Launcher {
             // here (a script that lists before building is not stopped by a usable build/),
             // and fails as a fetch would when they cannot.
             (Lookup::Unreachable { why, slow }, _) if !local.is_empty() => {
-                eprintln!(
+                errln!(
                     "warning: {}",
                     unchecked(why, *slow, &builds_use(&situation))
                 );
                 Ok(())
             }
             (Lookup::NoRelease { folder }, _) if !local.is_empty() => {
-                eprintln!(
+                errln!(
                     "warning: no launcher release (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) in {folder}; {}",
                     builds_use(&situation)
                 );

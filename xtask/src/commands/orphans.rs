@@ -111,7 +111,7 @@ impl Orphans {
             .partition(|(owner, _, _)| owner.is_some());
         for (owner, vm, age) in &kept {
             if let Some(owner) = owner {
-                println!(
+                outln!(
                     "kept {} ({}, {}): {}",
                     vm.name,
                     vm.zone,
@@ -123,7 +123,7 @@ impl Orphans {
         let orphans: Vec<(Instance, i64)> =
             orphans.into_iter().map(|(_, vm, age)| (vm, age)).collect();
         if orphans.is_empty() {
-            println!(
+            outln!(
                 "no {}packer VMs older than {} in project {}",
                 if kept.is_empty() { "" } else { "other " },
                 self.older_than,
@@ -131,13 +131,13 @@ impl Orphans {
             );
             return Ok(());
         }
-        println!(
+        outln!(
             "packer VMs older than {} in project {}:",
             self.older_than,
             gcloud.project()
         );
         for (vm, age) in &orphans {
-            println!(
+            outln!(
                 "  {}  {}  {:>7}  {}",
                 vm.name,
                 vm.zone,
@@ -146,7 +146,7 @@ impl Orphans {
             );
         }
         if !self.delete {
-            println!(
+            outln!(
                 "delete them with `cargo xtask slurm-image orphans --older-than {} --delete`",
                 self.older_than
             );
@@ -158,7 +158,7 @@ impl Orphans {
             gcloud.project()
         );
         if !term::approved(self.yes, &question)? {
-            println!("nothing deleted: run again with --yes to delete them");
+            outln!("nothing deleted: run again with --yes to delete them");
             return Ok(());
         }
         let mut by_zone: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -175,7 +175,7 @@ impl Orphans {
             }
             deleted.extend(names.iter().cloned());
         }
-        println!("deleted {} VM(s): {}", deleted.len(), deleted.join(", "));
+        outln!("deleted {} VM(s): {}", deleted.len(), deleted.join(", "));
         Ok(())
     }
 }

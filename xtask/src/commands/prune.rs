@@ -47,10 +47,10 @@ impl Prune {
         survey.print(&WorkloadManager::ALL);
         let doomed = prune_plan::deletions(&survey.plan);
         if doomed.is_empty() {
-            println!("nothing to prune");
+            outln!("nothing to prune");
             return Ok(());
         }
-        println!(
+        outln!(
             "would delete {} image(s): {}",
             doomed.len(),
             doomed.join(", ")
@@ -70,14 +70,14 @@ impl Prune {
         );
         if !term::approved(self.yes, &question)? {
             if survey.branches_checked {
-                println!("nothing deleted: run again with --yes to delete them");
+                outln!("nothing deleted: run again with --yes to delete them");
             } else {
-                println!("nothing deleted: run again with --yes in the repository's git checkout to delete them");
+                outln!("nothing deleted: run again with --yes in the repository's git checkout to delete them");
             }
             return Ok(());
         }
         Gcloud::new(sh, &config.gcp.project)?.delete_images(&doomed)?;
-        println!("deleted {} image(s): {}", doomed.len(), doomed.join(", "));
+        outln!("deleted {} image(s): {}", doomed.len(), doomed.join(", "));
         Ok(())
     }
 }

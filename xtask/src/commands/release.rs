@@ -28,7 +28,7 @@ use crate::steps::release::{
     commit_pins, names, nothing_to_release, run_builds, show_log_tail, show_prune_plan, target,
     with_launchers, Reuse, Target,
 };
-use crate::steps::verify::Gate;
+use crate::steps::verify::{self, Gate};
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -130,7 +130,7 @@ impl Release {
                     if wms.len() > 1 { "two packer VMs" } else { "one packer VM" }
                 );
             }
-            println!("nothing done");
+            outln!("nothing done");
             return Ok(());
         }
 
@@ -166,7 +166,7 @@ impl Release {
         if let Target::New { name, from } = &target {
             git::create_branch(sh, &host.root, name)?;
             git::mark_release_branch(sh, &host.root, name)?;
-            eprintln!(
+            errln!(
                 "branch: created {name} from {}",
                 from.as_deref().unwrap_or(&checkout.head)
             );
@@ -212,7 +212,7 @@ impl Release {
         let base = target
             .from()
             .filter(|from| origin.is_some() && git::origin_has(sh, &host.root, from));
-        print!(
+        out!(
             "{}",
             release::checklist(&Released {
                 branch: target.name(),
@@ -227,7 +227,7 @@ impl Release {
             })
         );
         for line in &inside {
-            println!("inside the images: {line}");
+            outln!("inside the images: {line}");
         }
         show_prune_plan(sh, host, &inputs.config);
         Ok(())
@@ -245,7 +245,7 @@ impl Release {
         guard: &InterruptGuard,
         source: &LauncherSource,
     ) -> anyhow::Result<()> {
-        eprintln!("results:");
+        errln!("results:");
         let mut pinned = Vec::new();
         let mut missing = Vec::new();
         for (plan, result) in plans.iter().zip(results) {
@@ -256,11 +256,11 @@ impl Release {
                     } else {
                         ""
                     };
-                    eprintln!("  {}: pinned {}{how}", plan.wm, built.image);
+                    errln!("  {}: pinned {}{how}", plan.wm, built.image);
                     pinned.push(format!("{} {}", plan.wm, built.image));
                 }
                 Err(err) => {
-                    eprintln!("  {}: {err:#}", plan.wm);
+                    errln!("  {}: {err:#}", plan.wm);
                     missing.push(plan.wm);
                 }
             }
@@ -284,8 +284,8 @@ impl Release {
             return Err(Interrupted::error(
                 signal,
                 format!(
-                    "{} stopped the release: packer was left to delete its VMs and nothing was committed; \
-                     {recorded}; {finish} (`cargo xtask slurm-image orphans` lists packer VMs left behind)",
+                    "{} stopped the release: packer and the verifications were left to delete their VMs and nothing \
+                     was committed; {recorded}; {finish} (`cargo xtask slurm-image orphans` lists VMs left behind)",
                     signal_name(signal)
                 ),
             ));
@@ -293,14 +293,25 @@ impl Release {
         if missing.is_empty() {
             return Ok(());
         }
-        for plan in plans.iter().filter(|p| missing.contains(&p.wm)) {
-            show_log_tail(host, plan);
+        // packer's log explains a failed build, not an image that failed its checks.
+        let mut packer_failed = false;
+        for (plan, result) in plans.iter().zip(results) {
+            if let Err(err) = result {
+                if !verify::is_failed(err) {
+                    show_log_tail(host, plan);
+                    packer_failed = true;
+                }
+            }
         }
+        let plural = if missing.len() > 1 { "s" } else { "" };
+        let what = if packer_failed {
+            format!("the {} build{plural} failed", names(&missing))
+        } else {
+            format!("the {} image{plural} failed verification", names(&missing))
+        };
         bail!(
-            "the {} build{} failed (see above): nothing was committed; {recorded}; to build only {} again on {} \
+            "{what} (see above): nothing was committed; {recorded}; to build only {} again on {} \
              and then commit: {redo}",
-            names(&missing),
-            if missing.len() > 1 { "s" } else { "" },
             names(&missing),
             target.name()
         )
@@ -346,7 +357,7 @@ impl Release {
             return false;
         }
         if self.sequential {
-            eprintln!("builds: one after the other (--sequential)");
+            errln!("builds: one after the other (--sequential)");
             return false;
         }
         true
@@ -386,21 +397,21 @@ impl Release {
         } else {
             ("image", "it")
         };
-        eprintln!(
+        errln!(
             "release: build the {} {images} {how} with launcher {package}, pin {them} in {}, and commit it alone \
              on {branch}",
             names(wms),
             host.show(&host.images_conf)
         );
         if let Some(caveat) = source.caveat() {
-            eprintln!("note: this release does not carry the newest launcher: {caveat}");
+            errln!("note: this release does not carry the newest launcher: {caveat}");
         }
     }
 
     /// The whole plan, changing nothing; what would stop a real release is listed, not fatal.
     fn dry_run(&self, sh: &Shell, host: &HostTree, wms: &[WorkloadManager]) -> anyhow::Result<()> {
         let mut stops = Vec::new();
-        println!("# release plan (dry run: nothing is written, fetched, built or committed)");
+        outln!("# release plan (dry run: nothing is written, fetched, built or committed)");
         let checkout = git::checkout(sh, &host.root);
         let target = match &checkout {
             Ok(checkout) => match target(
@@ -432,7 +443,7 @@ impl Release {
             (Some(Target::Current(name)), _) => format!("# branch: the current {name} (--redo)"),
             _ => "# branch: none (see below)".to_string(),
         };
-        println!("{branch}");
+        outln!("{branch}");
         if let Some(problem) = git::identity_problem(sh, &host.root) {
             stops.push(format!(
                 "{problem}: the release commits as you; set it first: {}",
@@ -445,7 +456,7 @@ impl Release {
             stops.push(format!("task images: {err:#}"));
         }
         match packer::check_version(sh, &inputs.template) {
-            Ok(version) => println!("# packer: {} (installed)", packer::version_text(version)),
+            Ok(version) => outln!("# packer: {} (installed)", packer::version_text(version)),
             Err(err) => stops.push(format!("packer: {err:#}")),
         }
         let gcloud = match Gcloud::new(sh, &inputs.config.gcp.project) {
@@ -467,32 +478,32 @@ impl Release {
                 let launcher = chosen.planned();
                 match &launcher {
                     Launcher::Known(package) => {
-                        println!("# launcher: {} ({how})", package.file_name)
+                        outln!("# launcher: {} ({how})", package.file_name)
                     }
                     Launcher::Unknown { .. } => {
-                        println!("# launcher: unknown (a real release would stop: see the end)")
+                        outln!("# launcher: unknown (a real release would stop: see the end)")
                     }
                 }
                 if let Decision::Refuse { why } = &chosen.decision {
                     stops.push(format!("launcher: {why}"));
                 }
                 if let Some(newest) = chosen.newest {
-                    println!("# launcher: {newest}");
+                    outln!("# launcher: {newest}");
                 }
                 if let (Some(caveat), Launcher::Known(_)) = (source.caveat(), &launcher) {
-                    println!("# note: this release would not carry the newest launcher: {caveat}");
+                    outln!("# note: this release would not carry the newest launcher: {caveat}");
                 }
                 (launcher, arrives)
             }
             Err(err) => {
-                println!("# launcher: unknown (a real release would stop: see the end)");
+                outln!("# launcher: unknown (a real release would stop: see the end)");
                 stops.push(format!("launcher: {err:#}"));
                 let why = format!("{err:#}");
                 (Launcher::Unknown { why }, false)
             }
         };
         let side_by_side = self.side_by_side(wms);
-        println!(
+        outln!(
             "# builds: {}",
             if side_by_side {
                 "side by side, each line of output behind [slurm] or [pbs]"
@@ -524,15 +535,15 @@ impl Release {
             )?;
             let tag = format!("[{wm}] ");
             if let Some((image, origin)) = &decided.source {
-                println!("# {tag}source image: {image} ({origin})");
+                outln!("# {tag}source image: {image} ({origin})");
             }
-            println!("{}", decided.build.preview(sh, host, &tag));
+            outln!("{}", decided.build.preview(sh, host, &tag));
             if let Some(verification) = &decided.verification {
-                println!("{verification}");
+                outln!("{verification}");
             }
             match &decided.reuse {
-                Reusing::Decided { explained, .. } => println!("# {tag}{explained}"),
-                Reusing::AfterLauncherArrives => println!(
+                Reusing::Decided { explained, .. } => outln!("# {tag}{explained}"),
+                Reusing::AfterLauncherArrives => outln!(
                     "# {tag}reuse: looked up once the launcher is in build/, before packer runs"
                 ),
                 Reusing::NotLookedUp => {}
@@ -548,7 +559,7 @@ impl Release {
             );
         }
         let conf = read_images_conf(host)?;
-        println!(
+        outln!(
             "# {} would change:\n{}",
             host.show(&host.images_conf),
             release::pin_preview(&conf, &new_images).trim_end()
@@ -573,16 +584,16 @@ impl Release {
                 }
             })
             .collect();
-        println!(
+        outln!(
             "# then, when every build succeeded, commit {} alone with the message:\n{}",
             host.show(&host.images_conf),
             release::commit_message(&pins, &launcher, &source).trim_end()
         );
-        println!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
+        outln!("# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)");
         if !stops.is_empty() {
-            println!("# a real release would stop here, before any work:");
+            outln!("# a real release would stop here, before any work:");
             for stop in stops {
-                println!("#   {stop}");
+                outln!("#   {stop}");
             }
         }
         Ok(())

@@ -63,7 +63,7 @@ impl Verify {
         let described = gcloud.describe_image(&image)?;
         if self.pin_unverified {
             let wm = workload_manager_of(&image, &described.labels)?;
-            println!(
+            outln!(
                 "pinning {image} without verifying it (its labels say: {})",
                 status_of(&described.labels)
             );
@@ -82,7 +82,7 @@ impl Verify {
         )?;
         let outcome = verify(host, &gcloud, &setup, &image, &expected, Output::Inherit)?;
         for line in outcome.report.lines() {
-            println!("{line}");
+            outln!("{line}");
         }
         if !outcome.report.passed() {
             bail!("{}", failure(&image, &outcome));
@@ -91,7 +91,7 @@ impl Verify {
             .into_iter()
             .map(|(what, version)| format!("{what} {version}"))
             .collect::<Vec<_>>();
-        println!("{image} passed every check; it holds: {}", bom.join(", "));
+        outln!("{image} passed every check; it holds: {}", bom.join(", "));
         if self.pin {
             record(host, expected.wm, &image, Output::Inherit)?;
         }

@@ -192,7 +192,7 @@ impl<'a> Gcloud<'a> {
         // A signal ends gcloud with the tool: left alone it would run on until its deadline.
         // Watched from before gcloud starts, so that no signal finds the tool unguarded.
         let watch = Watch::start()?;
-        eprintln!(
+        errln!(
             "gcloud: {what} in project {} (waiting at most {} s)",
             self.project,
             deadline.as_secs()
@@ -434,46 +434,7 @@ impl<'a> Gcloud<'a> {
         let what = format!("deleting {} VM(s) in {zone}", names.len());
         self.run(&what, &args, self.delete_timeout()).map(drop)
     }
-}
 
-/// `--labels=k=v,k=v`: label keys and values hold no `,` or `=`, so nothing needs quoting.
-fn labels_flag(labels: &[(String, String)]) -> String {
-    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("--labels={}", pairs.join(","))
-}
-
-/// The gcloud processes running now (calls made side by side, as doctor's and images' are),
-/// so that a tool ending on a signal takes every one of them along.
-static CALLS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-/// A gcloud process in [`CALLS`], taken out when the call ends.
-struct Call(u32);
-
-impl Drop for Call {
-    fn drop(&mut self) {
-        let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
-        calls.retain(|&pid| pid != self.0);
-    }
-}
-
-/// Kills every gcloud process still running, for a tool about to end; the lock it returns,
-/// held until then, keeps another from starting.
-fn end_every_call() -> MutexGuard<'static, Vec<u32>> {
-    let calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
-    for &pid in calls.iter() {
-        // SAFETY: kill(2) and waitpid(2) on a child of ours. A call leaves the list just after
-        // its wait, so a pid there names a running gcloud, or for that instant one just
-        // reaped (then waitpid fails, harmlessly). Reaped here so that it is gone, not dying,
-        // when the tool ends.
-        unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGKILL);
-            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
-        }
-    }
-    calls
-}
-
-impl Gcloud<'_> {
     /// One image of the project, by name.
     pub fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
         self.json(
@@ -517,6 +478,43 @@ impl Gcloud<'_> {
             ],
         )
     }
+}
+
+/// `--labels=k=v,k=v`: label keys and values hold no `,` or `=`, so nothing needs quoting.
+fn labels_flag(labels: &[(String, String)]) -> String {
+    let pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("--labels={}", pairs.join(","))
+}
+
+/// The gcloud processes running now (calls made side by side, as doctor's and images' are),
+/// so that a tool ending on a signal takes every one of them along.
+static CALLS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// A gcloud process in [`CALLS`], taken out when the call ends.
+struct Call(u32);
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+        calls.retain(|&pid| pid != self.0);
+    }
+}
+
+/// Kills every gcloud process still running, for a tool about to end; the lock it returns,
+/// held until then, keeps another from starting.
+fn end_every_call() -> MutexGuard<'static, Vec<u32>> {
+    let calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
+    for &pid in calls.iter() {
+        // SAFETY: kill(2) and waitpid(2) on a child of ours. A call leaves the list just after
+        // its wait, so a pid there names a running gcloud, or for that instant one just
+        // reaped (then waitpid fails, harmlessly). Reaped here so that it is gone, not dying,
+        // when the tool ends.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGKILL);
+            libc::waitpid(pid as libc::pid_t, std::ptr::null_mut(), 0);
+        }
+    }
+    calls
 }
 
 /// The arguments of `gcloud compute instances create` for a verification VM.

@@ -1,6 +1,6 @@
 //! packer: the only module that runs it.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use xshell::{cmd, Cmd, Shell};
 
-use crate::term::{say, signal_name, InterruptGuard};
+use crate::output::{self, Stream};
+use crate::term::{signal_name, InterruptGuard};
 
 use crate::model::artifactory_folder::CREDENTIAL_VARS;
 use crate::model::template::Template;
@@ -130,8 +131,8 @@ pub fn run_fmt(sh: &Shell, check: bool) -> anyhow::Result<Formatting> {
         .output()
         .context("running packer fmt")?;
     let listed = String::from_utf8_lossy(&output.stdout);
-    print!("{listed}");
-    eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    out!("{listed}");
+    err!("{}", String::from_utf8_lossy(&output.stderr));
     match output.status.code() {
         Some(0) => Ok(Formatting::Done),
         // `packer fmt -check` exits 3 and lists the files it would change.
@@ -279,7 +280,7 @@ pub fn run_to_end(
                 }
             }
             if answered == 0 {
-                // `say`, not `eprintln!`: after SIGHUP there may be no terminal to write to.
+                // On stderr behind the build's prefix, as packer's own lines are.
                 output.say(&format!(
                     "{} received: waiting for packer to cancel the build and delete its VM",
                     signal_name(signal)
@@ -329,7 +330,8 @@ pub fn cancel_signal(signal: i32, shares_terminal: bool) -> Option<i32> {
 /// Where a packer run's output goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output<'a> {
-    /// Straight to the terminal, as packer writes it (colours, prompts and all).
+    /// As packer writes it: straight to a terminal (colours, prompts and all), else line by
+    /// line through the tool.
     Inherit,
     /// Line by line, each whole line behind this prefix (`[pbs] `): two builds side by side
     /// stay readable, and no line ever holds bytes of both.
@@ -337,31 +339,32 @@ pub enum Output<'a> {
 }
 
 impl Output<'_> {
-    /// A line of the tool's own about this run, on stderr. Never panics: after SIGHUP there
-    /// may be no terminal to write to.
+    /// A line of the tool's own about this run, on stderr.
     pub fn say(&self, text: &str) {
-        match self {
-            Output::Inherit => say(format_args!("{text}")),
-            Output::Prefixed(prefix) => {
-                write_line(&mut std::io::stderr().lock(), prefix, text.as_bytes())
-            }
-        }
+        write_line(Stream::Stderr, self.prefix(), text.as_bytes());
     }
 
     /// A line of the tool's own result on stdout, prefixed as packer's lines are.
     pub fn print(&self, text: &str) {
+        write_line(Stream::Stdout, self.prefix(), text.as_bytes());
+    }
+
+    fn prefix(&self) -> &str {
         match self {
-            Output::Inherit => {
-                let _ = writeln!(std::io::stdout(), "{text}");
-            }
-            Output::Prefixed(prefix) => {
-                write_line(&mut std::io::stdout().lock(), prefix, text.as_bytes())
-            }
+            Output::Inherit => "",
+            Output::Prefixed(prefix) => prefix,
         }
     }
 
+    /// Pipes packer's output through the tool unless it goes straight to a terminal: a pipe
+    /// the reader closes (`build | head`) would kill packer with SIGPIPE and leave its VM
+    /// behind, where the tool's writer only stops writing and packer runs on.
     fn attach(&self, command: &mut Command) {
-        if let Output::Prefixed(_) = self {
+        let through_the_tool = match self {
+            Output::Prefixed(_) => true,
+            Output::Inherit => !std::io::stdout().is_terminal(),
+        };
+        if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
     }
@@ -370,15 +373,15 @@ impl Output<'_> {
     fn relay(&self, child: &mut Child) -> Relay {
         let (done, finished) = mpsc::channel();
         let mut streams = 0;
-        if let Output::Prefixed(prefix) = *self {
-            if let Some(out) = child.stdout.take() {
-                streams += 1;
-                relay_lines(out, prefix, false, done.clone());
-            }
-            if let Some(err) = child.stderr.take() {
-                streams += 1;
-                relay_lines(err, prefix, true, done);
-            }
+        // Only what `attach` piped is there to take.
+        let prefix = self.prefix();
+        if let Some(out) = child.stdout.take() {
+            streams += 1;
+            relay_lines(out, prefix, false, done.clone());
+        }
+        if let Some(err) = child.stderr.take() {
+            streams += 1;
+            relay_lines(err, prefix, true, done);
         }
         Relay { finished, streams }
     }
@@ -423,13 +426,14 @@ fn relay_lines(
                 Ok(_) => {}
             }
             let text = line.strip_suffix(b"\n").unwrap_or(&line);
-            // Writing fails only when no one reads the tool's output any more; the pipe is
-            // still drained so that packer never blocks on it.
-            if to_stderr {
-                write_line(&mut std::io::stderr().lock(), &prefix, text);
+            // When no one reads the tool's output any more, the lines are dropped and the pipe
+            // is still drained, so that packer never blocks on it (see `output`).
+            let stream = if to_stderr {
+                Stream::Stderr
             } else {
-                write_line(&mut std::io::stdout().lock(), &prefix, text);
-            }
+                Stream::Stdout
+            };
+            write_line(stream, &prefix, text);
         }
         let _ = done.send(());
     });
@@ -437,12 +441,17 @@ fn relay_lines(
 
 /// Writes `prefix`, `text` and a newline with one write, under the stream's lock, so that a
 /// line of one build never takes in bytes of another's.
-fn write_line(to: &mut impl Write, prefix: &str, text: &[u8]) {
+fn write_line(stream: Stream, prefix: &str, text: &[u8]) {
+    output::write_bytes(stream, &prefixed_line(prefix, text));
+}
+
+/// `prefix`, `text` and a newline.
+fn prefixed_line(prefix: &str, text: &[u8]) -> Vec<u8> {
     let mut line = Vec::with_capacity(prefix.len() + text.len() + 1);
     line.extend_from_slice(prefix.as_bytes());
     line.extend_from_slice(text);
     line.push(b'\n');
-    let _ = to.write_all(&line).and_then(|()| to.flush());
+    line
 }
 
 // The unit tests' one copy of the integration tests' `require_tool`.
@@ -537,13 +546,8 @@ mod tests {
 
     #[test]
     fn a_prefixed_line_is_one_whole_line() {
-        let mut out = Vec::new();
-        write_line(
-            &mut out,
-            "[pbs] ",
-            b"==> googlecompute: Creating instance...",
-        );
-        write_line(&mut out, "[pbs] ", b"");
+        let mut out = prefixed_line("[pbs] ", b"==> googlecompute: Creating instance...");
+        out.extend(prefixed_line("[pbs] ", b""));
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "[pbs] ==> googlecompute: Creating instance...\n[pbs] \n"

@@ -505,7 +505,8 @@ fn several_in_build(situation: &Situation<'_>) -> String {
     )
 }
 
-fn names(packages: &[LauncherPackage]) -> String {
+/// The packages' file names, for a message.
+pub fn names(packages: &[LauncherPackage]) -> String {
     packages
         .iter()
         .map(|p| p.file_name.as_str())

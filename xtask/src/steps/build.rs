@@ -52,7 +52,7 @@ pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyho
 /// and packer's `Using image:` line confirms it after the build.
 pub fn source_for(sh: &Shell, inputs: &Inputs, wm: WorkloadManager) -> anyhow::Result<String> {
     let image = resolve_source(sh, &inputs.config, wm)?;
-    eprintln!(
+    errln!(
         "source image: {image} ({})",
         source_origin(&inputs.config, wm)
     );
@@ -89,7 +89,7 @@ impl Inputs {
             bail!("{refusal}");
         }
         if !loaded.more_templates.is_empty() {
-            eprintln!(
+            errln!(
                 "note: packer loads {} besides main.pkr.hcl (`make build` read main.pkr.hcl alone); the tool \
                  reads them as part of the template, and the fingerprint covers them",
                 loaded.more_templates.join(", ")
@@ -120,12 +120,15 @@ pub fn ensure_plugins(
     if missing.is_empty() {
         return Ok(());
     }
-    eprintln!(
+    errln!(
         "packer plugins: installing or checking {} (`packer init .`)",
         missing.join(", ")
     );
     let _dir = sh.push_dir(&host.packer_dir);
-    packer::init(sh)
+    let init = packer::init(sh);
+    // Echoed here, not by xshell, whose echo panics when stderr is gone.
+    errln!("$ {init}");
+    init.quiet()
         .run()
         .context("`packer init .` failed: the template's plugins are not installed")?;
     Ok(())
@@ -330,7 +333,7 @@ impl Plan {
                 signal,
                 code: Some(0),
             } => {
-                eprintln!(
+                errln!(
                     "{} arrived as packer finished: pinning the image it built before stopping",
                     signal_name(signal)
                 );
@@ -605,7 +608,7 @@ fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::f
         if watch.is_none() {
             // Watching before saying so: whoever reads the line may signal at once.
             watch = Some(Watch::start()?);
-            eprintln!("{why}");
+            errln!("{why}");
         }
         std::thread::sleep(LOCK_POLL);
     }

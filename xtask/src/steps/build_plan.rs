@@ -217,7 +217,7 @@ pub fn decide(
     };
     let origin = source_origin(&inputs.config, wm);
     if let (Mode::Run, Some(image)) = (mode, &source) {
-        eprintln!("source image: {image} ({origin})");
+        errln!("source image: {image} ({origin})");
     }
     let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?;
     let gate = unknown.settle(

@@ -51,14 +51,14 @@ impl TaskImages {
     /// Says each line as a warning.
     pub fn warn(&self, host: &HostTree) {
         for line in self.lines(host) {
-            eprintln!("warning: {line}");
+            errln!("warning: {line}");
         }
     }
 
     /// Fails naming every mismatch, as `check` and `release` do before any VM starts.
     pub fn refuse_mismatches(&self, host: &HostTree) -> anyhow::Result<()> {
         for line in self.lines(host).iter().skip(self.mismatches.len()) {
-            eprintln!("warning: {line}");
+            errln!("warning: {line}");
         }
         if self.mismatches.is_empty() {
             return Ok(());

@@ -36,7 +36,7 @@ pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
     static WARNED: std::sync::Once = std::sync::Once::new();
     WARNED.call_once(|| {
         for warning in images_conf_warnings(&conf, &shown) {
-            eprintln!("warning: {warning}");
+            errln!("warning: {warning}");
         }
     });
     Ok(conf)

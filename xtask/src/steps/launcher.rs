@@ -128,11 +128,11 @@ pub fn carry_out(
     match decision {
         Decision::Refuse { why } => bail!("{why}"),
         Decision::Use { package, .. } => {
-            eprintln!("{}", line.unwrap_or_default());
+            errln!("{}", line.unwrap_or_default());
             Ok(package)
         }
         Decision::Copy { package, path } if dry_run => {
-            eprintln!(
+            errln!(
                 "launcher: would copy {} into {build_dir} (dry run)",
                 path.display()
             );
@@ -140,20 +140,20 @@ pub fn carry_out(
         }
         Decision::Copy { package, path } => {
             copy_given(host, &path, &package)?;
-            eprintln!("{}", line.unwrap_or_default());
+            errln!("{}", line.unwrap_or_default());
             Ok(package)
         }
         Decision::Fetch {
             newest, replacing, ..
         } if dry_run => {
             match replacing.as_slice() {
-                [] => eprintln!(
+                [] => errln!(
                     "launcher: would fetch {} into {build_dir} (dry run)",
                     newest.file_name
                 ),
-                replaced => eprintln!(
+                replaced => errln!(
                     "launcher: would replace {} with {} (dry run)",
-                    names(replaced),
+                    launcher_choice::names(replaced),
                     newest.file_name
                 ),
             }
@@ -164,13 +164,13 @@ pub fn carry_out(
             replacing,
             from,
         } => {
-            eprintln!("{}", line.unwrap_or_default());
+            errln!("{}", line.unwrap_or_default());
             let replacing: Vec<&LauncherPackage> = replacing.iter().collect();
             fetch(host, &from, &newest, &replacing)?;
             Ok(newest)
         }
         Decision::Ask { local, .. } if dry_run => {
-            eprintln!(
+            errln!(
                 "{}: a real build would ask whether to replace it",
                 line.unwrap_or_default()
             );
@@ -181,26 +181,18 @@ pub fn carry_out(
             newest,
             from,
         } => {
-            eprintln!("{}", line.unwrap_or_default());
+            errln!("{}", line.unwrap_or_default());
             if !confirm(&format!(
                 "replace {} with {}?",
                 local.file_name, newest.file_name
             ))? {
-                eprintln!("launcher: keeping {}", local.file_name);
+                errln!("launcher: keeping {}", local.file_name);
                 return Ok(local);
             }
             fetch(host, &from, &newest, &[&local])?;
             Ok(newest)
         }
     }
-}
-
-fn names(packages: &[LauncherPackage]) -> String {
-    packages
-        .iter()
-        .map(|p| p.file_name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Downloads `newest` into build/ verified, then removes the packages it replaces (only once
@@ -213,19 +205,19 @@ pub fn fetch(
 ) -> anyhow::Result<()> {
     let sweep = artifactory::remove_stale_partials(&host.build_dir)?;
     if let Some(summary) = sweep.summary() {
-        eprintln!("launcher: {summary}");
+        errln!("launcher: {summary}");
     }
     let mut progress = Progress::new(newest.file_name.clone());
     let path = client
         .download(newest, &host.build_dir, &mut progress)
         // The client names the file and the server; this layer knows only why it is fetched.
         .context("fetching the newest launcher release")?;
-    eprintln!("launcher: fetched {} (sha256 verified)", host.show(&path));
+    errln!("launcher: fetched {} (sha256 verified)", host.show(&path));
     for old in replaced {
         let old_path = host.build_dir.join(&old.file_name);
         std::fs::remove_file(&old_path)
             .with_context(|| format!("removing the replaced {}", old_path.display()))?;
-        eprintln!("launcher: removed the older {}", host.show(&old_path));
+        errln!("launcher: removed the older {}", host.show(&old_path));
     }
     Ok(())
 }
@@ -252,7 +244,7 @@ fn copy_given(host: &HostTree, path: &Path, package: &LauncherPackage) -> anyhow
             .iter()
             .map(|name| host.show(&host.build_dir.join(name)))
             .collect();
-        eprintln!(
+        errln!(
             "note: {} also holds {}: a later build without --launcher stops until only one package \
              is left; to keep only {}: rm {}",
             host.show(&host.build_dir),

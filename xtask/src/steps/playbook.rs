@@ -23,7 +23,7 @@ pub fn check_playbooks(
     let mut checked = Vec::new();
     for playbook in &template.playbooks {
         if playbook.is_empty() {
-            eprintln!(
+            errln!(
                 "note: the template names its playbook with an expression, so it is not checked before the build; \
                  write `playbook_file` as a plain path relative to {} to have it checked",
                 host.show(&host.packer_dir)
@@ -50,7 +50,7 @@ pub fn check_playbook_before_vm(
     wms: &[WorkloadManager],
 ) -> anyhow::Result<()> {
     if !ansible::installed(sh) {
-        eprintln!(
+        errln!(
             "note: ansible-playbook is not installed, so the playbook is checked only on the VM: {}",
             ansible::INSTALL_HINT
         );

@@ -218,7 +218,7 @@ pub fn commit_pins(
             )
         })?;
     let _ = std::fs::remove_file(&message_file);
-    eprintln!(
+    errln!(
         "commit: {commit} on {}: {}",
         target.name(),
         message.lines().next().unwrap_or_default()
@@ -241,7 +241,7 @@ pub fn with_launchers(
         match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
             Ok(images) => images,
             Err(err) => {
-                eprintln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
+                errln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");
                 Vec::new()
             }
         }
@@ -288,9 +288,9 @@ pub fn nothing_to_release(
         Target::New { name, from } => {
             let back_to = from.as_deref().unwrap_or(head);
             git::leave_and_delete_branch(sh, &host.root, name, back_to)?;
-            println!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
+            outln!("{why}; the branch {name} is deleted and the checkout is back on {back_to}");
         }
-        Target::Current(name) => println!("{why} on {name}"),
+        Target::Current(name) => outln!("{why} on {name}"),
     }
     Ok(())
 }
@@ -319,12 +319,12 @@ pub fn show_log_tail(host: &HostTree, plan: &Plan) {
         Ok(text) => {
             let lines: Vec<&str> = text.lines().collect();
             let last = &lines[lines.len().saturating_sub(LINES)..];
-            eprintln!("{}: packer's log is {shown}; its last lines:", plan.wm);
+            errln!("{}: packer's log is {shown}; its last lines:", plan.wm);
             for line in last {
-                eprintln!("  {line}");
+                errln!("  {line}");
             }
         }
-        Err(err) => eprintln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
+        Err(err) => errln!("{}: packer's log {shown} cannot be read ({err})", plan.wm),
     }
 }
 
@@ -336,16 +336,16 @@ pub fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
             survey.print(&WorkloadManager::ALL);
             let doomed = prune_plan::deletions(&survey.plan);
             if doomed.is_empty() {
-                println!("prune would delete nothing now");
+                outln!("prune would delete nothing now");
             } else {
-                println!(
+                outln!(
                     "prune would delete {} image(s) now: {}",
                     doomed.len(),
                     doomed.join(", ")
                 );
             }
         }
-        Err(err) => println!(
+        Err(err) => outln!(
             "the prune plan is not shown: listing the images failed ({err:#}); `cargo xtask slurm-image images` \
              shows it"
         ),

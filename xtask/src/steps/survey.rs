@@ -25,15 +25,15 @@ pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadMan
             survey.print(&[wm]);
             let doomed = survey.deletions(wm);
             if doomed.is_empty() {
-                println!("nothing to prune for {wm}");
+                outln!("nothing to prune for {wm}");
             } else if survey.branches_checked {
-                println!(
+                outln!(
                     "`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
                     doomed.len(),
                     doomed.join(", ")
                 );
             } else {
-                println!(
+                outln!(
                     "in the repository's git checkout, `cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
                     doomed.len(),
                     doomed.join(", ")
@@ -41,7 +41,7 @@ pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadMan
             }
         }
         Err(err) => {
-            eprintln!("warning: the image is built, but listing the images failed: {err:#}")
+            errln!("warning: the image is built, but listing the images failed: {err:#}")
         }
     }
 }
@@ -147,10 +147,10 @@ impl Survey {
     /// a legend of what the columns and marks mean.
     pub fn print(&self, wms: &[WorkloadManager]) {
         for note in &self.notes {
-            println!("note: {note}");
+            outln!("note: {note}");
         }
         for line in self.table(wms) {
-            println!("{line}");
+            outln!("{line}");
         }
     }
 

@@ -184,7 +184,7 @@ pub fn before_pin(
     let expected = setup.expected(plan.wm, &launcher);
     let outcome = verify(host, gcloud, setup, image, &expected, output)?;
     if !outcome.report.passed() {
-        bail!("{}", failure(image, &outcome));
+        return Err(Failed(failure(image, &outcome)).into());
     }
     output.say(&format!("verified {image}: every check passed"));
     let Some(replaced) = replaced.filter(|r| *r != image) else {
@@ -261,8 +261,8 @@ pub fn verify(
         return Err(Interrupted::error(
             signal,
             format!(
-                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image is \
-                 neither labelled nor pinned; to verify it again: {}",
+                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image \
+                 carries no verification label and is not pinned; to verify it again: {}",
                 signal_name(signal),
                 vm.name,
                 verify_command(image, "--pin")
@@ -391,6 +391,24 @@ fn label(
             .join(", ")
     ));
     Ok(merged)
+}
+
+/// An image that packer built and that then failed its verification: a release says so
+/// instead of pointing at packer's log.
+#[derive(Debug)]
+pub struct Failed(String);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Whether `err` is, or was caused by, a failed verification.
+pub fn is_failed(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| cause.is::<Failed>())
 }
 
 /// The error of a failed verification: each failed check, the console's tail, what to do.

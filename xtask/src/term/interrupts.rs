@@ -4,8 +4,6 @@
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::say;
-
 /// The signals that stop a command: Ctrl-C, `kill`, and a closed terminal or dropped SSH session.
 const STOPPING: [i32; 3] = [
     signal_hook::consts::SIGINT,
@@ -135,6 +133,16 @@ pub fn interrupted() -> Option<i32> {
     }
 }
 
+/// Whether work is under way that must not be cut off: an [`InterruptGuard`] is held that is
+/// not only a wait's (packer deleting its VM, a release's builds, a download). A closed stdout
+/// does not end the tool then (see `output`).
+pub fn work_must_finish() -> bool {
+    signals().is_some_and(|signals| {
+        let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        *holders > signals.watches.load(Ordering::SeqCst)
+    })
+}
+
 /// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
 /// ending the process, and [`Watch::signal`] says whether one came since it started. A signal
 /// that came before (Ctrl-C as packer finished, which is honoured after the pin) does not end
@@ -225,7 +233,7 @@ impl std::error::Error for Interrupted {}
 /// wait whose caller goes on past a failed step (doctor's checks, a dry run's unknowns, the
 /// listing after a build), which must not take the signal for one more failure.
 pub fn exit_interrupted(signal: i32, message: &str) -> ! {
-    say(format_args!("error: {message}"));
+    errln!("error: {message}");
     std::process::exit(128 + signal)
 }
 

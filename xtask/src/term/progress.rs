@@ -1,6 +1,6 @@
 //! A download's progress on stderr, and byte counts in the units people read.
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
 /// ten times a second; otherwise one line at the start and one at the end, so a CI log stays short.
@@ -35,8 +35,8 @@ impl Progress {
             self.draw();
         } else {
             match total {
-                Some(total) => eprintln!("{}: downloading {}", self.label, bytes(total)),
-                None => eprintln!("{}: downloading", self.label),
+                Some(total) => errln!("{}: downloading {}", self.label, bytes(total)),
+                None => errln!("{}: downloading", self.label),
             }
         }
     }
@@ -56,10 +56,10 @@ impl Progress {
         let seconds = self.started.elapsed().as_secs_f64();
         if self.on_terminal {
             self.draw();
-            eprintln!();
+            errln!();
             self.last_draw = None;
         } else {
-            eprintln!(
+            errln!(
                 "{}: {} in {seconds:.1} s ({}/s)",
                 self.label,
                 bytes(self.done),
@@ -71,7 +71,7 @@ impl Progress {
     /// The attempt failed: ends the bar's line so that the next message starts on its own.
     pub fn abandon(&mut self) {
         if self.on_terminal && self.last_draw.is_some() {
-            eprintln!();
+            errln!();
         }
         self.last_draw = None;
     }
@@ -87,8 +87,7 @@ impl Progress {
         );
         // `\r` and erase-to-end-of-line redraw in place; this works only while the line fits
         // on one row, which `progress_line` sees to.
-        eprint!("\r{line}\x1b[K");
-        std::io::stderr().flush().ok();
+        err!("\r{line}\x1b[K");
         self.last_draw = Some(std::time::Instant::now());
     }
 }

@@ -1,6 +1,6 @@
 //! Questions to the person at the terminal: whether anyone can answer one, and asking it.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
 
 use anyhow::Context;
 
@@ -11,8 +11,7 @@ pub fn is_interactive() -> bool {
 
 /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.
 pub fn confirm(question: &str) -> anyhow::Result<bool> {
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
+    err!("{question} [y/N] ");
     let mut answer = String::new();
     std::io::stdin()
         .lock()

@@ -90,7 +90,7 @@ fn subcommands(host: &HostCopy) -> Vec<String> {
 fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
     let host = host();
     let reads_config = [
-        "check", "build", "release", "launcher", "images", "prune", "orphans", "doctor",
+        "check", "build", "release", "launcher", "images", "prune", "orphans", "doctor", "verify",
     ];
     let reads_artifactory = ["build", "release", "launcher", "doctor"];
     let commands = subcommands(&host);

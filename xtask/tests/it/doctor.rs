@@ -136,9 +136,11 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
     assert!(run.stdout.ends_with("ready to build\n"), "{}", run.stdout);
     assert!(host.api().only_reads());
 
-    // git and gcloud made slow, each call noting when its wait began and ended: the two git
-    // checks and the three gcloud checks must all wait at the same time. (Overlap, not a
-    // stopwatch, so a loaded machine cannot fail the test.)
+    // Each git and gcloud call notes when its wait began, then waits until all six calls have
+    // begun (or two minutes have passed) and notes when it ended: the three git checks and the
+    // three gcloud checks must all wait at the same time. A doctor that ran them one after the
+    // other ends its first wait before the next begins. (Overlap, not a stopwatch, so a loaded
+    // machine cannot fail the test.)
     let log = host.path("waits.log");
     for (name, real) in [
         ("git", require_tool("git").unwrap()),
@@ -147,7 +149,11 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
         host.stand_in(
             name,
             &format!(
-                "#!/bin/sh\necho \"start $(date +%s.%N)\" >> {log}\nsleep 3\necho \"end $(date +%s.%N)\" >> {log}\nexec {real} \"$@\"\n",
+                "#!/bin/sh\n\
+                 echo \"start $(date +%s.%N)\" >> {log}\n\
+                 for _ in $(seq 2400); do [ \"$(grep -c '^start' {log})\" -ge 6 ] && break; sleep 0.05; done\n\
+                 echo \"end $(date +%s.%N)\" >> {log}\n\
+                 exec {real} \"$@\"\n",
                 log = log.display(),
                 real = real.display()
             ),

@@ -614,6 +614,15 @@ fn ctrl_c_during_the_download_leaves_no_partial_file() {
         stall: true,
         ..Faults::default()
     });
+    // The download's rate floor over its longest window (an hour), so that only Ctrl-C can
+    // end this stalled download however slowly a busy machine gets to the signal.
+    let config = "tools/slurm/packer/slurm-image.toml";
+    let text = host.read(config).replace(
+        "[artifactory]\n",
+        "[artifactory]\ndownload_rate_window_s = 3600\n",
+    );
+    assert!(text.contains("download_rate_window_s = 3600"), "{text}");
+    host.write(config, text);
     let mut cmd = xtask(&host, &server, &["launcher", "--fetch"]);
     // A stall timeout of an hour, far beyond the test's bound for a hang: an interruption that
     // waited for the blocked read to give up would fail the test.
@@ -884,14 +893,16 @@ fn under_nohup_sighup_stays_ignored() {
     let mut cmd = Command::new("nohup");
     cmd.arg(inner.get_program())
         .args(inner.get_args())
-        .current_dir(host.root())
-        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
+        .current_dir(host.root());
     for (key, value) in inner.get_envs() {
         match value {
             Some(value) => cmd.env(key, value),
             None => cmd.env_remove(key),
         };
     }
+    // After the copied environment, which holds the helper's one-second stall timeout: with
+    // that, four stalls end the download before a loaded machine lets the test see its bytes.
+    cmd.env("SLURM_IMAGE_STALL_TIMEOUT_S", "120");
     let mut xtask = spawn(cmd);
     wait_for_partial_bytes(&host, &mut xtask);
     // The download goes on: whoever started it with nohup asked for that. The kernel says

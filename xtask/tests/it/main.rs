@@ -1,6 +1,8 @@
 //! The integration tests, one binary so that `support/` compiles once: the built xtask run at
 //! the process boundary in temporary copies of the host tree. The benchmarks (`bench`,
 //! `bench_download`) are ignored tests here, run by `xtask/bench/run.sh`.
+// Tests may print: their output is libtest's to capture, not a user's pipe.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -16,9 +18,11 @@ mod gcloud;
 mod launcher;
 mod launcher_choice;
 mod newcomer;
+mod output;
 mod packer_real;
 mod plan;
 mod playbook;
+mod qa;
 mod real_template;
 mod release;
 mod reuse;

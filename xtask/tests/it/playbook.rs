@@ -1,5 +1,6 @@
 //! The playbook is checked with `ansible-playbook --syntax-check` by `check` and before a build
-//! starts a VM, through the built xtask with the real ansible-playbook and a stand-in packer.
+//! starts a VM, through the built xtask with the real ansible-playbook (every other test has a
+//! stand-in) and a stand-in packer.
 //! The live playbook (this repository's, or the real host repository's in its place) is
 //! checked the same way, for both workload managers.
 
@@ -24,6 +25,7 @@ const BROKEN: [(&str, &str); 2] = [
 fn host() -> Option<HostCopy> {
     require_tool("ansible-playbook")?;
     let host = HostCopy::new();
+    host.real_ansible_playbook();
     host.stand_in("packer", STAND_IN_PACKER);
     host.write("tools/slurm/terraform/images.conf", SEED);
     host.write(
@@ -98,6 +100,7 @@ fn the_live_playbook_passes_the_syntax_check_for_both_workload_managers() {
         return;
     }
     let host = HostCopy::live();
+    host.real_ansible_playbook();
     for wm in ["slurm", "pbs"] {
         // A dry run checks the playbook the template names, as a build does before a VM starts.
         let run = host

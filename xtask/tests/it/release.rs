@@ -157,7 +157,10 @@ fn both_builds_run_at_once_and_their_lines_never_mix() {
     let out = temp_dir("release-output");
     let file = std::fs::File::create(out.path().join("output")).unwrap();
     let mut cmd = release(&host, &["--yes", "--offline", "--branch", BRANCH]);
-    cmd.env("FAKE_PACKER_DELAY", "2")
+    // Each stand-in build waits for the other to start (and fails if it never does), so the
+    // builds overlap by an event, not by how long each one takes on a busy machine.
+    cmd.env("FAKE_PACKER", "rendezvous")
+        .env("FAKE_PACKER_DELAY", "2")
         .stdout(file.try_clone().unwrap())
         .stderr(file);
     let status = cmd.status().unwrap();

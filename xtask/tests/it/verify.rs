@@ -8,14 +8,14 @@ use crate::support::compute_api::CUDA_TASK_IMAGE;
 use crate::support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SEED: &str =
+pub(crate) const SEED: &str =
     "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
 const CONFIG: &str = "tools/slurm/packer/slurm-image.toml";
 
 /// Whether this machine can give a sandboxed "boot" a mount namespace of its own (root, with
 /// unshare); without it a developer's run skips loudly and CI fails.
-fn sandbox_available() -> bool {
+pub(crate) fn sandbox_available() -> bool {
     let works = std::process::Command::new("unshare")
         .args(["--mount", "--fork", "true"])
         .stderr(Stdio::null())
@@ -38,7 +38,7 @@ fn sandbox_available() -> bool {
 
 /// A host tree with the stand-in packer, a launcher package, the repository's checks script,
 /// verification bounded by `timeout`, and VMs that boot as a good image.
-fn host(timeout: &str) -> HostCopy {
+pub(crate) fn host(timeout: &str) -> HostCopy {
     let host = HostCopy::new();
     host.stand_in("packer", STAND_IN_PACKER);
     host.write("tools/slurm/terraform/images.conf", SEED);
@@ -317,7 +317,7 @@ fn without_a_checks_script_the_pin_says_it_is_unverified_and_how_to_add_one() {
 }
 
 /// Runs git in the host tree as the tests' user.
-fn git(host: &HostCopy, args: &[&str]) {
+pub(crate) fn git(host: &HostCopy, args: &[&str]) {
     let status = std::process::Command::new("git")
         .args(args)
         .current_dir(host.root())
@@ -327,7 +327,7 @@ fn git(host: &HostCopy, args: &[&str]) {
     assert!(status.success(), "git {args:?}");
 }
 
-const IDENTITY: [(&str, &str); 4] = [
+pub(crate) const IDENTITY: [(&str, &str); 4] = [
     ("GIT_AUTHOR_NAME", "Release Tester"),
     ("GIT_AUTHOR_EMAIL", "tester@example.com"),
     ("GIT_COMMITTER_NAME", "Release Tester"),
@@ -532,7 +532,7 @@ fn dry_runs_show_the_verification_step() {
     assert!(host.api().only_reads());
 }
 
-/// The real host repository, laid out by `real-host-copy` (see the README of the tests), with
+/// The real host repository, laid out by `real-host-copy` (see "Set-up" in the README), with
 /// the default checks script added as its team would: a build verifies and pins there too.
 /// Runs when SLURM_IMAGE_REAL_HOST names such a copy, and says it skipped otherwise.
 #[test]

@@ -371,7 +371,11 @@ fn images_of(state: &mut State, project: &str, port: u16) -> Vec<Value> {
         .images
         .iter()
         .filter(|(p, _)| p == project)
-        .map(|(_, image)| image.clone())
+        .map(|(_, image)| {
+            let mut image = image.clone();
+            image["labelFingerprint"] = image_label_fingerprint(&image);
+            image
+        })
         .collect();
     if project != PROJECT {
         return images;

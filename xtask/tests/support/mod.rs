@@ -63,7 +63,7 @@ pub const SOURCES_CREATED: i64 = 1_704_067_200;
 
 /// A host tree in a temporary folder: one of the fixtures in `tests/fixtures/` with the
 /// repository's config file, and a `bin/` folder for stand-in programs that comes first on the
-/// PATH of every xtask run. Every run's gcloud talks to the copy's own loopback Compute API,
+/// PATH of every xtask run (it starts with the stand-in ansible-playbook). Every run's gcloud talks to the copy's own loopback Compute API,
 /// which serves the source families and the images the stand-in packer builds (it writes them
 /// into `compute-images/`).
 pub struct HostCopy {
@@ -120,6 +120,9 @@ impl HostCopy {
     /// The stand-ins' folder and the loopback Compute API around a host tree in `dir`.
     fn around(dir: TempDir) -> HostCopy {
         std::fs::create_dir_all(dir.path().join("bin")).unwrap();
+        let ansible = dir.path().join("bin/ansible-playbook");
+        std::fs::write(&ansible, STAND_IN_ANSIBLE_PLAYBOOK).unwrap();
+        std::fs::set_permissions(&ansible, std::fs::Permissions::from_mode(0o755)).unwrap();
         let api = ComputeApi::start();
         api.serve_images_from(&dir.path().join("compute-images"));
         api.add_source_image(
@@ -178,6 +181,12 @@ impl HostCopy {
         let path = self.root().join("bin").join(name);
         std::fs::write(&path, script).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// Takes the stand-in ansible-playbook off PATH, so that xtask runs use the real one (or
+    /// find none): for the tests about the playbook check itself.
+    pub fn real_ansible_playbook(&self) {
+        std::fs::remove_file(self.root().join("bin/ansible-playbook")).unwrap();
     }
 
     /// The PATH of xtask runs: the stand-ins, then the test's own PATH.
@@ -522,3 +531,7 @@ impl Run {
 /// says `Using image: NAME` (the `source_image` given, else the family's current one, or
 /// `FAKE_PACKER_USING_IMAGE`), in its output and its log.
 pub const STAND_IN_PACKER: &str = include_str!("packer-stand-in.sh");
+
+/// The stand-in ansible-playbook every copy starts with ([`HostCopy::real_ansible_playbook`]
+/// takes it away).
+pub const STAND_IN_ANSIBLE_PLAYBOOK: &str = include_str!("ansible-playbook-stand-in.sh");

@@ -220,7 +220,7 @@ impl Artifactory {
     /// The releases in the folder, newest first: from the storage API, or from the folder's
     /// HTML page when the API gives no listing.
     pub fn releases(&self) -> anyhow::Result<Vec<LauncherPackage>> {
-        eprintln!("looking up releases at {}", self.folder);
+        errln!("looking up releases at {}", self.folder);
         let mut names = None;
         if let Some(api) = storage_api_url(&self.folder) {
             let listed = self
@@ -233,7 +233,7 @@ impl Artifactory {
                 }
                 // A mirror without the storage API is fine, so the note says only what happens
                 // instead: the error's "check artifactory.url" would send the user to fix nothing.
-                Err(_) => eprintln!(
+                Err(_) => errln!(
                     "note: no storage API listing of the folder; reading the folder's HTML page instead"
                 ),
             }
@@ -270,7 +270,7 @@ impl Artifactory {
                     )
                 }
                 Err(Failure::Transient(err)) => {
-                    eprintln!(
+                    errln!(
                         "{what}: {err:#}; trying again in {:.1} s ({tries} of {ATTEMPTS} attempts failed)",
                         delay.as_secs_f64()
                     );
@@ -344,7 +344,7 @@ impl Artifactory {
                         self.folder
                     )));
                 }
-                eprintln!(
+                errln!(
                     "note: {} redirects to another host, {}",
                     without_query(&current),
                     without_query(&hop.url)

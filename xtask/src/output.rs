@@ -1,0 +1,153 @@
+//! The one writer of everything the tool says, on stdout and stderr: it never panics.
+//!
+//! `println!` and `eprintln!` panic when a write fails, and writes do fail: `| head -1` closes
+//! stdout after its line, a closed terminal takes stderr with it. Every line goes through
+//! here instead, and clippy's `print_stdout` and `print_stderr` lints keep it so.
+//!
+//! A closed stdout (EPIPE) ends the tool at once, quietly, with status 141: what a shell
+//! reports for a program SIGPIPE ended, so `set -o pipefail` scripts see what they see of any
+//! other program, and `cargo xtask` adds nothing (it does not report an exit code as it
+//! reports a signal). Rust ignores SIGPIPE, which is why the write fails rather than the
+//! signal ending the tool; restoring SIGPIPE would end it in the middle of a build too. So
+//! while work that must not be cut off is under way (a build whose VM packer must delete, a
+//! download: [`term::work_must_finish`]), the rest of stdout is dropped and the work goes on to
+//! its end, as under `nohup`. Any other failed write (stderr gone) is ignored: what the tool
+//! says is lost, what it does is not.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::term;
+
+/// The status of a tool that stopped because its stdout was closed: 128 + SIGPIPE (13).
+pub const CLOSED_PIPE: i32 = 128 + 13;
+
+/// Prints to stdout; see the module's description for what happens when it is closed.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write($crate::output::Stream::Stdout, format_args!($($arg)*))
+    };
+}
+
+/// Prints a line to stdout.
+macro_rules! outln {
+    () => {
+        $crate::output::write($crate::output::Stream::Stdout, format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line($crate::output::Stream::Stdout, format_args!($($arg)*))
+    };
+}
+
+/// Prints to stderr; a failed write is ignored.
+macro_rules! err {
+    ($($arg:tt)*) => {
+        $crate::output::write($crate::output::Stream::Stderr, format_args!($($arg)*))
+    };
+}
+
+/// Prints a line to stderr; a failed write is ignored.
+macro_rules! errln {
+    () => {
+        $crate::output::write($crate::output::Stream::Stderr, format_args!("\n"))
+    };
+    ($($arg:tt)*) => {
+        $crate::output::write_line($crate::output::Stream::Stderr, format_args!($($arg)*))
+    };
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+/// What to do about a write that failed.
+#[derive(Debug, PartialEq, Eq)]
+enum Failed {
+    /// End the tool, as SIGPIPE would have.
+    End,
+    /// Go on; what is written to the stream from now on is dropped.
+    DropTheRest,
+    /// Go on; the stream may work again (a full disk, an interrupted write).
+    Ignore,
+}
+
+/// The decision about a failed write, from the stream, the error, and whether work is under
+/// way that ending now would leave half done.
+fn on_failure(stream: Stream, error: io::ErrorKind, work_must_finish: bool) -> Failed {
+    match (stream, error) {
+        (Stream::Stdout, io::ErrorKind::BrokenPipe) if work_must_finish => Failed::DropTheRest,
+        (Stream::Stdout, io::ErrorKind::BrokenPipe) => Failed::End,
+        _ => Failed::Ignore,
+    }
+}
+
+/// Set once stdout was found closed while work had to go on: nothing more is written to it.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to `stream`. The macros call this.
+pub fn write(stream: Stream, text: fmt::Arguments<'_>) {
+    emit(stream, |to| to.write_fmt(text));
+}
+
+/// Writes `text` and a newline to `stream` under one lock, so that a line written by one
+/// thread never takes in bytes of another's.
+pub fn write_line(stream: Stream, text: fmt::Arguments<'_>) {
+    emit(stream, |to| {
+        to.write_fmt(text)?;
+        to.write_all(b"\n")
+    });
+}
+
+/// Writes `bytes` as they are (another program's output, which need not be UTF-8) and flushes.
+pub fn write_bytes(stream: Stream, bytes: &[u8]) {
+    emit(stream, |to| to.write_all(bytes).and_then(|()| to.flush()));
+}
+
+fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+    // The stream's lock is let go before the tool may end: ending flushes stdout.
+    let result = match stream {
+        Stream::Stdout if STDOUT_CLOSED.load(Ordering::SeqCst) => return,
+        Stream::Stdout => put(&mut io::stdout().lock()),
+        Stream::Stderr => put(&mut io::stderr().lock()),
+    };
+    let Err(error) = result else { return };
+    match on_failure(stream, error.kind(), term::work_must_finish()) {
+        Failed::End => std::process::exit(CLOSED_PIPE),
+        Failed::DropTheRest => STDOUT_CLOSED.store(true, Ordering::SeqCst),
+        Failed::Ignore => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use io::ErrorKind::{BrokenPipe, Interrupted, StorageFull};
+
+    #[test]
+    fn a_closed_stdout_ends_the_tool_unless_work_must_finish() {
+        assert_eq!(on_failure(Stream::Stdout, BrokenPipe, false), Failed::End);
+        assert_eq!(
+            on_failure(Stream::Stdout, BrokenPipe, true),
+            Failed::DropTheRest
+        );
+    }
+
+    #[test]
+    fn other_failures_and_stderr_never_end_the_tool() {
+        for must_finish in [false, true] {
+            for error in [BrokenPipe, StorageFull, Interrupted] {
+                assert_eq!(
+                    on_failure(Stream::Stderr, error, must_finish),
+                    Failed::Ignore
+                );
+            }
+            assert_eq!(
+                on_failure(Stream::Stdout, StorageFull, must_finish),
+                Failed::Ignore
+            );
+        }
+    }
+}
