@@ -538,8 +538,16 @@ impl Release {
                 outln!("# {tag}source image: {image} ({origin})");
             }
             outln!("{}", decided.build.preview(sh, host, &tag));
-            if let Some(verification) = &decided.verification {
-                outln!("{verification}");
+            // The verification step behind the workload manager's tag, as the builds' lines are.
+            if let Some(gate) = &decided.gate {
+                outln!(
+                    "{}",
+                    gate.preview(
+                        &inputs.config.gcp.project,
+                        &format!("det-environments-{wm}-ci-<timestamp>"),
+                        &tag
+                    )
+                );
             }
             match &decided.reuse {
                 Reusing::Decided { explained, .. } => outln!("# {tag}{explained}"),
