@@ -135,6 +135,42 @@ fn git(host: &HostCopy, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Runs `cmd` (stdout and stderr piped) and reads its stdout until packer's first progress
+/// line, then closes it as `| head` would, and waits for the run to end.
+fn close_stdout_during_packer(mut cmd: Command) -> Run {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = Ending(cmd.spawn().unwrap());
+    let mut stderr = child.0.stderr.take().unwrap();
+    let collect = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("step 1 of 10") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
+            panic!("stdout ended before packer's progress: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    drop(stdout);
+    let mut status = None;
+    wait_until(
+        || {
+            status = child.0.try_wait().unwrap();
+            status.is_some()
+        },
+        || "the run did not end after its stdout closed".to_string(),
+    );
+    Run {
+        code: status.unwrap().code(),
+        stdout: seen,
+        stderr: collect.join().unwrap(),
+    }
+}
+
 const IDENTITY: [(&str, &str); 4] = [
     ("GIT_AUTHOR_NAME", "Release Tester"),
     ("GIT_AUTHOR_EMAIL", "tester@example.com"),
@@ -163,41 +199,9 @@ fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
     let mut cmd = host.xtask(&["release", "--yes", "--offline", "--branch", "closed-pipe"]);
     cmd.envs(IDENTITY)
         .env("FAKE_PACKER_DELAY", "2")
-        .env("RUST_BACKTRACE", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Ending(cmd.spawn().unwrap());
-    let mut stderr = child.0.stderr.take().unwrap();
-    let collect = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    // Its stdout is read until packer's first progress line, then closed, as `| head` would
-    // close it: the builds are under way, and their VMs must not be left behind.
-    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("step 1 of 10") {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
-            panic!("stdout ended before packer's progress: {seen}");
-        }
-        seen.push_str(&line);
-    }
-    drop(stdout);
-    let mut status = None;
-    wait_until(
-        || {
-            status = child.0.try_wait().unwrap();
-            status.is_some()
-        },
-        || "the release did not end after its stdout closed".to_string(),
-    );
-    let run = Run {
-        code: status.unwrap().code(),
-        stdout: seen,
-        stderr: collect.join().unwrap(),
-    };
+        .env("RUST_BACKTRACE", "1");
+    // The builds are under way when the pipe closes, and their VMs must not be left behind.
+    let run = close_stdout_during_packer(cmd);
     assert_no_panic(&run);
     // It finished its work, the commit included; only the checklist after it may have found
     // the pipe closed.
@@ -232,42 +236,10 @@ fn a_build_whose_stdout_closes_mid_build_lets_packer_finish_and_pins() {
         b"launcher package bytes",
     );
     let mut cmd = host.xtask(&["build", "--offline"]);
-    cmd.env("FAKE_PACKER_DELAY", "2")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = Ending(cmd.spawn().unwrap());
-    let mut stderr = child.0.stderr.take().unwrap();
-    let collect = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    // packer's own progress reaches the reader, who then closes the pipe as `| head` would:
+    cmd.env("FAKE_PACKER_DELAY", "2");
     // packer must run on (a packer killed by SIGPIPE leaves its VM behind) and the image be
     // pinned.
-    let mut stdout = std::io::BufReader::new(child.0.stdout.take().unwrap());
-    let mut seen = String::new();
-    while !seen.contains("step 1 of 10") {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut stdout, &mut line).unwrap() == 0 {
-            panic!("stdout ended before packer's progress: {seen}");
-        }
-        seen.push_str(&line);
-    }
-    drop(stdout);
-    let mut status = None;
-    wait_until(
-        || {
-            status = child.0.try_wait().unwrap();
-            status.is_some()
-        },
-        || "the build did not end after its stdout closed".to_string(),
-    );
-    let run = Run {
-        code: status.unwrap().code(),
-        stdout: seen,
-        stderr: collect.join().unwrap(),
-    };
+    let run = close_stdout_during_packer(cmd);
     assert_no_panic(&run);
     assert!(
         matches!(run.code, Some(0 | CLOSED_PIPE)),
