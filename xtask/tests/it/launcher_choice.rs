@@ -5,7 +5,7 @@
 use std::process::Command;
 
 use crate::support::artifactory::Server;
-use crate::support::{require_tool, HostCopy, Run};
+use crate::support::{require_tool, HostCopy, Run, GIT_IDENTITY as IDENTITY};
 
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -14,13 +14,6 @@ const BRANCH: &str = "slurm-images-test";
 const MADE_UP: &str = "0.0.0-0";
 
 /// The identity of the release's commit, as git reads a user's from the environment.
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
-
 /// A host tree as a git repository with one commit, a stand-in packer, and `local` in build/.
 /// `None` (the test skips, saying so) without git or gcloud.
 fn repo(local: Option<&str>) -> Option<HostCopy> {

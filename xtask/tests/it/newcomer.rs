@@ -2,7 +2,7 @@
 //! a release without a git identity or with nothing to change, `--redo` off a release branch,
 //! doctor logged out, a wide `images`, and which workload manager each line is about.
 
-use crate::support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{git, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 /// A usage error: clap's exit code 2 and the message's parts.
 fn usage_error(host: &HostCopy, args: &[&str], wanted: &[&str]) -> Run {
@@ -74,33 +74,6 @@ const NEWER: &str = "hpe-hpc-launcher_3.5.0-0_amd64.deb";
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
 const SEED: &str =
     "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
-
-/// The identity of the tests' commits, given as git reads a user's from the environment.
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
-
-/// Runs git in the host tree as the tests' user; its trimmed stdout.
-fn git(host: &HostCopy, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(host.root())
-        .envs(IDENTITY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
-}
 
 /// A host tree as a git repository with one commit on `main`: the stand-in packer, images.conf
 /// pinning older images, and a launcher package in build/ (ignored by git, as target/ is).

@@ -4,7 +4,9 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{require_tool, wait_until, HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{
+    require_tool, wait_until, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+};
 
 /// What a shell reports for a program a closed pipe (SIGPIPE, 13) ended: 128 + 13.
 const CLOSED_PIPE: i32 = 141;
@@ -170,13 +172,6 @@ fn close_stdout_during_packer(mut cmd: Command) -> Run {
         stderr: collect.join().unwrap(),
     }
 }
-
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
 
 #[test]
 fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {

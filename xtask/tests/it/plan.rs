@@ -1,7 +1,7 @@
 //! One plan: a dry run and then the run on the same state decide the same launcher, source
 //! image, variables, reuse or build, and images.conf change.
 
-use crate::support::{require_tool, HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{git, require_tool, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const PINNED: &str = "det-environments-slurm-ci-1717047568";
@@ -122,28 +122,6 @@ fn a_build_does_what_its_dry_run_planned_whether_it_builds_or_reuses() {
         host.read("target/slurm-image/slurm.pkrvars.hcl").trim_end(),
         variables.trim_end()
     );
-}
-
-/// The identity of the release's commit, as git reads a user's from the environment.
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
-
-fn git(host: &HostCopy, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(host.root())
-        .envs(IDENTITY)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "git {args:?}: {out:?}");
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
 }
 
 fn release(host: &HostCopy, args: &[&str]) -> Run {

@@ -4,8 +4,9 @@
 use std::io::BufReader;
 use std::process::Stdio;
 
+use crate::support::GIT_IDENTITY as IDENTITY;
 use crate::support::{read_until_line, HostCopy};
-use crate::verify::{git, host, sandbox_available, IDENTITY, SEED};
+use crate::verify::{git, host, sandbox_available, SEED};
 
 const CONF: &str = "tools/slurm/terraform/images.conf";
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";

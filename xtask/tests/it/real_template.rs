@@ -2,21 +2,12 @@
 //! `manifest_path`, `image_labels` or `source_image`: both builds at once, labels, the source
 //! image packer used, reuse, and the task images' consumers.
 
-use std::process::Command;
-
-use crate::support::{HostCopy, Run, STAND_IN_PACKER};
+use crate::support::{git, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
     "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
-
 /// The real form with the stand-in packer, older pins and a launcher package in build/.
 fn real_form() -> HostCopy {
     let host = HostCopy::real_form();
@@ -27,24 +18,6 @@ fn real_form() -> HostCopy {
         b"launcher package bytes",
     );
     host
-}
-
-fn git(host: &HostCopy, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(host.root())
-        .envs(IDENTITY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
 }
 
 /// [`real_form`] as a git repository with one commit on `main`.

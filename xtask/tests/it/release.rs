@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use crate::support::artifactory::Server;
-use crate::support::{temp_dir, HostCopy, Run, Running, STAND_IN_PACKER};
+use crate::support::{
+    git, temp_dir, HostCopy, Run, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -15,34 +17,6 @@ const BOTH_NEW: &str =
     "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n";
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
 const BRANCH: &str = "slurm-images-test";
-
-/// The identity of every commit in these tests, given as git reads a user's from the
-/// environment: the tool commits as the user does.
-const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
-
-/// Runs git in the host tree; its trimmed stdout.
-fn git(host: &HostCopy, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(host.root())
-        .envs(IDENTITY)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .trim_end()
-        .to_string()
-}
 
 /// A host tree as a git repository with one commit on `main`: the stand-in packer, images.conf
 /// pinning older images, and a launcher package in build/.

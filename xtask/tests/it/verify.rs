@@ -5,7 +5,9 @@ use std::io::BufReader;
 use std::process::Stdio;
 
 use crate::support::compute_api::CUDA_TASK_IMAGE;
-use crate::support::{read_until_line, repo_root, HostCopy, STAND_IN_PACKER};
+use crate::support::{
+    read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 pub(crate) const SEED: &str =
@@ -326,13 +328,6 @@ pub(crate) fn git(host: &HostCopy, args: &[&str]) {
         .unwrap();
     assert!(status.success(), "git {args:?}");
 }
-
-pub(crate) const IDENTITY: [(&str, &str); 4] = [
-    ("GIT_AUTHOR_NAME", "Release Tester"),
-    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
-    ("GIT_COMMITTER_NAME", "Release Tester"),
-    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
-];
 
 #[test]
 fn a_release_verifies_both_images_at_once() {

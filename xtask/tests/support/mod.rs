@@ -535,3 +535,30 @@ pub const STAND_IN_PACKER: &str = include_str!("packer-stand-in.sh");
 /// The stand-in ansible-playbook every copy starts with ([`HostCopy::real_ansible_playbook`]
 /// takes it away).
 pub const STAND_IN_ANSIBLE_PLAYBOOK: &str = include_str!("ansible-playbook-stand-in.sh");
+
+/// The git identity the tests' commits are made with (releases commit, and refuse without one).
+pub const GIT_IDENTITY: [(&str, &str); 4] = [
+    ("GIT_AUTHOR_NAME", "Release Tester"),
+    ("GIT_AUTHOR_EMAIL", "tester@example.com"),
+    ("GIT_COMMITTER_NAME", "Release Tester"),
+    ("GIT_COMMITTER_EMAIL", "tester@example.com"),
+];
+
+/// Runs git in the host tree as the tests' user; its stdout without the trailing newline.
+pub fn git(host: &HostCopy, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(host.root())
+        .envs(GIT_IDENTITY)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim_end()
+        .to_string()
+}
