@@ -362,10 +362,68 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// How a workload manager's part of a release ended without a pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// packer (or a step around it) failed: there is no new image.
+    Build,
+    /// The new image failed its checks: it exists, labelled failed.
+    Verification,
+}
+
+/// What failed, each workload manager said once and as it failed: `the slurm build failed and
+/// the pbs image failed verification`.
+pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
+    let of = |kind: Failure| -> Vec<&str> {
+        failed
+            .iter()
+            .filter(|(_, how)| *how == kind)
+            .map(|(wm, _)| wm.key())
+            .collect()
+    };
+    let plural = |wms: &[&str]| if wms.len() > 1 { "s" } else { "" };
+    let mut parts = Vec::new();
+    let built = of(Failure::Build);
+    if !built.is_empty() {
+        parts.push(format!(
+            "the {} build{} failed",
+            built.join(" and "),
+            plural(&built)
+        ));
+    }
+    let verified = of(Failure::Verification);
+    if !verified.is_empty() {
+        parts.push(format!(
+            "the {} image{} failed verification",
+            verified.join(" and "),
+            plural(&verified)
+        ));
+    }
+    parts.join(" and ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use WorkloadManager::{Pbs, Slurm};
+
+    #[test]
+    fn each_failure_is_said_as_it_happened() {
+        use Failure::{Build, Verification};
+        assert_eq!(what_failed(&[(Pbs, Build)]), "the pbs build failed");
+        assert_eq!(
+            what_failed(&[(Slurm, Build), (Pbs, Build)]),
+            "the slurm and pbs builds failed"
+        );
+        assert_eq!(
+            what_failed(&[(Slurm, Verification), (Pbs, Verification)]),
+            "the slurm and pbs images failed verification"
+        );
+        assert_eq!(
+            what_failed(&[(Slurm, Build), (Pbs, Verification)]),
+            "the slurm build failed and the pbs image failed verification"
+        );
+    }
 
     fn launcher() -> LauncherPackage {
         LauncherPackage::from_file_name("hpe-hpc-launcher_3.3.1-2_amd64.deb").unwrap()

@@ -14,7 +14,7 @@ use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
-use crate::model::release;
+use crate::model::release::{self, Failure};
 pub use crate::model::release_plan::{names, Target};
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, source_for, Inputs, Pinned, Plan};
@@ -244,21 +244,18 @@ pub fn settle(
         return Ok(());
     }
     // packer's log explains a failed build, not an image that failed its checks.
-    let mut packer_failed = false;
+    let mut failed = Vec::new();
     for (plan, result) in plans.iter().zip(results) {
         if let Err(err) = result {
-            if !verify::is_failed(err) {
+            if verify::is_failed(err) {
+                failed.push((plan.wm, Failure::Verification));
+            } else {
                 show_log_tail(host, plan);
-                packer_failed = true;
+                failed.push((plan.wm, Failure::Build));
             }
         }
     }
-    let plural = if missing.len() > 1 { "s" } else { "" };
-    let what = if packer_failed {
-        format!("the {} build{plural} failed", names(&missing))
-    } else {
-        format!("the {} image{plural} failed verification", names(&missing))
-    };
+    let what = release::what_failed(&failed);
     bail!(
         "{what} (see above): nothing was committed; {recorded}; to build only {} again on {} \
          and then commit: {redo}",

@@ -75,6 +75,36 @@ fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_
 }
 
 #[test]
+fn a_release_whose_builds_fail_in_different_ways_says_each() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = release_host("5m");
+    host.api().images_lack("enabled/pbs");
+    let env: Vec<(&str, &str)> = IDENTITY
+        .into_iter()
+        .chain([("FAKE_PACKER_SLURM", "fail")])
+        .collect();
+    let run = host.run_env(&RELEASE, &env).fails_with(&[
+        &format!("{NEW_PBS} failed its verification: pbs-service"),
+        "the slurm build failed and the pbs image failed verification (see above): nothing was committed",
+        "cargo xtask slurm-image release --redo slurm,pbs --offline --yes",
+    ]);
+    // The log of the build that failed, not of the one that built.
+    assert!(
+        run.stderr
+            .contains("packer's log is target/slurm-image/slurm-packer.log")
+            && !run
+                .stderr
+                .contains("packer's log is target/slurm-image/pbs-packer.log"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.read(CONF), SEED, "{}", run.stderr);
+    assert_eq!(head(&host), "The host tree\n", "nothing committed");
+}
+
+#[test]
 fn ctrl_c_while_a_release_verifies_deletes_both_vms_commits_nothing_and_exits_130() {
     if !sandbox_available() {
         return;
