@@ -12,6 +12,7 @@ use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Launcher, Purpose, Wanted};
 use crate::model::release::{self, LauncherSource, Released};
+use crate::model::release_plan::Target;
 use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::build::ensure_plugins;
@@ -21,7 +22,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::release::{
     commit_pins, nothing_to_release, prepare_builds, run_builds, settle, show_prune_plan,
-    with_launchers, Reuse, Target,
+    with_launchers, Reuse,
 };
 use crate::steps::release_plan::{self, Asked, Ready};
 use crate::steps::verify::Gate;

@@ -402,6 +402,38 @@ pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
     parts.join(" and ")
 }
 
+/// What `release --redo` does for each workload manager that failed: a failed build is built
+/// again; an image that failed verification is reused while its inputs are the same and
+/// verified again, so a flaky check needs nothing else, and a fix that changes the inputs makes
+/// it build anew.
+pub fn redo_does(failed: &[(WorkloadManager, Failure)]) -> String {
+    let of = |kind: Failure| -> Vec<&str> {
+        failed
+            .iter()
+            .filter(|(_, how)| *how == kind)
+            .map(|(wm, _)| wm.key())
+            .collect()
+    };
+    let mut steps = Vec::new();
+    let built = of(Failure::Build);
+    if !built.is_empty() {
+        steps.push(format!("builds {} again", built.join(" and ")));
+    }
+    let verified = of(Failure::Verification);
+    if !verified.is_empty() {
+        let (images, them, their) = if verified.len() > 1 {
+            ("images", "them", "their")
+        } else {
+            ("image", "it", "its")
+        };
+        steps.push(format!(
+            "verifies the {} {images} again (or builds {them} anew once a fix changes {their} inputs)",
+            verified.join(" and ")
+        ));
+    }
+    format!("it {}, then commits", steps.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,6 +454,20 @@ mod tests {
         assert_eq!(
             what_failed(&[(Slurm, Build), (Pbs, Verification)]),
             "the slurm build failed and the pbs image failed verification"
+        );
+    }
+
+    #[test]
+    fn a_redo_says_what_it_does_for_each_failure() {
+        use Failure::{Build, Verification};
+        assert_eq!(
+            redo_does(&[(Slurm, Build), (Pbs, Build)]),
+            "it builds slurm and pbs again, then commits"
+        );
+        assert_eq!(
+            redo_does(&[(Slurm, Build), (Pbs, Verification)]),
+            "it builds slurm again, verifies the pbs image again (or builds it anew once a fix changes its \
+             inputs), then commits"
         );
     }
 

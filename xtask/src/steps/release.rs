@@ -15,7 +15,7 @@ use crate::model::config::Config;
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, Failure};
-pub use crate::model::release_plan::{names, Target};
+use crate::model::release_plan::Target;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, source_for, Inputs, Pinned, Plan};
 use crate::steps::playbook::check_playbook_before_vm;
@@ -210,7 +210,7 @@ pub fn settle(
                 pinned.push(format!("{} {}", plan.wm, built.image));
             }
             Err(err) => {
-                errln!("  {}: {err:#}", plan.wm);
+                errln!("  {}: {}", plan.wm, without_verify_steps(err));
                 missing.push(plan.wm);
             }
         }
@@ -257,11 +257,26 @@ pub fn settle(
     }
     let what = release::what_failed(&failed);
     bail!(
-        "{what} (see above): nothing was committed; {recorded}; to build only {} again on {} \
-         and then commit: {redo}",
-        names(&missing),
-        target.name()
+        "{what} (see above): nothing was committed; {recorded}; to finish the release on {}: {redo} ({})",
+        target.name(),
+        release::redo_does(&failed)
     )
+}
+
+/// The error of a build, without the `verify IMAGE --pin` steps a failed verification ends
+/// with: in a release, `release --redo` verifies the image again and commits it, so it is the
+/// one next step the release names.
+fn without_verify_steps(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    if !verify::is_failed(err) {
+        return text;
+    }
+    text.lines()
+        .filter(|line| {
+            !line.starts_with("to verify it again") && !line.starts_with("to pin it anyway")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Commits images.conf alone on the release branch with `message` (every pin and its
