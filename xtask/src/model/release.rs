@@ -371,19 +371,21 @@ pub enum Failure {
     Verification,
 }
 
+/// The workload managers that failed as `kind` says.
+fn failed_as(failed: &[(WorkloadManager, Failure)], kind: Failure) -> Vec<&'static str> {
+    failed
+        .iter()
+        .filter(|(_, how)| *how == kind)
+        .map(|(wm, _)| wm.key())
+        .collect()
+}
+
 /// What failed, each workload manager said once and as it failed: `the slurm build failed and
 /// the pbs image failed verification`.
 pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
-    let of = |kind: Failure| -> Vec<&str> {
-        failed
-            .iter()
-            .filter(|(_, how)| *how == kind)
-            .map(|(wm, _)| wm.key())
-            .collect()
-    };
     let plural = |wms: &[&str]| if wms.len() > 1 { "s" } else { "" };
     let mut parts = Vec::new();
-    let built = of(Failure::Build);
+    let built = failed_as(failed, Failure::Build);
     if !built.is_empty() {
         parts.push(format!(
             "the {} build{} failed",
@@ -391,7 +393,7 @@ pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
             plural(&built)
         ));
     }
-    let verified = of(Failure::Verification);
+    let verified = failed_as(failed, Failure::Verification);
     if !verified.is_empty() {
         parts.push(format!(
             "the {} image{} failed verification",
@@ -407,19 +409,12 @@ pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
 /// verified again, so a flaky check needs nothing else, and a fix that changes the inputs makes
 /// it build anew.
 pub fn redo_does(failed: &[(WorkloadManager, Failure)]) -> String {
-    let of = |kind: Failure| -> Vec<&str> {
-        failed
-            .iter()
-            .filter(|(_, how)| *how == kind)
-            .map(|(wm, _)| wm.key())
-            .collect()
-    };
     let mut steps = Vec::new();
-    let built = of(Failure::Build);
+    let built = failed_as(failed, Failure::Build);
     if !built.is_empty() {
         steps.push(format!("builds {} again", built.join(" and ")));
     }
-    let verified = of(Failure::Verification);
+    let verified = failed_as(failed, Failure::Verification);
     if !verified.is_empty() {
         let (images, them, their) = if verified.len() > 1 {
             ("images", "them", "their")
