@@ -14,6 +14,7 @@ pub mod orphans;
 pub mod provenance;
 pub mod prune_plan;
 pub mod release;
+pub mod release_plan;
 pub mod template;
 pub mod time;
 pub mod variables;

@@ -362,10 +362,109 @@ fn wrap(text: &str, width: usize) -> String {
     out
 }
 
+/// How a workload manager's part of a release ended without a pin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Failure {
+    /// packer (or a step around it) failed: there is no new image.
+    Build,
+    /// The new image failed its checks: it exists, labelled failed.
+    Verification,
+}
+
+/// The workload managers that failed as `kind` says.
+fn failed_as(failed: &[(WorkloadManager, Failure)], kind: Failure) -> Vec<&'static str> {
+    failed
+        .iter()
+        .filter(|(_, how)| *how == kind)
+        .map(|(wm, _)| wm.key())
+        .collect()
+}
+
+/// What failed, each workload manager said once and as it failed: `the slurm build failed and
+/// the pbs image failed verification`.
+pub fn what_failed(failed: &[(WorkloadManager, Failure)]) -> String {
+    let plural = |wms: &[&str]| if wms.len() > 1 { "s" } else { "" };
+    let mut parts = Vec::new();
+    let built = failed_as(failed, Failure::Build);
+    if !built.is_empty() {
+        parts.push(format!(
+            "the {} build{} failed",
+            built.join(" and "),
+            plural(&built)
+        ));
+    }
+    let verified = failed_as(failed, Failure::Verification);
+    if !verified.is_empty() {
+        parts.push(format!(
+            "the {} image{} failed verification",
+            verified.join(" and "),
+            plural(&verified)
+        ));
+    }
+    parts.join(" and ")
+}
+
+/// What `release --redo` does for each workload manager that failed: a failed build is built
+/// again; an image that failed verification is reused while its inputs are the same and
+/// verified again, so a flaky check needs nothing else, and a fix that changes the inputs makes
+/// it build anew.
+pub fn redo_does(failed: &[(WorkloadManager, Failure)]) -> String {
+    let mut steps = Vec::new();
+    let built = failed_as(failed, Failure::Build);
+    if !built.is_empty() {
+        steps.push(format!("builds {} again", built.join(" and ")));
+    }
+    let verified = failed_as(failed, Failure::Verification);
+    if !verified.is_empty() {
+        let (images, them, their) = if verified.len() > 1 {
+            ("images", "them", "their")
+        } else {
+            ("image", "it", "its")
+        };
+        steps.push(format!(
+            "verifies the {} {images} again (or builds {them} anew once a fix changes {their} inputs)",
+            verified.join(" and ")
+        ));
+    }
+    format!("it {}, then commits", steps.join(", "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use WorkloadManager::{Pbs, Slurm};
+
+    #[test]
+    fn each_failure_is_said_as_it_happened() {
+        use Failure::{Build, Verification};
+        assert_eq!(what_failed(&[(Pbs, Build)]), "the pbs build failed");
+        assert_eq!(
+            what_failed(&[(Slurm, Build), (Pbs, Build)]),
+            "the slurm and pbs builds failed"
+        );
+        assert_eq!(
+            what_failed(&[(Slurm, Verification), (Pbs, Verification)]),
+            "the slurm and pbs images failed verification"
+        );
+        assert_eq!(
+            what_failed(&[(Slurm, Build), (Pbs, Verification)]),
+            "the slurm build failed and the pbs image failed verification"
+        );
+    }
+
+    #[test]
+    fn a_redo_says_what_it_does_for_each_failure() {
+        use Failure::{Build, Verification};
+        assert_eq!(
+            redo_does(&[(Slurm, Build), (Pbs, Build)]),
+            "it builds slurm and pbs again, then commits"
+        );
+        assert_eq!(
+            redo_does(&[(Slurm, Build), (Pbs, Verification)]),
+            "it builds slurm again, verifies the pbs image again (or builds it anew once a fix changes its \
+             inputs), then commits"
+        );
+    }
 
     fn launcher() -> LauncherPackage {
         LauncherPackage::from_file_name("hpe-hpc-launcher_3.3.1-2_amd64.deb").unwrap()

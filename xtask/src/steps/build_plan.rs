@@ -10,7 +10,6 @@ use crate::edges::packer;
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
-use crate::model::provenance::Verdict;
 use crate::model::WorkloadManager;
 use crate::steps::build::{ensure_plugins, resolve_source, source_origin, Inputs, Plan};
 use crate::steps::host_files::read_images_conf;
@@ -60,7 +59,11 @@ impl Unknowns {
         }
     }
 
-    fn settle<T>(&mut self, what: &str, result: anyhow::Result<T>) -> anyhow::Result<Option<T>> {
+    pub fn settle<T>(
+        &mut self,
+        what: &str,
+        result: anyhow::Result<T>,
+    ) -> anyhow::Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
             Err(err) if self.mode == Mode::Run => Err(err),
@@ -276,19 +279,6 @@ pub fn decide(
         pinned,
         reuse,
     })
-}
-
-impl Decided {
-    /// The image a real run would reuse instead of building, when one was found.
-    pub fn reused(&self) -> Option<&str> {
-        match &self.reuse {
-            Reuse::Decided {
-                verdict: Verdict::Reuse { image },
-                ..
-            } => Some(image),
-            _ => None,
-        }
-    }
 }
 
 impl<'a> Gathered<'a> {

@@ -10,5 +10,6 @@ pub mod host_files;
 pub mod launcher;
 pub mod playbook;
 pub mod release;
+pub mod release_plan;
 pub mod survey;
 pub mod verify;

@@ -14,36 +14,14 @@ use crate::host::{write_atomically, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
-use crate::model::release::{self, LauncherSource};
-use crate::model::verification;
+use crate::model::release::{self, Failure};
+use crate::model::release_plan::Target;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
-use crate::steps::build::{build_one, Pinned, Plan};
+use crate::steps::build::{build_one, source_for, Inputs, Pinned, Plan};
+use crate::steps::playbook::check_playbook_before_vm;
 use crate::steps::survey::{now, Survey};
-use crate::steps::verify::Gate;
-use crate::term::{signal_name, InterruptGuard};
-
-/// Where the release commits.
-pub enum Target {
-    /// A new branch, made from HEAD; `from` is the branch HEAD was on.
-    New { name: String, from: Option<String> },
-    /// `--redo`: the branch checked out now, which the release made earlier.
-    Current(String),
-}
-
-impl Target {
-    pub fn name(&self) -> &str {
-        match self {
-            Target::New { name, .. } | Target::Current(name) => name,
-        }
-    }
-
-    pub fn from(&self) -> Option<&str> {
-        match self {
-            Target::New { from, .. } => from.as_deref(),
-            Target::Current(_) => None,
-        }
-    }
-}
+use crate::steps::verify::{self, Gate};
+use crate::term::{signal_name, InterruptGuard, Interrupted};
 
 /// The branch to commit on, once the checkout is found fit: no changed tracked file (but
 /// the pins a part-done release left, for `--redo`), and no branch of the new name.
@@ -124,6 +102,38 @@ pub struct Reuse<'a> {
     pub gate: &'a Gate,
 }
 
+/// Each workload manager's playbook check, source image and build plan, side by side: both
+/// wait on other programs (ansible-playbook, gcloud), and a release should cost one build's time.
+pub fn prepare_builds(
+    sh: &Shell,
+    host: &HostTree,
+    inputs: &Inputs,
+    wms: &[WorkloadManager],
+    package: &LauncherPackage,
+) -> anyhow::Result<Vec<Plan>> {
+    std::thread::scope(|scope| {
+        let prepared: Vec<_> = wms
+            .iter()
+            .map(|&wm| {
+                let sh = sh.clone();
+                scope.spawn(move || {
+                    check_playbook_before_vm(&sh, host, &inputs.template, &[wm])?;
+                    let source = source_for(&sh, inputs, wm)?;
+                    let launcher = Launcher::Known(package.clone());
+                    Plan::new(host, inputs, wm, &launcher, Some(&source), false)
+                })
+            })
+            .collect();
+        prepared
+            .into_iter()
+            .map(|plan| {
+                plan.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("preparing a build failed")))
+            })
+            .collect()
+    })
+}
+
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each
 /// with its output behind `[wm] `. A build not yet started when a signal arrives is not started.
 pub fn run_builds(
@@ -174,24 +184,111 @@ pub fn run_builds(
     })
 }
 
-/// Commits images.conf alone on the release branch, with every pin and its launcher in the
-/// message; the commit, abbreviated. The message is saved first, so that a commit that fails
+/// Reports each build's end; an error, committing nothing, unless every build was pinned
+/// and no signal came. The error names the pins already recorded and the command that
+/// finishes the release (`redo`, for the workload managers to build again).
+pub fn settle(
+    host: &HostTree,
+    target: &Target,
+    plans: &[Plan],
+    results: &[anyhow::Result<Pinned>],
+    guard: &InterruptGuard,
+    redo: impl Fn(&[WorkloadManager]) -> String,
+) -> anyhow::Result<()> {
+    errln!("results:");
+    let mut pinned = Vec::new();
+    let mut missing = Vec::new();
+    for (plan, result) in plans.iter().zip(results) {
+        match result {
+            Ok(built) => {
+                let how = if built.reused {
+                    " (reused: made from the same inputs; --force builds anyway)"
+                } else {
+                    ""
+                };
+                errln!("  {}: pinned {}{how}", plan.wm, built.image);
+                pinned.push(format!("{} {}", plan.wm, built.image));
+            }
+            Err(err) => {
+                errln!("  {}: {}", plan.wm, without_verify_steps(err));
+                missing.push(plan.wm);
+            }
+        }
+    }
+    let images_conf = host.show(&host.images_conf);
+    let recorded = if pinned.is_empty() {
+        "no pin was recorded".to_string()
+    } else {
+        format!(
+            "already recorded in {images_conf} (uncommitted): {}",
+            pinned.join(", ")
+        )
+    };
+    let redo = redo(&missing);
+    if let Some(signal) = guard.received() {
+        let finish = if missing.is_empty() {
+            format!("every image is built, so to commit them: git commit -- {images_conf}")
+        } else {
+            format!("to finish the release on {}: {redo}", target.name())
+        };
+        return Err(Interrupted::error(
+            signal,
+            format!(
+                "{} stopped the release: packer and the verifications were left to delete their VMs and nothing \
+                 was committed; {recorded}; {finish} (`cargo xtask slurm-image orphans` lists VMs left behind)",
+                signal_name(signal)
+            ),
+        ));
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    // packer's log explains a failed build, not an image that failed its checks.
+    let mut failed = Vec::new();
+    for (plan, result) in plans.iter().zip(results) {
+        if let Err(err) = result {
+            if verify::is_failed(err) {
+                failed.push((plan.wm, Failure::Verification));
+            } else {
+                show_log_tail(host, plan);
+                failed.push((plan.wm, Failure::Build));
+            }
+        }
+    }
+    let what = release::what_failed(&failed);
+    bail!(
+        "{what} (see above): nothing was committed; {recorded}; to finish the release on {}: {redo} ({})",
+        target.name(),
+        release::redo_does(&failed)
+    )
+}
+
+/// The error of a build, without the `verify IMAGE --pin` steps a failed verification ends
+/// with: in a release, `release --redo` verifies the image again and commits it, so it is the
+/// one next step the release names.
+fn without_verify_steps(err: &anyhow::Error) -> String {
+    let text = format!("{err:#}");
+    if !verify::is_failed(err) {
+        return text;
+    }
+    text.lines()
+        .filter(|line| {
+            !line.starts_with("to verify it again") && !line.starts_with("to pin it anyway")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Commits images.conf alone on the release branch with `message` (every pin and its
+/// launcher); the commit, abbreviated. The message is saved first, so that a commit that fails
 /// (a hook, a signing key) leaves the exact command that uses it.
 pub fn commit_pins(
     sh: &Shell,
     host: &HostTree,
     target: &Target,
-    pins: &[release::Pin],
-    package: &LauncherPackage,
-    source: &LauncherSource,
-    inside: &[String],
+    message: &str,
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
-    let message = format!(
-        "{}{}",
-        release::commit_message(pins, &Launcher::Known(package.clone()), source),
-        verification::inside_section(inside)
-    );
     let message_file = host.state_dir.join("release-commit-message.txt");
     write_atomically(&message_file, message.as_bytes())?;
     let by_hand = format!(
@@ -211,7 +308,7 @@ pub fn commit_pins(
         );
     }
     let commit =
-        git::commit_file(sh, &host.root, Path::new(&images_conf), &message).with_context(|| {
+        git::commit_file(sh, &host.root, Path::new(&images_conf), message).with_context(|| {
             format!(
                 "the images are built and pinned in {images_conf}, uncommitted; the commit message is saved, \
                  so once git can commit: {by_hand}"
@@ -293,14 +390,6 @@ pub fn nothing_to_release(
         Target::Current(name) => outln!("{why} on {name}"),
     }
     Ok(())
-}
-
-/// Workload managers for a message: `slurm and pbs`.
-pub fn names(wms: &[WorkloadManager]) -> String {
-    wms.iter()
-        .map(|wm| wm.key())
-        .collect::<Vec<_>>()
-        .join(" and ")
 }
 
 /// The end of a failed build's packer log, where its error usually is.

@@ -179,20 +179,33 @@ fn a_release_does_what_its_dry_run_planned_whether_it_builds_or_reuses() {
         message.starts_with("Update the slurm and pbs test cluster images (launcher 3.3.1-2)"),
         "{message}"
     );
+    let launcher = after(&dry.stdout, "# launcher: ");
+    let launcher = &launcher[..launcher.find(" (").unwrap_or(launcher.len())];
     let run = release(&host, &["--yes", "--branch", "slurm-images-one"]);
     assert_eq!(per_wm(&said(&run), "building: "), building);
+    assert!(
+        run.stderr.contains(&format!("with launcher {launcher}")),
+        "the run starts with the launcher the dry run planned, {launcher}:\n{}",
+        run.stderr
+    );
     assert_eq!(
         git(&host, &["branch", "--show-current"]),
         "slurm-images-one"
     );
-    let committed = git(&host, &["log", "-1", "--format=%B"]);
-    assert_eq!(
-        committed.lines().next(),
-        message.lines().next(),
-        "{committed}"
-    );
     let built = host.read(IMAGES_CONF);
     assert!(!built.contains("1717"), "both pins are new:\n{built}");
+    // The message the dry run showed, with the images it could only name filled in.
+    let mut filled = message.clone();
+    for line in built.lines() {
+        let (wm, image) = line.split_once(": ").unwrap();
+        filled = filled.replace(&format!("<the new {wm} image>"), image);
+    }
+    assert!(!filled.contains('<'), "{filled}");
+    let committed = git(&host, &["log", "-1", "--format=%B"]);
+    assert!(
+        committed.starts_with(&filled),
+        "the commit message the dry run showed, filled in:\n{filled}\nthe one committed:\n{committed}"
+    );
 
     // Reusing both, from main again: the dry run promises the images just built, not new ones.
     git(&host, &["checkout", "-q", "main"]);

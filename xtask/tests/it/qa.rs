@@ -48,8 +48,15 @@ fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_
     let run = host.run_env(&RELEASE, &IDENTITY).fails_with(&[
         &format!("{NEW_PBS} failed its verification: pbs-service"),
         "the pbs image failed verification (see above): nothing was committed",
-        "cargo xtask slurm-image release --redo pbs",
+        "to finish the release on qa-release: cargo xtask slurm-image release --redo pbs --offline --yes \
+         (it verifies the pbs image again (or builds it anew once a fix changes its inputs), then commits)",
     ]);
+    // One next step: `verify IMAGE --pin` would pin it but leave the release uncommitted.
+    assert!(
+        !run.stderr.contains("slurm-image verify "),
+        "{}",
+        run.stderr
+    );
     // packer built both: its log explains nothing here.
     assert!(
         !run.stderr.contains("packer's log is") && !run.stderr.contains("build failed"),
@@ -72,6 +79,37 @@ fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_
         "failed"
     );
     assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn a_release_whose_builds_fail_in_different_ways_says_each() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = release_host("5m");
+    host.api().images_lack("enabled/pbs");
+    let env: Vec<(&str, &str)> = IDENTITY
+        .into_iter()
+        .chain([("FAKE_PACKER_SLURM", "fail")])
+        .collect();
+    let run = host.run_env(&RELEASE, &env).fails_with(&[
+        &format!("{NEW_PBS} failed its verification: pbs-service"),
+        "the slurm build failed and the pbs image failed verification (see above): nothing was committed",
+        "cargo xtask slurm-image release --redo slurm,pbs --offline --yes (it builds slurm again, verifies the \
+         pbs image again",
+    ]);
+    // The log of the build that failed, not of the one that built.
+    assert!(
+        run.stderr
+            .contains("packer's log is target/slurm-image/slurm-packer.log")
+            && !run
+                .stderr
+                .contains("packer's log is target/slurm-image/pbs-packer.log"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.read(CONF), SEED, "{}", run.stderr);
+    assert_eq!(head(&host), "The host tree\n", "nothing committed");
 }
 
 #[test]

@@ -1,0 +1,233 @@
+//! Gathering a release's plan: each decision `release` makes before it asks to start, made
+//! once by the same steps for the dry run, which shows it, and the run, which carries it out.
+
+use anyhow::{anyhow, Context};
+use xshell::Shell;
+
+use crate::edges::artifactory::Artifactory;
+use crate::edges::gcloud::Gcloud;
+use crate::edges::git::{self, Checkout};
+use crate::edges::packer;
+use crate::host::HostTree;
+use crate::model::launcher_choice::{Decision, Launcher, Wanted};
+use crate::model::release::LauncherSource;
+use crate::model::release_plan::{Arrival, ReleasePlan, Target, WmBuild};
+use crate::model::{Version, WorkloadManager};
+use crate::steps::build::Inputs;
+use crate::steps::build_plan::{self, Mode, Unknowns};
+use crate::steps::consumers::TaskImages;
+use crate::steps::host_files::read_images_conf;
+use crate::steps::launcher;
+use crate::steps::release::target;
+
+/// What the flags ask of a release.
+pub struct Asked {
+    pub wms: Vec<WorkloadManager>,
+    /// `--redo`: finish a release on its branch.
+    pub redo: bool,
+    pub branch: Option<String>,
+    pub wanted: Wanted,
+    pub source: LauncherSource,
+    pub sequential: bool,
+    pub force: bool,
+    pub no_verify: bool,
+}
+
+/// The plan, and what the run needs to carry it out; in a dry run any of it may be missing.
+pub struct Gathered {
+    pub plan: ReleasePlan,
+    pub checkout: Option<Checkout>,
+    pub inputs: Inputs,
+    pub packer: Option<Version>,
+    pub decision: Option<Decision<Artifactory>>,
+}
+
+/// A run's plan, every step of which succeeded.
+pub struct Ready {
+    pub plan: ReleasePlan,
+    pub target: Target,
+    pub checkout: Checkout,
+    pub inputs: Inputs,
+    pub packer: Version,
+    pub decision: Decision<Artifactory>,
+}
+
+/// Decides everything up to the question whether to start, in the run's order: the checkout,
+/// the git identity, the branch, the task images, packer, gcloud, the launcher, and in a dry run
+/// each workload manager's build. A run stops at the first failure; a dry run lists each.
+pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow::Result<Gathered> {
+    let mut unknown = Unknowns::new(mode);
+    let checkout = unknown.settle("git", git::checkout(sh, &host.root))?;
+    if let Some(problem) = git::identity_problem(sh, &host.root) {
+        unknown.settle::<()>(
+            "git identity",
+            Err(anyhow!(
+                "{problem}: a release ends in a commit made as you, so set it first: {}",
+                git::IDENTITY_FIX
+            )),
+        )?;
+    }
+    let target = match &checkout {
+        Some(checkout) => unknown.settle(
+            "branch",
+            target(sh, host, checkout, asked.redo, asked.branch.as_deref()),
+        )?,
+        None => None,
+    };
+    let inputs = Inputs::read(host)?;
+    let refused = TaskImages::read(host, &inputs.config).refuse_mismatches(host);
+    let refused = match mode {
+        Mode::Run => refused.context(
+            "nothing done: a release's images must cache the task images the clusters use",
+        ),
+        Mode::DryRun => refused,
+    };
+    unknown.settle("task images", refused)?;
+    let version = unknown.settle("packer", packer::check_version(sh, &inputs.template))?;
+    // packer's IAP tunnel runs gcloud, and the source images and the prune plan at the end
+    // need it: find out now, not after an hour of VM time.
+    let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+
+    let (launcher, arrival, newest, decision) =
+        match launcher::choose(host, &inputs.config, &asked.wanted) {
+            Ok(chosen) => {
+                if let Decision::Refuse { why } = &chosen.decision {
+                    unknown.settle::<()>("launcher", Err(anyhow!("{why}")))?;
+                }
+                let arrival = match &chosen.decision {
+                    Decision::Fetch { .. } => Arrival::Fetched,
+                    Decision::Copy { .. } => Arrival::Copied,
+                    _ => Arrival::InBuildDir,
+                };
+                (
+                    chosen.planned(),
+                    arrival,
+                    chosen.newest.clone(),
+                    Some(chosen.decision),
+                )
+            }
+            Err(err) if mode == Mode::DryRun => {
+                let why = format!("{err:#}");
+                unknown.lines.push(format!("launcher: {why}"));
+                (Launcher::Unknown { why }, Arrival::InBuildDir, None, None)
+            }
+            Err(err) => return Err(err),
+        };
+
+    // A run decides each build once the launcher is in build/ (its fingerprint covers the
+    // package's bytes): `steps::release::prepare_builds`.
+    let mut builds = Vec::new();
+    let mut stops_of_builds = Vec::new();
+    if mode == Mode::DryRun {
+        for &wm in &asked.wms {
+            let (build, stops) = decide(
+                sh,
+                host,
+                &inputs,
+                asked,
+                wm,
+                &launcher,
+                arrival,
+                gcloud.as_ref(),
+            )?;
+            builds.push(build);
+            stops_of_builds.extend(stops);
+        }
+    }
+    let plan = ReleasePlan {
+        wms: asked.wms.clone(),
+        target,
+        head: checkout.as_ref().map(|checkout| checkout.head.clone()),
+        packer: version.map(packer::version_text),
+        launcher,
+        arrival,
+        newest,
+        source: asked.source.clone(),
+        side_by_side: asked.wms.len() > 1 && !asked.sequential,
+        builds,
+        conf: read_images_conf(host)?,
+        images_conf: host.show(&host.images_conf),
+        stops: unknown.lines.into_iter().chain(stops_of_builds).collect(),
+    };
+    Ok(Gathered {
+        plan,
+        checkout,
+        inputs,
+        packer: version,
+        decision,
+    })
+}
+
+/// One workload manager's build decided as `build --dry-run` decides it (the source image, the
+/// variables, the verification, reuse or build), each line behind its tag, and what would
+/// stop it.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    sh: &Shell,
+    host: &HostTree,
+    inputs: &Inputs,
+    asked: &Asked,
+    wm: WorkloadManager,
+    launcher: &Launcher,
+    arrival: Arrival,
+    gcloud: Option<&Gcloud<'_>>,
+) -> anyhow::Result<(WmBuild, Vec<String>)> {
+    let one = build_plan::Asked {
+        wm,
+        wanted: asked.wanted.clone(),
+        force: asked.force,
+        no_verify: asked.no_verify,
+        debug: false,
+    };
+    let mut unknown = Unknowns::new(Mode::DryRun);
+    let arrives = arrival != Arrival::InBuildDir;
+    let decided = build_plan::decide(
+        sh,
+        host,
+        inputs,
+        &one,
+        launcher,
+        arrives,
+        gcloud,
+        &mut unknown,
+    )?;
+    let tag = format!("[{wm}] ");
+    let verification = decided.gate.as_ref().map(|gate| {
+        gate.preview(
+            &inputs.config.gcp.project,
+            &format!("det-environments-{wm}-ci-<timestamp>"),
+            &tag,
+        )
+    });
+    let build = WmBuild {
+        wm,
+        preview: decided.build.preview(sh, host, &tag),
+        source: decided.source,
+        verification,
+        reuse: decided.reuse,
+    };
+    // The launcher's own stop is listed once, by the release.
+    let stops = unknown
+        .lines
+        .into_iter()
+        .filter(|line| !line.starts_with("launcher: "))
+        .map(|line| format!("{tag}{line}"))
+        .collect();
+    Ok((build, stops))
+}
+
+impl Gathered {
+    /// What a run needs that a dry run may lack; a run's gathering has failed before any of it
+    /// is missing.
+    pub fn for_run(self) -> anyhow::Result<Ready> {
+        let missing = "a release's plan is incomplete";
+        Ok(Ready {
+            target: self.plan.target.clone().context(missing)?,
+            plan: self.plan,
+            checkout: self.checkout.context(missing)?,
+            inputs: self.inputs,
+            packer: self.packer.context(missing)?,
+            decision: self.decision.context(missing)?,
+        })
+    }
+}
