@@ -144,7 +144,7 @@ impl Release {
             &guard,
         );
         settle(host, &target, &plans, &results, &guard, |missing| {
-            release::redo_command(missing, &plan.source, self.sequential, self.yes)
+            release::redo_command(missing, &plan.source, &self.carried_flags())
         })?;
 
         let images_conf = host.show(&host.images_conf);
@@ -212,6 +212,19 @@ impl Release {
             force: self.force,
             no_verify: self.no_verify,
         }
+    }
+
+    /// The flags a `--redo` of this release keeps: without them it would build or verify
+    /// differently, or stop to ask.
+    fn carried_flags(&self) -> Vec<&'static str> {
+        [
+            (self.sequential, "--sequential"),
+            (self.no_verify, "--no-verify"),
+            (self.yes, "--yes"),
+        ]
+        .into_iter()
+        .filter_map(|(set, flag)| set.then_some(flag))
+        .collect()
     }
 
     /// Says why builds that could run side by side do not.

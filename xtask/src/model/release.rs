@@ -172,24 +172,15 @@ pub fn compare_url(remote: &str, base: Option<&str>, branch: &str) -> Option<Str
 }
 
 /// The command that finishes a release on its branch: only these workload managers are built
-/// again, the others' pins are kept, and then the commit is made.
-pub fn redo_command(
-    wms: &[WorkloadManager],
-    source: &LauncherSource,
-    sequential: bool,
-    yes: bool,
-) -> String {
+/// again, the others' pins are kept, and then the commit is made. `carried` are the flags of
+/// this release that the redo must keep to do the same (`--sequential`, `--no-verify`, `--yes`).
+pub fn redo_command(wms: &[WorkloadManager], source: &LauncherSource, carried: &[&str]) -> String {
     let mut words = vec![
         "cargo xtask slurm-image release --redo".to_string(),
         wms.iter().map(|wm| wm.key()).collect::<Vec<_>>().join(","),
     ];
     words.extend(source.flags());
-    if sequential {
-        words.push("--sequential".to_string());
-    }
-    if yes {
-        words.push("--yes".to_string());
-    }
+    words.extend(carried.iter().map(|flag| flag.to_string()));
     words.join(" ")
 }
 
@@ -609,19 +600,22 @@ mod tests {
     #[test]
     fn the_redo_command_keeps_the_launcher_choice() {
         assert_eq!(
-            redo_command(&[Pbs], &LauncherSource::Newest, false, false),
+            redo_command(&[Pbs], &LauncherSource::Newest, &[]),
             "cargo xtask slurm-image release --redo pbs"
         );
         assert_eq!(
-            redo_command(&[Slurm, Pbs], &LauncherSource::Offline, true, true),
-            "cargo xtask slurm-image release --redo slurm,pbs --offline --sequential --yes"
+            redo_command(
+                &[Slurm, Pbs],
+                &LauncherSource::Offline,
+                &["--sequential", "--no-verify", "--yes"]
+            ),
+            "cargo xtask slurm-image release --redo slurm,pbs --offline --sequential --no-verify --yes"
         );
         assert_eq!(
             redo_command(
                 &[Slurm],
                 &LauncherSource::Given("/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb".into()),
-                false,
-                false
+                &[]
             ),
             "cargo xtask slurm-image release --redo slurm --launcher '/home/me/my debs/hpe-hpc-launcher_3.3.1-2_amd64.deb'"
         );
