@@ -22,6 +22,8 @@ fn variable_lines(vars: &str) -> Vec<&str> {
     vars.lines().filter(|l| !l.starts_with('#')).collect()
 }
 
+/// Also what was `missing_plugins_are_installed_with_packer_init_and_said_so`: its two builds
+/// are these two.
 #[test]
 fn slurm_and_pbs_builds_pin_their_images_with_the_old_scripts_variables() {
     let host = real_form_with_launcher();
@@ -33,7 +35,26 @@ fn slurm_and_pbs_builds_pin_their_images_with_the_old_scripts_variables() {
         ),
         ("pbs", "ubuntu-os-cloud", "ubuntu-2004-lts"),
     ] {
-        let run = host.run(&["build", "--offline", "--wm", wm]).ok();
+        // No plugin is installed until `packer init` runs: the first build installs them and
+        // says so, the second finds them installed and does not run it again.
+        let run = host
+            .run_env(
+                &["build", "--offline", "--wm", wm],
+                &[("FAKE_PACKER_PLUGINS", "none")],
+            )
+            .ok();
+        if wm == "slurm" {
+            assert!(
+                run.stderr.contains("github.com/hashicorp/ansible")
+                    && run.stderr.contains("`packer init .`"),
+                "{}",
+                run.stderr
+            );
+            let calls = host.packer_calls();
+            let init = calls.iter().position(|c| c.ends_with("| init .")).unwrap();
+            let build = calls.iter().position(|c| c.contains("| build")).unwrap();
+            assert!(init < build, "{calls:?}");
+        }
         let vars = host.read("last.pkrvars.hcl");
         assert_eq!(
             variable_lines(&vars),
@@ -51,6 +72,14 @@ fn slurm_and_pbs_builds_pin_their_images_with_the_old_scripts_variables() {
         // Nothing is missing: no optional declaration is needed.
         assert!(!run.stderr.contains("note:"), "{}", run.stderr);
     }
+    assert_eq!(
+        host.packer_calls()
+            .iter()
+            .filter(|c| c.ends_with("| init ."))
+            .count(),
+        1,
+        "the plugins the slurm build installed are there for the pbs build"
+    );
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000000\n"
@@ -122,34 +151,6 @@ fn a_template_in_another_project_than_the_config_is_refused() {
         "gcp.project = \"determined-ai\"",
     ]);
     assert!(!host.packer_calls().iter().any(|c| c.contains("| build")));
-}
-
-#[test]
-fn missing_plugins_are_installed_with_packer_init_and_said_so() {
-    let host = real_form_with_launcher();
-    let run = host
-        .run_env(&["build", "--offline"], &[("FAKE_PACKER_PLUGINS", "none")])
-        .ok();
-    assert!(
-        run.stderr.contains("github.com/hashicorp/ansible")
-            && run.stderr.contains("`packer init .`"),
-        "{}",
-        run.stderr
-    );
-    let calls = host.packer_calls();
-    let init = calls.iter().position(|c| c.ends_with("| init .")).unwrap();
-    let build = calls.iter().position(|c| c.contains("| build")).unwrap();
-    assert!(init < build, "{calls:?}");
-
-    // Installed now: the next build does not run init again.
-    host.run(&["build", "--offline"]).ok();
-    assert_eq!(
-        host.packer_calls()
-            .iter()
-            .filter(|c| c.ends_with("| init ."))
-            .count(),
-        1
-    );
 }
 
 #[test]

@@ -576,15 +576,48 @@ fn sequential_builds_one_after_the_other_and_says_why() {
     assert!(times["slurm"].1 <= times["pbs"].0, "{times:?}");
 }
 
+/// Also what was `newcomer::a_release_with_nothing_to_change_leaves_no_branch_behind`, which
+/// began with the same first release: one release fewer.
 #[test]
-fn each_workload_manager_reuses_on_its_own() {
+fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branch_behind() {
     let Some(_) = crate::support::require_tool("gcloud") else {
         return;
     };
     let host = repo();
-    Run::of(release(&host, &["--offline", "--yes", "--branch", BRANCH])).ok();
+    let first = Run::of(release(&host, &["--offline", "--yes", "--branch", BRANCH])).ok();
     assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
     assert_eq!(build_calls(&host).len(), 2);
+    // A release's own lines carry their workload manager, as packer's do.
+    for wanted in [
+        "[slurm] packer built det-environments-slurm-ci-1800000000",
+        "[pbs] tools/slurm/terraform/images.conf: pbs: det-environments-pbs-ci-1717016272 -> det-environments-pbs-ci-1800000000",
+    ] {
+        assert!(first.stdout.lines().any(|l| l == wanted), "{wanted}\n{}", first.stdout);
+    }
+
+    // Nothing to change: both images are reused, and the new branch is deleted again.
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let again = Run::of(release(
+        &host,
+        &["--offline", "--yes", "--branch", "slurm-images-second"],
+    ))
+    .ok();
+    assert_eq!(build_calls(&host).len(), 2, "both images are reused");
+    assert!(
+        again.stdout.contains("nothing to release")
+            && again
+                .stdout
+                .contains("the branch slurm-images-second is deleted"),
+        "{}",
+        again.stdout
+    );
+    for claim in ["commit    ", "push the branch", "pull request"] {
+        assert!(!again.stdout.contains(claim), "{claim}\n{}", again.stdout);
+    }
+    assert_eq!(branches(&host), ["main", BRANCH]);
+    assert_eq!(git(&host, &["symbolic-ref", "--short", "HEAD"]), BRANCH);
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
 
     // A newer pbs source image: pbs builds again, slurm reuses the image it has.
     host.api().add_source_image(

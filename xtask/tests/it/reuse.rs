@@ -77,10 +77,26 @@ fn labels_of(host: &HostCopy, image: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
+/// One host copy goes through every step below, each of them a test of its own before: each
+/// began with the same first build, and the xtask runs with their gcloud calls are what the
+/// suite's time is made of. Each step leaves the state the next one starts from.
 #[test]
-fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs() {
+fn an_image_is_labelled_with_its_inputs_reused_while_they_hold_and_rebuilt_when_one_changes() {
     let Some(host) = host() else { return };
     let run = host.run(&["build", "--offline"]).ok();
+    the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs(&host, &run);
+    a_dry_run_says_reuse_writes_nothing_and_only_reads(&host);
+    a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image(&host);
+    changing_any_one_input_builds_again_and_names_it_as_the_reason(&host);
+    a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(&host);
+    pbs_starts_from_its_own_family(&host);
+}
+
+/// After the first build, from images.conf's seed.
+fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs(
+    host: &HostCopy,
+    run: &Run,
+) {
     let vars = host.read("last.pkrvars.hcl");
     assert!(
         vars.lines()
@@ -100,9 +116,9 @@ fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_input
             "building: against {SLURM_PINNED}, which images.conf pins: no labels (made before images recorded their inputs)"
         )
     );
-    assert_eq!(pinned(&host, "slurm"), FIRST);
+    assert_eq!(pinned(host, "slurm"), FIRST);
 
-    let labels = labels_of(&host, FIRST);
+    let labels = labels_of(host, FIRST);
     assert_eq!(labels["workload-manager"], "slurm");
     assert_eq!(labels["launcher"], "3_3_1-2");
     assert_eq!(labels["source-image"], SLURM_SOURCE);
@@ -130,30 +146,31 @@ fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_input
         format!("HPC slurm testing VM {LAUNCHER}"),
         "the description keeps naming the launcher package"
     );
+}
 
-    // PBS starts from its own family.
+fn pbs_starts_from_its_own_family(host: &HostCopy) {
     host.run(&["build", "--offline", "--wm", "pbs"]).ok();
     assert!(host
         .read("last.pkrvars.hcl")
         .contains(&format!("source_image = \"{PBS_SOURCE}\"")));
     assert_eq!(
-        labels_of(&host, "det-environments-pbs-ci-1800000000")["source-image"],
+        labels_of(host, "det-environments-pbs-ci-1800000000")["source-image"],
         PBS_SOURCE
     );
 }
 
-#[test]
-fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image() {
-    let Some(host) = host() else { return };
-    host.run(&["build", "--offline"]).ok();
-    assert_eq!(builds(&host), 1);
+/// After the first build (and a dry run, which built nothing).
+fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image(
+    host: &HostCopy,
+) {
+    assert_eq!(builds(host), 1);
     // Another checkout, or a reverted images.conf: it pins the old image again.
     host.write("tools/slurm/terraform/images.conf", SEED);
     let requests_before = host.api().requests().len();
 
     let run = host.run(&["build", "--offline"]).ok();
-    assert_eq!(builds(&host), 1, "packer ran again:\n{}", run.stdout);
-    assert_eq!(pinned(&host, "slurm"), FIRST);
+    assert_eq!(builds(host), 1, "packer ran again:\n{}", run.stdout);
+    assert_eq!(pinned(host, "slurm"), FIRST);
     let reused = line(&run.stdout, "reusing");
     assert!(
         reused.starts_with(&format!(
@@ -201,7 +218,7 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
 
     // A second build of the same inputs once images.conf pins the image changes nothing.
     let run = host.run(&["build", "--offline"]).ok();
-    assert_eq!(builds(&host), 1);
+    assert_eq!(builds(host), 1);
     assert!(
         run.stdout.contains(&format!("already pins {FIRST}")),
         "{}",
@@ -210,7 +227,7 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
 
     // --force builds anyway, and says what it could have reused.
     let run = host.run(&["build", "--offline", "--force"]).ok();
-    assert_eq!(builds(&host), 2);
+    assert_eq!(builds(host), 2);
     assert_eq!(
         line(&run.stdout, "building"),
         format!(
@@ -218,13 +235,12 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
              (against {FIRST}, which images.conf pins: inputs unchanged)"
         )
     );
-    assert_eq!(pinned(&host, "slurm"), SECOND);
+    assert_eq!(pinned(host, "slurm"), SECOND);
 }
 
-#[test]
-fn changing_any_one_input_builds_again_and_names_it_as_the_reason() {
-    let Some(host) = host() else { return };
-    host.run(&["build", "--offline"]).ok();
+/// After a build of unchanged inputs pinned its image.
+fn changing_any_one_input_builds_again_and_names_it_as_the_reason(host: &HostCopy) {
+    let builds_before = builds(host);
     let newer_source = "slurm-gcp-6-3-ubuntu-2004-lts-v20240301";
     type Change<'a> = Box<dyn Fn(&HostCopy) + 'a>;
     let changes: Vec<(Change, String)> = vec![
@@ -293,15 +309,19 @@ fn changing_any_one_input_builds_again_and_names_it_as_the_reason() {
         ),
     ];
     for (n, (change, reason)) in changes.iter().enumerate() {
-        let before = pinned(&host, "slurm");
-        change(&host);
+        let before = pinned(host, "slurm");
+        change(host);
         let run = host.run(&["build", "--offline"]).ok();
-        assert_eq!(builds(&host), n + 2, "{reason}: packer did not run");
+        assert_eq!(
+            builds(host),
+            builds_before + n + 1,
+            "{reason}: packer did not run"
+        );
         assert_eq!(
             line(&run.stdout, "building:"),
             format!("building: against {before}, which images.conf pins: {reason}")
         );
-        assert_ne!(pinned(&host, "slurm"), before, "{reason}");
+        assert_ne!(pinned(host, "slurm"), before, "{reason}");
     }
     assert!(host
         .read("last.pkrvars.hcl")
@@ -331,28 +351,28 @@ fn snapshot(host: &HostCopy) -> BTreeMap<String, Vec<u8>> {
     out
 }
 
-#[test]
-fn a_dry_run_says_reuse_or_why_writes_nothing_and_only_reads() {
-    let Some(host) = host() else { return };
-    host.run(&["build", "--offline"]).ok();
-    let fingerprint = labels_of(&host, FIRST)["input-fingerprint"].clone();
+/// A dry run that must write nothing, send only reads and run no packer.
+fn dry_run(host: &HostCopy) -> Run {
+    let before = snapshot(host);
+    let requests = host.api().requests().len();
+    let builds_before = builds(host);
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert_eq!(snapshot(host), before, "the dry run wrote files");
+    let sent = &host.api().requests()[requests..];
+    assert!(
+        sent.iter().all(|r| r.method == "GET"),
+        "the dry run sent a mutating request: {sent:?}"
+    );
+    assert_eq!(builds(host), builds_before, "the dry run ran packer");
+    run
+}
+
+/// After the first build.
+fn a_dry_run_says_reuse_writes_nothing_and_only_reads(host: &HostCopy) {
+    let fingerprint = labels_of(host, FIRST)["input-fingerprint"].clone();
     host.write("tools/slurm/terraform/images.conf", SEED);
 
-    let dry_run = |host: &HostCopy| -> Run {
-        let before = snapshot(host);
-        let requests = host.api().requests().len();
-        let run = host.run(&["build", "--offline", "--dry-run"]).ok();
-        assert_eq!(snapshot(host), before, "the dry run wrote files");
-        let sent = &host.api().requests()[requests..];
-        assert!(
-            sent.iter().all(|r| r.method == "GET"),
-            "the dry run sent a mutating request: {sent:?}"
-        );
-        assert_eq!(builds(host), 1, "the dry run ran packer");
-        run
-    };
-
-    let run = dry_run(&host);
+    let run = dry_run(host);
     let out = &run.stdout;
     for wanted in [
         format!("source image: {SLURM_SOURCE} (the current image of family"),
@@ -368,9 +388,14 @@ fn a_dry_run_says_reuse_or_why_writes_nothing_and_only_reads() {
         assert!(out.contains(&wanted), "{wanted}\n{out}");
     }
     assert!(!out.contains("could not find out"), "{out}");
+}
 
-    host.write("tools/slurm/packer/static/motd", "a new motd\n");
-    let out = dry_run(&host).stdout;
+/// After images were built from every input changed in turn.
+fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) {
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    // Inputs no image was made from, so the dry run builds.
+    host.write("tools/slurm/packer/static/motd", "a motd no image has\n");
+    let out = dry_run(host).stdout;
     for wanted in [
         format!("# building: against {SLURM_PINNED}, which images.conf pins: no labels"),
         format!(
@@ -381,7 +406,7 @@ fn a_dry_run_says_reuse_or_why_writes_nothing_and_only_reads() {
     }
 
     // Without the network it still succeeds, and says what it could not find out.
-    let before = snapshot(&host);
+    let before = snapshot(host);
     let run = host
         .run_env(
             &["build", "--offline", "--dry-run"],
@@ -391,7 +416,7 @@ fn a_dry_run_says_reuse_or_why_writes_nothing_and_only_reads() {
             )],
         )
         .ok();
-    assert_eq!(snapshot(&host), before);
+    assert_eq!(snapshot(host), before);
     let unknown = &run.stdout[run
         .stdout
         .find("# could not find out")

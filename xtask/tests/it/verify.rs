@@ -60,8 +60,11 @@ pub(crate) fn host(timeout: &str) -> HostCopy {
     host
 }
 
+/// One build of a good image, looked at from every side, then built again unchanged: each part
+/// was a test of its own, and each built the same image (the xtask runs and their gcloud calls
+/// are what the suite's time is made of).
 #[test]
-fn a_good_image_is_verified_labelled_and_pinned() {
+fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without_booting_again() {
     if !sandbox_available() {
         return;
     }
@@ -99,15 +102,8 @@ fn a_good_image_is_verified_labelled_and_pinned() {
     let vm = format!("us-central1-c/verify-{NEW_SLURM}");
     assert_eq!(host.api().instance_deletions(), [vm]);
     assert!(host.api().instance_names().is_empty());
-}
 
-#[test]
-fn the_vm_has_a_fuse_its_labels_and_no_external_address() {
-    if !sandbox_available() {
-        return;
-    }
-    let host = host("5m");
-    host.run(&["build", "--offline"]).ok();
+    // The VM has a fuse, its labels and no external address.
     let inserts = host.api().instance_inserts();
     assert_eq!(inserts.len(), 1);
     let vm = &inserts[0];
@@ -150,10 +146,50 @@ fn the_vm_has_a_fuse_its_labels_and_no_external_address() {
         script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
         "{script}"
     );
+
+    // The labels of the build and of its verification are both kept within GCE's rules.
+    let image = host.api().image(NEW_SLURM).unwrap();
+    let labels = image["labels"].as_object().unwrap();
+    for key in ["launcher", "workload-manager", "verification", "bom-slurm"] {
+        assert!(labels.contains_key(key), "{key} missing: {labels:?}");
+    }
+    crate::qa::within_gce_rules(labels).unwrap_or_else(|bad| panic!("{bad}: {labels:?}"));
+
+    // The narrow images table shows the verification within 100 columns.
+    let narrow = host.run(&["images"]).ok().stdout;
+    for line in narrow.lines().filter(|l| !l.starts_with("note: ")) {
+        assert!(line.chars().count() <= 100, "{line}\n{narrow}");
+    }
+    assert!(
+        narrow.lines().any(|l| l.contains("CHK")),
+        "no CHK column\n{narrow}"
+    );
+    let row = narrow
+        .lines()
+        .find(|l| l.contains(NEW_SLURM))
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert!(row.contains(" yes "), "{row}\n{narrow}");
+
+    // An unchanged rebuild (another checkout, or a reverted images.conf) reuses the verified
+    // image without booting it again.
+    host.write("tools/slurm/terraform/images.conf", SEED);
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(
+        run.stderr.contains(&format!(
+            "{NEW_SLURM} was verified when it was built: not booting it again"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.api().instance_inserts().len(), 1);
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
 }
 
 #[test]
-fn a_missing_enroot_cache_file_fails_that_check_by_name_and_pins_nothing() {
+fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_verified_again_before_reuse(
+) {
     if !sandbox_available() {
         return;
     }
@@ -178,6 +214,15 @@ fn a_missing_enroot_cache_file_fails_that_check_by_name_and_pins_nothing() {
         "failed"
     );
     assert!(host.api().instance_names().is_empty(), "the VM is deleted");
+
+    // The same inputs again: the failed image would be reused, so it is booted again first,
+    // and stays unpinned.
+    host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} is FAILED: verifying it before it is pinned again"),
+        "failed its verification: enroot-cache-cuda",
+    ]);
+    assert_eq!(host.api().instance_inserts().len(), 2);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
 #[test]
@@ -575,6 +620,9 @@ fn the_default_checks_run_in_a_copy_of_the_real_host_repository() {
 #[test]
 fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
     let host = host("5m");
+    // Only the checks script's line is looked at: a gcloud that fails at once stands in for the
+    // real one, whose three checks cost three starts of it per doctor run (`doctor::` tests them).
+    host.stand_in("gcloud", "#!/bin/sh\necho 'gcloud: stand-in' >&2\nexit 1\n");
     let line = |run: &crate::support::Run| {
         run.stdout
             .lines()
@@ -609,45 +657,4 @@ fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
         "{}",
         run.stdout
     );
-}
-
-#[test]
-fn an_unchanged_rebuild_reuses_the_verified_image_without_booting_it_again() {
-    if !sandbox_available() {
-        return;
-    }
-    let host = host("5m");
-    host.run(&["build", "--offline"]).ok();
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    let run = host.run(&["build", "--offline"]).ok();
-    assert!(
-        run.stderr.contains(&format!(
-            "{NEW_SLURM} was verified when it was built: not booting it again"
-        )),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(host.api().instance_inserts().len(), 1);
-    assert!(host
-        .read("tools/slurm/terraform/images.conf")
-        .contains(NEW_SLURM));
-}
-
-#[test]
-fn an_image_that_failed_is_verified_again_before_it_is_reused_and_stays_unpinned() {
-    if !sandbox_available() {
-        return;
-    }
-    let host = host("5m");
-    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
-    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
-    host.run(&["build", "--offline"])
-        .fails_with(&["failed its verification: enroot-cache-cuda"]);
-    // The same inputs again: the failed image would be reused, so it is booted again first.
-    host.run(&["build", "--offline"]).fails_with(&[
-        &format!("{NEW_SLURM} is FAILED: verifying it before it is pinned again"),
-        "failed its verification: enroot-cache-cuda",
-    ]);
-    assert_eq!(host.api().instance_inserts().len(), 2);
-    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
