@@ -203,9 +203,6 @@ fn a_release_without_a_git_identity_stops_before_any_work_and_doctor_says_so() {
         dry.stdout
     );
 
-    // Only doctor's git line is looked at: a gcloud that fails at once stands in for the real
-    // one, whose three checks cost three starts of it (`doctor::` tests them).
-    host.stand_in("gcloud", "#!/bin/sh\necho 'gcloud: stand-in' >&2\nexit 1\n");
     let doctor = without_identity(&["doctor"]);
     let line = doctor
         .stdout
