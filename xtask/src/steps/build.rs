@@ -488,7 +488,11 @@ pub fn build_one(
     // just read again) decides reuse, gives the labels of the images it names, and, when
     // nothing is built or booted, is the survey shown after the pin.
     let images = match &plan.fingerprint {
-        Some(_) => Some(gcloud.list_images().context(REUSE_LOOKUP)?),
+        Some(_) => Some(
+            gcloud
+                .list_images_for("looking for an image made from the same inputs")
+                .context(REUSE_LOOKUP)?,
+        ),
         None => None,
     };
     let verdict = images

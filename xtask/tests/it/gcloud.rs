@@ -731,6 +731,14 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
     assert!(run
         .stdout
         .contains("reusing det-environments-slurm-ci-1800000000"));
+    // The one listing is announced as what it is for.
+    assert!(
+        run.stderr.contains(
+            "gcloud: looking for an image made from the same inputs in project determined-ai"
+        ),
+        "{}",
+        run.stderr
+    );
     assert!(
         run.stdout.contains("slurm images in project"),
         "{}",
