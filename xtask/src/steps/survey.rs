@@ -18,8 +18,7 @@ use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
 
 /// After a build: the workload manager's images with the prune hint. A failure here only
-/// warns: the image is built and pinned already.
-/// `listed` is the project's images when this run has just listed them; else they are listed.
+/// warns: the image is built and pinned already. `listed` is the project's images when this run has just listed them; else they are listed.
 pub fn after_build(
     sh: &Shell,
     host: &HostTree,
