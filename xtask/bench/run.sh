@@ -128,10 +128,32 @@ costs about a second here, so the calls are most of each command's time.
 
 $(cat "$work/calls")
 
-\`build\` makes three calls: the source family's current image, the lookup of an image with the
-same fingerprint (which also returns the pinned image's labels, for the "why"), and the image
-list after the build. \`doctor\` runs its network checks side by side. Artifactory is a closed
-loopback port here, so doctor's Artifactory check fails at once.
+\`build\` makes three calls: the source family's current image, one list of the project's images
+(it finds an image with the same fingerprint and the pinned image's labels, for the "why"), and
+the image list after the build. A build that reuses an image makes two: the list that found it
+is also the table after the pin, since nothing was built. \`doctor\` runs its network checks side
+by side. Artifactory is a closed loopback port here, so doctor's Artifactory check fails at once.
+
+Before and after issue 15's trim (calls per run, counted from the integration tests through a
+logging gcloud; a run of console reads during a verification counts once, as it depends on the
+VM's pace; \`gcloud::a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need\` and
+\`gcloud::a_verified_build_its_reuse_and_verify_read_each_image_once\` keep them):
+
+| command | before | after | the calls left out |
+|---|---|---|---|
+| \`build\`, new image, no checks script | 3 | 3 | none: the list after packer is fresh |
+| \`build\`, reused | 3 | 2 | the second list: the lookup's list is the table |
+| \`build\`, reused, verified already | 4 | 2 | that list, and the image's \`describe\` (its labels are in the list) |
+| \`build\`, reused, failed before, verified again | 8 | 6 | both \`describe\`s of the image (its labels are in the list) |
+| \`build\`, new image, verified (a release: twice, one list after) | 8 | 8 | none: its own labels and the replaced image's are read after packer |
+| \`build --dry-run\` | 2 | 2 | |
+| \`verify IMAGE\` | 6 | 5 | the second \`describe\`: the labels read first are those added to |
+| \`images\` / \`prune\` / \`doctor\` | 3 / 1 / 3 | 3 / 1 / 3 | none (below) |
+
+Kept on purpose: a new image's build lists again after packer (an hour-old listing would show
+another build's images as missing); \`doctor\`'s \`project-info describe\` beside its image list (a
+separate permission, a separate check, run side by side); \`images\`' two family lookups (they mark
+the image a build would reuse now).
 
 ## Release: both builds in the wall time of one
 

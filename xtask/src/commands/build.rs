@@ -85,7 +85,7 @@ impl Build {
                 ),
             ));
         }
-        survey::after_build(sh, host, &inputs.config, wm);
+        survey::after_build(sh, host, &inputs.config, wm, pinned.images);
         next_steps(host, wm, &pinned.change);
         Ok(())
     }

@@ -80,7 +80,16 @@ impl Verify {
             &described.labels,
             described.description.as_deref(),
         )?;
-        let outcome = verify(host, &gcloud, &setup, &image, &expected, Output::Inherit)?;
+        // Its labels were read just above: the labelling adds to them without reading again.
+        let outcome = verify(
+            host,
+            &gcloud,
+            &setup,
+            &image,
+            &expected,
+            Some(described.labels.clone()),
+            Output::Inherit,
+        )?;
         for line in outcome.report.lines() {
             outln!("{line}");
         }

@@ -299,10 +299,12 @@ impl<'a> Gcloud<'a> {
 
     /// Every image of the project: one call, without the public image projects.
     pub fn list_images(&self) -> anyhow::Result<Vec<Image>> {
-        self.json(
-            "listing the images",
-            &["compute", "images", "list", "--no-standard-images"],
-        )
+        self.list_images_for("listing the images")
+    }
+
+    /// [`Gcloud::list_images`], announced as `what` the list is for.
+    pub fn list_images_for(&self, what: &str) -> anyhow::Result<Vec<Image>> {
+        self.json(what, &["compute", "images", "list", "--no-standard-images"])
     }
 
     /// The current image of a family in this project (the project that publishes it): what

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::Shell;
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{read_bounded, write_atomically, HostTree};
 use crate::model::config::Config;
@@ -67,6 +67,11 @@ pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
         source.family, source.project
     )
 }
+
+/// What a failed look for an image to reuse was doing, and where to look next.
+const REUSE_LOOKUP: &str =
+    "looking for an image made from the same inputs before spending VM time \
+     (`cargo xtask slurm-image doctor` checks gcloud's access)";
 
 /// A manifest holds a few builds of one run; one this large is not packer's.
 const MANIFEST_MAX_BYTES: u64 = 16 * 1024 * 1024;
@@ -224,8 +229,8 @@ impl Plan {
     }
 
     /// Whether an image made from the same inputs exists, and if not, why a build is needed
-    /// (one gcloud call, which only reads). `None` when the fingerprint is unknown: then
-    /// nothing can be reused or compared.
+    /// (one gcloud call, which only reads the images that matter). `None` when the fingerprint
+    /// is unknown: then nothing can be reused or compared.
     pub fn verdict(
         &self,
         gcloud: &Gcloud,
@@ -237,22 +242,32 @@ impl Plan {
         };
         let listed = gcloud
             .images_for_reuse(fingerprint, pinned)
-            .context(
-                "looking for an image made from the same inputs before spending VM time \
-                 (`cargo xtask slurm-image doctor` checks gcloud's access)",
-            )?
-            .into_iter()
+            .context(REUSE_LOOKUP)?;
+        Ok(self.verdict_among(&listed, pinned, force))
+    }
+
+    /// [`Plan::verdict`] decided from a listing already made, which may hold any other images
+    /// besides: the same rule picks out those with this fingerprint and the pinned one.
+    pub fn verdict_among(
+        &self,
+        images: &[Image],
+        pinned: Option<&str>,
+        force: bool,
+    ) -> Option<Verdict> {
+        self.fingerprint.as_ref()?;
+        let listed = images
+            .iter()
             .map(|image| Listed {
                 created: parse_rfc3339(&image.creation_timestamp).unwrap_or(0),
-                name: image.name,
-                status: image.status,
-                labels: image.labels,
+                name: image.name.clone(),
+                status: image.status.clone(),
+                labels: image.labels.clone(),
             })
             .collect::<Vec<_>>();
         let labels: BTreeMap<String, String> = self.labels.iter().cloned().collect();
-        Ok(Some(provenance::verdict(
+        Some(provenance::verdict(
             &listed, &labels, self.wm, pinned, force,
-        )))
+        ))
     }
 
     /// The line that says what a verdict means: reuse, or why a build is needed.
@@ -469,7 +484,20 @@ pub fn build_one(
     output: Output<'_>,
 ) -> anyhow::Result<Pinned> {
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
-    let verdict = plan.verdict(gcloud, pinned.as_deref(), force)?;
+    // One listing of the whole project (the caller holds the build lock, and images.conf was
+    // just read again) decides reuse, gives the labels of the images it names, and, when
+    // nothing is built or booted, is the survey shown after the pin.
+    let images = match &plan.fingerprint {
+        Some(_) => Some(
+            gcloud
+                .list_images_for("looking for an image made from the same inputs")
+                .context(REUSE_LOOKUP)?,
+        ),
+        None => None,
+    };
+    let verdict = images
+        .as_deref()
+        .and_then(|images| plan.verdict_among(images, pinned.as_deref(), force));
     if let Some(verdict) = &verdict {
         output.print(&plan.explain(verdict, pinned.as_deref()));
     }
@@ -478,8 +506,10 @@ pub fn build_one(
             image: &image,
             reused: true,
             interrupted: None,
+            listed: images.as_deref(),
         };
-        let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
+        let checked =
+            verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
         let change =
             record(host, plan.wm, &image, output).map_err(|err| unpinned(err, plan, &image))?;
         return Ok(Pinned {
@@ -487,7 +517,9 @@ pub fn build_one(
             change,
             reused: true,
             interrupted: None,
-            inside,
+            inside: checked.inside,
+            // A verification relabelled the image and took minutes: the survey lists afresh.
+            images: images.filter(|_| !checked.booted),
         });
     }
     let built = plan.run(sh, host, output)?;
@@ -514,8 +546,9 @@ pub fn build_one(
         image: &built.image,
         reused: false,
         interrupted: built.interrupted,
+        listed: None,
     };
-    let inside = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
+    let checked = verify::before_pin(host, gcloud, gate, plan, &new, pinned.as_deref(), output)?;
     let change = record(host, plan.wm, &built.image, output).map_err(|err| {
         if is_interrupted(&err) {
             unpinned(err, plan, &built.image)
@@ -528,7 +561,9 @@ pub fn build_one(
         change,
         reused: false,
         interrupted: built.interrupted,
-        inside,
+        inside: checked.inside,
+        // Listed before packer ran, which may take an hour: the survey lists afresh.
+        images: None,
     })
 }
 
@@ -572,6 +607,9 @@ pub struct Pinned {
     /// What changed inside the image against the one it replaced, from their bills of
     /// materials: `slurm 23.11.4 -> 23.11.6`.
     pub inside: Option<String>,
+    /// The project's images as they stand after the pin, when the listing that decided reuse
+    /// still shows them (nothing was built), so that the survey need not list them again.
+    pub images: Option<Vec<Image>>,
 }
 
 /// How often a lock wait looks again at the lock and at the signals.

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use xshell::Shell;
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
@@ -18,9 +18,19 @@ use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
 
 /// After a build: the workload manager's images with the prune hint. A failure here only
-/// warns: the image is built and pinned already.
-pub fn after_build(sh: &Shell, host: &HostTree, config: &Config, wm: WorkloadManager) {
-    match Survey::take(sh, host, config, config.prune.keep) {
+/// warns: the image is built and pinned already. `listed` is the project's images when this run has just listed them; else they are listed.
+pub fn after_build(
+    sh: &Shell,
+    host: &HostTree,
+    config: &Config,
+    wm: WorkloadManager,
+    listed: Option<Vec<Image>>,
+) {
+    let survey = match listed {
+        Some(listed) => Survey::of(sh, host, config, config.prune.keep, listed),
+        None => Survey::take(sh, host, config, config.prune.keep),
+    };
+    match survey {
         Ok(survey) => {
             survey.print(&[wm]);
             let doomed = survey.deletions(wm);
@@ -71,6 +81,30 @@ impl Survey {
         config: &Config,
         keep: usize,
     ) -> anyhow::Result<Survey> {
+        Survey::over(sh, host, config, keep, || {
+            Gcloud::new(sh, &config.gcp.project)?.list_images()
+        })
+    }
+
+    /// [`Survey::take`] over images this run has just listed.
+    pub fn of(
+        sh: &Shell,
+        host: &HostTree,
+        config: &Config,
+        keep: usize,
+        listed: Vec<Image>,
+    ) -> anyhow::Result<Survey> {
+        Survey::over(sh, host, config, keep, || Ok(listed))
+    }
+
+    /// The survey over the images `list` gives, asked for once the protections are read.
+    fn over(
+        sh: &Shell,
+        host: &HostTree,
+        config: &Config,
+        keep: usize,
+        list: impl FnOnce() -> anyhow::Result<Vec<Image>>,
+    ) -> anyhow::Result<Survey> {
         // Without knowing the pinned images nothing can be planned safely.
         let conf = read_images_conf(host)?;
         let release = git::release_pins(sh, &host.root, &config.prune.release_branches)
@@ -82,8 +116,7 @@ impl Survey {
                 .collect(),
             release_pins: release.pins,
         };
-        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
-        let listed = gcloud.list_images()?;
+        let listed = list()?;
         let branches_checked = release.checked;
         let mut notes = release.notes;
         // Only images of the family the template builds into are this tool's to prune.

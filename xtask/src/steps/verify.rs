@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::packer::Output;
 use crate::host::{write_atomically, HostTree};
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
@@ -131,9 +131,9 @@ impl Setup {
 
 /// The step between packer (or the choice to reuse an image) and the pin. Returns when
 /// `image` may be pinned, with what changed inside it against `replaced` (the image pinned
-/// before) when both have a bill of materials; otherwise an error that names the failed checks
-/// and the commands to verify again or pin anyway. A reused image already verified is not
-/// booted again; one that failed, or was never verified, is.
+/// before) when both have a bill of materials, and whether a VM booted it; otherwise an error
+/// that names the failed checks and the commands to verify again or pin anyway. A reused
+/// image already verified is not booted again; one that failed, or was never verified, is.
 pub fn before_pin(
     host: &HostTree,
     gcloud: &Gcloud,
@@ -142,12 +142,12 @@ pub fn before_pin(
     new: &New<'_>,
     replaced: Option<&str>,
     output: Output<'_>,
-) -> anyhow::Result<Option<String>> {
+) -> anyhow::Result<Checked> {
     let image = new.image;
     let setup = match gate {
         Gate::Skip(why) => {
             output.say(&format!("pinning {image} unverified: {why}"));
-            return Ok(None);
+            return Ok(Checked::default());
         }
         Gate::Verify(setup) => setup,
     };
@@ -162,18 +162,25 @@ pub fn before_pin(
             ),
         ));
     }
+    // A reused image was listed moments ago, with its labels; a new one carries only what
+    // packer and the build gave it, which the labelling reads before it adds to them.
+    let mut existing = None;
     if new.reused {
-        let labels = gcloud.describe_image(image)?.labels;
+        let labels = match new.listed.and_then(|listed| labels_in(listed, image)) {
+            Some(labels) => labels,
+            None => gcloud.describe_image(image)?.labels,
+        };
         if labels.get(verification::STATUS).map(String::as_str) == Some(verification::VERIFIED) {
             output.say(&format!(
                 "{image} was verified when it was built: not booting it again"
             ));
-            return Ok(None);
+            return Ok(Checked::default());
         }
         output.say(&format!(
             "{image} is {}: verifying it before it is pinned again",
             verification::status_of(&labels)
         ));
+        existing = Some(labels);
     }
     let launcher = plan
         .variables
@@ -182,25 +189,45 @@ pub fn before_pin(
         .map(|p| p.version.to_string())
         .context("the build's variables name no launcher package to check the image for")?;
     let expected = setup.expected(plan.wm, &launcher);
-    let outcome = verify(host, gcloud, setup, image, &expected, output)?;
+    let outcome = verify(host, gcloud, setup, image, &expected, existing, output)?;
     if !outcome.report.passed() {
         return Err(Failed(failure(image, &outcome)).into());
     }
     output.say(&format!("verified {image}: every check passed"));
+    let mut checked = Checked {
+        inside: None,
+        booted: true,
+    };
     let Some(replaced) = replaced.filter(|r| *r != image) else {
-        return Ok(None);
+        return Ok(checked);
     };
     // Only for the summary: a replaced image that cannot be read changes nothing.
-    let before = match gcloud.describe_image(replaced) {
-        Ok(before) => before.labels,
-        Err(_) => return Ok(None),
+    let before = match new.listed {
+        // Not in the listing made moments ago: it does not exist.
+        Some(listed) => labels_in(listed, replaced),
+        None => gcloud
+            .describe_image(replaced)
+            .ok()
+            .map(|before| before.labels),
+    };
+    let Some(before) = before else {
+        return Ok(checked);
     };
     let diff = bom_diff(&before, &outcome.labels);
     if diff.is_empty() {
-        return Ok(None);
+        return Ok(checked);
     }
     output.print(&format!("inside {image}, against {replaced}: {diff}"));
-    Ok(Some(diff))
+    checked.inside = Some(diff);
+    Ok(checked)
+}
+
+/// The labels of the image named `name` in a listing, when it is there.
+fn labels_in(listed: &[Image], name: &str) -> Option<BTreeMap<String, String>> {
+    listed
+        .iter()
+        .find(|listed| listed.name == name)
+        .map(|listed| listed.labels.clone())
 }
 
 /// The image a build is about to pin.
@@ -210,6 +237,20 @@ pub struct New<'a> {
     pub reused: bool,
     /// A signal that arrived as packer finished.
     pub interrupted: Option<i32>,
+    /// The project's images as this run listed them moments before (under the build lock,
+    /// with nothing built since): the labels of the image and of the one it replaces are read
+    /// from it, not asked for again. `None` after a packer run, which takes long enough for
+    /// them to change.
+    pub listed: Option<&'a [Image]>,
+}
+
+/// What the step before the pin found.
+#[derive(Default)]
+pub struct Checked {
+    /// What changed inside the image against the one it replaced: `slurm 23.11.4 -> 23.11.6`.
+    pub inside: Option<String>,
+    /// A VM booted the image to verify it, which relabelled it.
+    pub booted: bool,
 }
 
 /// What a verification found.
@@ -224,13 +265,15 @@ pub struct Outcome {
 
 /// Boots `image`, waits for the checks' report within the bound, deletes the VM whatever
 /// happens, and labels the image. A signal ends the wait; the VM is deleted and the error says
-/// the signal.
+/// the signal. `existing` is the image's labels when the caller has just read them; else they
+/// are read before the labelling.
 pub fn verify(
     host: &HostTree,
     gcloud: &Gcloud,
     setup: &Setup,
     image: &str,
     expected: &Expected,
+    existing: Option<BTreeMap<String, String>>,
     output: Output<'_>,
 ) -> anyhow::Result<Outcome> {
     let vm = Vm::new(image, &setup.zone, &setup.settings);
@@ -271,7 +314,7 @@ pub fn verify(
     }
     let (console, timed_out) = waited?;
     let report = Report::parse(&console);
-    let labels = label(gcloud, image, &report, output)?;
+    let labels = label(gcloud, image, existing, &report, output)?;
     Ok(Outcome {
         report,
         console,
@@ -373,11 +416,15 @@ fn delete_vm(gcloud: &Gcloud, vm: &Vm, output: Output<'_>) {
 fn label(
     gcloud: &Gcloud,
     image: &str,
+    existing: Option<BTreeMap<String, String>>,
     report: &Report,
     output: Output<'_>,
 ) -> anyhow::Result<BTreeMap<String, String>> {
     let labels = verification::labels(report);
-    let existing = gcloud.describe_image(image)?.labels;
+    let existing = match existing {
+        Some(existing) => existing,
+        None => gcloud.describe_image(image)?.labels,
+    };
     let merged = merged_labels(&existing, &labels)?;
     gcloud
         .add_image_labels(image, &labels)

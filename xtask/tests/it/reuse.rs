@@ -190,9 +190,8 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
         [
             "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
             "GET /compute/v1/projects/determined-ai/global/images",
-            "GET /compute/v1/projects/determined-ai/global/images",
         ],
-        "the source, one look for an image to reuse, the summary"
+        "the source, and one listing that finds the image to reuse and is the summary"
     );
     assert!(host.api().only_reads());
 
