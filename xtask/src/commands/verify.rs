@@ -12,7 +12,7 @@ use crate::model::verification::{bill_of_materials, status_of};
 use crate::model::WorkloadManager;
 use crate::steps::build::record;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
-use crate::steps::verify::{expected_of, failure, verify, workload_manager_of, Gate};
+use crate::steps::verify::{expected_of, verify, workload_manager_of, Failed, Gate};
 
 /// Verify an image on demand: boot it on a short-lived VM, run the checks script, report.
 ///
@@ -94,7 +94,7 @@ impl Verify {
             outln!("{line}");
         }
         if !outcome.report.passed() {
-            bail!("{}", failure(&image, &outcome));
+            return Err(Failed::new(&image, &outcome).into());
         }
         let bom = bill_of_materials(&outcome.labels)
             .into_iter()

@@ -247,7 +247,7 @@ pub fn settle(
     let mut failed = Vec::new();
     for (plan, result) in plans.iter().zip(results) {
         if let Err(err) = result {
-            if verify::is_failed(err) {
+            if verify::failed(err).is_some() {
                 failed.push((plan.wm, Failure::Verification));
             } else {
                 show_log_tail(host, plan);
@@ -267,16 +267,10 @@ pub fn settle(
 /// with: in a release, `release --redo` verifies the image again and commits it, so it is the
 /// one next step the release names.
 fn without_verify_steps(err: &anyhow::Error) -> String {
-    let text = format!("{err:#}");
-    if !verify::is_failed(err) {
-        return text;
+    match verify::failed(err) {
+        Some(failed) => failed.report.clone(),
+        None => format!("{err:#}"),
     }
-    text.lines()
-        .filter(|line| {
-            !line.starts_with("to verify it again") && !line.starts_with("to pin it anyway")
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// Commits images.conf alone on the release branch with `message` (every pin and its

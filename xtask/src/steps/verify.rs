@@ -191,7 +191,7 @@ pub fn before_pin(
     let expected = setup.expected(plan.wm, &launcher);
     let outcome = verify(host, gcloud, setup, image, &expected, existing, output)?;
     if !outcome.report.passed() {
-        return Err(Failed(failure(image, &outcome)).into());
+        return Err(Failed::new(image, &outcome).into());
     }
     output.say(&format!("verified {image}: every check passed"));
     let mut checked = Checked {
@@ -441,25 +441,44 @@ fn label(
 }
 
 /// An image that packer built and that then failed its verification: a release says so
-/// instead of pointing at packer's log.
+/// instead of pointing at packer's log. What failed and what to do next are kept apart, so a
+/// release can name its own next step (`release --redo`) instead of `verify`'s.
 #[derive(Debug)]
-pub struct Failed(String);
+pub struct Failed {
+    /// Each failed check and the console's tail.
+    pub report: String,
+    /// The `verify` commands that finish the job by hand.
+    pub next: String,
+}
+
+impl Failed {
+    pub fn new(image: &str, outcome: &Outcome) -> Failed {
+        Failed {
+            report: failure(image, outcome),
+            next: format!(
+                "to verify it again (and pin it if it passes): {}\nto pin it anyway: {}",
+                verify_command(image, "--pin"),
+                verify_command(image, "--pin-unverified")
+            ),
+        }
+    }
+}
 
 impl std::fmt::Display for Failed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        write!(f, "{}\n{}", self.report, self.next)
     }
 }
 
 impl std::error::Error for Failed {}
 
-/// Whether `err` is, or was caused by, a failed verification.
-pub fn is_failed(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.is::<Failed>())
+/// The failed verification `err` is, or was caused by.
+pub fn failed(err: &anyhow::Error) -> Option<&Failed> {
+    err.chain().find_map(|cause| cause.downcast_ref::<Failed>())
 }
 
-/// The error of a failed verification: each failed check, the console's tail, what to do.
-pub fn failure(image: &str, outcome: &Outcome) -> String {
+/// What a failed verification found: each failed check and the console's tail.
+fn failure(image: &str, outcome: &Outcome) -> String {
     let mut text = if outcome.timed_out {
         format!(
             "the verification of {image} timed out: the checks did not report their end within the bound \
@@ -483,18 +502,13 @@ pub fn failure(image: &str, outcome: &Outcome) -> String {
     }
     text.push_str(&format!(
         "; it is labelled {}={}, and its line in images.conf is unchanged\n\
-         the last lines of the VM's console:\n",
+         the last lines of the VM's console:",
         verification::STATUS,
         verification::FAILED
     ));
     for line in console_tail(&outcome.console, CONSOLE_TAIL) {
-        text.push_str(&format!("  | {line}\n"));
+        text.push_str(&format!("\n  | {line}"));
     }
-    text.push_str(&format!(
-        "to verify it again (and pin it if it passes): {}\nto pin it anyway: {}",
-        verify_command(image, "--pin"),
-        verify_command(image, "--pin-unverified")
-    ));
     text
 }
 
