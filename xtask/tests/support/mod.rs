@@ -202,6 +202,7 @@ impl HostCopy {
     /// terminal and none of the user's overrides or credentials.
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        with_default_signals(&mut cmd);
         cmd.arg("slurm-image")
             .args(args)
             .current_dir(self.root())
@@ -347,6 +348,24 @@ fn show_runs_on_failure() {
     });
 }
 
+/// Starts `cmd` with SIGINT, SIGQUIT, SIGHUP and SIGTERM at their defaults. A test runner
+/// started in a script's background or under nohup hands its children SIGINT and SIGQUIT (or
+/// SIGHUP) ignored, and the xtask rightly keeps an ignored signal ignored; the tests signal it as
+/// a terminal would, so it must start as it would from a terminal, whatever started the tests.
+pub fn with_default_signals(cmd: &mut Command) {
+    // SAFETY: signal() is async-signal-safe, and nothing else runs between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+                if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// A running xtask (or any program) whose stdout and stderr are collected as they come, for
 /// tests that watch what it says or signal it. Its output is shown if the test fails.
 pub struct Running {
@@ -359,6 +378,7 @@ pub struct Running {
 impl Running {
     pub fn spawn(mut cmd: Command) -> Running {
         show_runs_on_failure();
+        with_default_signals(&mut cmd);
         let what = std::iter::once(cmd.get_program())
             .chain(cmd.get_args())
             .map(|a| a.to_string_lossy())
