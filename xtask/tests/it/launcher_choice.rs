@@ -2,9 +2,8 @@
 //! `launcher` and `doctor` tell the same story of the same situation, and a dry run never makes
 //! a launcher up or says a real build would stop where it would fetch.
 
-use std::process::Command;
-
 use crate::support::artifactory::Server;
+use crate::support::commit_host_tree;
 use crate::support::{require_tool, HostCopy, Run, GIT_IDENTITY as IDENTITY};
 
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
@@ -27,23 +26,7 @@ fn repo(local: Option<&str>) -> Option<HostCopy> {
             b"local package",
         );
     }
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/compute-images/\n",
-    );
-    for args in [
-        &["init", "-q", "-b", "main"][..],
-        &["add", "."],
-        &["commit", "-q", "-m", "The host tree"],
-    ] {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(host.root())
-            .envs(IDENTITY)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    }
+    commit_host_tree(&host);
     Some(host)
 }
 

@@ -2,6 +2,7 @@
 //! a release without a git identity or with nothing to change, `--redo` off a release branch,
 //! doctor logged out, a wide `images`, and which workload manager each line is about.
 
+use crate::support::commit_host_tree;
 use crate::support::{git, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 /// A usage error: clap's exit code 2 and the message's parts.
@@ -85,13 +86,7 @@ fn repo() -> HostCopy {
         &format!("tools/slurm/packer/build/{LAUNCHER}"),
         b"launcher 3.3.1-2",
     );
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
-    );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
     host
 }
 

@@ -4,6 +4,7 @@
 use std::io::Read;
 use std::process::{Child, Command, Stdio};
 
+use crate::support::commit_host_tree;
 use crate::support::{
     require_tool, wait_until, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
 };
@@ -186,10 +187,7 @@ fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
         "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
         b"launcher package bytes",
     );
-    host.write(".gitignore", "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n");
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
 
     let mut cmd = host.xtask(&["release", "--yes", "--offline", "--branch", "closed-pipe"]);
     cmd.envs(IDENTITY)

@@ -1,6 +1,7 @@
 //! One plan: a dry run and then the run on the same state decide the same launcher, source
 //! image, variables, reuse or build, and images.conf change.
 
+use crate::support::commit_host_tree;
 use crate::support::{git, require_tool, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -158,13 +159,7 @@ fn per_wm(out: &str, start: &str) -> Vec<String> {
 #[test]
 fn a_release_does_what_its_dry_run_planned_whether_it_builds_or_reuses() {
     let Some(host) = host() else { return };
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
-    );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
 
     // Building both.
     let dry = release(&host, &["--dry-run", "--branch", "slurm-images-one"]);

@@ -4,9 +4,10 @@
 use std::io::BufReader;
 use std::process::Stdio;
 
+use crate::support::commit_host_tree;
 use crate::support::GIT_IDENTITY as IDENTITY;
 use crate::support::{read_until_line, HostCopy};
-use crate::verify::{git, host, sandbox_available, SEED};
+use crate::verify::{host, sandbox_available, SEED};
 
 const CONF: &str = "tools/slurm/terraform/images.conf";
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
@@ -16,13 +17,7 @@ const NEW_PBS: &str = "det-environments-pbs-ci-1800000000";
 /// may branch from it.
 fn release_host(timeout: &str) -> HostCopy {
     let host = host(timeout);
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/compute-images/\n/vms/\n",
-    );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
     host
 }
 

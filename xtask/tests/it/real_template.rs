@@ -2,6 +2,7 @@
 //! `manifest_path`, `image_labels` or `source_image`: both builds at once, labels, the source
 //! image packer used, reuse, and the task images' consumers.
 
+use crate::support::commit_host_tree;
 use crate::support::{git, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -23,13 +24,7 @@ fn real_form() -> HostCopy {
 /// [`real_form`] as a git repository with one commit on `main`.
 fn real_form_repo() -> HostCopy {
     let host = real_form();
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
-    );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
     host
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 use crate::support::artifactory::Server;
+use crate::support::commit_host_tree;
 use crate::support::{
     git, temp_dir, HostCopy, Run, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
 };
@@ -27,15 +28,7 @@ fn repo_of(host: HostCopy) -> HostCopy {
         &format!("tools/slurm/packer/build/{LAUNCHER}"),
         b"launcher package bytes",
     );
-    // As in the real repository, target/ (the tool's files) and build/ are ignored; so are
-    // the test's stand-ins and what they record.
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n/compute-images/\n/validated-*\n",
-    );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
     host
 }
 

@@ -4,6 +4,7 @@
 use std::io::BufReader;
 use std::process::Stdio;
 
+use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
 use crate::support::{
     read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
@@ -363,17 +364,6 @@ fn without_a_checks_script_the_pin_says_it_is_unverified_and_how_to_add_one() {
     assert!(host.api().instance_inserts().is_empty());
 }
 
-/// Runs git in the host tree as the tests' user.
-pub(crate) fn git(host: &HostCopy, args: &[&str]) {
-    let status = std::process::Command::new("git")
-        .args(args)
-        .current_dir(host.root())
-        .envs(IDENTITY)
-        .status()
-        .unwrap();
-    assert!(status.success(), "git {args:?}");
-}
-
 #[test]
 fn a_release_verifies_both_images_at_once() {
     if !sandbox_available() {
@@ -383,10 +373,6 @@ fn a_release_verifies_both_images_at_once() {
     // Each VM runs its checks only once both exist: verifications one after the other would
     // time out on the first.
     host.api().boot_together(2);
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/compute-images/\n/vms/\n",
-    );
     // The images pinned before, verified by an earlier release.
     host.api().add_image(
         "det-environments-slurm-ci-1717047568",
@@ -399,9 +385,7 @@ fn a_release_verifies_both_images_at_once() {
         ],
         "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
     );
-    git(&host, &["init", "-q", "-b", "main"]);
-    git(&host, &["add", "."]);
-    git(&host, &["commit", "-q", "-m", "The host tree"]);
+    commit_host_tree(&host);
     let run = host
         .run_env(
             &[

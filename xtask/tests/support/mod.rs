@@ -564,6 +564,20 @@ pub const GIT_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "tester@example.com"),
 ];
 
+/// Makes the copy a git repository with one commit of the host tree on `main`, ignoring, as the
+/// real repository does, target/ (the tool's files) and build/, and the tests' stand-ins and
+/// what they record.
+pub fn commit_host_tree(host: &HostCopy) {
+    host.write(
+        ".gitignore",
+        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n\
+         /compute-images/\n/validated-*\n/vms/\n",
+    );
+    git(host, &["init", "-q", "-b", "main"]);
+    git(host, &["add", "."]);
+    git(host, &["commit", "-q", "-m", "The host tree"]);
+}
+
 /// Runs git in the host tree as the tests' user; its stdout without the trailing newline.
 pub fn git(host: &HostCopy, args: &[&str]) -> String {
     let out = Command::new("git")
