@@ -174,19 +174,27 @@ fn close_stdout_during_packer(mut cmd: Command) -> Run {
     }
 }
 
-#[test]
-fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
+const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
+
+/// A copy with the stand-in packer, both images pinned and a launcher in build/.
+fn host_ready_to_build() -> HostCopy {
     let host = HostCopy::new();
     host.stand_in("packer", STAND_IN_PACKER);
-    let conf = "tools/slurm/terraform/images.conf";
     host.write(
-        conf,
+        IMAGES_CONF,
         "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
     );
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
         b"launcher package bytes",
     );
+    host
+}
+
+#[test]
+fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
+    let host = host_ready_to_build();
+    let conf = IMAGES_CONF;
     commit_host_tree(&host);
 
     let mut cmd = host.xtask(&["release", "--yes", "--offline", "--branch", "closed-pipe"]);
@@ -217,17 +225,8 @@ fn a_release_whose_stdout_closes_mid_build_still_pins_and_commits() {
 
 #[test]
 fn a_build_whose_stdout_closes_mid_build_lets_packer_finish_and_pins() {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    let conf = "tools/slurm/terraform/images.conf";
-    host.write(
-        conf,
-        "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
-    );
-    host.write(
-        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
-        b"launcher package bytes",
-    );
+    let host = host_ready_to_build();
+    let conf = IMAGES_CONF;
     let mut cmd = host.xtask(&["build", "--offline"]);
     cmd.env("FAKE_PACKER_DELAY", "2");
     // packer must run on (a packer killed by SIGPIPE leaves its VM behind) and the image be
