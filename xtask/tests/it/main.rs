@@ -23,6 +23,7 @@ mod packer_real;
 mod plan;
 mod playbook;
 mod qa;
+mod real_host;
 mod real_template;
 mod release;
 mod reuse;

@@ -5,10 +5,10 @@
 use crate::support::commit_host_tree;
 use crate::support::{git, HostCopy, Run, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+pub(crate) const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const SEED: &str =
     "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
-const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
+pub(crate) const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
 /// The real form with the stand-in packer, older pins and a launcher package in build/.
 fn real_form() -> HostCopy {
     let host = HostCopy::real_form();
@@ -28,13 +28,13 @@ fn real_form_repo() -> HostCopy {
     host
 }
 
-fn run_in_repo(host: &HostCopy, args: &[&str], env: &[(&str, &str)]) -> Run {
+pub(crate) fn run_in_repo(host: &HostCopy, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = host.xtask(args);
     cmd.envs(IDENTITY).envs(env.iter().copied());
     Run::of(cmd)
 }
 
-fn packer_builds(host: &HostCopy) -> usize {
+pub(crate) fn packer_builds(host: &HostCopy) -> usize {
     host.packer_calls()
         .iter()
         .filter(|c| c.contains("| build"))
@@ -42,7 +42,7 @@ fn packer_builds(host: &HostCopy) -> usize {
 }
 
 /// The labels of an image in the loopback Compute API, as `key=value` lines.
-fn labels_of(host: &HostCopy, image: &str) -> Vec<String> {
+pub(crate) fn labels_of(host: &HostCopy, image: &str) -> Vec<String> {
     let image = host
         .api()
         .image(image)
@@ -217,7 +217,7 @@ fn an_image_that_cannot_be_labelled_is_pinned_with_the_command_that_labels_it() 
 }
 
 /// An Artifactory that refuses at once, so that doctor's lookup does not wait.
-const NO_ARTIFACTORY: (&str, &str) = (
+pub(crate) const NO_ARTIFACTORY: (&str, &str) = (
     "SLURM_IMAGE_ARTIFACTORY_URL",
     "http://127.0.0.1:9/artifactory/none/",
 );

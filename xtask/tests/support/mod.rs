@@ -38,6 +38,78 @@ pub fn temp_dir(label: &str) -> TempDir {
         .unwrap()
 }
 
+/// `../shared/tools/real-host-copy`, beside this repository, or `None` after saying SKIPPED.
+fn real_host_copy_tool() -> Option<PathBuf> {
+    let tool = repo_root().join("../shared/tools/real-host-copy");
+    if tool.is_file() {
+        return Some(tool);
+    }
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {}: no {} (the whole real host repository comes from ../shared beside this \
+         repository)",
+        std::thread::current().name().unwrap_or("a test"),
+        tool.display()
+    );
+    None
+}
+
+/// The adopted real host tree of this test run, made by the first test that asks.
+fn real_host_adopted() -> Option<PathBuf> {
+    static ADOPTED: std::sync::OnceLock<Option<TempDir>> = std::sync::OnceLock::new();
+    let tool = real_host_copy_tool()?;
+    require_tool("packer")?;
+    let dir = ADOPTED.get_or_init(|| Some(adopt_real_host(&tool)));
+    dir.as_ref().map(|d| d.path().join("tree"))
+}
+
+/// The README's adoption steps, word for word, on a fresh layout of the real tree.
+fn adopt_real_host(tool: &Path) -> TempDir {
+    let dir = temp_dir("real-host-adopted");
+    let tree = dir.path().join("tree");
+    let run = |cmd: &mut Command, what: &str| {
+        let out = cmd.envs(GIT_IDENTITY).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Command::new(tool).arg(&tree).current_dir(repo_root()),
+        "real-host-copy",
+    );
+    run(
+        Command::new("bash")
+            .arg(repo_root().join("xtask/adoption/adopt.sh"))
+            .arg(&tree),
+        "xtask/adoption/adopt.sh",
+    );
+    run(
+        Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["slurm-image", "fmt"])
+            .current_dir(&tree)
+            .stdin(Stdio::null()),
+        "cargo xtask slurm-image fmt",
+    );
+    run(
+        Command::new("git").args(["add", "-A"]).current_dir(&tree),
+        "git add -A",
+    );
+    run(
+        Command::new("git")
+            .args(["commit", "-q", "-m", "Adopt cargo xtask slurm-image"])
+            .current_dir(&tree),
+        "git commit",
+    );
+    // The tests' own files beside the tree (stand-ins, gcloud's folder, the loopback API's
+    // images) are kept out of git's sight without changing the repository's .gitignore.
+    std::fs::write(tree.join(".git/info/exclude"), TEST_FILES).unwrap();
+    dir
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -103,6 +175,24 @@ impl HostCopy {
         let dir = temp_dir("tree");
         copy_tree(from, dir.path());
         HostCopy::around(dir)
+    }
+
+    /// The whole real host repository (determined-ai/determined at c1e9c6d) as an adopting
+    /// team leaves it: `../shared/tools/real-host-copy` lays the tree out, `xtask/adoption/adopt.sh`
+    /// and `fmt` do the README's adoption steps, and it is committed. Laid out once per test
+    /// run and copied for each test. `None`, after saying SKIPPED, where `../shared` is absent
+    /// (as in an adopting repository) or packer, which `fmt` runs, is missing.
+    pub fn real_host() -> Option<HostCopy> {
+        let adopted = real_host_adopted()?;
+        let dir = temp_dir("real-host");
+        let copied = Command::new("cp")
+            .arg("-a")
+            .arg(adopted.join("."))
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(copied.success(), "copying {}", adopted.display());
+        Some(HostCopy::around(dir))
     }
 
     fn of_fixture(name: &str) -> HostCopy {
@@ -564,15 +654,17 @@ pub const GIT_IDENTITY: [(&str, &str); 4] = [
     ("GIT_COMMITTER_EMAIL", "tester@example.com"),
 ];
 
+/// The files a test keeps at a host tree's root beside the repository's own, as git ignore
+/// patterns: the stand-ins, gcloud's folder, the loopback API's images, the stand-ins' logs.
+const TEST_FILES: &str =
+    "/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n\
+     /compute-images/\n/validated-*\n/vms/\n";
+
 /// Makes the copy a git repository with one commit of the host tree on `main`, ignoring, as the
 /// real repository does, target/ (the tool's files) and build/, and the tests' stand-ins and
 /// what they record.
 pub fn commit_host_tree(host: &HostCopy) {
-    host.write(
-        ".gitignore",
-        "/target/\nbuild/\n/bin/\n/gcloud-config/\n/packer-*\n/last.pkrvars.hcl\n/plugins-installed\n\
-         /compute-images/\n/validated-*\n/vms/\n",
-    );
+    host.write(".gitignore", format!("/target/\nbuild/\n{TEST_FILES}"));
     git(host, &["init", "-q", "-b", "main"]);
     git(host, &["add", "."]);
     git(host, &["commit", "-q", "-m", "The host tree"]);

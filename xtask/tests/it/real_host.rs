@@ -1,0 +1,134 @@
+//! The whole real host repository, determined-ai/determined at c1e9c6d, as an adopting team
+//! leaves it after the README's adoption steps (`HostCopy::real_host`): every scenario a
+//! release engineer runs there, with the stand-in packer and the loopback Compute API.
+
+use crate::real_template::{labels_of, packer_builds, IMAGES_CONF, LAUNCHER, NO_ARTIFACTORY};
+use crate::support::{git, HostCopy, STAND_IN_PACKER};
+
+/// The adopted tree with the stand-in packer, a launcher package in build/, and the images
+/// its images.conf pins (built in May 2024) in the project.
+fn adopted() -> Option<HostCopy> {
+    let host = HostCopy::real_host()?;
+    for (image, created) in [
+        ("det-environments-slurm-ci-1717047568", 1_717_047_568),
+        ("det-environments-pbs-ci-1717016272", 1_717_016_272),
+    ] {
+        host.api().add_image(image, created, "READY", &[], "");
+    }
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher package bytes",
+    );
+    Some(host)
+}
+
+#[test]
+fn adoption_leaves_the_tree_committed_formatted_and_calling_nothing_it_removed() {
+    let Some(host) = adopted() else { return };
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    host.run(&["fmt", "--check"]).ok();
+    for gone in [
+        "tools/slurm/packer/Makefile",
+        "tools/slurm/packer/scripts/generate-pkr-vars.sh",
+        "tools/slurm/packer/scripts/update-variables.sh",
+    ] {
+        assert!(!host.path(gone).exists(), "{gone} is still there");
+    }
+    assert!(host
+        .path("tools/slurm/packer/scripts/install-ansible.sh")
+        .exists());
+    let script = host.read("tools/slurm/scripts/slurmcluster.sh");
+    assert!(
+        script.contains("Regenerate base image with: cargo xtask slurm-image build --wm ${OPT_WORKLOAD_MANAGER}"),
+        "slurmcluster.sh names the xtask where it named make"
+    );
+    // Off the VPN (Artifactory refuses), doctor finds nothing else to fix.
+    let doctor = host.run_env(&["doctor"], &[NO_ARTIFACTORY]);
+    let not_ok: Vec<&str> = doctor
+        .stdout
+        .lines()
+        .filter(|l| {
+            l.starts_with("FAIL") || l.starts_with("warn") && !l.starts_with("warn  artifactory:")
+        })
+        .collect();
+    assert!(not_ok.is_empty(), "{not_ok:#?}\n{}", doctor.stdout);
+    assert!(
+        doctor
+            .stdout
+            .contains("ok    adoption: nothing calls the removed Makefile"),
+        "{}",
+        doctor.stdout
+    );
+}
+
+#[test]
+fn each_workload_manager_builds_labels_and_pins_its_own_image_then_reuses_it() {
+    let Some(host) = adopted() else { return };
+    for wm in ["slurm", "pbs"] {
+        let run = host
+            .run(&["build", "--offline", "--no-verify", "--wm", wm])
+            .ok();
+        let line = host
+            .read(IMAGES_CONF)
+            .lines()
+            .find(|l| l.starts_with(&format!("{wm}: ")))
+            .unwrap()
+            .to_string();
+        let image = line.split_once(": ").unwrap().1;
+        assert!(
+            image.starts_with(&format!("det-environments-{wm}-ci-")) && !image.contains("1717"),
+            "{wm} pins a new image: {line}\n{}",
+            run.stderr
+        );
+        assert!(
+            labels_of(&host, image)
+                .iter()
+                .any(|l| l == "launcher=3_3_1-2"),
+            "{image}: {:?}",
+            labels_of(&host, image)
+        );
+    }
+    let builds = packer_builds(&host);
+    for wm in ["slurm", "pbs"] {
+        let run = host
+            .run(&["build", "--offline", "--no-verify", "--wm", wm])
+            .ok();
+        assert!(run.stdout.contains("reusing "), "{}", run.stdout);
+    }
+    assert_eq!(packer_builds(&host), builds, "a reuse runs no packer build");
+}
+
+#[test]
+fn images_lists_both_pins_and_prune_only_plans_without_yes() {
+    let Some(host) = adopted() else { return };
+    host.run(&["build", "--offline", "--no-verify"]).ok();
+    host.run(&["build", "--offline", "--no-verify", "--wm", "pbs"])
+        .ok();
+    let pins: Vec<String> = host
+        .read(IMAGES_CONF)
+        .lines()
+        .map(|l| l.split_once(": ").unwrap().1.to_string())
+        .collect();
+    let images = host.run(&["images"]).ok();
+    for image in &pins {
+        assert!(
+            images.stdout.contains(image.as_str()),
+            "{image}\n{}",
+            images.stdout
+        );
+    }
+    let before = host.api().image_names();
+    let prune = host.run(&["prune"]);
+    assert!(
+        prune.stdout.contains("nothing to prune") || prune.stdout.contains("--yes"),
+        "{}\n{}",
+        prune.stdout,
+        prune.stderr
+    );
+    assert_eq!(
+        host.api().image_names(),
+        before,
+        "a prune without --yes deletes nothing"
+    );
+}
