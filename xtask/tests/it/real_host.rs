@@ -2,7 +2,9 @@
 //! leaves it after the README's adoption steps (`HostCopy::real_host`): every scenario a
 //! release engineer runs there, with the stand-in packer and the loopback Compute API.
 
-use crate::real_template::{labels_of, packer_builds, IMAGES_CONF, LAUNCHER, NO_ARTIFACTORY};
+use crate::real_template::{
+    labels_of, packer_builds, run_in_repo, IMAGES_CONF, LAUNCHER, NO_ARTIFACTORY,
+};
 use crate::support::{git, HostCopy, STAND_IN_PACKER};
 
 /// The adopted tree with the stand-in packer, a launcher package in build/, and the images
@@ -131,4 +133,94 @@ fn images_lists_both_pins_and_prune_only_plans_without_yes() {
         before,
         "a prune without --yes deletes nothing"
     );
+}
+
+#[test]
+fn a_release_builds_both_side_by_side_verifies_them_with_the_adopted_checks_pins_and_commits() {
+    let Some(host) = adopted() else { return };
+    if !crate::verify::sandbox_available() {
+        return;
+    }
+    host.api().boot_instances_in(&host.path("vms"));
+    // Each stand-in waits for the other to start: builds one after the other would fail.
+    let release = run_in_repo(
+        &host,
+        &[
+            "release",
+            "--yes",
+            "--offline",
+            "--branch",
+            "slurm-images-test",
+        ],
+        &[("FAKE_PACKER", "rendezvous")],
+    )
+    .ok();
+    let pinned = host.read(IMAGES_CONF);
+    let images: Vec<&str> = pinned
+        .lines()
+        .map(|l| l.split_once(": ").unwrap().1)
+        .collect();
+    assert!(
+        images[0].starts_with("det-environments-slurm-ci-")
+            && images[1].starts_with("det-environments-pbs-ci-")
+            && !pinned.contains("1717"),
+        "each workload manager pins its own new image\n{pinned}\n{}",
+        release.stderr
+    );
+    for image in &images {
+        assert!(
+            release
+                .stderr
+                .contains(&format!("verified {image}: every check passed")),
+            "{image}\n{}",
+            release.stderr
+        );
+        assert!(
+            labels_of(&host, image)
+                .iter()
+                .any(|l| l == "verification=verified"),
+            "{image}: {:?}",
+            labels_of(&host, image)
+        );
+    }
+    assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    assert_eq!(
+        git(&host, &["branch", "--show-current"]),
+        "slurm-images-test"
+    );
+    let subject = git(&host, &["log", "-1", "--format=%s"]);
+    assert!(subject.starts_with("Update the slurm and pbs"), "{subject}");
+}
+
+#[test]
+fn a_consumer_on_another_cpu_task_image_tag_fails_check_and_stops_a_release_before_packer() {
+    let Some(host) = adopted() else { return };
+    let yaml = "tools/slurm/scripts/slurmcluster.yaml";
+    host.write(
+        yaml,
+        host.read(yaml).replace(
+            "cpu: determinedai/pytorch-tensorflow-cpu-dev:e960eae",
+            "cpu: determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        ),
+    );
+    git(&host, &["commit", "-q", "-am", "Another CPU task image"]);
+    let wanted = [
+        "tools/slurm/scripts/slurmcluster.yaml:80 names determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        "the image caches determinedai/pytorch-tensorflow-cpu-dev:e960eae",
+    ];
+    host.run(&["check"]).fails_with(&wanted);
+    run_in_repo(
+        &host,
+        &[
+            "release",
+            "--yes",
+            "--offline",
+            "--branch",
+            "slurm-images-test",
+        ],
+        &[],
+    )
+    .fails_with(&wanted);
+    assert_eq!(packer_builds(&host), 0);
+    assert_eq!(git(&host, &["branch", "--show-current"]), "master");
 }

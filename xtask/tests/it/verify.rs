@@ -556,51 +556,6 @@ fn dry_runs_show_the_verification_step() {
     assert!(host.api().only_reads());
 }
 
-/// The real host repository, laid out by `real-host-copy` (see "Set-up" in the README), with
-/// the default checks script added as its team would: a build verifies and pins there too.
-/// Runs when SLURM_IMAGE_REAL_HOST names such a copy, and says it skipped otherwise.
-#[test]
-fn the_default_checks_run_in_a_copy_of_the_real_host_repository() {
-    let Some(real) = std::env::var_os("SLURM_IMAGE_REAL_HOST") else {
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stderr(),
-            "SKIPPED the_default_checks_run_in_a_copy_of_the_real_host_repository: set SLURM_IMAGE_REAL_HOST \
-             to a folder laid out by real-host-copy"
-        );
-        return;
-    };
-    if !sandbox_available() {
-        return;
-    }
-    let host = HostCopy::of_tree(std::path::Path::new(&real));
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host.write(
-        "tools/slurm/packer/verify-image.sh",
-        std::fs::read(repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
-    );
-    host.api().boot_instances_in(&host.path("vms"));
-    let run = host.run(&["build", "--offline"]).ok();
-    assert!(
-        run.stderr
-            .contains(&format!("verified {NEW_SLURM}: every check passed")),
-        "{}",
-        run.stderr
-    );
-    assert!(host
-        .read("tools/slurm/terraform/images.conf")
-        .contains(NEW_SLURM));
-    assert_eq!(
-        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
-        "verified"
-    );
-}
-
 #[test]
 fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
     let host = host("5m");
