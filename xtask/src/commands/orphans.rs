@@ -21,7 +21,7 @@ const PACKER_DESCRIPTION: &str = "New instance created by Packer";
 
 /// A verification VM a killed build left (GCE's fuse deletes it in any case, later).
 fn is_verification_vm(vm: &Instance) -> bool {
-    vm.labels.get(verification::VM_ROLE).map(String::as_str) == Some(verification::VM_ROLE_VALUE)
+    verification::is_vm(&vm.name, &vm.labels)
 }
 
 /// List (and delete) VMs that packer, or a verification, left behind.

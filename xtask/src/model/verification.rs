@@ -75,6 +75,16 @@ impl Vm {
     }
 }
 
+/// Whether a VM with this name and these labels is one a verification boots: this tool's
+/// label, and the name [`Vm::new`] gives for the image its other label names. Both, since
+/// anyone can copy a label onto a VM of their own.
+pub fn is_vm(name: &str, labels: &BTreeMap<String, String>) -> bool {
+    labels.get(VM_ROLE).map(String::as_str) == Some(VM_ROLE_VALUE)
+        && labels
+            .get(VM_IMAGE)
+            .is_some_and(|image| vm_name(image) == name)
+}
+
 /// `verify-<image>`, cut to GCE's 63 characters without a trailing dash.
 pub fn vm_name(image: &str) -> String {
     let mut name = format!("verify-{image}");
@@ -337,6 +347,25 @@ Nov 30 09:00:01 vm google_metadata_script_runner[812]: startup-script: slurm-ima
 Nov 30 09:00:01 vm google_metadata_script_runner[812]: startup-script: slurm-image-verify: version launcher 3.3.1-2\r
 Nov 30 09:00:02 vm google_metadata_script_runner[812]: startup-script: slurm-image-verify: end\r
 ";
+
+    #[test]
+    fn a_verification_vm_has_the_name_its_image_label_gives_and_the_label() {
+        let image = "det-environments-slurm-ci-1717047568";
+        let vm = Vm::new(
+            image,
+            "us-central1-c",
+            &Settings {
+                timeout_s: 60,
+                machine_type: "e2-medium".into(),
+            },
+        );
+        let labels: BTreeMap<String, String> = vm.labels.iter().cloned().collect();
+        assert!(is_vm(&vm.name, &labels));
+        assert!(!is_vm("alice-box", &labels), "another name with the labels");
+        let mut other = labels.clone();
+        other.remove(VM_ROLE);
+        assert!(!is_vm(&vm.name, &other), "the name without the label");
+    }
 
     #[test]
     fn the_report_is_read_behind_the_guest_agents_prefix() {

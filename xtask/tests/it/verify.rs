@@ -324,6 +324,14 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
     );
     host.api()
         .add_labelled_instance("us-central1-c", "someones-vm", now - 7200, &[("team", "x")]);
+    // Someone's own VM that carries the label, copied from a verification VM's settings: the
+    // name is not one this tool gives, so it is not this tool's to delete.
+    host.api().add_labelled_instance(
+        "us-central1-c",
+        "alice-box",
+        now - 7200,
+        &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
+    );
     let run = host.run(&["orphans", "--older-than", "1h"]).ok();
     assert!(
         run.stdout.contains(&format!("verify-{NEW_SLURM}")),
@@ -331,6 +339,12 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
         run.stdout
     );
     assert!(!run.stdout.contains("someones-vm"), "{}", run.stdout);
+    host.run(&["orphans", "--older-than", "1h", "--delete", "--yes"])
+        .ok();
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/verify-{NEW_SLURM}")]
+    );
 }
 
 #[test]
