@@ -52,6 +52,15 @@ impl ImagesConf {
                 );
             }
         }
+        // grep takes a file with a NUL byte for binary and prints no line of it, so the
+        // Terraform helper would read no image at all.
+        if let Some(at) = text.find('\0') {
+            bail!(
+                "line {} holds a NUL byte: the Terraform helper's grep reads a file with one as binary and \
+                 finds no image; remove it (`tr -d '\\000'`), keeping one `slurm:` and one `pbs:` line",
+                text[..at].matches('\n').count() + 1
+            );
+        }
         let mut entries: Vec<Entry> = Vec::new();
         let mut offset = 0;
         for (index, raw) in text.split_inclusive('\n').enumerate() {
@@ -282,6 +291,14 @@ mod tests {
 
     fn parse_err(text: &str) -> String {
         format!("{:#}", ImagesConf::parse(text).unwrap_err())
+    }
+
+    #[test]
+    fn a_nul_byte_is_refused_with_its_line() {
+        let err =
+            parse_err("slurm: det-environments-slurm-ci-1\npbs: det-environments-pbs-ci-1\0\n");
+        assert!(err.starts_with("line 2 holds a NUL byte"), "{err}");
+        assert!(err.contains("reads a file with one as binary"), "{err}");
     }
 
     #[test]
