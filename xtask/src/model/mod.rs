@@ -65,6 +65,56 @@ pub fn is_gce_image_name(name: &str) -> bool {
         && bytes.last() != Some(&b'-')
 }
 
+/// Whether `image` is a container image reference `[REGISTRY[:PORT]/]PATH[:TAG]` in the
+/// registry's grammar (the distribution project's `reference` without a digest): the template
+/// passes it into a shell command on the build VM, so nothing else may get through.
+pub fn is_image_reference(image: &str) -> bool {
+    let (name, tag) = match image.rfind(':') {
+        // A colon after the last slash starts the tag; one before it is a registry's port.
+        Some(colon) if !image[colon..].contains('/') => {
+            (&image[..colon], Some(&image[colon + 1..]))
+        }
+        _ => (image, None),
+    };
+    let tag_ok = tag.is_none_or(|tag| {
+        let mut chars = tag.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            && tag.len() <= 128
+    });
+    let mut parts: Vec<&str> = name.split('/').collect();
+    // A first part with a dot or a port, or `localhost`, is a registry host.
+    if parts.len() > 1 && (parts[0].contains(['.', ':']) || parts[0] == "localhost") {
+        let host = parts.remove(0);
+        let (domain, port) = host.split_once(':').unwrap_or((host, "0"));
+        let domain_ok = domain.split('.').all(|part| {
+            !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !part.starts_with('-')
+                && !part.ends_with('-')
+        });
+        if !domain_ok || port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+            return false;
+        }
+    }
+    let path_ok = parts.iter().all(|part| {
+        // Lowercase letters and digits, joined by one `.` or `_`, two `_`, or dashes.
+        !part.is_empty()
+            && part.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && part.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && part.chars().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-')
+            })
+            && !part.contains("..")
+            && !part.contains("___")
+            && !part.contains("._")
+            && !part.contains("_.")
+    });
+    tag_ok && path_ok && name.len() <= 255
+}
+
 /// Names joined for a message, or `none`: "deleted a, b; still there: none".
 pub fn list_or_none<S: AsRef<str>>(names: &[S]) -> String {
     if names.is_empty() {
@@ -111,6 +161,34 @@ pub fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_references_follow_the_registry_grammar() {
+        for good in [
+            "determinedai/pytorch-ngc-dev:e960eae",
+            "determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+            "ubuntu",
+            "registry.example.com:5000/team/img:v1.2_3",
+            "localhost/img",
+            "a__b/c-d:latest",
+        ] {
+            assert!(is_image_reference(good), "{good}");
+        }
+        for bad in [
+            "determinedai/pytorch-ngc-dev:$(touch /tmp/x)",
+            "determinedai/pytorch-ngc-dev:e960eae\"; rm -rf /",
+            "determinedai/pytorch-ngc-dev:e960eae\nother",
+            "determinedai/pytorch ngc",
+            "Determinedai/img",
+            "img:",
+            "img:-tag",
+            "/img",
+            "a//b",
+            "a..b/c",
+        ] {
+            assert!(!is_image_reference(bad), "{bad:?}");
+        }
+    }
 
     #[test]
     fn whole_number_settings_are_checked_against_their_range() {

@@ -154,12 +154,13 @@ fn the_real_packer_reads_every_value_as_written_and_its_null_artifact_is_refused
         let config = host.read("tools/slurm/packer/slurm-image.toml");
         let line = config
             .lines()
-            .find(|line| line.starts_with("cpu_task_image = "))
+            .find(|line| line.starts_with("ssh_user = "))
             .unwrap();
-        // A JSON string is a TOML basic string for these characters.
+        // A JSON string is a TOML basic string for these characters. (The task images, which
+        // the template passes to a shell, must be image references; the user's name is free.)
         let config = config.replace(
             line,
-            &format!("cpu_task_image = {}", serde_json::to_string(value).unwrap()),
+            &format!("ssh_user = {}", serde_json::to_string(value).unwrap()),
         );
         host.write("tools/slurm/packer/slurm-image.toml", config);
         let mut cmd = host.xtask(&["build", "--offline"]);
@@ -184,10 +185,13 @@ fn the_real_packer_reads_every_value_as_written_and_its_null_artifact_is_refused
     // Byte for byte as in the config: the variables file escaped what HCL would have read
     // differently.
     let data = &builds[0]["custom_data"];
-    assert_eq!(data["cpu_image_name"], AWKWARD, "{json}");
+    assert_eq!(data["ssh_username"], AWKWARD, "{json}");
     assert_eq!(data["workload_manager"], "slurm", "{json}");
     assert_eq!(data["launcher_deb_name"], LAUNCHER, "{json}");
-    assert_eq!(data["ssh_username"], "packer2", "{json}");
+    assert_eq!(
+        data["cpu_image_name"], "determinedai/pytorch-tensorflow-cpu-dev:e960eae",
+        "{json}"
+    );
 }
 
 /// The real packer's major and minor version.
