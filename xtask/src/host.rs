@@ -103,11 +103,44 @@ impl HostTree {
     }
 }
 
+/// Opens `path` for reading if it is a regular file (through symbolic links). A FIFO would
+/// block the open and every read until a writer came, and a device such as `/dev/zero` never
+/// ends: both are refused, as is a folder, naming what the path is.
+pub fn open_regular(path: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let kind = file
+        .metadata()
+        .with_context(|| format!("reading {}", path.display()))?
+        .file_type();
+    let what = if kind.is_file() {
+        return Ok(file);
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    bail!(
+        "{} is {what}, not a file: reading it could wait or go on forever; put the file there",
+        path.display()
+    )
+}
+
 /// Reads a text file of at most `max` bytes, so that a wrong or runaway file is never read
 /// whole into memory; a larger one is an error saying so.
 pub fn read_bounded(path: &Path, max: u64) -> anyhow::Result<String> {
     use std::io::Read;
-    let file = File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let file = open_regular(path)?;
     let mut text = String::new();
     file.take(max + 1)
         .read_to_string(&mut text)
@@ -245,6 +278,24 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         dir
+    }
+
+    #[test]
+    fn a_fifo_a_device_or_a_folder_is_refused_without_waiting() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("images.conf");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path and a mode.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+        let err = format!("{:#}", read_bounded(&fifo, 1024).unwrap_err());
+        assert!(err.contains("is a FIFO (named pipe), not a file"), "{err}");
+        let err = format!(
+            "{:#}",
+            read_bounded(Path::new("/dev/zero"), 1024).unwrap_err()
+        );
+        assert!(err.contains("/dev/zero is a device"), "{err}");
+        let err = format!("{:#}", read_bounded(dir.path(), 1024).unwrap_err());
+        assert!(err.contains("is a folder"), "{err}");
     }
 
     #[test]

@@ -431,8 +431,9 @@ impl Plan {
 }
 
 /// Fills `staging` afresh with copies of the template folder's inputs and a `build/` holding
-/// only the launcher package, as the old `build/` held it. A hard link stands in for the
-/// package's copy where the file system allows it.
+/// only the launcher package, as the old `build/` held it. The package is copied, never hard
+/// linked: a template or provisioner that wrote or chmodded the staged file would otherwise
+/// change the user's verified package too.
 fn stage(host: &HostTree, staging: &Path, launcher_file: &str) -> anyhow::Result<()> {
     match std::fs::remove_dir_all(staging) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
@@ -455,10 +456,8 @@ fn stage(host: &HostTree, staging: &Path, launcher_file: &str) -> anyhow::Result
         host.build_dir.join(launcher_file),
         build.join(launcher_file),
     );
-    if std::fs::hard_link(&from, &to).is_err() {
-        std::fs::copy(&from, &to)
-            .with_context(|| format!("copying {} to {}", host.show(&from), host.show(&to)))?;
-    }
+    std::fs::copy(&from, &to)
+        .with_context(|| format!("copying {} to {}", host.show(&from), host.show(&to)))?;
     Ok(())
 }
 

@@ -73,8 +73,8 @@ fn relative(dir: &Path, file: &Path) -> String {
 
 /// A file's sha256, streamed: the launcher package need not fit in memory.
 fn sha256_of(path: &Path) -> anyhow::Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    // A FIFO or a device (`static/zero -> /dev/zero`) would be read forever: refused.
+    let mut file = crate::host::open_regular(path)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
     Ok(hex(&hasher.finalize()))

@@ -8,14 +8,17 @@ use crate::model::WorkloadManager;
 
 /// Reads the config file of the host tree.
 pub fn load_config(host: &HostTree) -> anyhow::Result<Config> {
-    let text = std::fs::read_to_string(&host.config_file).map_err(|err| {
+    let text = read_bounded(&host.config_file, TEXT_MAX_BYTES).map_err(|err| {
         anyhow::anyhow!(
-            "cannot read {} ({err}): it holds the GCP project, zone and images to use",
+            "cannot read {} ({err:#}): it holds the GCP project, zone and images to use",
             host.show(&host.config_file)
         )
     })?;
     Config::parse(&text, &host.show(&host.config_file))
 }
+
+/// The config and the template's files are a few KiB; one this large is not the right file.
+const TEXT_MAX_BYTES: u64 = 4 * 1024 * 1024;
 
 /// images.conf is two lines; a file this large is not one.
 const IMAGES_CONF_MAX_BYTES: u64 = 64 * 1024;
@@ -67,8 +70,8 @@ fn images_conf_warnings(conf: &ImagesConf, shown: &str) -> Vec<String> {
 pub fn read_template(host: &HostTree) -> anyhow::Result<Template> {
     let mut texts = Vec::new();
     for path in host.template_files()? {
-        let text = std::fs::read_to_string(&path)
-            .map_err(|err| anyhow::anyhow!("cannot read {} ({err})", host.show(&path)))?;
+        let text = read_bounded(&path, TEXT_MAX_BYTES)
+            .map_err(|err| anyhow::anyhow!("cannot read {} ({err:#})", host.show(&path)))?;
         texts.push((host.show(&path), text));
     }
     Template::read(

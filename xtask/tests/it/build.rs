@@ -657,3 +657,57 @@ fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
     );
 }
+
+#[test]
+fn writing_the_staged_launcher_leaves_the_users_verified_package_alone() {
+    let host = host_with_launcher();
+    host.run(&["build", "--offline", "--no-verify"]).ok();
+    // What a provisioner or a template could do to the package it was handed.
+    let staged = host.state_dir().join(format!("slurm/build/{LAUNCHER}"));
+    std::fs::write(&staged, b"changed by the build").unwrap();
+    assert_eq!(
+        std::fs::read(host.build_dir().join(LAUNCHER)).unwrap(),
+        b"launcher package bytes"
+    );
+}
+
+/// Makes a FIFO at `path`.
+fn mkfifo(path: &std::path::Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_fifo_or_a_device_among_the_template_files_is_named_not_read_forever() {
+    let host = host_with_launcher();
+    mkfifo(&host.path("tools/slurm/packer/static/pipe"));
+    for args in [
+        &["build", "--offline"][..],
+        &["build", "--offline", "--dry-run"],
+    ] {
+        let run = host.run(args);
+        assert!(
+            run.stderr
+                .contains("static/pipe is a FIFO (named pipe), not a file"),
+            "{args:?}\n{}",
+            run.stderr
+        );
+    }
+    std::fs::remove_file(host.path("tools/slurm/packer/static/pipe")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", host.path("tools/slurm/packer/static/zero")).unwrap();
+    host.run(&["build", "--offline"])
+        .fails_with(&["static/zero is a device, not a file"]);
+    assert!(build_calls(&host).is_empty());
+}
+
+#[test]
+fn an_images_conf_that_is_a_fifo_is_named_not_waited_on() {
+    let host = host_with_launcher();
+    std::fs::remove_file(host.images_conf()).unwrap();
+    mkfifo(&host.images_conf());
+    host.run(&["build", "--offline", "--dry-run"])
+        .fails_with(&["images.conf is a FIFO (named pipe), not a file"]);
+}
