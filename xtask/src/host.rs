@@ -54,6 +54,48 @@ impl HostTree {
         }
     }
 
+    /// Makes `target/slurm-image/`, the folder of the tool's own files, and returns it. A
+    /// `target` link that leads nowhere is named (creating through it fails with a bare "File
+    /// exists"), and a `target/slurm-image` that is a link is refused: the tool's files stay in
+    /// the repository's `target/`, wherever that is.
+    pub fn state_dir_ready(&self) -> anyhow::Result<&Path> {
+        let target = self.root.join("target");
+        if let Ok(meta) = std::fs::symlink_metadata(&target) {
+            if meta.file_type().is_symlink() && !target.exists() {
+                let to = std::fs::read_link(&target).unwrap_or_default();
+                bail!(
+                    "{} is a symbolic link to {}, which does not exist: create that folder, or remove the link \
+                     so that cargo and this tool make target/ afresh",
+                    target.display(),
+                    to.display()
+                );
+            }
+        }
+        if std::fs::symlink_metadata(&self.state_dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            bail!(
+                "{} is a symbolic link: the tool keeps its locks and files in a folder of its own there; \
+                 remove the link",
+                self.state_dir.display()
+            );
+        }
+        std::fs::create_dir_all(&self.state_dir)
+            .with_context(|| format!("creating {}", self.state_dir.display()))?;
+        // Every file here is the tool's own, and a link among them would lead a lock or a write
+        // elsewhere (a linked build lock once overwrote images.conf): refused before any work.
+        let entries = std::fs::read_dir(&self.state_dir)
+            .with_context(|| format!("listing {}", self.state_dir.display()))?;
+        for entry in entries {
+            let entry = entry.with_context(|| format!("listing {}", self.state_dir.display()))?;
+            if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+                bail!(
+                    "{} is a symbolic link, which the tool never follows for its own files: remove it",
+                    entry.path().display()
+                );
+            }
+        }
+        Ok(&self.state_dir)
+    }
+
     /// The Packer variables file of one build; each workload manager has its own so that two
     /// builds can run at the same time.
     pub fn variables_file(&self, wm: WorkloadManager) -> PathBuf {
@@ -168,13 +210,64 @@ pub fn copy_atomically(from: &Path, to: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("copying {}", from.display()))
 }
 
+/// Writes one of the tool's own files in `target/slurm-image/` as [`write_atomically`] does,
+/// except that a symbolic link there is replaced, never written through: those files are the
+/// tool's, and a link could lead a write anywhere (images.conf, another user's file).
+pub fn write_state_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    replace_at(path, |file| std::io::Write::write_all(file, contents))
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Opens (creating it, never emptying it) a lock file of the tool's own. A symbolic link is
+/// refused: a lock that followed one would take, and could write, whatever it leads to.
+pub fn open_lock_file(path: &Path) -> anyhow::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|err| not_followed(path, err))
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Removes the file (or link) at `path` if there is one.
+pub fn remove_if_there(path: &Path) -> anyhow::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+            Err(err).with_context(|| format!("removing {}", path.display()))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// ELOOP from an `O_NOFOLLOW` open, said as what it is, with the fix.
+fn not_followed(path: &Path, err: std::io::Error) -> anyhow::Error {
+    if err.raw_os_error() == Some(libc::ELOOP) {
+        anyhow::anyhow!(
+            "{} is a symbolic link, which the tool never follows for its own files: remove it",
+            path.display()
+        )
+    } else {
+        err.into()
+    }
+}
+
 /// A temporary file in the same folder is written by `write`, then takes the place of `path`.
 fn replace_atomically(
     path: &Path,
     write: impl FnOnce(&mut File) -> std::io::Result<()>,
 ) -> anyhow::Result<()> {
-    let shown = path;
-    let path = &through_links(path)?;
+    replace_at(&through_links(path)?, write).with_context(|| format!("writing {}", path.display()))
+}
+
+/// [`replace_atomically`] at `path` itself: a link there is replaced, not followed.
+fn replace_at(
+    path: &Path,
+    write: impl FnOnce(&mut File) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     let dir = path
         .parent()
         .context("a file to replace has a parent folder")?;
@@ -185,12 +278,9 @@ fn replace_atomically(
     // The process id keeps two writers apart; a file left by a killed process of the same id
     // is its own leftover and is truncated.
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let (temp, mut file) = TempFile::create(&temp)?;
-        write(&mut file)?;
-        temp.persist(path)
-    })();
-    result.with_context(|| format!("writing {}", shown.display()))
+    let (temp, mut file) = TempFile::create(&temp)?;
+    write(&mut file)?;
+    temp.persist(path)
 }
 
 /// The file a symlink at `path` leads to, or `path` itself. A symlinked images.conf is written
@@ -219,9 +309,18 @@ pub struct TempFile {
 }
 
 impl TempFile {
-    /// Creates (or empties) the file at `path`; also returns a handle to write with.
+    /// Creates (or empties) the file at `path`; also returns a handle to write with. A symbolic
+    /// link there is refused, never followed: emptying its target would lose someone's file.
     pub fn create(path: &Path) -> anyhow::Result<(TempFile, File)> {
-        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|err| not_followed(path, err))
+            .with_context(|| format!("creating {}", path.display()))?;
         let temp = TempFile {
             path: path.to_path_buf(),
             file,

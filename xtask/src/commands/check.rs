@@ -7,7 +7,7 @@ use xshell::Shell;
 
 use crate::commands::{fmt::Fmt, HelpFooter};
 use crate::edges::packer::{self, Output};
-use crate::host::{write_atomically, HostTree};
+use crate::host::{write_state_file, HostTree};
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
@@ -40,8 +40,7 @@ impl Check {
             None => LauncherPackage::from_file_name("hpe-hpc-launcher_0.0.0-0_amd64.deb")
                 .context("the placeholder is a release name")?,
         };
-        std::fs::create_dir_all(&host.state_dir)
-            .with_context(|| format!("creating {}", host.state_dir.display()))?;
+        host.state_dir_ready()?;
         for wm in WorkloadManager::ALL {
             let plan = Plan::new(
                 host,
@@ -52,7 +51,7 @@ impl Check {
                 false,
             )?;
             let var_file = host.state_dir.join(format!("check-{wm}.pkrvars.hcl"));
-            write_atomically(&var_file, plan.variables.render("check").as_bytes())?;
+            write_state_file(&var_file, plan.variables.render("check").as_bytes())?;
             let _dir = sh.push_dir(&host.packer_dir);
             let output = packer::validate(sh, &var_file, local.is_empty())
                 .ignore_status()

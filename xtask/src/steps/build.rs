@@ -9,7 +9,9 @@ use xshell::Shell;
 
 use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::packer::{self, Outcome, Output};
-use crate::host::{read_bounded, write_atomically, HostTree};
+use crate::host::{
+    open_lock_file, read_bounded, remove_if_there, write_atomically, write_state_file, HostTree,
+};
 use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
@@ -327,9 +329,10 @@ impl Plan {
         if let Launcher::Unknown { why } = &self.launcher {
             bail!("the launcher package is unknown ({why}): a build needs one in build/");
         }
-        std::fs::create_dir_all(&host.state_dir)
-            .with_context(|| format!("creating {}", host.state_dir.display()))?;
-        write_atomically(&self.var_file, self.variables.render("build").as_bytes())?;
+        host.state_dir_ready()?;
+        write_state_file(&self.var_file, self.variables.render("build").as_bytes())?;
+        // packer writes its log through a link it finds there: the old log goes first.
+        remove_if_there(&self.log_file)?;
         stage(host, &self.staging, &self.launcher_file)?;
 
         let _dir = sh.push_dir(&self.staging);
@@ -620,8 +623,7 @@ const LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(100);
 /// wait for another build may be long. A stopping signal ends it with the error of an
 /// interrupted build, saying it came while `waiting`.
 fn wait_for_lock(path: &Path, why: &str, waiting: &str) -> anyhow::Result<std::fs::File> {
-    let lock =
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let lock = open_lock_file(path)?;
     // Taken only once the wait begins: a signal while the lock is free ends the tool as usual.
     let mut watch: Option<Watch> = None;
     loop {
@@ -660,11 +662,9 @@ pub fn record(
     image: &str,
     output: Output<'_>,
 ) -> anyhow::Result<Change> {
-    std::fs::create_dir_all(&host.state_dir)
-        .with_context(|| format!("creating {}", host.state_dir.display()))?;
     let shown = host.show(&host.images_conf);
     let _lock = wait_for_lock(
-        &host.state_dir.join("images.conf.lock"),
+        &host.state_dir_ready()?.join("images.conf.lock"),
         &format!("waiting for another build to finish writing {shown}"),
         &format!("waiting for another build to finish writing {shown}, which is unchanged"),
     )?;

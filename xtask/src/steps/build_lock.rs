@@ -1,14 +1,14 @@
 //! One build per workload manager at a time on this machine: a lock file per workload manager
 //! in target/slurm-image/, held for the whole build, whose note names the process and its start.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::host::HostTree;
+use crate::host::{open_lock_file, HostTree};
 use crate::model::build_lock::Holder;
 use crate::model::orphans::RunningBuild;
 use crate::model::WorkloadManager;
@@ -33,8 +33,7 @@ pub fn take(
     wms: &[WorkloadManager],
     command: &str,
 ) -> anyhow::Result<Vec<BuildLock>> {
-    std::fs::create_dir_all(&host.state_dir)
-        .with_context(|| format!("creating {}", host.state_dir.display()))?;
+    host.state_dir_ready()?;
     let holder = Holder {
         pid: std::process::id(),
         started: now(),
@@ -46,13 +45,7 @@ pub fn take(
 fn take_one(host: &HostTree, wm: WorkloadManager, holder: &Holder) -> anyhow::Result<BuildLock> {
     let path = path(host, wm);
     // Not truncated on opening: the note belongs to whoever holds the lock.
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    let mut file = open_lock_file(&path)?;
     // `orphans` looks at the lock for an instant; a few quick tries tell that from a build.
     let mut tries = 0;
     loop {

@@ -10,7 +10,7 @@ use xshell::Shell;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
 use crate::edges::packer::Output;
-use crate::host::{write_atomically, HostTree};
+use crate::host::{write_state_file, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
@@ -283,8 +283,8 @@ pub fn commit_pins(
     message: &str,
 ) -> anyhow::Result<String> {
     let images_conf = host.show(&host.images_conf);
-    let message_file = host.state_dir.join("release-commit-message.txt");
-    write_atomically(&message_file, message.as_bytes())?;
+    let message_file = host.state_dir_ready()?.join("release-commit-message.txt");
+    write_state_file(&message_file, message.as_bytes())?;
     let by_hand = format!(
         "git commit -F {} -- {images_conf}",
         host.show(&message_file)

@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 
 use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::packer::Output;
-use crate::host::{write_atomically, HostTree};
+use crate::host::{write_state_file, HostTree};
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
@@ -277,12 +277,10 @@ pub fn verify(
     output: Output<'_>,
 ) -> anyhow::Result<Outcome> {
     let vm = Vm::new(image, &setup.zone, &setup.settings);
-    std::fs::create_dir_all(&host.state_dir)
-        .with_context(|| format!("creating {}", host.state_dir.display()))?;
     let script_file = host
-        .state_dir
+        .state_dir_ready()?
         .join(format!("{}.startup-script.sh", vm.name));
-    write_atomically(
+    write_state_file(
         &script_file,
         startup_script(expected, &setup.checks).as_bytes(),
     )?;

@@ -711,3 +711,33 @@ fn an_images_conf_that_is_a_fifo_is_named_not_waited_on() {
     host.run(&["build", "--offline", "--dry-run"])
         .fails_with(&["images.conf is a FIFO (named pipe), not a file"]);
 }
+
+#[test]
+fn a_link_among_the_tools_own_files_is_refused_before_packer_and_images_conf_is_untouched() {
+    let host = host_with_launcher();
+    std::fs::create_dir_all(host.state_dir()).unwrap();
+    for name in ["slurm-build.lock", "images.conf.lock", "slurm.pkrvars.hcl"] {
+        let link = host.state_dir().join(name);
+        std::os::unix::fs::symlink(host.images_conf(), &link).unwrap();
+        host.run(&["build", "--offline", "--no-verify"])
+            .fails_with(&[
+                &format!("{name} is a symbolic link, which the tool never follows"),
+                "remove it",
+            ]);
+        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+        std::fs::remove_file(link).unwrap();
+    }
+    assert!(build_calls(&host).is_empty());
+    host.run(&["build", "--offline", "--no-verify"]).ok();
+}
+
+#[test]
+fn a_target_link_that_leads_nowhere_is_named_with_the_fix() {
+    let host = host_with_launcher();
+    std::os::unix::fs::symlink("/nonexistent/target", host.path("target")).unwrap();
+    host.run(&["build", "--offline", "--no-verify"])
+        .fails_with(&[
+            "target is a symbolic link to /nonexistent/target, which does not exist",
+            "create that folder, or remove the link",
+        ]);
+}
