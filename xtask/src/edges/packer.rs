@@ -1,6 +1,7 @@
 //! packer: the only module that runs it.
 
 use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -239,9 +240,24 @@ pub fn run_to_end(
     cmd: Cmd<'_>,
     shown: &str,
     interactive: bool,
+    lock: Option<RawFd>,
+    started: impl FnOnce(u32),
     output: Output<'_>,
 ) -> anyhow::Result<Outcome> {
     let mut command = Command::from(cmd);
+    if let Some(fd) = lock {
+        // The build lock stays held while packer lives, even if this tool is killed: packer
+        // keeps the descriptor open across exec, and the lock belongs to the open file.
+        // SAFETY: fcntl(2) is async-signal-safe, as code between fork and exec must be.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     // `-debug` waits for Enter before each step, so it needs the terminal's stdin.
     command.stdin(if interactive {
         Stdio::inherit()
@@ -260,6 +276,7 @@ pub fn run_to_end(
     let mut child = command
         .spawn()
         .with_context(|| format!("starting `{shown}`"))?;
+    started(child.id());
     let relay = output.relay(&mut child);
     let (mut forwarded, mut answered) = (false, 0);
     let status = loop {

@@ -10,18 +10,25 @@ pub struct Holder {
     pub started: i64,
     /// The subcommand that holds it: `build` or `release`.
     pub command: String,
+    /// The packer the build started, which holds the lock too: it outlives a `kill -9` of the
+    /// tool, and so does the lock.
+    pub packer: Option<u32>,
 }
 
 impl Holder {
     /// The note's text, one `key: value` a line; the time also as people read it.
     pub fn render(&self) -> String {
-        format!(
+        let mut note = format!(
             "pid: {}\nstarted: {} ({})\ncommand: {}\n",
             self.pid,
             self.started,
             utc_time(self.started),
             self.command
-        )
+        );
+        if let Some(packer) = self.packer {
+            note.push_str(&format!("packer: {packer}\n"));
+        }
+        note
     }
 
     /// Reads a note; `None` when it is not one (empty while its holder writes it).
@@ -36,6 +43,7 @@ impl Holder {
             pid: value("pid")?.parse().ok()?,
             started: started.parse().ok()?,
             command: value("command").unwrap_or("build").to_string(),
+            packer: value("packer").and_then(|pid| pid.parse().ok()),
         })
     }
 
@@ -47,6 +55,22 @@ impl Holder {
             self.pid,
             utc_time(self.started)
         )
+    }
+
+    /// Why a second build is refused, given whether the holder's own process still lives: a
+    /// tool killed with `kill -9` leaves its packer running, and that packer holds the lock.
+    pub fn refusal(&self, holder_alive: bool) -> String {
+        match self.packer {
+            Some(packer) if !holder_alive => format!(
+                "the {} that started it ({}) is gone, but its packer (pid {packer}) still runs and holds \
+                 the lock: wait for it to end, or stop it with `kill -INT {packer}`, which lets packer \
+                 delete its VM",
+                self.command,
+                self.describe()
+            ),
+            Some(packer) => format!("{}, packer pid {packer}", self.describe()),
+            None => self.describe(),
+        }
     }
 }
 
@@ -68,10 +92,11 @@ mod tests {
 
     #[test]
     fn a_note_reads_back_as_written() {
-        let holder = Holder {
+        let mut holder = Holder {
             pid: 4242,
             started: 1_796_021_405,
             command: "release".into(),
+            packer: None,
         };
         let note = holder.render();
         assert_eq!(
@@ -83,6 +108,18 @@ mod tests {
             holder.describe(),
             "release, pid 4242, started 2026-11-30 06:50:05 UTC"
         );
+        holder.packer = Some(4250);
+        assert!(holder
+            .render()
+            .ends_with("command: release\npacker: 4250\n"));
+        assert_eq!(Holder::parse(&holder.render()), Some(holder.clone()));
+        assert_eq!(
+            holder.refusal(true),
+            "release, pid 4242, started 2026-11-30 06:50:05 UTC, packer pid 4250"
+        );
+        assert!(holder
+            .refusal(false)
+            .starts_with("the release that started it (release, pid 4242, started 2026-11-30 06:50:05 UTC) is gone, but its packer (pid 4250) still runs"));
     }
 
     #[test]

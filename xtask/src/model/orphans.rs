@@ -73,6 +73,7 @@ mod tests {
                 pid: 7,
                 started,
                 command: "build".into(),
+                packer: None,
             }),
         }
     }

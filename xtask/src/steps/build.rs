@@ -20,9 +20,9 @@ use crate::model::template::Template;
 use crate::model::time::parse_rfc3339;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
-use crate::steps::fingerprint;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{self, Gate};
+use crate::steps::{build_lock, fingerprint};
 use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
 /// The current image of the workload manager's source family. The build then names it
@@ -341,6 +341,8 @@ impl Plan {
             self.command(sh),
             &shown,
             self.debug && is_interactive(),
+            build_lock::for_packer(self.wm),
+            |pid| build_lock::note_packer(host, self.wm, pid),
             output,
         )?;
         let interrupted = match outcome {

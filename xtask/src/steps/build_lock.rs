@@ -3,7 +3,9 @@
 
 use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -19,10 +21,52 @@ fn path(host: &HostTree, wm: WorkloadManager) -> PathBuf {
 }
 
 /// A workload manager's build lock, held until dropped. The operating system lets it go when
-/// the process ends however it ends, so a killed build never leaves it taken; the note stays
-/// behind but says nothing once the lock is free.
+/// the last process holding it ends however it ends, so a killed build never leaves it taken;
+/// the note stays behind but says nothing once the lock is free. The packer a build starts
+/// inherits it ([`for_packer`]): a rerun after `kill -9` of the tool is refused while that
+/// packer still runs in the same staging folder.
 pub struct BuildLock {
+    wm: WorkloadManager,
     _file: File,
+}
+
+impl Drop for BuildLock {
+    fn drop(&mut self) {
+        held().retain(|(wm, _, _)| *wm != self.wm);
+    }
+}
+
+/// The build locks this process holds: workload manager, descriptor and note.
+type Held = Vec<(WorkloadManager, RawFd, Holder)>;
+
+fn held() -> std::sync::MutexGuard<'static, Held> {
+    static HELD: Mutex<Held> = Mutex::new(Vec::new());
+    // A panic elsewhere while it was held leaves the list as it was: still right.
+    HELD.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The lock a packer of `wm`'s build inherits: its descriptor, which the child keeps open
+/// (and so keeps the lock) across exec, if this process holds that lock.
+pub fn for_packer(wm: WorkloadManager) -> Option<RawFd> {
+    held()
+        .iter()
+        .find(|(w, _, _)| *w == wm)
+        .map(|(_, fd, _)| *fd)
+}
+
+/// Adds the packer `wm`'s build started to its lock's note, so that a rerun names it.
+pub fn note_packer(host: &HostTree, wm: WorkloadManager, pid: u32) {
+    let mut held = held();
+    let Some((_, _, holder)) = held.iter_mut().find(|(w, _, _)| *w == wm) else {
+        return;
+    };
+    holder.packer = Some(pid);
+    // Another descriptor of the same file: writing through it leaves the lock as it is. The
+    // note is a courtesy, so a failure to write it is not the build's.
+    if let Ok(mut file) = open_lock_file(&path(host, wm)) {
+        let _ = write_note(&mut file, holder);
+    }
 }
 
 /// Takes the build lock of each of `wms` for `command` (`build`, `release`), or refuses at once,
@@ -38,6 +82,7 @@ pub fn take(
         pid: std::process::id(),
         started: now(),
         command: command.to_string(),
+        packer: None,
     };
     wms.iter().map(|&wm| take_one(host, wm, &holder)).collect()
 }
@@ -57,7 +102,7 @@ fn take_one(host: &HostTree, wm: WorkloadManager, holder: &Holder) -> anyhow::Re
             }
             Err(TryLockError::WouldBlock) => {
                 let running = match Holder::parse(&read_note(&mut file)) {
-                    Some(other) => format!(" ({})", other.describe()),
+                    Some(other) => format!(" ({})", other.refusal(is_alive(other.pid))),
                     None => String::new(),
                 };
                 bail!(
@@ -71,11 +116,25 @@ fn take_one(host: &HostTree, wm: WorkloadManager, holder: &Holder) -> anyhow::Re
             }
         }
     }
+    write_note(&mut file, holder).with_context(|| format!("writing {}", path.display()))?;
+    held().push((wm, file.as_raw_fd(), holder.clone()));
+    Ok(BuildLock { wm, _file: file })
+}
+
+fn write_note(file: &mut File, holder: &Holder) -> std::io::Result<()> {
     file.set_len(0)
         .and_then(|()| file.rewind())
         .and_then(|()| file.write_all(holder.render().as_bytes()))
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(BuildLock { _file: file })
+}
+
+/// Whether process `pid` still runs (a zombie counts as gone only once reaped).
+fn is_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only asks whether the process exists.
+    let answered = unsafe { libc::kill(pid, 0) };
+    answered == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 fn read_note(file: &mut File) -> String {

@@ -255,6 +255,54 @@ fn a_signal_while_waiting_to_pin_says_the_image_is_not_pinned_and_the_next_build
     );
 }
 
+#[test]
+fn after_kill_9_of_the_tool_its_packer_keeps_the_build_lock_and_a_rerun_names_that_packer() {
+    let host = host_with_counting_packer();
+    let mut first = Running::start(&host, host.xtask(&["build", "--offline"]), false);
+    wait_for_file(&host.path("packer-started"));
+    let note = host.state_dir().join("slurm-build.lock");
+    let mut packer: Option<u32> = None;
+    crate::support::wait_until(
+        || {
+            packer = std::fs::read_to_string(&note).ok().and_then(|n| {
+                n.lines()
+                    .find_map(|l| l.strip_prefix("packer: "))
+                    .and_then(|p| p.trim().parse().ok())
+            });
+            packer.is_some()
+        },
+        || {
+            format!(
+                "the lock's note never named packer: {:?}",
+                std::fs::read_to_string(&note)
+            )
+        },
+    );
+    let packer = packer.unwrap();
+    // `kill -9`: the tool cannot pass anything on; packer runs on in its own group.
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(is_alive(packer));
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        &format!("is gone, but its packer (pid {packer}) still runs and holds the lock"),
+        &format!("`kill -INT {packer}`"),
+    ]);
+    let builds = host
+        .packer_calls()
+        .iter()
+        .filter(|call| call.contains("| build"))
+        .count();
+    assert_eq!(builds, 1, "the rerun reached packer: {}", run.stderr);
+    // Once that packer ends, the lock is free.
+    std::fs::write(host.path("packer-may-finish"), "").unwrap();
+    crate::support::wait_until(
+        || !is_alive(packer),
+        || format!("packer {packer} never ended"),
+    );
+    let run = host.run(&["build", "--offline"]);
+    assert!(!run.stderr.contains("already running"), "{}", run.stderr);
+}
+
 /// Whether process `pid` runs: it exists and is not a zombie, dead and waiting to be reaped
 /// (killed children of a tool that ended at once are reaped by init, in its own time).
 fn is_alive(pid: u32) -> bool {
