@@ -26,7 +26,7 @@ use crate::steps::release::{
 };
 use crate::steps::release_plan::{self, Asked, Ready};
 use crate::steps::verify::Gate;
-use crate::term::{approved, is_interactive, InterruptGuard};
+use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
 ///
@@ -172,7 +172,38 @@ impl Release {
             plan.commit_message(&pins),
             verification::inside_section(&inside)
         );
-        let commit = commit_pins(sh, host, &target, &message)?;
+        // A signal during the builds is settled above; one since then, or during git's commit,
+        // is honoured here: the pins are committed or not, and the tool says which.
+        if let Some(signal) = guard.received() {
+            return Err(Interrupted::error(
+                signal,
+                format!(
+                    "release interrupted by {} before its commit: the images are pinned in {images_conf}, \
+                     uncommitted on {}",
+                    signal_name(signal),
+                    target.name()
+                ),
+            ));
+        }
+        let committed = commit_pins(sh, host, &target, &message);
+        if let Some(signal) = guard.received() {
+            let what = match &committed {
+                Ok(commit) => format!(
+                    "the commit {commit} on {} holds the pins; what is left: push the branch and open the \
+                     pull request",
+                    target.name()
+                ),
+                Err(err) => format!("nothing was committed ({err:#})"),
+            };
+            return Err(Interrupted::error(
+                signal,
+                format!(
+                    "release interrupted by {} during its commit: {what}",
+                    signal_name(signal)
+                ),
+            ));
+        }
+        let commit = committed?;
         drop(guard);
 
         let origin = git::origin_url(sh, &host.root);

@@ -103,8 +103,6 @@ fn kill(signal: &str, target: &str) {
     assert!(status.success());
 }
 
-/// Waits for a signalled release: it must exit by itself, with an error, after the stand-ins
-/// cleaned up. Its stderr.
 /// Waits for a release stopped by `signal`; its stderr. It must have waited for packer and
 /// exited as a shell reports the signal: 128 + its number.
 fn interrupted_run(xtask: Running, signal: i32) -> String {
@@ -643,4 +641,50 @@ fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branc
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000001\n"
     );
     assert_eq!(git(&host, &["status", "--porcelain"]), "");
+}
+
+/// A pre-commit hook that says when git's commit has begun and holds it until the test lets
+/// it go, so that a signal arrives during the commit.
+fn hold_the_commit(host: &HostCopy) {
+    let hook = host.path(".git/hooks/pre-commit");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\n: > '{started}'\nfor _ in $(seq 3000); do [ -e '{go}' ] && exit 0; sleep 0.1; done\n",
+            started = host.path("commit-started").display(),
+            go = host.path("commit-may-go").display()
+        ),
+    )
+    .unwrap();
+    let status = Command::new("chmod")
+        .arg("755")
+        .arg(&hook)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_during_the_commit_is_honoured_and_says_the_commit_landed() {
+    let host = repo();
+    hold_the_commit(&host);
+    let mut xtask = Running::spawn(release(&host, &["--yes", "--offline", "--branch", BRANCH]));
+    xtask.wait_for("git's commit to begin", |_| {
+        host.path("commit-started").exists()
+    });
+    // `kill <pid>`, as a supervisor stops a job: the tool alone, not git.
+    kill("-TERM", &xtask.id().to_string());
+    std::fs::write(host.path("commit-may-go"), "").unwrap();
+    let stderr = interrupted_run(xtask, 15);
+    let commit = git(&host, &["rev-parse", "--short", BRANCH]);
+    assert!(
+        stderr.contains(&format!(
+            "release interrupted by SIGTERM during its commit: the commit {commit} on {BRANCH} holds the pins"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        git(&host, &["show", &format!("{BRANCH}:{IMAGES_CONF}")]),
+        BOTH_NEW.trim_end()
+    );
 }
