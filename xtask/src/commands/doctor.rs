@@ -674,18 +674,25 @@ fn git_finding(host: &HostTree) -> Finding {
     }
 }
 
-/// The task images the image caches, against the files that use them: a warning for each
-/// mention with another tag, and for each consumer file that is not there.
+/// The task images the image caches, against the files that use them: a failure for each
+/// mention with another tag and each key or variable that holds no task image, because `check`
+/// fails and `release` refuses on them; a warning for each consumer file that is not there.
 fn task_image_findings(host: &HostTree, config: Option<&Config>) -> Vec<Finding> {
     const CHECK: &str = "task images";
     let Some(config) = config else {
-        return vec![Finding::skipped(CHECK, false, "the config is not readable")];
+        return vec![Finding::skipped(CHECK, true, "the config is not readable")];
     };
     let found = TaskImages::read(host, config);
     let mut findings: Vec<Finding> = found
         .mismatches
         .iter()
-        .map(|m| Finding::failed(CHECK, false, m.problem(), m.fix()))
+        .map(|m| Finding::failed(CHECK, true, m.problem(), m.fix()))
+        .chain(
+            found
+                .unmatched
+                .iter()
+                .map(|u| Finding::failed(CHECK, true, u.problem(), u.fix())),
+        )
         .collect();
     if !found.missing.is_empty() {
         findings.push(Finding::failed(
@@ -705,7 +712,7 @@ fn task_image_findings(host: &HostTree, config: Option<&Config>) -> Vec<Finding>
         let files = config.image.task_image_consumers.len();
         findings.push(Finding::passed(
             CHECK,
-            false,
+            true,
             format!("the {files} consumer files name the tags the image caches"),
         ));
     }

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+use crate::model::consumers::{Consumer, Selector};
 use crate::model::verification::{parse_bound, Settings};
 use crate::model::{is_gce_image_name, is_image_reference, WorkloadManager};
 
@@ -37,20 +38,88 @@ pub struct Image {
     pub cpu_task_image: String,
     pub cuda_task_image: String,
     /// Files, relative to the repository root, that name the task images and must name the
-    /// tags the image caches: the clusters' scripts and CI.
+    /// tags the image caches: the clusters' scripts and CI. Each is a file (every mention
+    /// counts) or `{ file, keys }` / `{ file, variables }`, naming where in it the clusters'
+    /// images are.
     #[serde(default = "default_task_image_consumers")]
-    pub task_image_consumers: Vec<String>,
+    pub task_image_consumers: Vec<Consumer>,
 }
 
-/// The consumers of the cached task images in determined-ai/determined.
-fn default_task_image_consumers() -> Vec<String> {
-    [
-        "tools/slurm/scripts/slurmcluster.sh",
-        "tools/slurm/scripts/slurmcluster.yaml",
-        ".circleci/real_config.yml",
+/// The consumers of the cached task images in determined-ai/determined: the two pipeline
+/// parameters of CI that feed the HPC clusters (the same file runs unit-test jobs on other
+/// tags of the same repositories), the cluster script's two variables, and the devcluster's
+/// task container defaults.
+fn default_task_image_consumers() -> Vec<Consumer> {
+    vec![
+        Consumer::keys(
+            ".circleci/real_config.yml",
+            &["default-pt-gpu-hpc-image", "default-pt-tf-cpu-hpc-image"],
+        ),
+        Consumer::variables(
+            "tools/slurm/scripts/slurmcluster.sh",
+            &["LOCAL_CPU_IMAGE_STRING", "LOCAL_CUDA_IMAGE_STRING"],
+        ),
+        Consumer::keys(
+            "tools/slurm/scripts/slurmcluster.yaml",
+            &["task_container_defaults"],
+        ),
     ]
-    .map(String::from)
-    .to_vec()
+}
+
+/// One entry of `image.task_image_consumers`: a string, or a table whose errors (an unknown
+/// key, a wrong type) say what is wrong in it. An untagged enum would answer every mistake in
+/// a table with "did not match any variant".
+impl<'de> Deserialize<'de> for Consumer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Consumer, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Table {
+            file: String,
+            keys: Option<Vec<String>>,
+            variables: Option<Vec<String>>,
+        }
+        struct Entry;
+        impl<'de> serde::de::Visitor<'de> for Entry {
+            type Value = Consumer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(
+                    "a file, or a table { file = \"...\", keys = [...] } (YAML) or \
+                     { file = \"...\", variables = [...] } (shell)",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, file: &str) -> Result<Consumer, E> {
+                Ok(Consumer::whole_file(file))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Consumer, A::Error> {
+                use serde::de::Error;
+                let table = Table::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let selector = match (table.keys, table.variables) {
+                    (Some(_), Some(_)) => {
+                        return Err(A::Error::custom(format!(
+                            "{} names both keys and variables: a YAML file has keys, a shell \
+                             file variables; give one",
+                            table.file
+                        )))
+                    }
+                    (Some(names), None) | (None, Some(names)) if names.is_empty() => {
+                        return Err(A::Error::custom(format!(
+                            "{} selects nothing (an empty list): name where the task images are, \
+                             or give the file alone for every mention to count",
+                            table.file
+                        )))
+                    }
+                    (Some(keys), None) => Selector::Keys(keys),
+                    (None, Some(variables)) => Selector::Variables(variables),
+                    (None, None) => Selector::EveryMention,
+                };
+                Ok(Consumer {
+                    file: table.file,
+                    selector,
+                })
+            }
+        }
+        deserializer.deserialize_any(Entry)
+    }
 }
 
 /// The image a workload manager's build starts from.
@@ -289,8 +358,21 @@ fn key_at(text: &str, at: usize) -> Option<String> {
     if trimmed.starts_with('[') {
         return Some(trimmed.trim_matches(['[', ']']).trim().to_string());
     }
-    let (key, _) = trimmed.split_once('=')?;
-    let key = key.trim().trim_matches('"');
+    // A line inside a multi-line array (`  { file = ... },`) belongs to the key that opened it
+    // above.
+    let key = std::iter::once(line)
+        .chain(text[..line_start].lines().rev())
+        .map(str::trim)
+        .take_while(|l| !l.starts_with('['))
+        .find_map(|l| {
+            let (key, _) = l.split_once('=')?;
+            let key = key.trim().trim_matches('"');
+            let bare = !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+            bare.then_some(key)
+        })?;
     let table = text[..line_start]
         .lines()
         .rev()
@@ -377,6 +459,71 @@ pub(crate) mod tests {
         assert!(
             e.contains("slurm-image.toml") && e.contains("missing field `ssh_user`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn task_image_consumers_are_files_or_files_with_keys_or_variables() {
+        let config = Config::parse(EXAMPLE, "slurm-image.toml").unwrap();
+        assert_eq!(
+            config.image.task_image_consumers,
+            default_task_image_consumers(),
+            "the committed config, which adopters copy, says what the defaults say"
+        );
+        let with = |entries: &str| {
+            let start = EXAMPLE.find("task_image_consumers = [").unwrap();
+            let end = start + EXAMPLE[start..].find("]\n\n").unwrap() + 2;
+            format!(
+                "{}task_image_consumers = [\n{entries}\n]\n{}",
+                &EXAMPLE[..start],
+                &EXAMPLE[end..]
+            )
+        };
+        let config = Config::parse(
+            &with("  \"a.yml\",\n  { file = \"b.sh\", variables = [\"X\"] },\n  { file = \"c.yml\" },"),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(
+            config.image.task_image_consumers,
+            [
+                Consumer::whole_file("a.yml"),
+                Consumer::variables("b.sh", &["X"]),
+                Consumer::whole_file("c.yml"),
+            ]
+        );
+        let e = err(&with("  { file = \"a.yml\", kyes = [\"x\"] },"));
+        let line = with("")
+            .lines()
+            .position(|l| l.starts_with("task_image_consumers"))
+            .unwrap()
+            + 2;
+        assert!(
+            e.starts_with(&format!(
+                "slurm-image.toml line {line}, key `image.task_image_consumers`: unknown field `kyes`, \
+                 expected one of `file`, `keys`, `variables`"
+            )),
+            "{e}"
+        );
+        let e = err(&with(
+            "  { file = \"a.yml\", keys = [\"x\"], variables = [\"Y\"] },",
+        ));
+        assert!(e.contains("a.yml names both keys and variables"), "{e}");
+        let e = err(&with("  { file = \"a.yml\", keys = [] },"));
+        assert!(e.contains("a.yml selects nothing (an empty list)"), "{e}");
+        let e = err(&with("  3,"));
+        assert!(
+            e.contains("expected a file, or a table { file = \"...\", keys = [...] }"),
+            "{e}"
+        );
+        // Without the key, the defaults for determined-ai/determined.
+        let start = EXAMPLE.find("task_image_consumers = [").unwrap();
+        let end = start + EXAMPLE[start..].find("]\n\n").unwrap() + 2;
+        let without = format!("{}{}", &EXAMPLE[..start], &EXAMPLE[end..]);
+        let config = Config::parse(&without, "x").unwrap();
+        assert_eq!(
+            config.image.task_image_consumers,
+            default_task_image_consumers()
         );
     }
 

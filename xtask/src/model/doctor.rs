@@ -19,8 +19,8 @@ pub enum Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
     pub check: &'static str,
-    /// A build cannot succeed without it: failing it makes doctor fail. Otherwise a failure
-    /// is a warning.
+    /// A build or a release cannot start without it (the task images' consumers stop only a
+    /// release, and `check`): failing it makes doctor fail. Otherwise a failure is a warning.
     pub required: bool,
     pub outcome: Outcome,
 }
@@ -79,13 +79,15 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The required checks that failed, in order: a build would fail on each.
+/// The required checks that failed, in order, each once however many lines it failed on.
 pub fn failed_required(findings: &[Finding]) -> Vec<&'static str> {
-    findings
-        .iter()
-        .filter(|f| f.fails_the_build())
-        .map(|f| f.check)
-        .collect()
+    let mut failed: Vec<&'static str> = Vec::new();
+    for finding in findings.iter().filter(|f| f.fails_the_build()) {
+        if !failed.contains(&finding.check) {
+            failed.push(finding.check);
+        }
+    }
+    failed
 }
 
 #[cfg(test)]
@@ -121,6 +123,8 @@ mod tests {
             ]
         );
         assert_eq!(failed_required(&findings), ["gcloud"]);
+        let twice = [findings[1].clone(), findings[1].clone()];
+        assert_eq!(failed_required(&twice), ["gcloud"], "each check once");
         assert!(failed_required(&findings[2..]).is_empty());
     }
 }

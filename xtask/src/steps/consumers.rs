@@ -6,12 +6,14 @@ use xshell::Shell;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::consumers::{self, Leftover, TagMismatch};
+use crate::model::consumers::{self, Leftover, TagMismatch, Unmatched};
 
 /// What the consumer files say of the task images.
 #[derive(Debug, Default)]
 pub struct TaskImages {
     pub mismatches: Vec<TagMismatch>,
+    /// Keys and variables the config names that hold no task image: the config is stale.
+    pub unmatched: Vec<Unmatched>,
     /// Consumer files that are not there, as the config names them.
     pub missing: Vec<String>,
 }
@@ -21,52 +23,64 @@ impl TaskImages {
     pub fn read(host: &HostTree, config: &Config) -> TaskImages {
         let images = config.task_images();
         let mut found = TaskImages::default();
-        for file in &config.image.task_image_consumers {
-            match std::fs::read_to_string(host.root.join(file)) {
-                Ok(text) => found
-                    .mismatches
-                    .extend(consumers::tag_mismatches(&images, file, &text)),
-                Err(_) => found.missing.push(file.clone()),
+        for consumer in &config.image.task_image_consumers {
+            match std::fs::read_to_string(host.root.join(&consumer.file)) {
+                Ok(text) => {
+                    let report = consumer.read(&images, &text);
+                    found.mismatches.extend(report.mismatches);
+                    found.unmatched.extend(report.unmatched);
+                }
+                Err(_) => found.missing.push(consumer.file.clone()),
             }
         }
         found
     }
 
-    /// The lines to show: each mismatch, then each missing file.
-    pub fn lines(&self, host: &HostTree) -> Vec<String> {
-        let missing = self.missing.iter().map(|file| {
-            format!(
-                "{file} is not there, so its task images were not compared: remove it from \
-                 image.task_image_consumers in {} if the repository no longer has it",
-                host.show(&host.config_file)
-            )
-        });
+    /// What stops `check` and `release`, one finding each: the mentions on another tag, then
+    /// the keys and variables that hold no task image.
+    pub fn problems(&self) -> Vec<String> {
         self.mismatches
             .iter()
             .map(ToString::to_string)
-            .chain(missing)
+            .chain(self.unmatched.iter().map(ToString::to_string))
             .collect()
     }
 
-    /// Says each line as a warning.
+    /// The consumer files that are not there: a file the repository dropped no longer uses the
+    /// image, so it is named but stops nothing.
+    pub fn missing_lines(&self, host: &HostTree) -> Vec<String> {
+        self.missing
+            .iter()
+            .map(|file| {
+                format!(
+                    "{file} is not there, so its task images were not compared: remove it from \
+                     image.task_image_consumers in {} if the repository no longer has it",
+                    host.show(&host.config_file)
+                )
+            })
+            .collect()
+    }
+
+    /// Says each finding as a warning, as `build` does before it goes on.
     pub fn warn(&self, host: &HostTree) {
-        for line in self.lines(host) {
+        for line in self.problems().into_iter().chain(self.missing_lines(host)) {
             errln!("warning: {line}");
         }
     }
 
-    /// Fails naming every mismatch, as `check` and `release` do before any VM starts.
+    /// Fails naming every problem on a line of its own, as `check` and `release` do before any
+    /// VM starts; a missing consumer file is only warned of.
     pub fn refuse_mismatches(&self, host: &HostTree) -> anyhow::Result<()> {
-        for line in self.lines(host).iter().skip(self.mismatches.len()) {
+        for line in self.missing_lines(host) {
             errln!("warning: {line}");
         }
-        if self.mismatches.is_empty() {
+        let problems = self.problems();
+        if problems.is_empty() {
             return Ok(());
         }
-        let all: Vec<String> = self.mismatches.iter().map(ToString::to_string).collect();
         anyhow::bail!(
-            "the task images the image would cache differ from those the repository uses: {}",
-            all.join("; ")
+            "the task images the image would cache differ from those the clusters use:\n  {}",
+            problems.join("\n  ")
         )
     }
 }

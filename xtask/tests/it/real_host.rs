@@ -7,6 +7,8 @@ use crate::real_template::{
 };
 use crate::support::{git, HostCopy, STAND_IN_PACKER};
 
+const CI: &str = ".circleci/real_config.yml";
+
 /// The adopted tree with the stand-in packer, a launcher package in build/, and the images
 /// its images.conf pins (built in May 2024) in the project.
 fn adopted() -> Option<HostCopy> {
@@ -62,6 +64,111 @@ fn adoption_leaves_the_tree_committed_formatted_and_calling_nothing_it_removed()
         "{}",
         doctor.stdout
     );
+}
+
+/// Gives line `line` of CI's config, which must read `was`, the tag `tag` instead of `old`, and
+/// commits it.
+fn retag_ci_line(host: &HostCopy, line: usize, was: &str, old: &str, tag: &str) {
+    let text = host.read(CI);
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert_eq!(lines[line - 1], was, "{CI}:{line} at c1e9c6d");
+    lines[line - 1] = was.replace(old, tag);
+    host.write(CI, lines.join("\n") + "\n");
+    git(
+        host,
+        &["commit", "-q", "-am", "Another task image tag in CI"],
+    );
+}
+
+#[test]
+fn check_passes_on_the_adopted_tree() {
+    let Some(host) = adopted() else { return };
+    let run = host.run(&["check"]).ok();
+    assert!(
+        !run.stderr.contains("task image"),
+        "CI's unit-test jobs on other tags are not consumers\n{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn another_tag_on_the_gpu_hpc_parameter_fails_check_and_doctor_and_stops_a_release_before_packer() {
+    let Some(host) = adopted() else { return };
+    retag_ci_line(
+        &host,
+        39,
+        "    default: determinedai/pytorch-ngc-dev:e960eae",
+        "e960eae",
+        "0736b6d",
+    );
+    let wanted = [
+        ".circleci/real_config.yml:39 (default-pt-gpu-hpc-image) names determinedai/pytorch-ngc-dev:0736b6d \
+         but the image caches determinedai/pytorch-ngc-dev:e960eae (image.cuda_task_image in slurm-image.toml)",
+        "fix: name determinedai/pytorch-ngc-dev:e960eae on line 39, or set image.cuda_task_image = \
+         \"determinedai/pytorch-ngc-dev:0736b6d\" in slurm-image.toml and build new images",
+    ];
+    let check = host.run(&["check"]).fails_with(&wanted);
+    // One finding, on a line of its own: lines 296, 2454 and 3244 run unit-test jobs on the same
+    // tag, and are not named.
+    let findings: Vec<&str> = check
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("  ") && l.contains(CI))
+        .collect();
+    assert_eq!(findings.len(), 1, "{}", check.stderr);
+    assert!(
+        findings[0].starts_with(&format!("  {}", wanted[0])),
+        "{}",
+        check.stderr
+    );
+    for other in [":296", ":2454", ":3244"] {
+        assert!(
+            !check.stderr.contains(&format!("{CI}{other}")),
+            "{}",
+            check.stderr
+        );
+    }
+
+    let doctor = host.run_env(&["doctor"], &[NO_ARTIFACTORY]);
+    assert!(
+        doctor
+            .stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("FAIL  task images: {}", wanted[0]))),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains("task images")),
+        "doctor is not ready\n{}",
+        doctor.stderr
+    );
+
+    let branches = git(&host, &["branch", "--format=%(refname:short)"]);
+    run_in_repo(&host, &["release", "--yes", "--offline"], &[]).fails_with(&wanted);
+    assert_eq!(packer_builds(&host), 0, "no packer build");
+    assert_eq!(
+        git(&host, &["branch", "--format=%(refname:short)"]),
+        branches,
+        "no release branch"
+    );
+}
+
+#[test]
+fn another_tag_on_a_unit_test_job_in_ci_leaves_check_passing() {
+    let Some(host) = adopted() else { return };
+    retag_ci_line(
+        &host,
+        2454,
+        "      - image: determinedai/pytorch-ngc-dev:0736b6d",
+        "0736b6d",
+        "1234567",
+    );
+    let run = host.run(&["check"]).ok();
+    assert!(!run.stderr.contains(CI), "{}", run.stderr);
 }
 
 #[test]
@@ -205,7 +312,8 @@ fn a_consumer_on_another_cpu_task_image_tag_fails_check_and_stops_a_release_befo
     );
     git(&host, &["commit", "-q", "-am", "Another CPU task image"]);
     let wanted = [
-        "tools/slurm/scripts/slurmcluster.yaml:80 names determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        "tools/slurm/scripts/slurmcluster.yaml:80 (task_container_defaults) names \
+         determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
         "the image caches determinedai/pytorch-tensorflow-cpu-dev:e960eae",
     ];
     host.run(&["check"]).fails_with(&wanted);

@@ -252,11 +252,37 @@ fn a_consumer_on_another_task_image_tag_fails_check_and_stops_a_release_before_p
     host.write(yaml, text);
     git(&host, &["commit", "-q", "-am", "Another CPU task image"]);
     let wanted = [
-        "tools/slurm/scripts/slurmcluster.yaml:80 names determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
+        "tools/slurm/scripts/slurmcluster.yaml:80 (task_container_defaults) names \
+         determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
         "the image caches determinedai/pytorch-tensorflow-cpu-dev:e960eae (image.cpu_task_image in slurm-image.toml)",
-        "make them agree",
+        "fix: name determinedai/pytorch-tensorflow-cpu-dev:e960eae on line 80, or set image.cpu_task_image = \
+         \"determinedai/pytorch-tensorflow-cpu-dev:0736b6d\" in slurm-image.toml and build new images",
     ];
-    host.run(&["check"]).fails_with(&wanted);
+    let check = host.run(&["check"]).fails_with(&wanted);
+    assert!(
+        check
+            .stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("  {}", wanted[0]))),
+        "the finding is a line of its own\n{}",
+        check.stderr
+    );
+    let doctor = host.run_env(&["doctor"], &[NO_ARTIFACTORY]);
+    assert!(
+        doctor
+            .stdout
+            .contains(&format!("FAIL  task images: {}", wanted[0])),
+        "{}",
+        doctor.stdout
+    );
+    assert!(
+        doctor
+            .stderr
+            .lines()
+            .any(|l| l.starts_with("error: ") && l.contains("task images")),
+        "doctor fails on the task images\n{}",
+        doctor.stderr
+    );
     run_in_repo(
         &host,
         &[
@@ -285,6 +311,31 @@ fn a_consumer_on_another_task_image_tag_fails_check_and_stops_a_release_before_p
         run.stderr.contains(
             "warning: .circleci/real_config.yml is not there, so its task images were not compared"
         ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_renamed_pipeline_parameter_is_named_as_stale_config_and_fails_check() {
+    let host = real_form_repo();
+    let ci = ".circleci/real_config.yml";
+    host.write(
+        ci,
+        host.read(ci)
+            .replace("  default-pt-gpu-hpc-image:", "  hpc-gpu-image:"),
+    );
+    git(
+        &host,
+        &["commit", "-q", "-am", "Rename the GPU image parameter"],
+    );
+    let wanted = ".circleci/real_config.yml has no key default-pt-gpu-hpc-image, so nothing there was \
+                  compared; fix: name the key that holds the task image now in image.task_image_consumers";
+    host.run(&["check"]).fails_with(&[wanted]);
+    // A build is told, and goes on.
+    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    assert!(
+        run.stderr.contains(&format!("warning: {wanted}")),
         "{}",
         run.stderr
     );
