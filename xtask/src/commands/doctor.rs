@@ -693,6 +693,16 @@ fn task_image_findings(host: &HostTree, config: Option<&Config>) -> Vec<Finding>
                 .iter()
                 .map(|u| Finding::failed(CHECK, true, u.problem(), u.fix())),
         )
+        .chain(found.unreadable.iter().map(|(file, why)| {
+            Finding::failed(
+                CHECK,
+                true,
+                format!(
+                    "{file} cannot be read as text ({why}), so its task images were not compared"
+                ),
+                "put the consumer file there, or correct its path in image.task_image_consumers",
+            )
+        }))
         .collect();
     if !found.missing.is_empty() {
         findings.push(Finding::failed(

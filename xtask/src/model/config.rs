@@ -264,6 +264,20 @@ impl Config {
                 );
             }
         }
+        for consumer in &self.image.task_image_consumers {
+            let path = std::path::Path::new(&consumer.file);
+            let outside = path.is_absolute()
+                || path
+                    .components()
+                    .any(|c| matches!(c, std::path::Component::ParentDir));
+            if outside || consumer.file.is_empty() {
+                bail!(
+                    "image.task_image_consumers names {:?}, which is not a file inside the repository: name \
+                     each consumer by its path from the repository root, without `..`",
+                    consumer.file
+                );
+            }
+        }
         for (key, image) in self.task_images() {
             // An empty one is allowed: the playbook then skips that cache.
             if !image.is_empty() && !is_image_reference(image) {
@@ -554,6 +568,21 @@ pub(crate) mod tests {
         assert!(e.contains("artifactory.download_rate_window_s is 0"), "{e}");
         let e = err(&with("min_download_rate_kib_s = 0"));
         assert!(e.contains("from 1 to 1048576 (default 64)"), "{e}");
+    }
+
+    #[test]
+    fn a_consumer_outside_the_repository_is_refused() {
+        for file in ["/etc/passwd", "../other/ci.yml", "tools/../../x.yml", ""] {
+            let text = EXAMPLE.replace(
+                "\"tools/slurm/scripts/slurmcluster.sh\"",
+                &format!("{file:?}"),
+            );
+            let e = err(&text);
+            assert!(
+                e.contains(&format!("image.task_image_consumers names {file:?}, which is not a file inside the repository")),
+                "{file}: {e}"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use xshell::Shell;
 
 use crate::edges::git;
-use crate::host::HostTree;
+use crate::host::{read_bounded, HostTree};
 use crate::model::config::Config;
 use crate::model::consumers::{self, Leftover, TagMismatch, Unmatched};
 
@@ -16,7 +16,13 @@ pub struct TaskImages {
     pub unmatched: Vec<Unmatched>,
     /// Consumer files that are not there, as the config names them.
     pub missing: Vec<String>,
+    /// Consumer files that are there but cannot be read as text (a folder, a FIFO, not UTF-8,
+    /// far too large), each with why: their task images could not be compared.
+    pub unreadable: Vec<(String, String)>,
 }
+
+/// The largest consumer file read: determined's CircleCI config, the largest, is 150 KiB.
+const CONSUMER_MAX_BYTES: u64 = 16 * 1024 * 1024;
 
 impl TaskImages {
     /// Reads every consumer file the config names.
@@ -24,13 +30,20 @@ impl TaskImages {
         let images = config.task_images();
         let mut found = TaskImages::default();
         for consumer in &config.image.task_image_consumers {
-            match std::fs::read_to_string(host.root.join(&consumer.file)) {
+            let path = host.root.join(&consumer.file);
+            if std::fs::symlink_metadata(&path).is_err() {
+                found.missing.push(consumer.file.clone());
+                continue;
+            }
+            match read_bounded(&path, CONSUMER_MAX_BYTES) {
                 Ok(text) => {
                     let report = consumer.read(&images, &text);
                     found.mismatches.extend(report.mismatches);
                     found.unmatched.extend(report.unmatched);
                 }
-                Err(_) => found.missing.push(consumer.file.clone()),
+                Err(err) => found
+                    .unreadable
+                    .push((consumer.file.clone(), format!("{:#}", err.root_cause()))),
             }
         }
         found
@@ -39,10 +52,17 @@ impl TaskImages {
     /// What stops `check` and `release`, one finding each: the mentions on another tag, then
     /// the keys and variables that hold no task image.
     pub fn problems(&self) -> Vec<String> {
+        let unreadable = self.unreadable.iter().map(|(file, why)| {
+            format!(
+                "{file} cannot be read as text ({why}), so its task images were not compared: put the \
+                 consumer file there, or correct its path in image.task_image_consumers"
+            )
+        });
         self.mismatches
             .iter()
             .map(ToString::to_string)
             .chain(self.unmatched.iter().map(ToString::to_string))
+            .chain(unreadable)
             .collect()
     }
 

@@ -354,3 +354,36 @@ fn a_variables_file_packer_would_load_by_itself_stops_the_build_before_packer() 
     ]);
     assert_eq!(packer_builds(&host), 0);
 }
+
+#[test]
+fn a_consumer_that_is_a_folder_a_fifo_or_not_text_fails_check_naming_it_and_never_hangs() {
+    let host = real_form_repo();
+    let ci = ".circleci/real_config.yml";
+    let mut bytes = host.read(ci).into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe not UTF-8\n");
+    host.write(ci, bytes);
+    host.run(&["check"]).fails_with(&[
+        ".circleci/real_config.yml cannot be read as text (stream did not contain valid UTF-8)",
+        "its task images were not compared",
+    ]);
+    std::fs::remove_file(host.path(ci)).unwrap();
+    std::fs::create_dir(host.path(ci)).unwrap();
+    host.run(&["check"]).fails_with(&[
+        ".circleci/real_config.yml cannot be read as text",
+        "is a folder",
+    ]);
+    std::fs::remove_dir(host.path(ci)).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(host.path(ci))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let doctor = host.run_env(&["doctor"], &[NO_ARTIFACTORY]);
+    assert!(
+        doctor
+            .stdout
+            .contains("FAIL  task images: .circleci/real_config.yml cannot be read as text"),
+        "{}",
+        doctor.stdout
+    );
+}
