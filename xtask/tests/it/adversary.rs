@@ -380,15 +380,23 @@ fn an_oversized_images_conf_is_refused_unread() {
 fn a_huge_config_value_is_refused_by_name() {
     let host = host_with_launcher();
     let config = "tools/slurm/packer/slurm-image.toml";
-    let huge = "p".repeat(10 * 1024 * 1024);
-    let text = host.read(config).replace(
-        "project = \"determined-ai\"",
-        &format!("project = \"{huge}\""),
-    );
-    host.write(config, text);
+    let with_project = |bytes: usize| {
+        let huge = "p".repeat(bytes);
+        host.read(config).replace(
+            "project = \"determined-ai\"",
+            &format!("project = \"{huge}\""),
+        )
+    };
+    let original = host.read(config);
+    host.write(config, with_project(2 * 1024 * 1024));
     let run = host.run(&["images"]).fails_with(&[
-        "tools/slurm/packer/slurm-image.toml is not usable: gcp.project is 10485760 bytes long, more than the 1024",
+        "tools/slurm/packer/slurm-image.toml is not usable: gcp.project is 2097152 bytes long, more than the 1024",
     ]);
+    // A config file far larger than any config is not read whole at all.
+    host.write(config, &original);
+    host.write(config, with_project(10 * 1024 * 1024));
+    host.run(&["images"])
+        .fails_with(&["slurm-image.toml is larger than 4194304 bytes"]);
     assert!(
         !run.stderr.contains("Argument list too long"),
         "{}",
