@@ -9,6 +9,7 @@ pub mod doctor;
 pub mod images_conf;
 pub mod launcher_choice;
 pub mod launcher_version;
+pub mod local_packages;
 pub mod manifest;
 pub mod orphans;
 pub mod provenance;
