@@ -12,6 +12,7 @@ pub mod launcher_version;
 pub mod local_packages;
 pub mod manifest;
 pub mod orphans;
+pub mod packer_inputs;
 pub mod provenance;
 pub mod prune_plan;
 pub mod release;
