@@ -657,3 +657,41 @@ fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1717016272\n"
     );
 }
+
+#[test]
+fn a_build_names_the_inputs_git_has_not_committed_and_goes_on() {
+    let host = host_with_launcher();
+    crate::support::commit_host_tree(&host);
+    host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
+    host.write("tools/slurm/packer/ansible-playbook.yml", "- hosts: all\n");
+    // Not inputs: the README, and a file outside the template folder.
+    host.write("tools/slurm/packer/README.md", "edited\n");
+    host.write("notes.txt", "mine\n");
+    let run = host.run(&["build", "--offline"]).ok();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("warning: uncommitted inputs: "))
+        .unwrap_or_else(|| panic!("no warning in\n{}", run.stderr));
+    assert_eq!(
+        warning,
+        "warning: uncommitted inputs: tools/slurm/packer/ansible-playbook.yml (changed), \
+         tools/slurm/packer/static/extra.conf (untracked: packer reads it): packer reads them, so this image \
+         is not what the branch builds; a release refuses them until they are committed or removed"
+    );
+    assert_eq!(build_calls(&host).len(), 1);
+    // Packer's copy of the folder holds the file the warning named.
+    assert_eq!(
+        host.read("target/slurm-image/slurm/static/extra.conf"),
+        "not committed\n"
+    );
+}
+
+#[test]
+fn a_build_of_a_committed_template_warns_of_nothing() {
+    let host = host_with_launcher();
+    crate::support::commit_host_tree(&host);
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(!run.stderr.contains("uncommitted"), "{}", run.stderr);
+    assert_eq!(build_calls(&host).len(), 1);
+}
