@@ -3,7 +3,7 @@
 //! release engineer runs there, with the stand-in packer and the loopback Compute API.
 
 use crate::real_template::{labels_of, packer_builds, IMAGES_CONF, LAUNCHER, NO_ARTIFACTORY};
-use crate::support::{git, HostCopy, STAND_IN_PACKER};
+use crate::support::{git, HostCopy, Run, GIT_IDENTITY, STAND_IN_PACKER};
 
 /// The adopted tree with the stand-in packer, a launcher package in build/, and the images
 /// its images.conf pins (built in May 2024) in the project.
@@ -131,4 +131,59 @@ fn images_lists_both_pins_and_prune_only_plans_without_yes() {
         before,
         "a prune without --yes deletes nothing"
     );
+}
+
+/// A file in the real template's `static/`, which its file provisioner uploads whole.
+const UNTRACKED: &str = "tools/slurm/packer/static/notes.txt";
+
+#[test]
+fn an_untracked_file_in_static_stops_the_release_by_name_before_its_branch() {
+    let Some(host) = adopted() else { return };
+    host.write(UNTRACKED, "tried by hand\n");
+    let branches = || git(&host, &["branch", "--format=%(refname:short)"]);
+    let before = branches();
+    let mut release = host.xtask(&["release", "--yes", "--offline", "--no-verify"]);
+    release.envs(GIT_IDENTITY);
+    Run::of(release).fails_with(&[
+        "uncommitted changes: tools/slurm/packer/static/notes.txt (untracked: packer reads it)",
+        "commit or remove the untracked files",
+    ]);
+    assert_eq!(branches(), before, "no branch was made");
+    assert_eq!(packer_builds(&host), 0, "{:?}", host.packer_calls());
+    assert_eq!(host.read(UNTRACKED), "tried by hand\n");
+}
+
+#[test]
+fn an_untracked_file_in_static_is_named_by_a_build_which_goes_on() {
+    let Some(host) = adopted() else { return };
+    host.write(UNTRACKED, "tried by hand\n");
+    let run = host.run(&["build", "--offline", "--no-verify"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: uncommitted inputs: tools/slurm/packer/static/notes.txt (untracked: packer reads it)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(packer_builds(&host), 1);
+    assert_eq!(
+        host.read("target/slurm-image/slurm/static/notes.txt"),
+        "tried by hand\n"
+    );
+}
+
+#[test]
+fn a_launcher_named_as_the_old_readme_names_it_stops_the_build_before_any_vm() {
+    let Some(host) = adopted() else { return };
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb",
+        b"launcher package bytes",
+    );
+    host.run(&["build", "--offline", "--no-verify"])
+        .fails_with(&[
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package",
+        "rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb",
+    ]);
+    assert_eq!(packer_builds(&host), 0, "{:?}", host.packer_calls());
 }
