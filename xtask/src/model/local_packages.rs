@@ -80,6 +80,11 @@ pub fn expected_name(file_name: &str) -> String {
             .chars()
             .take_while(|c| c.is_ascii_digit() || *c == '.' || *c == '-')
             .collect();
+        // A version that goes on in letters (`3.4.0-1.dev`) is a pre-release: no release name
+        // holds it, and one made up would claim another version.
+        if stem[start + run.len()..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return RELEASE_NAME.to_string();
+        }
         let run = run.trim_end_matches(['.', '-']);
         if LauncherVersion::parse(run).is_some() {
             return format!("hpe-hpc-launcher_{run}_amd64.deb");
@@ -136,6 +141,8 @@ mod tests {
                 "hpe-hpc-launcher_3.3.1-2_amd64.deb",
             ),
             ("launcher-v2.deb", RELEASE_NAME),
+            ("hpe-hpc-launcher_3.4.0-1.dev_amd64.deb", RELEASE_NAME),
+            ("hpe-hpc-launcher-3.4.0rc1.deb", RELEASE_NAME),
             ("slurm.deb", RELEASE_NAME),
             ("x.DEB", RELEASE_NAME),
         ] {

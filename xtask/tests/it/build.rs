@@ -283,6 +283,22 @@ fn no_launcher_says_what_to_do() {
         "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb",
         b"a pre-release is not a release",
     );
+    // The pre-release is the only .deb there: it may be the one meant, so it is named, with
+    // the release name expected and no version made up for it.
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb is not named as a launcher package \
+         (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and it is the only package there",
+        "--launcher PATH",
+    ]);
+    assert!(!run.stderr.contains("3.4.0-1_amd64"), "{}", run.stderr);
+    assert!(build_calls(&host).is_empty());
+
+    // Without it, build/ holds nothing to build with.
+    std::fs::remove_file(
+        host.build_dir()
+            .join("hpe-hpc-launcher_3.4.0-1.dev_amd64.deb"),
+    )
+    .unwrap();
     host.run(&["build", "--offline"]).fails_with(&[
         "no launcher package in tools/slurm/packer/build",
         "--launcher PATH",
@@ -332,7 +348,10 @@ fn a_launcher_with_another_name_is_refused() {
     host.write("downloads/launcher.deb", b"renamed package");
     let given = host.path("downloads/launcher.deb");
     host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
-        .fails_with(&["must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb"]);
+        .fails_with(&[
+            "the tool reads a launcher package's version from its name",
+            "rename it to hpe-hpc-launcher_X.Y.Z-REV_amd64.deb",
+        ]);
     assert!(build_calls(&host).is_empty());
 }
 
@@ -344,7 +363,7 @@ fn a_missing_launcher_path_is_said_to_be_missing_whatever_its_name() {
         let run = host
             .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
             .fails_with(&[&format!("--launcher {}: no such file", given.display())]);
-        assert!(!run.stderr.contains("file name must be"), "{}", run.stderr);
+        assert!(!run.stderr.contains("rename it"), "{}", run.stderr);
     }
     assert!(build_calls(&host).is_empty());
 }
