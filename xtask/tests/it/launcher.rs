@@ -1030,3 +1030,34 @@ fn launcher_given_a_name_it_cannot_read_refuses_with_the_same_fix() {
     assert!(launchers(&host).is_empty());
     assert!(server.requests().is_empty(), "{:?}", server.requests());
 }
+
+#[test]
+fn doctor_fails_on_a_deb_builds_stop_at_and_warns_of_one_they_leave_alone() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD_STYLE);
+    let run = run(&host, &server, &["doctor"]);
+    assert_ne!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "FAIL  launcher package: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a \
+             launcher package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), and may be the package meant, so builds \
+             stop at it; fix: if it is one, rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    put_local(&host, NEW);
+    modified_at(&host, OLD_STYLE, 100);
+    modified_at(&host, NEW, 200);
+    let run = self::run(&host, &server, &["doctor"]);
+    assert!(
+        run.stdout.contains(
+            "warn  launcher package: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a \
+             launcher package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), so builds leave it alone; fix: if it is \
+             one, rename it"
+        ),
+        "{}",
+        run.stdout
+    );
+}
