@@ -14,6 +14,7 @@ use crate::steps::build_lock;
 use crate::steps::build_plan::{self, Asked, Mode};
 use crate::steps::consumers::TaskImages;
 use crate::steps::survey;
+use crate::steps::uncommitted::warn_uncommitted_inputs;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -64,6 +65,7 @@ impl Build {
         // The image would cache task images the clusters do not use: worth saying, not
         // worth stopping a build someone asked for.
         TaskImages::read(host, &inputs.config).warn(host);
+        warn_uncommitted_inputs(sh, host);
         if self.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
             outln!("{}", gathered.shown.render());

@@ -16,7 +16,7 @@ use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
 use crate::model::doctor::{failed_required, Finding, Outcome};
 use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
-use crate::model::launcher_version::LauncherPackage;
+use crate::model::local_packages::{rename_advice, LocalPackages, RELEASE_NAME};
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
@@ -73,8 +73,9 @@ impl Doctor {
             checks_script_finding(host, config.as_ref().ok()),
         ];
         let (config, conf, template) = (config.ok(), conf.ok(), template.ok());
-        let local = launcher::local_packages(host).unwrap_or_default();
+        let packages = launcher::build_dir_packages(host).unwrap_or_default();
         let build_dir = host.show(&host.build_dir);
+        findings.extend(unreadable_findings(&packages, &build_dir));
 
         // The rest waits on processes and the network: side by side, so that doctor takes as
         // long as its slowest check, not as long as all of them.
@@ -82,7 +83,7 @@ impl Doctor {
         let checks: Vec<Check<'_>> = vec![
             Box::new(move || packer_findings(host, template)),
             Box::new(move || gcloud_findings(host, config, conf)),
-            Box::new(move || vec![artifactory_finding(config, &local, &build_dir)]),
+            Box::new(move || vec![artifactory_finding(config, &packages, &build_dir)]),
             Box::new(move || vec![ansible_finding(host)]),
             Box::new(move || vec![git_finding(host)]),
             Box::new(move || task_image_findings(host, config)),
@@ -487,14 +488,42 @@ fn pins_finding(
     )
 }
 
+/// Each `.deb` in build/ whose name the tool cannot read: a failure when it may be the package
+/// meant (builds stop at it), else a warning (builds leave it alone).
+fn unreadable_findings(packages: &LocalPackages, build_dir: &str) -> Vec<Finding> {
+    const CHECK: &str = "launcher package";
+    packages
+        .unreadable
+        .iter()
+        .map(|package| {
+            let path = format!("{build_dir}/{}", package.file_name);
+            let effect = if package.may_be_meant {
+                "and may be the package meant, so builds stop at it"
+            } else {
+                "so builds leave it alone"
+            };
+            Finding::failed(
+                CHECK,
+                package.may_be_meant,
+                format!("{path} is not named as a launcher package ({RELEASE_NAME}), {effect}"),
+                format!(
+                    "if it is one, {}; if not, remove it",
+                    rename_advice(&path, &package.expected)
+                ),
+            )
+        })
+        .collect()
+}
+
 /// Artifactory answers with the credentials given, and what a build decides with its answer.
 /// A build with a launcher in build/ does without it, so then a failure is only a warning.
 fn artifactory_finding(
     config: Option<&Config>,
-    local: &[LauncherPackage],
+    packages: &LocalPackages,
     build_dir: &str,
 ) -> Finding {
     const CHECK: &str = "artifactory";
+    let local = &packages.releases;
     let required = local.is_empty();
     let Some(config) = config else {
         return Finding::skipped(CHECK, required, "needs a valid config");
@@ -513,6 +542,7 @@ fn artifactory_finding(
     // Decided as `build` decides, from this same answer.
     let situation = Situation {
         local,
+        unreadable: &packages.unreadable,
         build_dir,
         interactive: is_interactive(),
     };

@@ -7,10 +7,11 @@ use xshell::Shell;
 use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
 use crate::host::HostTree;
 use crate::model::launcher_choice::{
-    self, builds_use, unchecked, Decision, Lookup, Purpose, Situation, Wanted,
+    self, builds_use, unchecked, unreadable_line, Decision, Lookup, Purpose, Situation, Wanted,
 };
+use crate::model::local_packages::RELEASE_NAME;
 use crate::steps::host_files::load_config;
-use crate::steps::launcher::{carry_out, local_packages, look_up};
+use crate::steps::launcher::{build_dir_packages, carry_out, look_up};
 use crate::term::is_interactive;
 
 /// Show the launcher packages in build/ and the newest release; `--fetch` fetches it.
@@ -36,7 +37,8 @@ pub struct Launcher {
 impl Launcher {
     pub fn run(self, _sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
-        let local = local_packages(host)?;
+        let packages = build_dir_packages(host)?;
+        let local = packages.releases;
         let build_dir = host.show(&host.build_dir);
         if local.is_empty() {
             outln!("local: no launcher package in {build_dir}");
@@ -48,8 +50,22 @@ impl Launcher {
                 host.show(&host.build_dir.join(&package.file_name))
             );
         }
+        for package in &packages.unreadable {
+            if package.may_be_meant {
+                // What builds do, below, says why they stop and how to go on.
+                outln!(
+                    "local: {build_dir}/{} is not named as a launcher package ({RELEASE_NAME}) and may be \
+                     the one meant: builds stop until it is renamed to {} or removed",
+                    package.file_name,
+                    package.expected
+                );
+            } else {
+                outln!("local: {}", unreadable_line(package, &build_dir));
+            }
+        }
         let situation = Situation {
             local: &local,
+            unreadable: &packages.unreadable,
             build_dir: &build_dir,
             interactive: is_interactive(),
         };

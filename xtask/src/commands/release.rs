@@ -30,7 +30,8 @@ use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interru
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
 ///
-/// Refuses before any work when tracked files have changes or the branch exists. Uses the
+/// Refuses before any work when tracked files have changes, a file packer reads from the
+/// template folder is untracked or ignored, or the branch exists. Uses the
 /// newest launcher release (fetched into build/ when missing), creates the branch from HEAD,
 /// builds both images at once, pins each in images.conf, commits images.conf alone when both
 /// succeeded, and ends with what is left: push, pull request, prune.

@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
+use crate::model::packer_inputs::{Difference, Uncommitted};
 use crate::model::prune_plan::{glob_match, image_names_in};
 
 /// Where images.conf sits in the repository.
@@ -127,23 +128,62 @@ pub fn checkout(sh: &Shell, root: &Path) -> anyhow::Result<Checkout> {
     })
 }
 
-/// The paths of `git status --porcelain=v1 -z`: `XY path`, and for a rename or copy the new
-/// path followed by the old one as its own entry.
+/// The files under `dir` (a path from the root) that differ from HEAD: tracked files with
+/// changes, and untracked and ignored files, each one by one, by its path from the root. `None`
+/// when `root` is not the root of a git repository: there is no HEAD to differ from.
+pub fn uncommitted_under(
+    sh: &Shell,
+    root: &Path,
+    dir: &str,
+) -> anyhow::Result<Option<Vec<Uncommitted>>> {
+    let _dir = sh.push_dir(root);
+    if repository_root(sh, root).is_err() {
+        return Ok(None);
+    }
+    // `traditional` with `--untracked-files=all` lists each ignored file, not its folder.
+    let status = cmd!(
+        sh,
+        "git --no-optional-locks status --porcelain=v1 -z --untracked-files=all --ignored=traditional -- {dir}"
+    )
+    .quiet()
+    .read()
+    .with_context(|| format!("reading which files in {dir} differ from HEAD (`git status`)"))?;
+    Ok(Some(status_entries(&status)))
+}
+
+/// The paths of `git status --porcelain=v1 -z`.
 fn changed_paths(status: &str) -> Vec<String> {
-    let mut paths = Vec::new();
+    status_entries(status).into_iter().map(|u| u.path).collect()
+}
+
+/// The entries of `git status --porcelain=v1 -z`: `XY path`, and for a rename or copy the new
+/// path followed by the old one as its own entry; `??` is untracked, `!!` ignored.
+fn status_entries(status: &str) -> Vec<Uncommitted> {
+    let mut found = Vec::new();
     let mut entries = status.split('\0').filter(|e| !e.is_empty());
     while let Some(entry) = entries.next() {
         let (Some(code), Some(path)) = (entry.get(..2), entry.get(3..)) else {
             continue;
         };
-        paths.push(path.to_string());
+        let difference = match code {
+            "??" => Difference::Untracked,
+            "!!" => Difference::Ignored,
+            _ => Difference::Changed,
+        };
+        found.push(Uncommitted {
+            path: path.to_string(),
+            difference,
+        });
         if code.contains(['R', 'C']) {
             if let Some(old) = entries.next() {
-                paths.push(old.to_string());
+                found.push(Uncommitted {
+                    path: old.to_string(),
+                    difference,
+                });
             }
         }
     }
-    paths
+    found
 }
 
 /// Every local and remote-tracking branch of the repository in the shell's folder, one full
@@ -431,6 +471,21 @@ mod tests {
                 "new name.txt",
                 "old.txt",
                 "gone"
+            ]
+        );
+        let kinds: Vec<Difference> =
+            status_entries("D  p/a\0?? p/a\0?? p/n\0!! p/build/l.deb\0 M p/b\0")
+                .into_iter()
+                .map(|u| u.difference)
+                .collect();
+        assert_eq!(
+            kinds,
+            [
+                Difference::Changed,
+                Difference::Untracked,
+                Difference::Untracked,
+                Difference::Ignored,
+                Difference::Changed
             ]
         );
     }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use crate::model::artifactory_folder::URL_VAR;
 use crate::model::launcher_version::LauncherPackage;
+use crate::model::local_packages::{expected_name, rename_advice, UnreadablePackage, RELEASE_NAME};
 
 /// What the user asked for, and for which command.
 #[derive(Debug, Clone, Default)]
@@ -98,6 +99,8 @@ impl<S> Lookup<S> {
 pub struct Situation<'a> {
     /// The release packages in build/, newest first.
     pub local: &'a [LauncherPackage],
+    /// The other `.deb` files in build/, whose names the tool cannot read.
+    pub unreadable: &'a [UnreadablePackage],
     /// build/ as the user types it, for messages.
     pub build_dir: &'a str,
     /// Whether a terminal can answer a question.
@@ -190,14 +193,21 @@ pub fn decide<S>(
                 package,
                 path: path.clone(),
             },
+            // The same words as for such a file in build/: one rule, one fix.
             None => Decision::Refuse {
-                why: format!(
-                    "--launcher {}: the file name must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb, the name of a release \
-                     (the image description records it)",
-                    path.display()
-                ),
+                why: {
+                    let shown = path.display().to_string();
+                    format!(
+                        "--launcher {shown}: the tool reads a launcher package's version from its name, \
+                         {RELEASE_NAME} (the image description records it): {}",
+                        rename_advice(&shown, &expected_name(&name))
+                    )
+                },
             },
         };
+    }
+    if let Some(why) = unreadable_stop(wanted, situation) {
+        return Decision::Refuse { why };
     }
     let several = situation.local.len() > 1;
     // A build or an offline release would have to guess which package is meant; a release or a
@@ -444,10 +454,53 @@ fn kept_line(package: &LauncherPackage, why: &Kept, build_dir: &str) -> String {
     }
 }
 
+/// Why a build stops at a `.deb` in build/ whose name it cannot read, when that may be the
+/// package the user meant (see [`UnreadablePackage::may_be_meant`]); `None` when nothing needs
+/// guessing: `--launcher` names the package, and a fetch only adds the newest release.
+pub fn unreadable_stop(wanted: &Wanted, situation: &Situation<'_>) -> Option<String> {
+    if wanted.path.is_some() || wanted.purpose == Purpose::Fetch {
+        return None;
+    }
+    let meant = situation.unreadable.iter().find(|p| p.may_be_meant)?;
+    let build_dir = situation.build_dir;
+    let path = format!("{build_dir}/{}", meant.file_name);
+    let why = if situation.local.is_empty() && situation.unreadable.len() == 1 {
+        "it is the only package there".to_string()
+    } else {
+        "no package there is newer, so it may be the one meant".to_string()
+    };
+    let otherwise = match situation.local.first() {
+        Some(release) => format!(
+            "if it is not a launcher package, remove it (builds then use {})",
+            release.file_name
+        ),
+        None => format!("if it is not a launcher package, remove it from {build_dir}"),
+    };
+    Some(format!(
+        "{path} is not named as a launcher package ({RELEASE_NAME}) and {why}: {}; or pass the package \
+         to build with as --launcher PATH; {otherwise}",
+        rename_advice(&path, &meant.expected)
+    ))
+}
+
+/// A `.deb` in build/ that a build leaves alone, in words: for the warnings of `build`,
+/// `release` and `launcher`, and doctor.
+pub fn unreadable_line(package: &UnreadablePackage, build_dir: &str) -> String {
+    let path = format!("{build_dir}/{}", package.file_name);
+    format!(
+        "{path} is not named as a launcher package ({RELEASE_NAME}), so builds leave it alone: if it is \
+         one, {}; if not, remove it",
+        rename_advice(&path, &package.expected)
+    )
+}
+
 /// What a build without `--launcher` does with the packages in build/, in words, whatever the
 /// releases: for `launcher` and doctor, which say it when the releases cannot be checked.
 pub fn builds_use(situation: &Situation<'_>) -> String {
     let build_dir = situation.build_dir;
+    if let Some(why) = unreadable_stop(&Wanted::default(), situation) {
+        return format!("builds stop: {why}");
+    }
     match situation.local {
         [] => format!(
             "builds stop: {build_dir} holds no launcher package (put one there, or pass --launcher PATH)"
@@ -541,6 +594,7 @@ mod tests {
     ) -> Decision<&'static str> {
         let situation = Situation {
             local,
+            unreadable: &[],
             build_dir: BUILD,
             interactive,
         };
@@ -581,6 +635,7 @@ mod tests {
         let both = [new.clone(), old.clone()];
         let situation = |local| Situation {
             local,
+            unreadable: &[],
             build_dir: BUILD,
             interactive: true,
         };
@@ -599,8 +654,12 @@ mod tests {
             path: Some(PathBuf::from("/dl/launcher.deb")),
             ..Wanted::default()
         };
-        assert!(refusal(decide(&renamed, &situation(&[]), not_looked_up))
-            .contains("must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb"));
+        assert_eq!(
+            refusal(decide(&renamed, &situation(&[]), not_looked_up)),
+            "--launcher /dl/launcher.deb: the tool reads a launcher package's version from its name, \
+             hpe-hpc-launcher_X.Y.Z-REV_amd64.deb (the image description records it): rename it to \
+             hpe-hpc-launcher_X.Y.Z-REV_amd64.deb (`dpkg-deb -f /dl/launcher.deb Version` prints its X.Y.Z-REV)"
+        );
         for offline in [false, true] {
             let build = Wanted {
                 offline,
@@ -791,6 +850,93 @@ mod tests {
         );
         assert!(refusal(with(&fetch, &[], false, unreachable()))
             .contains("copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into tools/slurm/packer/build"));
+    }
+
+    #[test]
+    fn a_deb_that_may_be_the_one_meant_stops_a_build_or_release_before_any_lookup() {
+        use crate::model::local_packages::{BuildDirFile, LocalPackages};
+        let not_looked_up = || -> Lookup<()> { panic!("the newest release was looked up") };
+        let at = |name: &str, seconds: u64| BuildDirFile {
+            name: name.into(),
+            modified: std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds),
+        };
+        let alone = LocalPackages::of(&[at("hpe-hpc-launcher-3.3.1.deb", 1)]);
+        let situation = Situation {
+            local: &alone.releases,
+            unreadable: &alone.unreadable,
+            build_dir: BUILD,
+            interactive: true,
+        };
+        let stop = "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package \
+                    (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and it is the only package there: rename it to \
+                    hpe-hpc-launcher_3.3.1-REV_amd64.deb (`dpkg-deb -f \
+                    tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb Version` prints its X.Y.Z-REV); or pass \
+                    the package to build with as --launcher PATH; if it is not a launcher package, remove it \
+                    from tools/slurm/packer/build";
+        for purpose in [Purpose::Build, Purpose::Release] {
+            for offline in [false, true] {
+                let wanted = Wanted {
+                    offline,
+                    ..wanted(purpose, true)
+                };
+                assert_eq!(refusal(decide(&wanted, &situation, not_looked_up)), stop);
+            }
+        }
+        assert_eq!(builds_use(&situation), format!("builds stop: {stop}"));
+
+        // Copied in after a release package: the same stop, and removing it is the other way.
+        let newer = LocalPackages::of(&[
+            at("hpe-hpc-launcher_3.2.0-1_amd64.deb", 1),
+            at("hpe-hpc-launcher-3.3.1.deb", 2),
+        ]);
+        let situation = Situation {
+            local: &newer.releases,
+            unreadable: &newer.unreadable,
+            ..situation
+        };
+        let why = refusal(decide(
+            &wanted(Purpose::Build, false),
+            &situation,
+            not_looked_up,
+        ));
+        assert!(
+            why.contains("no package there is newer, so it may be the one meant")
+                && why.ends_with("remove it (builds then use hpe-hpc-launcher_3.2.0-1_amd64.deb)"),
+            "{why}"
+        );
+
+        // --launcher names the package; a fetch only adds the newest: neither guesses.
+        let given = Wanted {
+            path: Some(PathBuf::from("/dl/hpe-hpc-launcher_3.9.0-7_amd64.deb")),
+            ..Wanted::default()
+        };
+        assert!(matches!(
+            decide(&given, &situation, not_looked_up),
+            Decision::Copy { .. }
+        ));
+        assert_eq!(
+            unreadable_stop(&wanted(Purpose::Fetch, true), &situation),
+            None
+        );
+
+        // Older than the release package: named, never a stop.
+        let older = LocalPackages::of(&[
+            at("hpe-hpc-launcher_3.2.0-1_amd64.deb", 2),
+            at("hpe-hpc-launcher-3.3.1.deb", 1),
+        ]);
+        let situation = Situation {
+            local: &older.releases,
+            unreadable: &older.unreadable,
+            ..situation
+        };
+        assert_eq!(unreadable_stop(&Wanted::default(), &situation), None);
+        assert_eq!(
+            unreadable_line(&older.unreadable[0], BUILD),
+            "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package \
+             (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), so builds leave it alone: if it is one, rename it to \
+             hpe-hpc-launcher_3.3.1-REV_amd64.deb (`dpkg-deb -f tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb \
+             Version` prints its X.Y.Z-REV); if not, remove it"
+        );
     }
 
     #[test]

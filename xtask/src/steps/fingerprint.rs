@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::host::HostTree;
 use crate::model::hex;
 use crate::model::launcher_version::LauncherPackage;
+use crate::model::packer_inputs::is_packer_input;
 use crate::model::provenance::{digest_of_files, digest_of_variables, Digests, Provenance};
 use crate::model::template::{Loaded, Template};
 use crate::model::variables::Variables;
@@ -95,29 +96,25 @@ pub fn loaded(host: &HostTree) -> anyhow::Result<Loaded> {
 }
 
 /// The files of the template folder that packer may read, and so that the fingerprint covers:
-/// all but build/, the config file and the README. A build's packer runs in a copy of exactly
-/// these (see `HostTree::staging_dir`), so what packer loads is what the fingerprint names.
+/// all but build/, the config file and the README ([`is_packer_input`], the one rule). A
+/// build's packer runs in a copy of exactly these (see `HostTree::staging_dir`), so what packer
+/// loads is what the fingerprint names.
 pub fn packer_inputs(host: &HostTree) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    collect_files(&host.packer_dir, &host.build_dir, &mut files)?;
+    collect_files(&host.packer_dir, &host.packer_dir, &mut files)?;
     files.sort();
     Ok(files)
 }
 
-/// Every file under the template folder except build/, the config file (whose effect on the
-/// image is already in the variables) and the README.
-fn collect_files(dir: &Path, build_dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
+/// Every file under `dir` that [`is_packer_input`] keeps, by its path in the template folder.
+fn collect_files(template_dir: &Path, dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
         let path = entry?.path();
-        if path == build_dir
-            || path
-                .file_name()
-                .is_some_and(|n| n == "slurm-image.toml" || n == "README.md")
-        {
+        if !is_packer_input(&relative(template_dir, &path)) {
             continue;
         }
         if path.is_dir() {
-            collect_files(&path, build_dir, out)?;
+            collect_files(template_dir, &path, out)?;
         } else {
             out.push(path);
         }

@@ -8,27 +8,43 @@ use anyhow::{bail, Context};
 use crate::edges::artifactory::{self, Artifactory};
 use crate::host::{copy_atomically, HostTree};
 use crate::model::config::Config;
-use crate::model::launcher_choice::{self, Decision, Launcher, Lookup, Situation, Wanted};
-use crate::model::launcher_version::{releases, LauncherPackage};
+use crate::model::launcher_choice::{
+    self, unreadable_line, unreadable_stop, Decision, Launcher, Lookup, Situation, Wanted,
+};
+use crate::model::launcher_version::LauncherPackage;
+use crate::model::local_packages::{BuildDirFile, LocalPackages};
 use crate::term::{confirm, is_interactive, Progress};
 
 /// The launcher release packages in build/, newest first.
 pub fn local_packages(host: &HostTree) -> anyhow::Result<Vec<LauncherPackage>> {
+    Ok(build_dir_packages(host)?.releases)
+}
+
+/// The `.deb` files in build/: the release packages, and those whose names the tool cannot
+/// read ([`LocalPackages::of`] decides, from the names and modification times).
+pub fn build_dir_packages(host: &HostTree) -> anyhow::Result<LocalPackages> {
     let entries = match std::fs::read_dir(&host.build_dir) {
         Ok(entries) => entries,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(LocalPackages::default())
+        }
         Err(err) => {
             return Err(err).with_context(|| format!("listing {}", host.build_dir.display()))
         }
     };
-    let mut names = Vec::new();
+    let mut files = Vec::new();
     for entry in entries {
         let entry = entry.with_context(|| format!("listing {}", host.build_dir.display()))?;
-        if entry.file_type()?.is_file() {
-            names.push(entry.file_name().to_string_lossy().into_owned());
+        let metadata = entry.metadata()?;
+        if metadata.is_file() {
+            files.push(BuildDirFile {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                // A file system without modification times makes every file as new as any.
+                modified: metadata.modified().unwrap_or(std::time::UNIX_EPOCH),
+            });
         }
     }
-    Ok(releases(names.iter().map(String::as_str)))
+    Ok(LocalPackages::of(&files))
 }
 
 /// The launcher decided for a command, and what the lookup of the newest release said.
@@ -68,13 +84,21 @@ pub fn choose(host: &HostTree, config: &Config, wanted: &Wanted) -> anyhow::Resu
             bail!("--launcher {}: no such file", path.display());
         }
     }
-    let local = local_packages(host)?;
+    let local = build_dir_packages(host)?;
     let build_dir = host.show(&host.build_dir);
     let situation = Situation {
-        local: &local,
+        local: &local.releases,
+        unreadable: &local.unreadable,
         build_dir: &build_dir,
         interactive: is_interactive(),
     };
+    // Every `.deb` is accounted for: the stop names the one that may be meant, and the rest
+    // are named here.
+    if unreadable_stop(wanted, &situation).is_none() {
+        for package in &local.unreadable {
+            errln!("warning: {}", unreadable_line(package, &build_dir));
+        }
+    }
     let mut newest = None;
     let mut bad_setting = None;
     let decision = launcher_choice::decide(wanted, &situation, || match look_up(config) {

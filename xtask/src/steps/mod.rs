@@ -12,4 +12,5 @@ pub mod playbook;
 pub mod release;
 pub mod release_plan;
 pub mod survey;
+pub mod uncommitted;
 pub mod verify;

@@ -23,8 +23,9 @@ use crate::steps::survey::{now, Survey};
 use crate::steps::verify::{self, Gate};
 use crate::term::{signal_name, InterruptGuard, Interrupted};
 
-/// The branch to commit on, once the checkout is found fit: no changed tracked file (but
-/// the pins a part-done release left, for `--redo`), and no branch of the new name.
+/// The branch to commit on: for `--redo` the release branch checked out, else a new one of a
+/// name no branch has. Uncommitted changes are refused before, by
+/// `steps::uncommitted::refuse_uncommitted`.
 pub fn target(
     sh: &Shell,
     host: &HostTree,
@@ -32,7 +33,6 @@ pub fn target(
     redo: bool,
     branch: Option<&str>,
 ) -> anyhow::Result<Target> {
-    let images_conf = host.show(&host.images_conf);
     if redo {
         let Some(branch) = &checkout.branch else {
             bail!(
@@ -51,26 +51,7 @@ pub fn target(
                  `cargo xtask slurm-image release`"
             );
         }
-        let others: Vec<&String> = checkout
-            .changed
-            .iter()
-            .filter(|path| **path != images_conf)
-            .collect();
-        if !others.is_empty() {
-            bail!(
-                "tracked files have uncommitted changes: {}: --redo commits {images_conf} alone, so commit or \
-                 stash the others first (`git stash`)",
-                list_or_none(&others)
-            );
-        }
         return Ok(Target::Current(branch.clone()));
-    }
-    if !checkout.changed.is_empty() {
-        bail!(
-            "tracked files have uncommitted changes: {}: a release starts from a clean checkout; commit or \
-             stash them first (`git stash`), then run the release again",
-            list_or_none(&checkout.changed)
-        );
     }
     let name = branch
         .map(str::to_string)

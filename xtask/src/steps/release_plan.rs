@@ -19,6 +19,7 @@ use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::release::target;
+use crate::steps::uncommitted::refuse_uncommitted;
 
 /// What the flags ask of a release.
 pub struct Asked {
@@ -53,7 +54,7 @@ pub struct Ready {
 }
 
 /// Decides everything up to the question whether to start, in the run's order: the checkout,
-/// the git identity, the branch, the task images, packer, gcloud, the launcher, and in a dry run
+/// the git identity, uncommitted changes, the branch, the task images, packer, gcloud, the launcher, and in a dry run
 /// each workload manager's build. A run stops at the first failure; a dry run lists each.
 pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow::Result<Gathered> {
     let mut unknown = Unknowns::new(mode);
@@ -66,6 +67,10 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
                 git::IDENTITY_FIX
             )),
         )?;
+    }
+    if let Some(checkout) = &checkout {
+        let refused = refuse_uncommitted(sh, host, checkout, asked.redo);
+        unknown.settle("checkout", refused)?;
     }
     let target = match &checkout {
         Some(checkout) => unknown.settle(

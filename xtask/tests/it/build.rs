@@ -283,6 +283,22 @@ fn no_launcher_says_what_to_do() {
         "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb",
         b"a pre-release is not a release",
     );
+    // The pre-release is the only .deb there: it may be the one meant, so it is named, with
+    // the release name expected and no version made up for it.
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb is not named as a launcher package \
+         (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and it is the only package there",
+        "--launcher PATH",
+    ]);
+    assert!(!run.stderr.contains("3.4.0-1_amd64"), "{}", run.stderr);
+    assert!(build_calls(&host).is_empty());
+
+    // Without it, build/ holds nothing to build with.
+    std::fs::remove_file(
+        host.build_dir()
+            .join("hpe-hpc-launcher_3.4.0-1.dev_amd64.deb"),
+    )
+    .unwrap();
     host.run(&["build", "--offline"]).fails_with(&[
         "no launcher package in tools/slurm/packer/build",
         "--launcher PATH",
@@ -332,7 +348,10 @@ fn a_launcher_with_another_name_is_refused() {
     host.write("downloads/launcher.deb", b"renamed package");
     let given = host.path("downloads/launcher.deb");
     host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
-        .fails_with(&["must be hpe-hpc-launcher_X.Y.Z-REV_amd64.deb"]);
+        .fails_with(&[
+            "the tool reads a launcher package's version from its name",
+            "rename it to hpe-hpc-launcher_X.Y.Z-REV_amd64.deb",
+        ]);
     assert!(build_calls(&host).is_empty());
 }
 
@@ -344,7 +363,7 @@ fn a_missing_launcher_path_is_said_to_be_missing_whatever_its_name() {
         let run = host
             .run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
             .fails_with(&[&format!("--launcher {}: no such file", given.display())]);
-        assert!(!run.stderr.contains("file name must be"), "{}", run.stderr);
+        assert!(!run.stderr.contains("rename it"), "{}", run.stderr);
     }
     assert!(build_calls(&host).is_empty());
 }
@@ -740,4 +759,42 @@ fn a_target_link_that_leads_nowhere_is_named_with_the_fix() {
             "target is a symbolic link to /nonexistent/target, which does not exist",
             "create that folder, or remove the link",
         ]);
+}
+
+#[test]
+fn a_build_names_the_inputs_git_has_not_committed_and_goes_on() {
+    let host = host_with_launcher();
+    crate::support::commit_host_tree(&host);
+    host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
+    host.write("tools/slurm/packer/ansible-playbook.yml", "- hosts: all\n");
+    // Not inputs: the README, and a file outside the template folder.
+    host.write("tools/slurm/packer/README.md", "edited\n");
+    host.write("notes.txt", "mine\n");
+    let run = host.run(&["build", "--offline"]).ok();
+    let warning = run
+        .stderr
+        .lines()
+        .find(|line| line.starts_with("warning: uncommitted inputs: "))
+        .unwrap_or_else(|| panic!("no warning in\n{}", run.stderr));
+    assert_eq!(
+        warning,
+        "warning: uncommitted inputs: tools/slurm/packer/ansible-playbook.yml (changed), \
+         tools/slurm/packer/static/extra.conf (untracked: packer reads it): packer reads them, so this image \
+         is not what the branch builds; a release refuses them until they are committed or removed"
+    );
+    assert_eq!(build_calls(&host).len(), 1);
+    // Packer's copy of the folder holds the file the warning named.
+    assert_eq!(
+        host.read("target/slurm-image/slurm/static/extra.conf"),
+        "not committed\n"
+    );
+}
+
+#[test]
+fn a_build_of_a_committed_template_warns_of_nothing() {
+    let host = host_with_launcher();
+    crate::support::commit_host_tree(&host);
+    let run = host.run(&["build", "--offline"]).ok();
+    assert!(!run.stderr.contains("uncommitted"), "{}", run.stderr);
+    assert_eq!(build_calls(&host).len(), 1);
 }

@@ -928,3 +928,136 @@ fn under_nohup_sighup_stays_ignored() {
     assert_eq!(run.code, Some(130), "{stderr}");
     assert!(!host.build_dir().exists(), "{:?}", build_files(&host));
 }
+
+/// The old README's own name for a launcher package, which the tool cannot read a version from.
+const OLD_STYLE: &str = "hpe-hpc-launcher-3.3.1.deb";
+
+/// Sets a file's modification time `seconds` after the epoch: which `.deb` is newest decides
+/// whether a build may guess past one, and a test sets it rather than waiting for a clock.
+fn modified_at(host: &HostCopy, name: &str, seconds: u64) {
+    let file = std::fs::File::options()
+        .write(true)
+        .open(host.build_dir().join(name))
+        .unwrap();
+    file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+        .unwrap();
+}
+
+#[test]
+fn a_lone_deb_the_tool_cannot_read_stops_the_build_before_any_lookup() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD_STYLE);
+    run(&host, &server, &["build"]).fails_with(&[
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package \
+         (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and it is the only package there: rename it to \
+         hpe-hpc-launcher_3.3.1-REV_amd64.deb",
+        "or pass the package to build with as --launcher PATH",
+    ]);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(host.packer_calls().iter().all(|c| !c.contains("| build")));
+    assert_eq!(launchers(&host), [OLD_STYLE]);
+}
+
+#[test]
+fn a_newer_deb_the_tool_cannot_read_is_a_stop_in_the_dry_run() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD);
+    put_local(&host, OLD_STYLE);
+    modified_at(&host, OLD, 100);
+    modified_at(&host, OLD_STYLE, 200);
+    let run = run(&host, &server, &["build", "--dry-run"]).ok();
+    assert!(
+        run.stdout.contains(
+            "#   launcher: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher \
+             package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and no package there is newer, so it may be the \
+             one meant"
+        ) && run
+            .stdout
+            .contains("if it is not a launcher package, remove it (builds then use hpe-hpc-launcher_3.9.0-0_amd64.deb)"),
+        "{}",
+        run.stdout
+    );
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+#[test]
+fn an_older_deb_the_tool_cannot_read_is_named_and_the_build_goes_on() {
+    let (host, server) = (host(), server());
+    put_local(&host, NEW);
+    put_local(&host, OLD_STYLE);
+    modified_at(&host, OLD_STYLE, 100);
+    modified_at(&host, NEW, 200);
+    let run = run(&host, &server, &["build"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package \
+             (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), so builds leave it alone: if it is one, rename it to \
+             hpe-hpc-launcher_3.3.1-REV_amd64.deb"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(host.packer_launchers()[0].starts_with(&format!("{NEW} ")));
+}
+
+#[test]
+fn launcher_shows_a_deb_it_cannot_read_and_that_builds_stop_at_it() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD_STYLE);
+    let run = run(&host, &server, &["launcher"]).ok();
+    for wanted in [
+        "local: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package \
+         (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) and may be the one meant: builds stop until it is renamed to \
+         hpe-hpc-launcher_3.3.1-REV_amd64.deb or removed",
+        "builds stop: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named",
+    ] {
+        assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.stdout);
+    }
+}
+
+#[test]
+fn launcher_given_a_name_it_cannot_read_refuses_with_the_same_fix() {
+    let (host, server) = (host(), server());
+    let given = host.path("downloads/hpe-hpc-launcher-3.3.1-2.deb");
+    std::fs::create_dir_all(given.parent().unwrap()).unwrap();
+    std::fs::write(&given, "a launcher").unwrap();
+    let given = given.to_string_lossy().into_owned();
+    let run = run(&host, &server, &["build", "--launcher", &given]).fails_with(&[
+        "the tool reads a launcher package's version from its name, hpe-hpc-launcher_X.Y.Z-REV_amd64.deb",
+        "rename it to hpe-hpc-launcher_3.3.1-2_amd64.deb",
+    ]);
+    assert!(error_line(&run).contains(&given), "{}", run.stderr);
+    assert!(launchers(&host).is_empty());
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+}
+
+#[test]
+fn doctor_fails_on_a_deb_builds_stop_at_and_warns_of_one_they_leave_alone() {
+    let (host, server) = (host(), server());
+    put_local(&host, OLD_STYLE);
+    let run = run(&host, &server, &["doctor"]);
+    assert_ne!(run.code, Some(0), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "FAIL  launcher package: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a \
+             launcher package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), and may be the package meant, so builds \
+             stop at it; fix: if it is one, rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb"
+        ),
+        "{}",
+        run.stdout
+    );
+
+    put_local(&host, NEW);
+    modified_at(&host, OLD_STYLE, 100);
+    modified_at(&host, NEW, 200);
+    let run = self::run(&host, &server, &["doctor"]);
+    assert!(
+        run.stdout.contains(
+            "warn  launcher package: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a \
+             launcher package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb), so builds leave it alone; fix: if it is \
+             one, rename it"
+        ),
+        "{}",
+        run.stdout
+    );
+}

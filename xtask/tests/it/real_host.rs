@@ -5,7 +5,7 @@
 use crate::real_template::{
     labels_of, packer_builds, run_in_repo, IMAGES_CONF, LAUNCHER, NO_ARTIFACTORY,
 };
-use crate::support::{git, HostCopy, STAND_IN_PACKER};
+use crate::support::{git, HostCopy, Run, GIT_IDENTITY, STAND_IN_PACKER};
 
 const CI: &str = ".circleci/real_config.yml";
 
@@ -331,4 +331,59 @@ fn a_consumer_on_another_cpu_task_image_tag_fails_check_and_stops_a_release_befo
     .fails_with(&wanted);
     assert_eq!(packer_builds(&host), 0);
     assert_eq!(git(&host, &["branch", "--show-current"]), "master");
+}
+
+/// A file in the real template's `static/`, which its file provisioner uploads whole.
+const UNTRACKED: &str = "tools/slurm/packer/static/notes.txt";
+
+#[test]
+fn an_untracked_file_in_static_stops_the_release_by_name_before_its_branch() {
+    let Some(host) = adopted() else { return };
+    host.write(UNTRACKED, "tried by hand\n");
+    let branches = || git(&host, &["branch", "--format=%(refname:short)"]);
+    let before = branches();
+    let mut release = host.xtask(&["release", "--yes", "--offline", "--no-verify"]);
+    release.envs(GIT_IDENTITY);
+    Run::of(release).fails_with(&[
+        "uncommitted changes: tools/slurm/packer/static/notes.txt (untracked: packer reads it)",
+        "commit or remove the untracked files",
+    ]);
+    assert_eq!(branches(), before, "no branch was made");
+    assert_eq!(packer_builds(&host), 0, "{:?}", host.packer_calls());
+    assert_eq!(host.read(UNTRACKED), "tried by hand\n");
+}
+
+#[test]
+fn an_untracked_file_in_static_is_named_by_a_build_which_goes_on() {
+    let Some(host) = adopted() else { return };
+    host.write(UNTRACKED, "tried by hand\n");
+    let run = host.run(&["build", "--offline", "--no-verify"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: uncommitted inputs: tools/slurm/packer/static/notes.txt (untracked: packer reads it)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(packer_builds(&host), 1);
+    assert_eq!(
+        host.read("target/slurm-image/slurm/static/notes.txt"),
+        "tried by hand\n"
+    );
+}
+
+#[test]
+fn a_launcher_named_as_the_old_readme_names_it_stops_the_build_before_any_vm() {
+    let Some(host) = adopted() else { return };
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb",
+        b"launcher package bytes",
+    );
+    host.run(&["build", "--offline", "--no-verify"])
+        .fails_with(&[
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package",
+        "rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb",
+    ]);
+    assert_eq!(packer_builds(&host), 0, "{:?}", host.packer_calls());
 }

@@ -190,9 +190,7 @@ fn a_dirty_tree_builds_nothing_and_names_the_files() {
         &["rm", "-q", "--cached", "tools/slurm/packer/static/motd"],
     );
     Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
-        "tracked files have uncommitted changes",
-        "tools/slurm/packer/ansible-playbook.yml",
-        "tools/slurm/packer/static/motd",
+        "uncommitted changes: tools/slurm/packer/ansible-playbook.yml (changed), tools/slurm/packer/static/motd (changed)",
         "git stash",
     ]);
     assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
@@ -478,9 +476,9 @@ fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
     .ok();
     assert!(
         run.stdout.contains("# a real release would stop here")
-            && run
-                .stdout
-                .contains("tracked files have uncommitted changes"),
+            && run.stdout.contains(
+                "#   checkout: uncommitted changes: tools/slurm/terraform/images.conf (changed)"
+            ),
         "{}",
         run.stdout
     );
@@ -687,4 +685,119 @@ fn sigterm_during_the_commit_is_honoured_and_says_the_commit_landed() {
         git(&host, &["show", &format!("{BRANCH}:{IMAGES_CONF}")]),
         BOTH_NEW.trim_end()
     );
+}
+
+#[test]
+fn an_input_git_does_not_track_is_refused_by_name_before_the_branch() {
+    let host = repo();
+    // An ignore rule of the template folder's own, committed: its files are ignored inputs.
+    host.write("tools/slurm/packer/static/.gitignore", "*.pem\n");
+    git(&host, &["add", "tools/slurm/packer/static/.gitignore"]);
+    git(&host, &["commit", "-q", "-m", "ignore keys"]);
+    host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
+    host.write("tools/slurm/packer/static/key.pem", "secret\n");
+    // Neither is an input: a file outside the template folder, and a README in it.
+    host.write("notes.txt", "mine\n");
+    host.write("tools/slurm/packer/static/README.md", "notes\n");
+    Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[
+        "uncommitted changes: tools/slurm/packer/static/extra.conf (untracked: packer reads it), \
+         tools/slurm/packer/static/key.pem (ignored by git: packer reads it): a release starts from a clean \
+         checkout, so that its images are what its branch builds; commit or remove the untracked files \
+         (`git stash --include-untracked` sets them aside too); remove the ignored files, or commit them \
+         (`git add -f PATH`), then run the release again",
+    ]);
+    assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
+    assert_eq!(branches(&host), ["main"]);
+    assert!(!host.state_dir().join("slurm").exists());
+}
+
+#[test]
+fn a_dry_run_lists_an_untracked_input_as_a_stop() {
+    let host = repo();
+    host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
+    let run = Run::of(release(
+        &host,
+        &["--dry-run", "--offline", "--branch", BRANCH],
+    ))
+    .ok();
+    assert!(
+        run.stdout.contains(
+            "# a real release would stop here, before any work:\n#   checkout: uncommitted changes: \
+             tools/slurm/packer/static/extra.conf (untracked: packer reads it)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(branches(&host), ["main"]);
+    assert!(!host.state_dir().exists());
+}
+
+#[test]
+fn a_redo_keeps_images_conf_but_refuses_an_untracked_input() {
+    let host = repo();
+    git(&host, &["checkout", "-q", "-b", BRANCH]);
+    git(
+        &host,
+        &[
+            "config",
+            &format!("branch.{BRANCH}.slurmImageRelease"),
+            "true",
+        ],
+    );
+    host.write(IMAGES_CONF, BOTH_NEW);
+    host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
+    let run = Run::of(release(&host, &["--redo", "pbs", "--yes", "--offline"])).fails_with(&[
+        "uncommitted changes: tools/slurm/packer/static/extra.conf (untracked: packer reads it): --redo \
+         commits tools/slurm/terraform/images.conf alone",
+    ]);
+    assert!(
+        !run.stderr.contains("images.conf (changed)"),
+        "{}",
+        run.stderr
+    );
+    assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
+    assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
+}
+
+#[test]
+fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() {
+    let host = repo();
+    let server = Server::start();
+    server.add(NEWEST, b"newest".to_vec());
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb",
+        b"the package meant",
+    );
+    // Copied in after the release package: it may be the one meant.
+    let build = host.build_dir();
+    let at = |name: &str, seconds: u64| {
+        std::fs::File::options()
+            .write(true)
+            .open(build.join(name))
+            .unwrap()
+            .set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+            .unwrap();
+    };
+    at(LAUNCHER, 100);
+    at("hpe-hpc-launcher-3.3.1.deb", 200);
+    let stop =
+        "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package";
+    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH]))
+        .fails_with(&[stop, "rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb"]);
+    assert!(server.requests().is_empty(), "{:?}", server.requests());
+    assert!(build_calls(&host).is_empty(), "{:?}", host.packer_calls());
+    assert_eq!(branches(&host), ["main"]);
+
+    let run = Run::of(release_with(
+        &host,
+        &server,
+        &["--dry-run", "--branch", BRANCH],
+    ))
+    .ok();
+    assert!(
+        run.stdout.contains(&format!("#   launcher: {stop}")),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(server.downloads_of(NEWEST), 0);
 }
