@@ -25,12 +25,12 @@ use crate::steps::release::{
     with_launchers, Reuse,
 };
 use crate::steps::release_plan::{self, Asked, Ready};
-use crate::steps::verify::Gate;
 use crate::term::{approved, is_interactive, InterruptGuard};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
 ///
-/// Refuses before any work when tracked files have changes or the branch exists. Uses the
+/// Refuses before any work (branch, download, plugin install, VM) when tracked files have
+/// changes, the branch exists, the playbook is broken or the checks script is missing. Uses the
 /// newest launcher release (fetched into build/ when missing), creates the branch from HEAD,
 /// builds both images at once, pins each in images.conf, commits images.conf alone when both
 /// succeeded, and ends with what is left: push, pull request, prune.
@@ -97,6 +97,8 @@ impl Release {
             inputs,
             packer,
             decision,
+            gate,
+            sources,
         } = release_plan::gather(sh, host, &self.asked(), Mode::Run)?.for_run()?;
         let wms = plan.wms.clone();
         self.note_sequential(&wms);
@@ -117,7 +119,7 @@ impl Release {
         let package = launcher::carry_out(host, decision, false)?;
         plan.launcher = Launcher::Known(package.clone());
         ensure_plugins(sh, host, &inputs.template, packer)?;
-        let plans = prepare_builds(sh, host, &inputs, &wms, &package)?;
+        let plans = prepare_builds(host, &inputs, &sources, &package)?;
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.
@@ -130,7 +132,6 @@ impl Release {
                 from.as_deref().unwrap_or(&checkout.head)
             );
         }
-        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
         let results = run_builds(
             sh,
             host,

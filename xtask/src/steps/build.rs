@@ -47,18 +47,6 @@ pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyho
     Ok(image.name)
 }
 
-/// The exact source image a build starts from, resolved from the family and shown. Packer is
-/// given it where the template declares `source_image`; either way the fingerprint covers it
-/// and packer's `Using image:` line confirms it after the build.
-pub fn source_for(sh: &Shell, inputs: &Inputs, wm: WorkloadManager) -> anyhow::Result<String> {
-    let image = resolve_source(sh, &inputs.config, wm)?;
-    errln!(
-        "source image: {image} ({})",
-        source_origin(&inputs.config, wm)
-    );
-    Ok(image)
-}
-
 /// Where a source image came from, for the line that shows it.
 pub fn source_origin(config: &Config, wm: WorkloadManager) -> String {
     let source = config.source_image(wm);
