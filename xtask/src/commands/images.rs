@@ -58,7 +58,7 @@ impl Images {
         let mut survey = survey?;
         survey.wide = self.wide;
         match current {
-            Ok(current) => survey.current = current,
+            Ok(current) => survey.mark_reuse(&current),
             Err(err) => {
                 errln!("note: cannot tell which image a build now would reuse: {err:#}")
             }
