@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod clean;
 mod doctor;
+mod flags;
 mod fmt;
 mod images;
 mod init;
