@@ -4,7 +4,9 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
-use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{
+    HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
+};
 use crate::edges::packer::Output;
 use crate::host::HostTree;
 use crate::model::images_conf::Change;
@@ -27,7 +29,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --offline", "with the launcher package in build/, without Artifactory"),
         ("build --dry-run", "show the variables and the packer command only"),
     ],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
 }.render())]
 pub struct Build {

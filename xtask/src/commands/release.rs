@@ -8,7 +8,9 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
-use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{
+    HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
+};
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Launcher, Purpose};
@@ -45,7 +47,7 @@ use crate::term::{approved, is_interactive, InterruptGuard};
         ("release --redo pbs", "finish a release whose pbs build failed: build only pbs again, then commit"),
         ("release --offline", "release with the launcher package in build/, without Artifactory"),
     ],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune plan it ends with)"],
 }.render())]
 pub struct Release {

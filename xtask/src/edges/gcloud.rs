@@ -23,7 +23,8 @@ use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
 
-/// How long a gcloud call that reads may take, in seconds; tests make it short.
+/// How long a gcloud call that reads may take, in seconds: a setting for a slow network,
+/// documented in the README and in the `--help` of the commands that call gcloud.
 const TIMEOUT_VAR: &str = "SLURM_IMAGE_GCLOUD_TIMEOUT_S";
 const DEFAULT_TIMEOUT_S: u64 = 60;
 const MAX_TIMEOUT_S: u64 = 3600;
