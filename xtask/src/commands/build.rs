@@ -3,11 +3,14 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::{
+    HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
+};
 use crate::edges::packer::Output;
 use crate::host::HostTree;
 use crate::model::images_conf::Change;
-use crate::model::launcher_choice::{Purpose, Wanted};
+use crate::model::launcher_choice::Purpose;
 use crate::model::WorkloadManager;
 use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
@@ -27,7 +30,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --offline", "with the launcher package in build/, without Artifactory"),
         ("build --dry-run", "show the variables and the packer command only"),
     ],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
 }.render())]
 pub struct Build {
@@ -37,25 +40,12 @@ pub struct Build {
     /// Run `packer build -debug` with PACKER_LOG=10: packer waits for Enter before each step.
     #[arg(long)]
     pub debug: bool,
-    /// Never contact Artifactory; build with the launcher package already in build/.
-    #[arg(long)]
-    pub offline: bool,
-    /// Build with this launcher package (copied into build/).
-    #[arg(long, value_name = "PATH")]
-    pub launcher: Option<std::path::PathBuf>,
-    /// Replace an older launcher package in build/ with the newest release without asking.
-    #[arg(long)]
-    pub yes: bool,
-    /// Show everything up to packer (launcher, source image, variables, command, fingerprint,
-    /// reuse or why a build is needed); change nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Build even when an image made from the same inputs exists (it would be reused).
-    #[arg(long)]
-    pub force: bool,
-    /// Pin the new image without booting it to run the checks script (the pin is unverified).
-    #[arg(long)]
-    pub no_verify: bool,
+    #[command(flatten)]
+    pub package: LauncherFlags,
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    #[command(flatten)]
+    pub image: ImageFlags,
 }
 
 impl Build {
@@ -66,7 +56,7 @@ impl Build {
         // worth stopping a build someone asked for.
         TaskImages::read(host, &inputs.config).warn(host);
         warn_uncommitted_inputs(sh, host);
-        if self.dry_run {
+        if self.plan.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
             outln!("{}", gathered.shown.render());
             return Ok(());
@@ -74,7 +64,15 @@ impl Build {
         let _lock = build_lock::take(host, &[wm], "build")?;
         let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::Run)?;
         let (plan, gcloud, gate) = gathered.for_run()?;
-        let pinned = build_one(sh, host, &plan, &gcloud, self.force, &gate, Output::Inherit)?;
+        let pinned = build_one(
+            sh,
+            host,
+            &plan,
+            &gcloud,
+            self.image.force,
+            &gate,
+            Output::Inherit,
+        )?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(
@@ -94,23 +92,13 @@ impl Build {
 }
 
 impl Build {
-    /// The launcher as the flags ask for it.
-    fn wanted(&self) -> Wanted {
-        Wanted {
-            path: self.launcher.clone(),
-            offline: self.offline,
-            yes: self.yes,
-            purpose: Purpose::Build,
-        }
-    }
-
     /// Everything the flags ask of the build.
     fn asked(&self) -> Asked {
         Asked {
             wm: self.wm.into(),
-            wanted: self.wanted(),
-            force: self.force,
-            no_verify: self.no_verify,
+            wanted: self.package.wanted(self.plan.yes, Purpose::Build),
+            force: self.image.force,
+            no_verify: self.image.no_verify,
             debug: self.debug,
         }
     }

@@ -7,7 +7,7 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT};
 use crate::edges::artifactory;
 use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
@@ -30,7 +30,7 @@ use crate::term::is_interactive;
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[("doctor", "what this machine lacks for a build, one line per check with its fix")],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[artifactory]", "the whole file is checked for mistakes"],
 }.render())]
 pub struct Doctor {}

@@ -7,7 +7,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::HelpFooter;
+use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::launcher_choice::Launcher;
@@ -27,7 +27,7 @@ use crate::steps::survey::Survey;
         ("images --wide", "the same with each image's source image, family and labels"),
         ("images det-environments-slurm-ci-1717047568", "one image in full: its verification and bill of materials"),
     ],
-    environment: &[],
+    environment: &[GCLOUD_ENVIRONMENT],
     config: &["gcp.project", "prune.keep", "prune.release_branches"],
 }.render())]
 pub struct Images {
@@ -58,7 +58,7 @@ impl Images {
         let mut survey = survey?;
         survey.wide = self.wide;
         match current {
-            Ok(current) => survey.current = current,
+            Ok(current) => survey.mark_reuse(&current),
             Err(err) => {
                 errln!("note: cannot tell which image a build now would reuse: {err:#}")
             }

@@ -22,7 +22,7 @@ use crate::term::is_interactive;
         ("launcher --fetch", "download the newest release into build/"),
         ("launcher --fetch --yes", "and replace an older one without asking"),
     ],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT],
     config: &["artifactory.url", "artifactory.min_download_rate_kib_s", "artifactory.download_rate_window_s"],
 }.render())]
 pub struct Launcher {

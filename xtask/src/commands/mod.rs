@@ -4,6 +4,7 @@ mod build;
 mod check;
 mod clean;
 mod doctor;
+mod flags;
 mod fmt;
 mod images;
 mod init;
@@ -77,8 +78,9 @@ impl From<WorkloadManagerArg> for WorkloadManager {
 pub struct HelpFooter {
     /// `(arguments after "cargo xtask slurm-image", what it does)`.
     pub examples: &'static [(&'static str, &'static str)],
-    /// `(variable, what it is for)`.
-    pub environment: &'static [(&'static str, &'static str)],
+    /// Groups of `(variable, what it is for)`: [`ARTIFACTORY_ENVIRONMENT`],
+    /// [`GCLOUD_ENVIRONMENT`].
+    pub environment: &'static [&'static [(&'static str, &'static str)]],
     /// The keys of the config file the command reads; empty when it reads none.
     pub config: &'static [&'static str],
 }
@@ -100,7 +102,24 @@ pub const ARTIFACTORY_ENVIRONMENT: &[(&str, &str)] = &[
         "SLURM_IMAGE_ARTIFACTORY_URL",
         "the folder of launcher releases, instead of artifactory.url (e.g. a mirror)",
     ),
+    (
+        "SLURM_IMAGE_STALL_TIMEOUT_S",
+        "seconds Artifactory may stay silent before a request is tried again (default 30, at most 3600): \
+         raise it on a slow link",
+    ),
+    (
+        "SLURM_IMAGE_RETRY_DELAY_MS",
+        "the first pause between the four attempts of a request, doubled after each (default 500 ms, at most \
+         60000): raise it where the VPN drops and takes a while to come back",
+    ),
 ];
+
+/// The variable that bounds gcloud, for the commands that call it.
+pub const GCLOUD_ENVIRONMENT: &[(&str, &str)] = &[(
+    "SLURM_IMAGE_GCLOUD_TIMEOUT_S",
+    "seconds a gcloud call may take before it is given up (default 60, at most 3600; a delete gets ten \
+     times as long): raise it on a slow network",
+)];
 
 impl HelpFooter {
     /// The sections as clap prints an option's long help: the name on its own line, what it
@@ -128,6 +147,7 @@ impl HelpFooter {
             "Environment",
             self.environment
                 .iter()
+                .flat_map(|group| group.iter())
                 .map(|(var, what)| (var.to_string(), what.to_string()))
                 .collect(),
         );
@@ -150,8 +170,9 @@ mod tests {
     fn reads(name: &str) -> (bool, bool) {
         match name {
             "init" | "fmt" | "clean" => (false, false),
-            "check" | "images" | "prune" | "orphans" | "verify" => (false, true),
-            "build" | "release" | "launcher" | "doctor" => (true, true),
+            "check" => (false, true),
+            "build" | "release" | "launcher" | "doctor" | "images" | "prune" | "orphans"
+            | "verify" => (true, true),
             other => panic!("say in `reads` whether {other} reads the environment and the config"),
         }
     }
@@ -199,7 +220,7 @@ mod tests {
     fn help_footers_share_one_layout() {
         let footer = HelpFooter {
             examples: &[("build", "bake it"), ("build --wm pbs", "the same for PBS")],
-            environment: &[("A_VAR", "what for")],
+            environment: &[&[("A_VAR", "what for")]],
             config: &["gcp.project", "prune.keep"],
         };
         assert_eq!(

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::HelpFooter;
+use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::{Gcloud, Instance};
 use crate::host::HostTree;
 use crate::model::orphans;
@@ -37,7 +37,7 @@ fn is_verification_vm(vm: &Instance) -> bool {
         ("orphans --older-than 30m --delete", "delete those older than 30 minutes, after a yes"),
         ("orphans --older-than 10m --allow-young", "younger than the 30-minute floor: builds may still run them"),
     ],
-    environment: &[],
+    environment: &[GCLOUD_ENVIRONMENT],
     config: &["gcp.project"],
 }.render())]
 pub struct Orphans {

@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::HelpFooter;
+use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::prune_plan;
@@ -24,7 +24,7 @@ use crate::term;
         ("prune", "show the plan, then ask before deleting"),
         ("prune --keep 3 --yes", "keep the newest 3 of each, delete the rest without asking"),
     ],
-    environment: &[],
+    environment: &[GCLOUD_ENVIRONMENT],
     config: &["gcp.project", "prune.keep", "prune.release_branches"],
 }.render())]
 pub struct Prune {

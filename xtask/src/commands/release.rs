@@ -1,16 +1,19 @@
 //! `release`: the pre-release checklist as one command: both images built side by side on a new
 //! branch, their pins committed, and what is left for a person spelled out.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::{
+    HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
+};
 use crate::edges::git;
 use crate::host::HostTree;
-use crate::model::launcher_choice::{Launcher, Purpose, Wanted};
+use crate::model::launcher_choice::{Launcher, Purpose};
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::release_plan::Target;
 use crate::model::verification;
@@ -25,17 +28,19 @@ use crate::steps::release::{
     with_launchers, Reuse,
 };
 use crate::steps::release_plan::{self, Asked, Ready};
-use crate::steps::verify::Gate;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
 ///
-/// Refuses before any work when tracked files have changes, a file packer reads from the
-/// template folder is untracked or ignored, or the branch exists. Uses the
+/// Refuses before any work (branch, download, plugin install, VM) when tracked files have
+/// changes, a file packer reads from the template folder is untracked or ignored, the branch
+/// exists, the playbook is broken or the checks script is missing. Uses the
 /// newest launcher release (fetched into build/ when missing), creates the branch from HEAD,
 /// builds both images at once, pins each in images.conf, commits images.conf alone when both
 /// succeeded, and ends with what is left: push, pull request, prune.
 #[derive(Args)]
+// A release names its launcher one way: the newest, the one in build/ or the one given.
+#[command(group(clap::ArgGroup::new("launcher_package").args(["offline", "launcher"])))]
 #[command(after_help = HelpFooter {
     examples: &[
         ("release", "a branch, both images built at once with the newest launcher, committed"),
@@ -43,46 +48,31 @@ use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interru
         ("release --redo pbs", "finish a release whose pbs build failed: build only pbs again, then commit"),
         ("release --offline", "release with the launcher package in build/, without Artifactory"),
     ],
-    environment: ARTIFACTORY_ENVIRONMENT,
+    environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune plan it ends with)"],
 }.render())]
 pub struct Release {
-    /// Start without asking (a release runs two packer VMs for about an hour, then commits).
-    #[arg(long)]
-    pub yes: bool,
     /// The branch to create from HEAD [default: slurm-images-<YYYY-MM-DD>, today in UTC].
     #[arg(long, value_name = "NAME", conflicts_with = "redo")]
     pub branch: Option<String>,
     /// Build one image after the other instead of side by side.
     #[arg(long)]
     pub sequential: bool,
-    /// Build even where an image made from the same inputs exists (it would be reused).
-    #[arg(long)]
-    pub force: bool,
-    /// Show the whole plan (launcher, branch, packer commands and variables, images.conf
-    /// lines); write, fetch, build and commit nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// Never contact Artifactory: release with the launcher package in build/ (the release
-    /// then does not carry the newest launcher).
-    #[arg(long, conflicts_with = "launcher")]
-    pub offline: bool,
-    /// Release with this launcher package (copied into build/) instead of the newest release.
-    #[arg(long, value_name = "PATH")]
-    pub launcher: Option<PathBuf>,
+    #[command(flatten)]
+    pub package: LauncherFlags,
+    #[command(flatten)]
+    pub plan: PlanFlags,
+    #[command(flatten)]
+    pub image: ImageFlags,
     /// Finish a release that stopped part-way, on its branch: build only these workload
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
     pub redo: Vec<WorkloadManagerArg>,
-    /// Pin the new images without booting them to run the checks script (the pins are
-    /// unverified).
-    #[arg(long)]
-    pub no_verify: bool,
 }
 
 impl Release {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
-        if self.dry_run {
+        if self.plan.dry_run {
             let gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
             self.note_sequential(&gathered.plan.wms);
             outln!("{}", gathered.plan.render());
@@ -98,12 +88,14 @@ impl Release {
             inputs,
             packer,
             decision,
+            gate,
+            sources,
         } = release_plan::gather(sh, host, &self.asked(), Mode::Run)?.for_run()?;
         let wms = plan.wms.clone();
         self.note_sequential(&wms);
 
         errln!("{}", plan.introduce());
-        if !approved(self.yes, "Start the release?")? {
+        if !approved(self.plan.yes, "Start the release?")? {
             if !is_interactive() {
                 bail!(
                     "nothing done: a release runs {} for about an hour and commits; rerun with --yes to start it \
@@ -118,7 +110,7 @@ impl Release {
         let package = launcher::carry_out(host, decision, false)?;
         plan.launcher = Launcher::Known(package.clone());
         ensure_plugins(sh, host, &inputs.template, packer)?;
-        let plans = prepare_builds(sh, host, &inputs, &wms, &package)?;
+        let plans = prepare_builds(host, &inputs, &sources, &package)?;
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.
@@ -131,14 +123,13 @@ impl Release {
                 from.as_deref().unwrap_or(&checkout.head)
             );
         }
-        let gate = Gate::read(host, &inputs.config, &inputs.template, self.no_verify)?;
         let results = run_builds(
             sh,
             host,
             &plans,
             &Reuse {
                 project: &inputs.config.gcp.project,
-                force: self.force,
+                force: self.image.force,
                 gate: &gate,
             },
             plan.side_by_side,
@@ -238,11 +229,11 @@ impl Release {
             wms: self.workload_managers(),
             redo: !self.redo.is_empty(),
             branch: self.branch.clone(),
-            wanted: self.wanted(),
+            wanted: self.package.wanted(self.plan.yes, Purpose::Release),
             source: self.launcher_source(),
             sequential: self.sequential,
-            force: self.force,
-            no_verify: self.no_verify,
+            force: self.image.force,
+            no_verify: self.image.no_verify,
         }
     }
 
@@ -251,8 +242,8 @@ impl Release {
     fn carried_flags(&self) -> Vec<&'static str> {
         [
             (self.sequential, "--sequential"),
-            (self.no_verify, "--no-verify"),
-            (self.yes, "--yes"),
+            (self.image.no_verify, "--no-verify"),
+            (self.plan.yes, "--yes"),
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
@@ -277,20 +268,9 @@ impl Release {
         wms
     }
 
-    /// The launcher as the flags ask for it: the newest release unless `--offline` or
-    /// `--launcher` says otherwise.
-    fn wanted(&self) -> Wanted {
-        Wanted {
-            path: self.launcher.clone(),
-            offline: self.offline,
-            yes: self.yes,
-            purpose: Purpose::Release,
-        }
-    }
-
     /// How the flags chose the launcher, for the commit message and the `--redo` command.
     fn launcher_source(&self) -> LauncherSource {
-        match (&self.launcher, self.offline) {
+        match (&self.package.launcher, self.package.offline) {
             (Some(path), _) => {
                 let absolute = std::path::absolute(path).unwrap_or_else(|_| path.clone());
                 LauncherSource::Given(absolute.display().to_string())

@@ -4,7 +4,7 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::{HelpFooter, WorkloadManagerArg};
+use crate::commands::{HelpFooter, WorkloadManagerArg, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
@@ -26,7 +26,7 @@ use crate::steps::verify::{expected_of, verify, workload_manager_of, Failed, Gat
         ("verify det-environments-slurm-ci-1717047568 --pin", "verify this image and pin it if it passes"),
         ("verify det-environments-slurm-ci-1717047568 --pin-unverified", "pin it without verifying it"),
     ],
-    environment: &[],
+    environment: &[GCLOUD_ENVIRONMENT],
     config: &["gcp.project", "[image]", "[verify]"],
 }.render())]
 pub struct Verify {

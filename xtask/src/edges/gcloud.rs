@@ -14,6 +14,8 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
+use crate::model::provenance::Listed;
+use crate::model::time::parse_rfc3339;
 use crate::model::verification::Vm;
 use crate::model::{list_or_none, whole_number_setting};
 use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
@@ -21,7 +23,8 @@ use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
 const INSTALL_HINT: &str =
     "install the Google Cloud CLI: https://cloud.google.com/sdk/docs/install";
 
-/// How long a gcloud call that reads may take, in seconds; tests make it short.
+/// How long a gcloud call that reads may take, in seconds: a setting for a slow network,
+/// documented in the README and in the `--help` of the commands that call gcloud.
 const TIMEOUT_VAR: &str = "SLURM_IMAGE_GCLOUD_TIMEOUT_S";
 const DEFAULT_TIMEOUT_S: u64 = 60;
 const MAX_TIMEOUT_S: u64 = 3600;
@@ -76,6 +79,18 @@ pub struct Image {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub description: Option<String>,
+}
+
+impl Image {
+    /// The image as reuse sees it; an unreadable creation time counts as the oldest.
+    pub fn listed(&self) -> Listed {
+        Listed {
+            created: parse_rfc3339(&self.creation_timestamp).unwrap_or(0),
+            name: self.name.clone(),
+            status: self.status.clone(),
+            labels: self.labels.clone(),
+        }
+    }
 }
 
 /// A VM of the project, as `gcloud compute instances list` describes it.
@@ -313,23 +328,6 @@ impl<'a> Gcloud<'a> {
         self.json(
             &format!("looking up the current image of family {family}"),
             &["compute", "images", "describe-from-family", family],
-        )
-    }
-
-    /// The images that carry this input fingerprint, and the image named `pinned`: one call.
-    /// gcloud applies the filter itself when the server does not.
-    pub fn images_for_reuse(
-        &self,
-        fingerprint: &str,
-        pinned: Option<&str>,
-    ) -> anyhow::Result<Vec<Image>> {
-        let filter = match pinned {
-            Some(name) => format!("--filter=labels.input-fingerprint={fingerprint} OR name={name}"),
-            None => format!("--filter=labels.input-fingerprint={fingerprint}"),
-        };
-        self.json(
-            "looking for an image made from the same inputs",
-            &["compute", "images", "list", "--no-standard-images", &filter],
         )
     }
 

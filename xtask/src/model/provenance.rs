@@ -258,22 +258,20 @@ pub enum Verdict {
     },
 }
 
-/// Decides between reuse and a build. `listed` holds the images with the new fingerprint and
-/// the pinned image (when it exists); `new` is the labels a build would put on its image.
-pub fn verdict(
-    listed: &[Listed],
-    new: &BTreeMap<String, String>,
+/// The image a build with input fingerprint `fingerprint` reuses, from the project's images:
+/// a READY image of the workload manager that carries the fingerprint, the pinned one first,
+/// then the newest, so that reuse changes images.conf only when it must. The one rule by which
+/// a build, its dry run and `images` decide reuse.
+pub fn reused_image<'a>(
+    listed: &'a [Listed],
+    fingerprint: &str,
     wm: WorkloadManager,
     pinned: Option<&str>,
-    force: bool,
-) -> Verdict {
-    let fingerprint = new.get(FINGERPRINT);
-    // The pinned image first, then the newest: reuse changes images.conf only when it must.
-    let same_inputs = listed
+) -> Option<&'a Listed> {
+    listed
         .iter()
         .filter(|image| {
-            fingerprint.is_some()
-                && image.labels.get(FINGERPRINT) == fingerprint
+            image.labels.get(FINGERPRINT).map(String::as_str) == Some(fingerprint)
                 && image.status == "READY"
                 && image
                     .labels
@@ -281,6 +279,21 @@ pub fn verdict(
                     .is_none_or(|value| value == wm.key())
         })
         .max_by_key(|image| (Some(image.name.as_str()) == pinned, image.created))
+}
+
+/// Decides between reuse and a build. `listed` holds the project's images (at least those
+/// with the new fingerprint and the pinned one); `new` is the labels a build would put on its
+/// image.
+pub fn verdict(
+    listed: &[Listed],
+    new: &BTreeMap<String, String>,
+    wm: WorkloadManager,
+    pinned: Option<&str>,
+    force: bool,
+) -> Verdict {
+    let same_inputs = new
+        .get(FINGERPRINT)
+        .and_then(|fingerprint| reused_image(listed, fingerprint, wm, pinned))
         .map(|image| image.name.clone());
     if let (Some(image), false) = (&same_inputs, force) {
         return Verdict::Reuse {
@@ -507,6 +520,34 @@ mod tests {
             created,
             labels: labels.clone(),
         }
+    }
+
+    #[test]
+    fn the_reused_image_is_the_pinned_one_else_the_newest_ready_one_of_its_workload_manager() {
+        let new = map(provenance().labels());
+        let fingerprint = new[FINGERPRINT].clone();
+        let wm = WorkloadManager::Slurm;
+        let mut pbs = new.clone();
+        pbs.insert(WORKLOAD_MANAGER.into(), "pbs".into());
+        let images = [
+            listed("built", "READY", 1, &new),
+            listed("forced", "READY", 2, &new),
+            listed("pending", "PENDING", 3, &new),
+            listed("pbs", "READY", 4, &pbs),
+            listed("unlabelled", "READY", 5, &BTreeMap::new()),
+        ];
+        let reused =
+            |pinned| reused_image(&images, &fingerprint, wm, pinned).map(|image| &image.name[..]);
+        // Two images from the same inputs: one is reused, never both.
+        assert_eq!(reused(Some("built")), Some("built"));
+        assert_eq!(reused(Some("forced")), Some("forced"));
+        assert_eq!(reused(None), Some("forced"));
+        assert_eq!(reused(Some("unlabelled")), Some("forced"));
+        assert_eq!(
+            reused_image(&images, "another-fingerprint", wm, None).map(|image| &image.name),
+            None
+        );
+        assert!(reused_image(&images[2..4], &fingerprint, wm, None).is_none());
     }
 
     #[test]

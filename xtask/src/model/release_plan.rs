@@ -43,6 +43,19 @@ pub enum Arrival {
     InBuildDir,
 }
 
+/// What `ansible-playbook --syntax-check` said of the playbook before any VM runs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playbooks {
+    /// These playbooks pass it for every workload manager.
+    Passed(String),
+    /// ansible-playbook is not installed, so only the VMs find a broken playbook; how to
+    /// install it.
+    NotInstalled(String),
+    /// None passed: the template names none by a plain path, or the check failed (the stops
+    /// say so).
+    NonePassed,
+}
+
 /// One workload manager's build as `build --dry-run` decides it, each line behind its tag.
 pub struct WmBuild {
     pub wm: WorkloadManager,
@@ -79,6 +92,7 @@ pub struct ReleasePlan {
     pub head: Option<String>,
     /// packer's version, when it is installed and new enough.
     pub packer: Option<String>,
+    pub playbooks: Playbooks,
     pub launcher: Launcher,
     pub arrival: Arrival,
     /// What the lookup of the newest release said, when it was looked up.
@@ -184,6 +198,15 @@ impl ReleasePlan {
         if let Some(version) = &self.packer {
             lines.push(format!("# packer: {version} (installed)"));
         }
+        match &self.playbooks {
+            Playbooks::Passed(checked) => lines.push(format!(
+                "# playbook: {checked} passes `ansible-playbook --syntax-check`"
+            )),
+            Playbooks::NotInstalled(install) => lines.push(format!(
+                "# playbook: checked only on the VMs, as ansible-playbook is not installed: {install}"
+            )),
+            Playbooks::NonePassed => {}
+        }
         match &self.launcher {
             Launcher::Known(package) => {
                 let how = match self.arrival {
@@ -282,6 +305,7 @@ mod tests {
             }),
             head: Some("a5c23e7".into()),
             packer: Some("1.6.6".into()),
+            playbooks: Playbooks::Passed("tools/slurm/packer/ansible-playbook.yml".into()),
             launcher: Launcher::Known(package()),
             arrival: Arrival::Fetched,
             newest: None,
@@ -311,6 +335,7 @@ mod tests {
         let shown = plan().render();
         for wanted in [
             "# branch: a new slurm-images-2026-11-30 from main (at a5c23e7)",
+            "# playbook: tools/slurm/packer/ansible-playbook.yml passes `ansible-playbook --syntax-check`",
             "# launcher: hpe-hpc-launcher_3.3.1-2_amd64.deb (the newest release, to be fetched into build/)",
             "# builds: side by side",
             "# [slurm] the variables\n# [pbs] the variables",

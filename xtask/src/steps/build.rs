@@ -17,7 +17,6 @@ use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Listed, Provenance, Verdict};
 use crate::model::template::Template;
-use crate::model::time::parse_rfc3339;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
@@ -47,18 +46,6 @@ pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyho
         );
     }
     Ok(image.name)
-}
-
-/// The exact source image a build starts from, resolved from the family and shown. Packer is
-/// given it where the template declares `source_image`; either way the fingerprint covers it
-/// and packer's `Using image:` line confirms it after the build.
-pub fn source_for(sh: &Shell, inputs: &Inputs, wm: WorkloadManager) -> anyhow::Result<String> {
-    let image = resolve_source(sh, &inputs.config, wm)?;
-    errln!(
-        "source image: {image} ({})",
-        source_origin(&inputs.config, wm)
-    );
-    Ok(image)
 }
 
 /// Where a source image came from, for the line that shows it.
@@ -230,26 +217,27 @@ impl Plan {
         })
     }
 
-    /// Whether an image made from the same inputs exists, and if not, why a build is needed
-    /// (one gcloud call, which only reads the images that matter). `None` when the fingerprint
-    /// is unknown: then nothing can be reused or compared.
+    /// Whether an image made from the same inputs exists, and if not, why a build is needed:
+    /// one listing of the project's images, the same a build makes, decided by
+    /// [`Plan::verdict_among`]. `None` when the fingerprint is unknown: then nothing can be
+    /// reused or compared.
     pub fn verdict(
         &self,
         gcloud: &Gcloud,
         pinned: Option<&str>,
         force: bool,
     ) -> anyhow::Result<Option<Verdict>> {
-        let Some(fingerprint) = &self.fingerprint else {
+        if self.fingerprint.is_none() {
             return Ok(None);
-        };
+        }
         let listed = gcloud
-            .images_for_reuse(fingerprint, pinned)
+            .list_images_for("looking for an image made from the same inputs")
             .context(REUSE_LOOKUP)?;
         Ok(self.verdict_among(&listed, pinned, force))
     }
 
-    /// [`Plan::verdict`] decided from a listing already made, which may hold any other images
-    /// besides: the same rule picks out those with this fingerprint and the pinned one.
+    /// Reuse or build, decided from a listing of the project's images by
+    /// [`provenance::verdict`], whose [`provenance::reused_image`] `images` marks too.
     pub fn verdict_among(
         &self,
         images: &[Image],
@@ -257,15 +245,7 @@ impl Plan {
         force: bool,
     ) -> Option<Verdict> {
         self.fingerprint.as_ref()?;
-        let listed = images
-            .iter()
-            .map(|image| Listed {
-                created: parse_rfc3339(&image.creation_timestamp).unwrap_or(0),
-                name: image.name.clone(),
-                status: image.status.clone(),
-                labels: image.labels.clone(),
-            })
-            .collect::<Vec<_>>();
+        let listed: Vec<Listed> = images.iter().map(Image::listed).collect();
         let labels: BTreeMap<String, String> = self.labels.iter().cloned().collect();
         Some(provenance::verdict(
             &listed, &labels, self.wm, pinned, force,

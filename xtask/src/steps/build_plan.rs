@@ -59,6 +59,10 @@ impl Unknowns {
         }
     }
 
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     pub fn settle<T>(
         &mut self,
         what: &str,
@@ -89,11 +93,10 @@ pub fn gather<'a>(
     // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the image
     // summary need it: find out now, not after an hour of VM time.
     let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+    // Every check that can stop the build comes before its first side effect (a download, a
+    // copy into build/, `packer init`), so that a stop changes nothing.
     let playbooks = match mode {
         Mode::Run => {
-            if let Some(version) = version {
-                ensure_plugins(sh, host, &inputs.template, version)?;
-            }
             check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
             None
         }
@@ -109,6 +112,8 @@ pub fn gather<'a>(
             None
         }
     };
+    let gate = read_gate(inputs, host, asked.no_verify, &mut unknown)?;
+    let source = resolve(sh, inputs, wm, gcloud.as_ref(), &mut unknown)?;
 
     let (launcher, arrives, newest) = match launcher::choose(host, &inputs.config, &asked.wanted) {
         Ok(chosen) => {
@@ -137,14 +142,20 @@ pub fn gather<'a>(
         }
         Err(err) => return Err(err),
     };
+    if let (Mode::Run, Some(version)) = (mode, version) {
+        ensure_plugins(sh, host, &inputs.template, version)?;
+    }
 
     let decided = decide(
-        sh,
         host,
         inputs,
         asked,
-        &launcher,
-        arrives,
+        Choices {
+            launcher: &launcher,
+            arrives,
+            source,
+            gate,
+        },
         gcloud.as_ref(),
         &mut unknown,
     )?;
@@ -195,20 +206,39 @@ pub struct Decided {
     pub reuse: Reuse,
 }
 
-/// The source image, the variables, the verification and reuse or build, for `launcher`
-/// (`arrives`: only a real run puts it in build/).
-#[allow(clippy::too_many_arguments)]
-pub fn decide(
-    sh: &Shell,
-    host: &HostTree,
+/// What a build's plan settles before its first side effect: the launcher (`arrives`: only
+/// a real run puts it in build/), the source image and the verification step.
+pub struct Choices<'l> {
+    pub launcher: &'l Launcher,
+    pub arrives: bool,
+    pub source: Option<String>,
+    pub gate: Option<Gate>,
+}
+
+/// The verification step of a build, whose checks script must be there before any work starts.
+pub fn read_gate(
     inputs: &Inputs,
-    asked: &Asked,
-    launcher: &Launcher,
-    arrives: bool,
+    host: &HostTree,
+    no_verify: bool,
+    unknown: &mut Unknowns,
+) -> anyhow::Result<Option<Gate>> {
+    unknown.settle(
+        "verification",
+        Gate::read(host, &inputs.config, &inputs.template, no_verify),
+    )
+}
+
+/// The exact source image a build starts from: the current image of the workload manager's
+/// source family, said in a run; `None`, with why, where a dry run cannot resolve it. Packer is
+/// given it where the template declares `source_image`; either way the fingerprint covers it
+/// and packer's `Using image:` line confirms it after the build.
+pub fn resolve(
+    sh: &Shell,
+    inputs: &Inputs,
+    wm: WorkloadManager,
     gcloud: Option<&Gcloud<'_>>,
     unknown: &mut Unknowns,
-) -> anyhow::Result<Decided> {
-    let (wm, mode) = (asked.wm, unknown.mode);
+) -> anyhow::Result<Option<String>> {
     let source = match gcloud {
         Some(_) => unknown.settle("source image", resolve_source(sh, &inputs.config, wm))?,
         None => {
@@ -218,15 +248,33 @@ pub fn decide(
             None
         }
     };
-    let origin = source_origin(&inputs.config, wm);
-    if let (Mode::Run, Some(image)) = (mode, &source) {
-        errln!("source image: {image} ({origin})");
+    if let (Mode::Run, Some(image)) = (unknown.mode, &source) {
+        errln!(
+            "source image: {image} ({})",
+            source_origin(&inputs.config, wm)
+        );
     }
+    Ok(source)
+}
+
+/// The variables, the verification and reuse or build, once the plan's [`Choices`] are made.
+pub fn decide(
+    host: &HostTree,
+    inputs: &Inputs,
+    asked: &Asked,
+    choices: Choices<'_>,
+    gcloud: Option<&Gcloud<'_>>,
+    unknown: &mut Unknowns,
+) -> anyhow::Result<Decided> {
+    let (wm, mode) = (asked.wm, unknown.mode);
+    let Choices {
+        launcher,
+        arrives,
+        source,
+        gate,
+    } = choices;
+    let origin = source_origin(&inputs.config, wm);
     let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?;
-    let gate = unknown.settle(
-        "verification",
-        Gate::read(host, &inputs.config, &inputs.template, asked.no_verify),
-    )?;
     let verification = gate.as_ref().map(|gate| {
         gate.preview(
             &inputs.config.gcp.project,

@@ -17,8 +17,7 @@ use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, Failure};
 use crate::model::release_plan::Target;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
-use crate::steps::build::{build_one, source_for, Inputs, Pinned, Plan};
-use crate::steps::playbook::check_playbook_before_vm;
+use crate::steps::build::{build_one, Inputs, Pinned, Plan};
 use crate::steps::survey::{now, Survey};
 use crate::steps::verify::{self, Gate};
 use crate::term::{signal_name, InterruptGuard, Interrupted};
@@ -83,36 +82,19 @@ pub struct Reuse<'a> {
     pub gate: &'a Gate,
 }
 
-/// Each workload manager's playbook check, source image and build plan, side by side: both
-/// wait on other programs (ansible-playbook, gcloud), and a release should cost one build's time.
+/// Each workload manager's build plan, from the source image its release plan resolved and
+/// the launcher package now in build/ (the fingerprint covers the package's bytes).
 pub fn prepare_builds(
-    sh: &Shell,
     host: &HostTree,
     inputs: &Inputs,
-    wms: &[WorkloadManager],
+    sources: &[(WorkloadManager, String)],
     package: &LauncherPackage,
 ) -> anyhow::Result<Vec<Plan>> {
-    std::thread::scope(|scope| {
-        let prepared: Vec<_> = wms
-            .iter()
-            .map(|&wm| {
-                let sh = sh.clone();
-                scope.spawn(move || {
-                    check_playbook_before_vm(&sh, host, &inputs.template, &[wm])?;
-                    let source = source_for(&sh, inputs, wm)?;
-                    let launcher = Launcher::Known(package.clone());
-                    Plan::new(host, inputs, wm, &launcher, Some(&source), false)
-                })
-            })
-            .collect();
-        prepared
-            .into_iter()
-            .map(|plan| {
-                plan.join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("preparing a build failed")))
-            })
-            .collect()
-    })
+    let launcher = Launcher::Known(package.clone());
+    sources
+        .iter()
+        .map(|(wm, source)| Plan::new(host, inputs, *wm, &launcher, Some(source), false))
+        .collect()
 }
 
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each

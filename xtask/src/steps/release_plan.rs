@@ -4,6 +4,7 @@
 use anyhow::{anyhow, Context};
 use xshell::Shell;
 
+use crate::edges::ansible;
 use crate::edges::artifactory::Artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
@@ -11,15 +12,17 @@ use crate::edges::packer;
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
 use crate::model::release::LauncherSource;
-use crate::model::release_plan::{Arrival, ReleasePlan, Target, WmBuild};
+use crate::model::release_plan::{Arrival, Playbooks, ReleasePlan, Target, WmBuild};
 use crate::model::{Version, WorkloadManager};
 use crate::steps::build::Inputs;
-use crate::steps::build_plan::{self, Mode, Unknowns};
+use crate::steps::build_plan::{self, Choices, Mode, Unknowns};
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
+use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::release::target;
 use crate::steps::uncommitted::refuse_uncommitted;
+use crate::steps::verify::Gate;
 
 /// What the flags ask of a release.
 pub struct Asked {
@@ -41,6 +44,9 @@ pub struct Gathered {
     pub inputs: Inputs,
     pub packer: Option<Version>,
     pub decision: Option<Decision<Artifactory>>,
+    pub gate: Option<Gate>,
+    /// Each workload manager's source image, in the order of `plan.wms`.
+    pub sources: Vec<Option<String>>,
 }
 
 /// A run's plan, every step of which succeeded.
@@ -51,11 +57,16 @@ pub struct Ready {
     pub inputs: Inputs,
     pub packer: Version,
     pub decision: Decision<Artifactory>,
+    pub gate: Gate,
+    /// Each workload manager's source image, resolved before any work.
+    pub sources: Vec<(WorkloadManager, String)>,
 }
 
 /// Decides everything up to the question whether to start, in the run's order: the checkout,
-/// the git identity, uncommitted changes, the branch, the task images, packer, gcloud, the launcher, and in a dry run
-/// each workload manager's build. A run stops at the first failure; a dry run lists each.
+/// the git identity, uncommitted changes, the branch, the task images, packer, gcloud, the
+/// playbook, the verification step, each workload manager's source image, the launcher, and in
+/// a dry run each workload manager's build. A run stops at the first failure, before any side
+/// effect (branch, download, plugin install, VM); a dry run lists each as a stop.
 pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow::Result<Gathered> {
     let mut unknown = Unknowns::new(mode);
     let checkout = unknown.settle("git", git::checkout(sh, &host.root))?;
@@ -92,6 +103,23 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
     // packer's IAP tunnel runs gcloud, and the source images and the prune plan at the end
     // need it: find out now, not after an hour of VM time.
     let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+    let playbooks = check_playbooks_of(sh, host, &inputs, &asked.wms, &mut unknown)?;
+    // Read once for both builds: a missing checks script stops the release, not one build.
+    let gate = build_plan::read_gate(&inputs, host, asked.no_verify, &mut unknown)?;
+    let mut sources = Vec::new();
+    for &wm in &asked.wms {
+        let mut own = Unknowns::new(mode);
+        sources.push(build_plan::resolve(
+            sh,
+            &inputs,
+            wm,
+            gcloud.as_ref(),
+            &mut own,
+        )?);
+        unknown
+            .lines
+            .extend(own.lines.into_iter().map(|line| format!("[{wm}] {line}")));
+    }
 
     let (launcher, arrival, newest, decision) =
         match launcher::choose(host, &inputs.config, &asked.wanted) {
@@ -124,17 +152,14 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
     let mut builds = Vec::new();
     let mut stops_of_builds = Vec::new();
     if mode == Mode::DryRun {
-        for &wm in &asked.wms {
-            let (build, stops) = decide(
-                sh,
-                host,
-                &inputs,
-                asked,
-                wm,
-                &launcher,
-                arrival,
-                gcloud.as_ref(),
-            )?;
+        for (&wm, source) in asked.wms.iter().zip(&sources) {
+            let choices = Choices {
+                launcher: &launcher,
+                arrives: arrival != Arrival::InBuildDir,
+                source: source.clone(),
+                gate: gate.clone(),
+            };
+            let (build, stops) = decide(sh, host, &inputs, asked, wm, choices, gcloud.as_ref())?;
             builds.push(build);
             stops_of_builds.extend(stops);
         }
@@ -144,6 +169,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
         target,
         head: checkout.as_ref().map(|checkout| checkout.head.clone()),
         packer: version.map(packer::version_text),
+        playbooks,
         launcher,
         arrival,
         newest,
@@ -160,21 +186,56 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
         inputs,
         packer: version,
         decision,
+        gate,
+        sources,
     })
 }
 
-/// One workload manager's build decided as `build --dry-run` decides it (the source image, the
-/// variables, the verification, reuse or build), each line behind its tag, and what would
-/// stop it.
-#[allow(clippy::too_many_arguments)]
+/// `ansible-playbook --syntax-check` on the playbook, as each workload manager's VM runs it:
+/// a broken one stops the release before any VM does. Without ansible-playbook a run says so
+/// and goes on, as a build does; the plan says it too.
+fn check_playbooks_of(
+    sh: &Shell,
+    host: &HostTree,
+    inputs: &Inputs,
+    wms: &[WorkloadManager],
+    unknown: &mut Unknowns,
+) -> anyhow::Result<Playbooks> {
+    if !ansible::installed(sh) {
+        if unknown.mode() == Mode::Run {
+            check_playbook_before_vm(sh, host, &inputs.template, wms)?;
+        }
+        return Ok(Playbooks::NotInstalled(ansible::INSTALL_HINT.to_string()));
+    }
+    let mut passed = Vec::new();
+    for &wm in wms {
+        let mut own = Unknowns::new(unknown.mode());
+        if let Some(checked) =
+            own.settle("playbook", check_playbooks(sh, host, &inputs.template, wm))?
+        {
+            passed.extend(checked);
+        }
+        unknown
+            .lines
+            .extend(own.lines.into_iter().map(|line| format!("[{wm}] {line}")));
+    }
+    passed.sort();
+    passed.dedup();
+    Ok(match passed.is_empty() {
+        true => Playbooks::NonePassed,
+        false => Playbooks::Passed(passed.join(", ")),
+    })
+}
+
+/// One workload manager's build decided as `build --dry-run` decides it (the variables, the
+/// verification, reuse or build), each line behind its tag, and what would stop it.
 fn decide(
     sh: &Shell,
     host: &HostTree,
     inputs: &Inputs,
     asked: &Asked,
     wm: WorkloadManager,
-    launcher: &Launcher,
-    arrival: Arrival,
+    choices: Choices<'_>,
     gcloud: Option<&Gcloud<'_>>,
 ) -> anyhow::Result<(WmBuild, Vec<String>)> {
     let one = build_plan::Asked {
@@ -185,17 +246,7 @@ fn decide(
         debug: false,
     };
     let mut unknown = Unknowns::new(Mode::DryRun);
-    let arrives = arrival != Arrival::InBuildDir;
-    let decided = build_plan::decide(
-        sh,
-        host,
-        inputs,
-        &one,
-        launcher,
-        arrives,
-        gcloud,
-        &mut unknown,
-    )?;
+    let decided = build_plan::decide(host, inputs, &one, choices, gcloud, &mut unknown)?;
     let tag = format!("[{wm}] ");
     let verification = decided.gate.as_ref().map(|gate| {
         gate.preview(
@@ -228,11 +279,19 @@ impl Gathered {
         let missing = "a release's plan is incomplete";
         Ok(Ready {
             target: self.plan.target.clone().context(missing)?,
-            plan: self.plan,
             checkout: self.checkout.context(missing)?,
             inputs: self.inputs,
             packer: self.packer.context(missing)?,
             decision: self.decision.context(missing)?,
+            gate: self.gate.context(missing)?,
+            sources: self
+                .plan
+                .wms
+                .iter()
+                .zip(self.sources)
+                .map(|(&wm, source)| Ok((wm, source.context(missing)?)))
+                .collect::<anyhow::Result<_>>()?,
+            plan: self.plan,
         })
     }
 }

@@ -10,7 +10,7 @@ use crate::edges::gcloud::{Gcloud, Image};
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::provenance;
+use crate::model::provenance::{self, Listed};
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
 use crate::model::time::{format_age, parse_rfc3339};
 use crate::model::verification;
@@ -64,9 +64,12 @@ pub struct Survey {
     notes: Vec<String>,
     /// Whether the release branches could be read; prune deletes nothing without them.
     pub branches_checked: bool,
-    /// The input fingerprint a build of each workload manager would have now, where known:
-    /// the READY image that carries it is marked as the one a build would reuse.
-    pub current: BTreeMap<WorkloadManager, String>,
+    /// The project's images as reuse sees them, all of them, as a build lists them.
+    listed: Vec<Listed>,
+    /// The image images.conf pins for each workload manager.
+    pinned: BTreeMap<WorkloadManager, String>,
+    /// The image a build of each workload manager now reuses, where known: marked in the list.
+    pub reused: BTreeMap<WorkloadManager, String>,
     /// `images --wide`: the source image, family and labels too, past [`NARROW`] columns.
     pub wide: bool,
     now: i64,
@@ -109,14 +112,16 @@ impl Survey {
         let conf = read_images_conf(host)?;
         let release = git::release_pins(sh, &host.root, &config.prune.release_branches)
             .context("reading images.conf on the release branches")?;
+        let pinned: BTreeMap<WorkloadManager, String> = WorkloadManager::ALL
+            .into_iter()
+            .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
+            .collect();
         let protections = Protections {
-            pinned: WorkloadManager::ALL
-                .into_iter()
-                .filter_map(|wm| conf.pinned(wm).map(str::to_string))
-                .collect(),
+            pinned: pinned.values().cloned().collect(),
             release_pins: release.pins,
         };
         let listed = list()?;
+        let for_reuse = listed.iter().map(Image::listed).collect();
         let branches_checked = release.checked;
         let mut notes = release.notes;
         // Only images of the family the template builds into are this tool's to prune.
@@ -161,10 +166,25 @@ impl Survey {
             plan,
             notes,
             branches_checked,
-            current: BTreeMap::new(),
+            listed: for_reuse,
+            pinned,
+            reused: BTreeMap::new(),
             wide: false,
             now: now(),
         })
+    }
+
+    /// Marks the image a build of each workload manager reuses, given the input fingerprint
+    /// each would have now: decided as the build decides it, over the same listing.
+    pub fn mark_reuse(&mut self, fingerprints: &BTreeMap<WorkloadManager, String>) {
+        self.reused = fingerprints
+            .iter()
+            .filter_map(|(&wm, fingerprint)| {
+                let pinned = self.pinned.get(&wm).map(String::as_str);
+                provenance::reused_image(&self.listed, fingerprint, wm, pinned)
+                    .map(|image| (wm, image.name.clone()))
+            })
+            .collect();
     }
 
     /// The images a prune deletes for one workload manager.
@@ -312,10 +332,7 @@ impl Survey {
         } else {
             other.join(",")
         };
-        let reused = self.current.get(&wm).is_some_and(|fingerprint| {
-            image.status == "READY"
-                && image.labels.get(provenance::FINGERPRINT) == Some(fingerprint)
-        });
+        let reused = self.reused.get(&wm) == Some(&image.name);
         let (verdict, short_verdict) = match &planned.decision {
             Decision::Delete if self.branches_checked => {
                 ("DELETE".to_string(), "DELETE".to_string())

@@ -26,6 +26,7 @@ use crate::term::{signal_name, InterruptGuard, Interrupted};
 const CONSOLE_TAIL: usize = 15;
 
 /// Whether new images are verified before their pin, and how.
+#[derive(Clone)]
 pub enum Gate {
     Verify(Setup),
     /// Pinned unverified; the reason is said at the pin.
@@ -33,6 +34,7 @@ pub enum Gate {
 }
 
 /// Everything a verification needs that does not depend on the image.
+#[derive(Clone)]
 pub struct Setup {
     /// The checks script as the user names it, and its text.
     pub script: String,

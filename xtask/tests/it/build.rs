@@ -798,3 +798,43 @@ fn a_build_of_a_committed_template_warns_of_nothing() {
     assert!(!run.stderr.contains("uncommitted"), "{}", run.stderr);
     assert_eq!(build_calls(&host).len(), 1);
 }
+
+#[test]
+fn a_missing_checks_script_stops_the_build_before_the_launcher_is_copied_or_plugins_installed() {
+    let host = host_with_launcher();
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    let config = "tools/slurm/packer/slurm-image.toml";
+    host.write(
+        config,
+        host.read(config)
+            .replace("# script = \"verify-image.sh\"", "script = \"missing.sh\""),
+    );
+    host.write(
+        "downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb",
+        b"given package",
+    );
+    let given = host.path("downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb");
+    host.run_env(
+        &["build", "--offline", "--launcher", given.to_str().unwrap()],
+        &[("FAKE_PACKER_PLUGINS", "none")],
+    )
+    .fails_with(&[
+        "reading the checks script tools/slurm/packer/missing.sh",
+        "add it, fix the name, or build with --no-verify",
+    ]);
+    let work: Vec<String> = host
+        .packer_calls()
+        .into_iter()
+        .filter(|c| c.contains("| build") || c.ends_with("| init ."))
+        .collect();
+    assert!(work.is_empty(), "{work:?}");
+    assert!(
+        !host.build_dir().exists()
+            || std::fs::read_dir(host.build_dir())
+                .unwrap()
+                .next()
+                .is_none(),
+        "the launcher package was copied into build/"
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+}

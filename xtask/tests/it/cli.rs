@@ -93,6 +93,9 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
         "check", "build", "release", "launcher", "images", "prune", "orphans", "doctor", "verify",
     ];
     let reads_artifactory = ["build", "release", "launcher", "doctor"];
+    let calls_gcloud = [
+        "build", "release", "images", "prune", "orphans", "doctor", "verify",
+    ];
     let commands = subcommands(&host);
     for cmd in ["release", "doctor"] {
         assert!(commands.iter().any(|c| c == cmd), "{cmd}: {commands:?}");
@@ -108,20 +111,31 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
             "{help}"
         );
         let environment = at("Environment");
-        assert_eq!(
-            environment.is_some(),
+        let (artifactory, gcloud) = (
             reads_artifactory.contains(&cmd),
-            "{help}"
+            calls_gcloud.contains(&cmd),
         );
+        assert_eq!(environment.is_some(), artifactory || gcloud, "{help}");
         if let Some(environment) = environment {
             assert!(examples < environment, "{help}");
-            for var in [
+            let artifactory_vars = [
                 "ARTIFACTORY_TOKEN",
                 "ARTIFACTORY_USER",
                 "ARTIFACTORY_PASSWORD",
                 "SLURM_IMAGE_ARTIFACTORY_URL",
-            ] {
-                assert!(help[environment..].contains(var), "{cmd}: {var}\n{help}");
+                "SLURM_IMAGE_STALL_TIMEOUT_S",
+                "SLURM_IMAGE_RETRY_DELAY_MS",
+            ];
+            for (var, read) in artifactory_vars
+                .iter()
+                .map(|var| (*var, artifactory))
+                .chain([("SLURM_IMAGE_GCLOUD_TIMEOUT_S", gcloud)])
+            {
+                assert_eq!(
+                    help[environment..].contains(var),
+                    read,
+                    "{cmd}: {var}\n{help}"
+                );
             }
         }
         let config = at("Config");
@@ -139,4 +153,38 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
     let check = host.run(&["check", "--help"]).ok().stdout;
     assert!(check.contains("target/slurm-image/check-"), "{check}");
     assert!(!check.contains("build/check-"), "{check}");
+}
+
+/// Every `SLURM_IMAGE_*` variable the tool reads is a setting the README documents: none is a
+/// knob only the tests know of.
+#[test]
+fn every_environment_variable_the_tool_reads_is_in_the_readme() {
+    let root = crate::support::repo_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut sources = vec![root.join("xtask/src")];
+    let mut read = std::collections::BTreeSet::new();
+    while let Some(path) = sources.pop() {
+        if path.is_dir() {
+            sources.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        if path.extension().is_none_or(|ext| ext != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for (at, _) in text.match_indices("\"SLURM_IMAGE_") {
+            let name: String = text[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || *c == '_')
+                .collect();
+            read.insert(name);
+        }
+    }
+    assert!(read.contains("SLURM_IMAGE_GCLOUD_TIMEOUT_S"), "{read:?}");
+    for name in &read {
+        assert!(
+            readme.contains(name),
+            "{name} is read but the README does not say so"
+        );
+    }
 }

@@ -801,3 +801,96 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
     );
     assert_eq!(server.downloads_of(NEWEST), 0);
 }
+
+/// What a refused release must leave as it was: no branch, the checkout where it stood, no
+/// packer build or plugin install, nothing asked of Compute but reads, and nothing announced.
+fn assert_refused_before_any_work(host: &HostCopy, head: &str, run: &Run) {
+    assert_eq!(branches(host), ["main"]);
+    assert_eq!(git(host, &["symbolic-ref", "--short", "HEAD"]), "main");
+    assert_eq!(git(host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(git(host, &["status", "--porcelain"]), "");
+    let work: Vec<String> = host
+        .packer_calls()
+        .into_iter()
+        .filter(|c| c.contains("| build") || c.contains("| init"))
+        .collect();
+    assert!(work.is_empty(), "{work:?}");
+    assert!(host.api().only_reads(), "{:?}", host.api().requests());
+    assert!(!run.stderr.contains("release: build the"), "{}", run.stderr);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+}
+
+/// The stand-in ansible-playbook, answering the syntax check as ansible-playbook does for a
+/// playbook with a task no module runs.
+const BROKEN_PLAYBOOK_CHECK: &str = "#!/usr/bin/env bash
+case \"${1:-}\" in
+  --version) echo \"ansible-playbook [core 2.14.18] (stand-in)\"; exit 0 ;;
+esac
+echo \"ERROR! couldn't resolve module/action 'ansible.builtin.no_such_module'\" >&2
+exit 4
+";
+
+#[test]
+fn a_broken_playbook_is_a_stop_of_the_plan_and_the_release_refuses_before_its_branch() {
+    let host = repo();
+    host.stand_in("ansible-playbook", BROKEN_PLAYBOOK_CHECK);
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let broken = "the playbook tools/slurm/packer/ansible-playbook.yml is broken";
+
+    let dry = Run::of(release(
+        &host,
+        &["--dry-run", "--offline", "--branch", BRANCH],
+    ))
+    .ok();
+    let stops = dry
+        .stdout
+        .split_once("# a real release would stop here, before any work:\n")
+        .map(|(_, stops)| stops)
+        .unwrap_or_else(|| panic!("no stops in\n{}", dry.stdout));
+    for wm in ["slurm", "pbs"] {
+        assert!(
+            stops.contains(&format!("#   [{wm}] playbook: {broken}")),
+            "{wm}\n{}",
+            dry.stdout
+        );
+    }
+
+    let run = Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[
+        broken,
+        "no_such_module",
+        "fix it before a VM runs it",
+    ]);
+    assert_refused_before_any_work(&host, &head, &run);
+}
+
+#[test]
+fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_its_branch() {
+    let host = HostCopy::new();
+    let config = "tools/slurm/packer/slurm-image.toml";
+    host.write(
+        config,
+        host.read(config)
+            .replace("# script = \"verify-image.sh\"", "script = \"missing.sh\""),
+    );
+    let host = repo_of(host);
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let missing = "reading the checks script tools/slurm/packer/missing.sh (verify.script in \
+                   tools/slurm/packer/slurm-image.toml): add it, fix the name, or build with --no-verify";
+
+    let dry = Run::of(release(
+        &host,
+        &["--dry-run", "--offline", "--branch", BRANCH],
+    ))
+    .ok();
+    assert!(
+        dry.stdout.contains(&format!(
+            "# a real release would stop here, before any work:\n#   verification: {missing}"
+        )),
+        "{}",
+        dry.stdout
+    );
+
+    let run =
+        Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[missing]);
+    assert_refused_before_any_work(&host, &head, &run);
+}

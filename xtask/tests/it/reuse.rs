@@ -428,3 +428,34 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
         assert!(unknown.contains(wanted), "{wanted}\n{}", run.stdout);
     }
 }
+
+/// Two images from the same inputs (a build, then `build --force`): a build reuses one of
+/// them, and `images` marks that one alone, the one `build --dry-run` names.
+#[test]
+fn after_a_forced_rebuild_images_marks_the_one_image_a_build_reuses() {
+    let Some(host) = host() else { return };
+    host.run(&["build", "--offline"]).ok();
+    host.run(&["build", "--offline", "--force"]).ok();
+    assert_eq!(builds(&host), 2);
+    assert_eq!(
+        labels_of(&host, FIRST)["input-fingerprint"],
+        labels_of(&host, SECOND)["input-fingerprint"]
+    );
+
+    let dry = host.run(&["build", "--offline", "--dry-run"]).ok();
+    let named = line(&dry.stdout, "# reusing ")
+        .strip_prefix("# reusing ")
+        .and_then(|rest| rest.split(':').next())
+        .unwrap()
+        .to_string();
+    assert_eq!(named, pinned(&host, "slurm"));
+
+    let images = host.run(&["images"]).ok();
+    let marked: Vec<&str> = images
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('*'))
+        .filter_map(|l| l[1..].split_whitespace().next())
+        .collect();
+    assert_eq!(marked, [named.as_str()], "{}", images.stdout);
+}

@@ -22,7 +22,8 @@ use crate::model::launcher_version::{releases, LauncherPackage};
 use crate::model::whole_number_setting;
 use crate::term::{signal_name, InterruptGuard, Interrupted};
 
-/// The first pause between attempts, doubled after each; tests make it short.
+/// The first pause between attempts, doubled after each: longer for a VPN that takes a while
+/// to come back. These two are settings documented in the README and in `--help`.
 const RETRY_DELAY_VAR: &str = "SLURM_IMAGE_RETRY_DELAY_MS";
 /// How long a server may stay silent before the request fails (and is retried).
 const STALL_TIMEOUT_VAR: &str = "SLURM_IMAGE_STALL_TIMEOUT_S";

@@ -1,0 +1,116 @@
+//! The flags `build` and `release` share, declared once so that their names, help and meaning
+//! cannot drift apart between the two commands.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use crate::model::launcher_choice::{Purpose, Wanted};
+
+/// Which launcher package goes into the images.
+#[derive(Args)]
+pub struct LauncherFlags {
+    /// Never contact Artifactory: use the launcher package already in build/ (a release then
+    /// does not carry the newest launcher).
+    #[arg(long)]
+    pub offline: bool,
+    /// Use this launcher package (copied into build/) instead of the newest release.
+    #[arg(long, value_name = "PATH")]
+    pub launcher: Option<PathBuf>,
+}
+
+impl LauncherFlags {
+    /// The launcher as the flags ask for it; `yes` replaces an older package without asking.
+    pub fn wanted(&self, yes: bool, purpose: Purpose) -> Wanted {
+        Wanted {
+            path: self.launcher.clone(),
+            offline: self.offline,
+            yes,
+            purpose,
+        }
+    }
+}
+
+/// Whether the plan is shown or carried out, and whether to ask first.
+#[derive(Args)]
+pub struct PlanFlags {
+    /// Ask nothing: replace an older launcher package in build/ with the newest release, and
+    /// start a release (two packer VMs for about an hour, then a commit).
+    #[arg(long)]
+    pub yes: bool,
+    /// Show the whole plan (the launcher, each source image, the variables, the packer
+    /// command, the input fingerprint, reuse or why a build is needed, the verification, the
+    /// images.conf change, and for a release the branch and the commit); write, fetch, build
+    /// and commit nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// What each image's build does about reuse and verification.
+#[derive(Args)]
+pub struct ImageFlags {
+    /// Build even where an image made from the same inputs exists (it would be reused).
+    #[arg(long)]
+    pub force: bool,
+    /// Pin each new image without booting it to run the checks script (the pin is unverified).
+    #[arg(long)]
+    pub no_verify: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Subcommand;
+
+    use crate::commands::SlurmImage;
+
+    /// A subcommand's help for the flag with this id, as `--help` prints it.
+    fn help(command: &str, flag: &str) -> String {
+        let slurm_image = SlurmImage::augment_subcommands(clap::Command::new("slurm-image"));
+        let command = slurm_image
+            .find_subcommand(command)
+            .unwrap_or_else(|| panic!("no {command}"));
+        let arg = command
+            .get_arguments()
+            .find(|arg| arg.get_id() == flag)
+            .unwrap_or_else(|| panic!("{} has no {flag}", command.get_name()));
+        arg.get_help()
+            .map(ToString::to_string)
+            .unwrap_or_else(|| panic!("{flag} has no help"))
+    }
+
+    #[test]
+    fn build_and_release_share_each_flag_and_its_help() {
+        for flag in [
+            "offline",
+            "launcher",
+            "yes",
+            "dry_run",
+            "force",
+            "no_verify",
+        ] {
+            assert_eq!(help("build", flag), help("release", flag), "{flag}");
+        }
+    }
+
+    #[test]
+    fn only_a_release_refuses_offline_beside_a_launcher_package() {
+        use clap::Parser;
+        let parse = |args: &[&str]| {
+            let all = ["cargo xtask", "slurm-image"].iter().chain(args);
+            crate::Xtask::try_parse_from(all).map(|_| ())
+        };
+        let both = [
+            "--offline",
+            "--launcher",
+            "hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        ];
+        assert!(parse(&[&["build"][..], &both].concat()).is_ok());
+        let refused = parse(&[&["release"][..], &both].concat()).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("the argument '--offline' cannot be used with '--launcher <PATH>'"),
+            "{refused}"
+        );
+    }
+}
