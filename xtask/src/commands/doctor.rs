@@ -13,7 +13,7 @@ use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
-use crate::model::doctor::{failed_required, Finding, Outcome};
+use crate::model::doctor::{failed_required, readiness, Finding, Outcome};
 use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
 use crate::model::local_packages::{rename_advice, LocalPackages, RELEASE_NAME};
@@ -22,6 +22,9 @@ use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
 use crate::steps::consumers::{self, TaskImages};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
+use crate::steps::playbook::check_playbooks;
+use crate::steps::release::target;
+use crate::steps::uncommitted::refuse_uncommitted;
 use crate::steps::{launcher, verify};
 use crate::term::is_interactive;
 
@@ -88,6 +91,9 @@ impl Doctor {
             Box::new(move || vec![git_finding(host)]),
             Box::new(move || task_image_findings(host, config)),
             Box::new(move || leftover_findings(host)),
+            Box::new(move || vec![format_finding(host)]),
+            Box::new(move || vec![playbook_finding(host, template)]),
+            Box::new(move || release_findings(host)),
         ];
         let slow: Vec<Vec<Finding>> = std::thread::scope(|scope| {
             let threads: Vec<_> = checks.into_iter().map(|check| scope.spawn(check)).collect();
@@ -117,7 +123,7 @@ impl Doctor {
                 failed.join(", ")
             );
         }
-        outln!("ready to build");
+        outln!("{}", readiness(&findings));
         Ok(())
     }
 }
@@ -693,7 +699,8 @@ fn git_finding(host: &HostTree) -> Finding {
                 false,
                 format!("{version}, but {problem}, so `release` cannot commit"),
                 git::IDENTITY_FIX,
-            ),
+            )
+            .stopping_a_release(),
         },
         Err(err) => Finding::failed(
             CHECK,
@@ -779,4 +786,116 @@ fn leftover_findings(host: &HostTree) -> Vec<Finding> {
             format!("the repository could not be searched ({err:#})"),
         )],
     }
+}
+
+/// `check` fails on a template packer would reformat.
+fn format_finding(host: &HostTree) -> Finding {
+    const CHECK: &str = "format";
+    let formatted = shell(host).and_then(|sh| {
+        let _dir = sh.push_dir(&host.packer_dir);
+        packer::run_fmt(&sh, true)
+    });
+    match formatted {
+        Ok(packer::Formatting::Done) => Finding::passed(
+            CHECK,
+            false,
+            format!("{} is in packer's layout", host.show(&host.packer_dir)),
+        ),
+        Ok(packer::Formatting::Needed(files)) => Finding::failed(
+            CHECK,
+            false,
+            format!("{} need formatting, so `check` fails", files.join(", ")),
+            "run `cargo xtask slurm-image fmt` and commit the result",
+        ),
+        Err(err) => Finding::skipped(
+            CHECK,
+            false,
+            format!("`packer fmt -check` did not run ({err:#})"),
+        ),
+    }
+}
+
+/// A build and a release stop on a playbook that fails `ansible-playbook --syntax-check`,
+/// before any VM: so does doctor.
+fn playbook_finding(host: &HostTree, template: Option<&Template>) -> Finding {
+    const CHECK: &str = "playbook";
+    let Some(template) = template else {
+        return Finding::skipped(CHECK, true, "the template is not readable");
+    };
+    let sh = match shell(host) {
+        Ok(sh) => sh,
+        Err(err) => return Finding::skipped(CHECK, true, format!("{err:#}")),
+    };
+    if !ansible::installed(&sh) {
+        return Finding::skipped(
+            CHECK,
+            true,
+            "ansible-playbook is not installed, so the playbook is checked only on the build VM",
+        );
+    }
+    for wm in WorkloadManager::ALL {
+        if let Err(err) = check_playbooks(&sh, host, template, wm) {
+            return Finding::failed(
+                CHECK,
+                true,
+                format!("{err:#}"),
+                "fix the playbook: builds and releases stop on it before any VM",
+            );
+        }
+    }
+    Finding::passed(
+        CHECK,
+        true,
+        "passes `ansible-playbook --syntax-check` for slurm and pbs",
+    )
+}
+
+/// What a release refuses to start with that a build does without: tracked changes or
+/// uncommitted template inputs, and a release branch of today that already exists.
+fn release_findings(host: &HostTree) -> Vec<Finding> {
+    let sh = match shell(host) {
+        Ok(sh) => sh,
+        Err(err) => return vec![Finding::skipped("checkout", false, format!("{err:#}"))],
+    };
+    let checkout = match git::checkout(&sh, &host.root) {
+        Ok(checkout) => checkout,
+        Err(err) => {
+            return vec![Finding::failed(
+                "checkout",
+                false,
+                format!("{err:#}"),
+                "run the tool in the repository's git checkout to release",
+            )
+            .stopping_a_release()]
+        }
+    };
+    let clean = match refuse_uncommitted(&sh, host, &checkout, false) {
+        Ok(()) => Finding::passed(
+            "checkout",
+            false,
+            "no uncommitted changes, and every file packer reads is committed",
+        ),
+        Err(err) => Finding::failed(
+            "checkout",
+            false,
+            format!("{err:#}"),
+            "a build goes on; a release refuses until these are committed or removed",
+        )
+        .stopping_a_release(),
+    };
+    let branch = match target(&sh, host, &checkout, false, None) {
+        Ok(target) => Finding::passed(
+            "release branch",
+            false,
+            format!("{} is free", target.name()),
+        ),
+        Err(err) => Finding::failed(
+            "release branch",
+            false,
+            format!("{err:#}"),
+            "or name another branch with `release --branch NAME`",
+        )
+        .stopping_a_release(),
+    };
+    vec![clean, branch]
 }

@@ -1,5 +1,5 @@
 //! The findings of `doctor` as data: each check's name, result and fix, one line each, and
-//! whether the machine is ready to build.
+//! whether the machine is ready to build, and to release.
 
 use std::fmt;
 
@@ -22,6 +22,9 @@ pub struct Finding {
     /// A build or a release cannot start without it (the task images' consumers stop only a
     /// release, and `check`): failing it makes doctor fail. Otherwise a failure is a warning.
     pub required: bool,
+    /// A release refuses to start while it fails, though a build goes on (a dirty checkout, no
+    /// git identity): a warning, and doctor does not call the machine ready to release.
+    pub stops_release: bool,
     pub outcome: Outcome,
 }
 
@@ -30,6 +33,7 @@ impl Finding {
         Finding {
             check,
             required,
+            stops_release: false,
             outcome: Outcome::Passed(detail.into()),
         }
     }
@@ -43,6 +47,7 @@ impl Finding {
         Finding {
             check,
             required,
+            stops_release: false,
             outcome: Outcome::Failed {
                 problem: problem.into(),
                 fix: fix.into(),
@@ -54,8 +59,15 @@ impl Finding {
         Finding {
             check,
             required,
+            stops_release: false,
             outcome: Outcome::Skipped(why.into()),
         }
+    }
+
+    /// The same finding, of a check whose failure a release refuses to start with.
+    pub fn stopping_a_release(mut self) -> Finding {
+        self.stops_release = true;
+        self
     }
 
     fn fails_the_build(&self) -> bool {
@@ -81,13 +93,36 @@ impl fmt::Display for Finding {
 
 /// The required checks that failed, in order, each once however many lines it failed on.
 pub fn failed_required(findings: &[Finding]) -> Vec<&'static str> {
-    let mut failed: Vec<&'static str> = Vec::new();
-    for finding in findings.iter().filter(|f| f.fails_the_build()) {
-        if !failed.contains(&finding.check) {
-            failed.push(finding.check);
+    once_each(findings.iter().filter(|f| f.fails_the_build()))
+}
+
+/// doctor's last line once no required check failed: ready means a release would start, so
+/// the warnings a release refuses on are named.
+pub fn readiness(findings: &[Finding]) -> String {
+    let stopping = once_each(
+        findings
+            .iter()
+            .filter(|f| f.stops_release && matches!(f.outcome, Outcome::Failed { .. })),
+    );
+    if stopping.is_empty() {
+        "ready to build and to release".to_string()
+    } else {
+        format!(
+            "ready to build; not to release until {} {} fixed (their lines say how)",
+            stopping.join(", "),
+            if stopping.len() == 1 { "is" } else { "are" }
+        )
+    }
+}
+
+fn once_each<'a>(findings: impl Iterator<Item = &'a Finding>) -> Vec<&'static str> {
+    let mut checks: Vec<&'static str> = Vec::new();
+    for finding in findings {
+        if !checks.contains(&finding.check) {
+            checks.push(finding.check);
         }
     }
-    failed
+    checks
 }
 
 #[cfg(test)]
@@ -126,5 +161,23 @@ mod tests {
         let twice = [findings[1].clone(), findings[1].clone()];
         assert_eq!(failed_required(&twice), ["gcloud"], "each check once");
         assert!(failed_required(&findings[2..]).is_empty());
+    }
+
+    #[test]
+    fn ready_means_a_release_would_start() {
+        let clean = Finding::passed("checkout", false, "clean");
+        assert_eq!(readiness(&[clean]), "ready to build and to release");
+        let dirty = Finding::failed("checkout", false, "static/x is untracked", "commit it")
+            .stopping_a_release();
+        let no_vpn = Finding::failed("artifactory", false, "unreachable", "connect");
+        let identity = Finding::failed("git", false, "no identity", "set it").stopping_a_release();
+        assert_eq!(
+            readiness(&[dirty.clone(), no_vpn.clone()]),
+            "ready to build; not to release until checkout is fixed (their lines say how)"
+        );
+        assert_eq!(
+            readiness(&[dirty, no_vpn, identity]),
+            "ready to build; not to release until checkout, git are fixed (their lines say how)"
+        );
     }
 }
