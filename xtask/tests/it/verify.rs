@@ -39,6 +39,29 @@ pub(crate) fn sandbox_available() -> bool {
     works
 }
 
+/// The name of the one VM a verification of `image` booted, checked to be the name the tool
+/// gives: `verify-<image>-<8 random hex digits>`.
+pub(crate) fn vm_of(host: &HostCopy, image: &str) -> String {
+    let names: Vec<String> = host
+        .api()
+        .instance_inserts()
+        .iter()
+        .filter_map(|vm| vm["name"].as_str().map(str::to_string))
+        .filter(|name| name.starts_with(&format!("verify-{image}-")))
+        .collect();
+    assert_eq!(names.len(), 1, "one VM for {image}: {names:?}");
+    let suffix = &names[0][format!("verify-{image}-").len()..];
+    assert!(
+        suffix.len() == 8
+            && suffix
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        "{}",
+        names[0]
+    );
+    names[0].clone()
+}
+
 /// A host tree with the stand-in packer, a launcher package, the repository's checks script,
 /// verification bounded by `timeout`, and VMs that boot as a good image.
 pub(crate) fn host(timeout: &str) -> HostCopy {
@@ -100,7 +123,7 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
         labels["launcher"], "3_3_1-2",
         "the build's labels stay: {labels}"
     );
-    let vm = format!("us-central1-c/verify-{NEW_SLURM}");
+    let vm = format!("us-central1-c/{}", vm_of(&host, NEW_SLURM));
     assert_eq!(host.api().instance_deletions(), [vm]);
     assert!(host.api().instance_names().is_empty());
 
@@ -108,7 +131,7 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
     let inserts = host.api().instance_inserts();
     assert_eq!(inserts.len(), 1);
     let vm = &inserts[0];
-    assert_eq!(vm["name"], format!("verify-{NEW_SLURM}"));
+    assert_eq!(vm["name"], vm_of(&host, NEW_SLURM));
     assert_eq!(
         vm["scheduling"]["instanceTerminationAction"], "DELETE",
         "{vm}"
@@ -144,9 +167,17 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
     );
     let script = vm["metadata"]["items"][0]["value"].as_str().unwrap();
     assert!(
-        script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
+        script.contains("export VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
         "{script}"
     );
+    // The script file carried the run's nonce: it is not left behind.
+    let left: Vec<_> = std::fs::read_dir(host.state_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".startup-script.sh"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // The labels of the build and of its verification are both kept within GCE's rules.
     let image = host.api().image(NEW_SLURM).unwrap();
@@ -240,7 +271,7 @@ fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))]
     );
     assert!(host.api().instance_names().is_empty());
     assert_eq!(
@@ -287,7 +318,7 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))]
     );
     assert!(host.api().instance_names().is_empty());
 }
@@ -303,7 +334,7 @@ fn sigterm_and_sighup_during_verification_delete_the_vm_too() {
         assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
         assert_eq!(
             host.api().instance_deletions(),
-            [format!("us-central1-c/verify-{NEW_SLURM}")],
+            [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))],
             "{signal}"
         );
     }
@@ -316,9 +347,10 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
+    let left = format!("verify-{NEW_SLURM}-0a1b2c3d");
     host.api().add_labelled_instance(
         "us-central1-c",
-        &format!("verify-{NEW_SLURM}"),
+        &left,
         now - 7200,
         &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
     );
@@ -333,17 +365,13 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
         &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
     );
     let run = host.run(&["orphans", "--older-than", "1h"]).ok();
-    assert!(
-        run.stdout.contains(&format!("verify-{NEW_SLURM}")),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains(&left), "{}", run.stdout);
     assert!(!run.stdout.contains("someones-vm"), "{}", run.stdout);
     host.run(&["orphans", "--older-than", "1h", "--delete", "--yes"])
         .ok();
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{left}")]
     );
 }
 
@@ -551,7 +579,7 @@ fn dry_runs_show_the_verification_step() {
     let run = host.run(&["build", "--offline", "--dry-run"]).ok();
     assert!(
         run.stdout.contains(
-            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp> (e2-medium, \
+            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>-<random> (e2-medium, \
              us-central1-c, project determined-ai, no external address, deleted by GCE after 900 s at the latest), \
              run tools/slurm/packer/verify-image.sh at boot, wait at most 300 s for its report"
         ),
