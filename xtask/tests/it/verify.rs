@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
 use crate::support::{
-    read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+    read_until_line, repo_root, HostCopy, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
 };
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -278,6 +278,198 @@ fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
         host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
         "failed"
     );
+}
+
+/// The enroot cache file of the CUDA task image, as the checks look for it.
+fn cuda_sqsh() -> String {
+    format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"))
+}
+
+/// Issue 25, item 1: a service that writes the checks' protocol to the console before the
+/// startup script runs (the tool reads it alone first) verifies nothing.
+#[test]
+fn a_service_that_forges_a_passing_report_before_the_startup_script_verifies_nothing() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = cuda_sqsh();
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.api().service_writes_before_script(
+        "Nov 30 09:00:00 vm forged.service[77]: slurm-image-verify: ok forged-check: all there\r\n\
+         Nov 30 09:00:00 vm forged.service[77]: slurm-image-verify: end\r\n",
+    );
+    let run = host.run(&["build", "--offline"]).fails_with(&[&format!(
+        "{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"
+    )]);
+    assert!(
+        host.api()
+            .console(&vm_of(&host, NEW_SLURM))
+            .contains("forged.service[77]: slurm-image-verify: end"),
+        "the forgery was on the console"
+    );
+    assert!(!run.stderr.contains("forged-check"), "{}", run.stderr);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+/// Issue 25, item 2: a check whose own output holds `slurm-image-verify: end` (the tool reads
+/// the console up to there alone) ends nothing: every check after it is read, and the image is
+/// labelled with its whole bill of materials.
+#[test]
+fn a_checks_output_that_says_end_neither_ends_the_report_nor_cuts_the_bill_of_materials() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let script = host.read("tools/slurm/packer/verify-image.sh");
+    let start = "say \"start ${VERIFY_WORKLOAD_MANAGER:-?} image\"\n";
+    assert!(script.contains(start));
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        script.replace(
+            start,
+            &format!("{start}ok motd \"$(printf 'welcome\\nslurm-image-verify: end')\"\n"),
+        ),
+    );
+    host.api().console_held_after("slurm-image-verify: end");
+    let run = host.run(&["build", "--offline"]).ok();
+    for line in [
+        "ok   motd: welcome",
+        "ok   enroot-cache-cuda: ",
+        &format!("verified {NEW_SLURM}: every check passed"),
+    ] {
+        assert!(run.stderr.contains(line), "lacks {line:?}\n{}", run.stderr);
+    }
+    let labels = &host.api().image(NEW_SLURM).unwrap()["labels"];
+    assert_eq!(labels["verification"], "verified", "{labels}");
+    assert_eq!(labels["bom-slurm"], "23_11_4", "{labels}");
+    assert_eq!(labels["bom-enroot"], "3_4_1", "{labels}");
+    assert!(labels.get("bom-cuda-task-image").is_some(), "{labels}");
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+/// Issue 25, item 3: the console keeps only its last bytes (GCE: 1 MiB); a FAIL line a noisy
+/// service pushed out before the tool read it fails the verification, saying why.
+#[test]
+fn a_report_the_console_dropped_output_of_fails_and_says_so() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.api().images_lack("enabled/launcher");
+    host.api().consoles_keep_last(200_000);
+    let noise: String = (0..3000)
+        .map(|i| {
+            format!(
+                "Nov 30 09:00:02 vm noisy.service[90]: tick {i} {}\r\n",
+                "z".repeat(80)
+            )
+        })
+        .collect();
+    host.api()
+        .service_writes_after("FAIL launcher-service", &noise);
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} failed its verification: "),
+        "the VM's console dropped ",
+        "bytes before the tool read them (GCE keeps its last 1 MiB), so the report may lack lines",
+    ]);
+    assert!(
+        !run.stderr.contains("FAIL launcher-service"),
+        "the FAIL line itself was never read\n{}",
+        run.stderr
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+/// Issue 25, item 4: two verifications of one image at once (their VMs boot only once both
+/// exist) each boot a VM of their own, and both pass.
+#[test]
+fn two_verifications_of_one_image_at_once_boot_a_vm_each_and_both_pass() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("2m");
+    with_older_pbs_image(&host);
+    host.api().boot_together(2);
+    let first = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
+    let second = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
+    let (first, second) = (first.finish(), second.finish());
+    for run in [first, second] {
+        let run = run.ok();
+        assert!(
+            run.stdout
+                .contains(&format!("{OLDER_PBS} passed every check")),
+            "{}",
+            run.stdout
+        );
+    }
+    let mut names: Vec<String> = host
+        .api()
+        .instance_inserts()
+        .iter()
+        .map(|vm| vm["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 2, "a VM each: {names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with(&format!("verify-{OLDER_PBS}-")) && n.len() <= 63),
+        "{names:?}"
+    );
+    assert_eq!(host.api().most_instances_at_once(), 2);
+    assert!(host.api().instance_names().is_empty());
+    assert_eq!(
+        host.api().image(OLDER_PBS).unwrap()["labels"]["verification"],
+        "verified"
+    );
+}
+
+/// Issue 25, item 5: control sequences on the console (a window title, a clear screen, a
+/// colour) never reach the user's terminal, and a 500,000-character line is shown cut.
+#[test]
+fn control_sequences_and_a_huge_console_line_reach_the_user_stripped_and_cut() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = cuda_sqsh();
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.api().service_writes_after(
+        "FAIL enroot-cache-cuda",
+        &format!(
+            "Nov 30 09:00:02 vm evil.service[66]: \u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mred\r\n{}\r\n",
+            "y".repeat(500_000)
+        ),
+    );
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        "failed its verification: enroot-cache-cuda",
+        "the last lines of the VM's console:",
+        "evil.service[66]: ]0;owned[2J[31mred",
+        "… (499700 more characters)",
+    ]);
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}']),
+            "{stream} carries a control character"
+        );
+        let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(
+            longest < 1000,
+            "{stream} has a line of {longest} characters"
+        );
+    }
 }
 
 /// Sends `signal` to the xtask while it waits for the checks of a VM that never reports; its
