@@ -118,13 +118,17 @@ struct RawInstance {
     labels: BTreeMap<String, String>,
 }
 
-/// A piece of a VM's serial console: the text from the asked-for byte on, and where the next
-/// read starts.
+/// A piece of a VM's serial console: the text from the asked-for byte on, where it starts and
+/// where the next read starts.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SerialOutput {
     #[serde(default)]
     pub contents: String,
+    /// Where `contents` starts: beyond the byte asked for when GCE had dropped the output
+    /// between (it keeps only the console's last 1 MiB).
+    #[serde(default, deserialize_with = "number_or_text")]
+    pub start: u64,
     #[serde(default, deserialize_with = "number_or_text")]
     pub next: u64,
 }
@@ -730,10 +734,15 @@ mod tests {
             timeout_s: 1200,
             machine_type: "e2-medium".into(),
         };
-        let vm = Vm::new("det-environments-pbs-ci-1", "us-central1-c", &settings);
+        let vm = Vm::new(
+            "det-environments-pbs-ci-1",
+            "0a1b2c3d",
+            "us-central1-c",
+            &settings,
+        );
         assert_eq!(
             create_instance_args(&vm, "determined-ai", Path::new("/t/s.sh")).join(" "),
-            "compute instances create verify-det-environments-pbs-ci-1 --zone=us-central1-c \
+            "compute instances create verify-det-environments-pbs-ci-1-0a1b2c3d --zone=us-central1-c \
              --image=det-environments-pbs-ci-1 --image-project=determined-ai --machine-type=e2-medium \
              --no-address --subnet=default --no-service-account --no-scopes \
              --metadata-from-file=startup-script=/t/s.sh \

@@ -15,8 +15,8 @@ use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
 use crate::model::template::Template;
 use crate::model::verification::{
-    self, bom_diff, check_line, console_tail, merged_labels, startup_script, Expected, Report,
-    Settings, Vm,
+    self, bom_diff, check_line, console_tail, merged_labels, startup_script, Console, Expected,
+    Nonce, Report, Settings, Shortfall, Vm, RANDOM_BYTES,
 };
 use crate::model::WorkloadManager;
 use crate::steps::build::Plan;
@@ -103,7 +103,7 @@ impl Gate {
                 format!("# {tag}then no verification: the pin would be unverified ({why})")
             }
             Gate::Verify(setup) => {
-                let vm = Vm::new(image, &setup.zone, &setup.settings);
+                let vm = Vm::new(image, "<random>", &setup.zone, &setup.settings);
                 format!(
                     "# {tag}then verify it before the pin: boot {} ({}, {}, project {project}, no external address, \
                      deleted by GCE after {} s at the latest), run {} at boot, wait at most {} s for its report, \
@@ -278,13 +278,16 @@ pub fn verify(
     existing: Option<BTreeMap<String, String>>,
     output: Output<'_>,
 ) -> anyhow::Result<Outcome> {
-    let vm = Vm::new(image, &setup.zone, &setup.settings);
+    let (nonce, suffix) = verification::from_random(&random_bytes()?);
+    let vm = Vm::new(image, &suffix, &setup.zone, &setup.settings);
+    // Named after the run's VM, so that two verifications of one image at once each boot their
+    // own script (and nonce).
     let script_file = host
         .state_dir_ready()?
         .join(format!("{}.startup-script.sh", vm.name));
     write_state_file(
         &script_file,
-        startup_script(expected, &setup.checks).as_bytes(),
+        startup_script(expected, &setup.checks, &nonce)?.as_bytes(),
     )?;
     // From here a signal is recorded, so that the VM is always deleted before the tool ends.
     let guard = InterruptGuard::new()?;
@@ -295,11 +298,21 @@ pub fn verify(
     let started = Instant::now();
     let created = gcloud.create_instance(&vm, &script_file);
     let waited = match created {
-        Ok(()) => wait_for_report(gcloud, &vm, &setup.settings, &guard, started, output),
+        Ok(()) => wait_for_report(
+            gcloud,
+            &vm,
+            &nonce,
+            &setup.settings,
+            &guard,
+            started,
+            output,
+        ),
         Err(err) => Err(err.context(format!("creating the verification VM {}", vm.name))),
     };
     // In every case, also when the create failed part-way: a VM that does not exist is fine.
     delete_vm(gcloud, &vm, output);
+    // Its nonce is of no use once the VM is gone; a file per run is not kept to pile up.
+    let _ = std::fs::remove_file(&script_file);
     if let Some(signal) = guard.received() {
         return Err(Interrupted::error(
             signal,
@@ -313,33 +326,42 @@ pub fn verify(
         ));
     }
     let (console, timed_out) = waited?;
-    let report = Report::parse(&console);
+    let report = Report::read(&console, &nonce);
     let labels = label(gcloud, image, existing, &report, output)?;
     Ok(Outcome {
         report,
-        console,
+        console: console.text,
         timed_out,
         labels,
     })
 }
 
-/// Reads the console until the checks say `end`, the bound runs out or a signal comes: the
+/// Random bytes from the kernel, for a run's nonce and its VM's name.
+fn random_bytes() -> anyhow::Result<[u8; RANDOM_BYTES]> {
+    let mut bytes = [0; RANDOM_BYTES];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut bytes))
+        .context("reading /dev/urandom for the verification's nonce")?;
+    Ok(bytes)
+}
+
+/// Reads the console until the wrapper says `end`, the bound runs out or a signal comes: the
 /// console read so far and whether the bound ran out.
 fn wait_for_report(
     gcloud: &Gcloud,
     vm: &Vm,
+    nonce: &Nonce,
     settings: &Settings,
     guard: &InterruptGuard,
     started: Instant,
     output: Output<'_>,
-) -> anyhow::Result<(String, bool)> {
+) -> anyhow::Result<(Console, bool)> {
     let bound = Duration::from_secs(settings.timeout_s);
     // Often enough to answer soon, seldom enough to cost little: the pause between reads starts
     // at a second and doubles up to a 120th of the bound, between 1 and 10 s.
     let longest = (bound / 120).clamp(Duration::from_secs(1), Duration::from_secs(10));
     let mut interval = Duration::from_secs(1);
-    let mut console = String::new();
-    let mut next = 0;
+    let mut console = Console::default();
     let mut shown = 0;
     let mut said_waiting = Instant::now();
     let mut said_unreadable = false;
@@ -347,11 +369,9 @@ fn wait_for_report(
         if guard.received().is_some() {
             return Ok((console, false));
         }
-        match gcloud.serial_output(&vm.zone, &vm.name, next) {
-            Ok(piece) => {
-                console.push_str(&piece.contents);
-                next = piece.next.max(next);
-            }
+        let asked = console.next;
+        match gcloud.serial_output(&vm.zone, &vm.name, asked) {
+            Ok(piece) => console.append(asked, piece.start, &piece.contents, piece.next),
             // A VM still starting has no console yet; a real fault shows as a time-out.
             Err(err) if guard.received().is_none() => {
                 if !said_unreadable {
@@ -363,12 +383,12 @@ fn wait_for_report(
             }
             Err(_) => return Ok((console, false)),
         }
-        let report = Report::parse(&console);
+        let report = Report::read(&console, nonce);
         for check in &report.checks[shown..] {
             output.say(&format!("  {}", check_line(check)));
         }
         shown = report.checks.len();
-        if report.finished {
+        if report.finished() {
             return Ok((console, false));
         }
         if started.elapsed() >= bound {
@@ -487,18 +507,19 @@ fn failure(image: &str, outcome: &Outcome) -> String {
     } else {
         format!("{image} failed its verification")
     };
-    let failed = outcome.report.failed();
-    if !failed.is_empty() {
-        text.push_str(&format!(
-            ": {}",
-            failed
-                .iter()
-                .map(|c| format!("{} ({})", c.name, c.detail))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ));
-    } else if outcome.report.finished && outcome.report.checks.is_empty() {
-        text.push_str(": the checks script reported no check");
+    let mut reasons: Vec<String> = outcome
+        .report
+        .failed()
+        .iter()
+        .map(|c| format!("{} ({})", c.name, c.detail))
+        .collect();
+    match outcome.report.shortfall() {
+        // A time-out says so already.
+        None | Some(Shortfall::Unfinished) => {}
+        Some(shortfall) => reasons.push(shortfall.to_string()),
+    }
+    if !reasons.is_empty() {
+        text.push_str(&format!(": {}", reasons.join("; ")));
     }
     text.push_str(&format!(
         "; it is labelled {}={}, and its line in images.conf is unchanged\n\

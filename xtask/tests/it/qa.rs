@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::support::commit_host_tree;
 use crate::support::GIT_IDENTITY as IDENTITY;
 use crate::support::{read_until_line, HostCopy};
-use crate::verify::{host, sandbox_available, SEED};
+use crate::verify::{host, sandbox_available, vm_of, SEED};
 
 const CONF: &str = "tools/slurm/terraform/images.conf";
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
@@ -150,8 +150,8 @@ fn ctrl_c_while_a_release_verifies_deletes_both_vms_commits_nothing_and_exits_13
     assert_eq!(
         deleted,
         [
-            format!("us-central1-c/verify-{NEW_PBS}"),
-            format!("us-central1-c/verify-{NEW_SLURM}")
+            format!("us-central1-c/{}", vm_of(&host, NEW_PBS)),
+            format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))
         ],
         "{rest}"
     );
@@ -199,8 +199,8 @@ fn a_release_dry_run_shows_the_verification_and_an_unknown_launcher_honestly() {
         )
         .ok();
     for wanted in [
-        "# [slurm] then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>",
-        "# [pbs] then verify it before the pin: boot verify-det-environments-pbs-ci-<timestamp>",
+        "# [slurm] then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>-<random>",
+        "# [pbs] then verify it before the pin: boot verify-det-environments-pbs-ci-<timestamp>-<random>",
         "launcher_deb_name = <unknown: the newest release: unknown, Artifactory is unreachable",
         "Update the slurm and pbs test cluster images (launcher unknown)",
     ] {
@@ -223,18 +223,14 @@ fn orphans_deletes_a_verification_vm_left_behind_and_spares_a_running_builds() {
         .as_secs() as i64;
     let labels = |image| [("slurm-image", "verification"), ("verifies", image)];
     let (old, mine) = ("det-environments-pbs-ci-1790000000", NEW_SLURM);
-    host.api().add_labelled_instance(
-        "us-central1-c",
-        &format!("verify-{old}"),
-        now - 4 * 3600,
-        &labels(old),
+    let (old_vm, my_vm) = (
+        format!("verify-{old}-0a1b2c3d"),
+        format!("verify-{mine}-4e5f6071"),
     );
-    host.api().add_labelled_instance(
-        "us-central1-c",
-        &format!("verify-{mine}"),
-        now - 3600,
-        &labels(mine),
-    );
+    host.api()
+        .add_labelled_instance("us-central1-c", &old_vm, now - 4 * 3600, &labels(old));
+    host.api()
+        .add_labelled_instance("us-central1-c", &my_vm, now - 3600, &labels(mine));
     // The test holds the slurm build's lock, as a build started two hours ago would.
     std::fs::create_dir_all(host.state_dir()).unwrap();
     let mut lock = std::fs::File::create(host.state_dir().join("slurm-build.lock")).unwrap();
@@ -253,14 +249,14 @@ fn orphans_deletes_a_verification_vm_left_behind_and_spares_a_running_builds() {
         .ok();
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{old}")],
+        [format!("us-central1-c/{old_vm}")],
         "{}",
         run.stdout
     );
     assert!(
         run.stdout
             .lines()
-            .any(|l| l.starts_with(&format!("kept verify-{mine}"))
+            .any(|l| l.starts_with(&format!("kept {my_vm}"))
                 && l.contains("created after the slurm build running on this machine started")),
         "{}",
         run.stdout

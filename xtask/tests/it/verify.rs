@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
 use crate::support::{
-    read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+    read_until_line, repo_root, HostCopy, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
 };
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -37,6 +37,29 @@ pub(crate) fn sandbox_available() -> bool {
         );
     }
     works
+}
+
+/// The name of the one VM a verification of `image` booted, checked to be the name the tool
+/// gives: `verify-<image>-<8 random hex digits>`.
+pub(crate) fn vm_of(host: &HostCopy, image: &str) -> String {
+    let names: Vec<String> = host
+        .api()
+        .instance_inserts()
+        .iter()
+        .filter_map(|vm| vm["name"].as_str().map(str::to_string))
+        .filter(|name| name.starts_with(&format!("verify-{image}-")))
+        .collect();
+    assert_eq!(names.len(), 1, "one VM for {image}: {names:?}");
+    let suffix = &names[0][format!("verify-{image}-").len()..];
+    assert!(
+        suffix.len() == 8
+            && suffix
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+        "{}",
+        names[0]
+    );
+    names[0].clone()
 }
 
 /// A host tree with the stand-in packer, a launcher package, the repository's checks script,
@@ -100,7 +123,7 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
         labels["launcher"], "3_3_1-2",
         "the build's labels stay: {labels}"
     );
-    let vm = format!("us-central1-c/verify-{NEW_SLURM}");
+    let vm = format!("us-central1-c/{}", vm_of(&host, NEW_SLURM));
     assert_eq!(host.api().instance_deletions(), [vm]);
     assert!(host.api().instance_names().is_empty());
 
@@ -108,7 +131,7 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
     let inserts = host.api().instance_inserts();
     assert_eq!(inserts.len(), 1);
     let vm = &inserts[0];
-    assert_eq!(vm["name"], format!("verify-{NEW_SLURM}"));
+    assert_eq!(vm["name"], vm_of(&host, NEW_SLURM));
     assert_eq!(
         vm["scheduling"]["instanceTerminationAction"], "DELETE",
         "{vm}"
@@ -144,9 +167,17 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
     );
     let script = vm["metadata"]["items"][0]["value"].as_str().unwrap();
     assert!(
-        script.contains("VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
+        script.contains("export VERIFY_LAUNCHER_VERSION='3.3.1-2'"),
         "{script}"
     );
+    // The script file carried the run's nonce: it is not left behind.
+    let left: Vec<_> = std::fs::read_dir(host.state_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".startup-script.sh"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     // The labels of the build and of its verification are both kept within GCE's rules.
     let image = host.api().image(NEW_SLURM).unwrap();
@@ -240,13 +271,205 @@ fn a_vm_that_never_reports_times_out_pins_nothing_and_is_deleted() {
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))]
     );
     assert!(host.api().instance_names().is_empty());
     assert_eq!(
         host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
         "failed"
     );
+}
+
+/// The enroot cache file of the CUDA task image, as the checks look for it.
+fn cuda_sqsh() -> String {
+    format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"))
+}
+
+/// Issue 25, item 1: a service that writes the checks' protocol to the console before the
+/// startup script runs (the tool reads it alone first) verifies nothing.
+#[test]
+fn a_service_that_forges_a_passing_report_before_the_startup_script_verifies_nothing() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = cuda_sqsh();
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.api().service_writes_before_script(
+        "Nov 30 09:00:00 vm forged.service[77]: slurm-image-verify: ok forged-check: all there\r\n\
+         Nov 30 09:00:00 vm forged.service[77]: slurm-image-verify: end\r\n",
+    );
+    let run = host.run(&["build", "--offline"]).fails_with(&[&format!(
+        "{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"
+    )]);
+    assert!(
+        host.api()
+            .console(&vm_of(&host, NEW_SLURM))
+            .contains("forged.service[77]: slurm-image-verify: end"),
+        "the forgery was on the console"
+    );
+    assert!(!run.stderr.contains("forged-check"), "{}", run.stderr);
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+/// Issue 25, item 2: a check whose own output holds `slurm-image-verify: end` (the tool reads
+/// the console up to there alone) ends nothing: every check after it is read, and the image is
+/// labelled with its whole bill of materials.
+#[test]
+fn a_checks_output_that_says_end_neither_ends_the_report_nor_cuts_the_bill_of_materials() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let script = host.read("tools/slurm/packer/verify-image.sh");
+    let start = "say \"start ${VERIFY_WORKLOAD_MANAGER:-?} image\"\n";
+    assert!(script.contains(start));
+    host.write(
+        "tools/slurm/packer/verify-image.sh",
+        script.replace(
+            start,
+            &format!("{start}ok motd \"$(printf 'welcome\\nslurm-image-verify: end')\"\n"),
+        ),
+    );
+    host.api().console_held_after("slurm-image-verify: end");
+    let run = host.run(&["build", "--offline"]).ok();
+    for line in [
+        "ok   motd: welcome",
+        "ok   enroot-cache-cuda: ",
+        &format!("verified {NEW_SLURM}: every check passed"),
+    ] {
+        assert!(run.stderr.contains(line), "lacks {line:?}\n{}", run.stderr);
+    }
+    let labels = &host.api().image(NEW_SLURM).unwrap()["labels"];
+    assert_eq!(labels["verification"], "verified", "{labels}");
+    assert_eq!(labels["bom-slurm"], "23_11_4", "{labels}");
+    assert_eq!(labels["bom-enroot"], "3_4_1", "{labels}");
+    assert!(labels.get("bom-cuda-task-image").is_some(), "{labels}");
+    assert!(host
+        .read("tools/slurm/terraform/images.conf")
+        .contains(NEW_SLURM));
+}
+
+/// Issue 25, item 3: the console keeps only its last bytes (GCE: 1 MiB); a FAIL line a noisy
+/// service pushed out before the tool read it fails the verification, saying why.
+#[test]
+fn a_report_the_console_dropped_output_of_fails_and_says_so() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    host.api().images_lack("enabled/launcher");
+    host.api().consoles_keep_last(200_000);
+    let noise: String = (0..3000)
+        .map(|i| {
+            format!(
+                "Nov 30 09:00:02 vm noisy.service[90]: tick {i} {}\r\n",
+                "z".repeat(80)
+            )
+        })
+        .collect();
+    host.api()
+        .service_writes_after("FAIL launcher-service", &noise);
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        &format!("{NEW_SLURM} failed its verification: "),
+        "the VM's console dropped ",
+        "bytes before the tool read them (GCE keeps its last 1 MiB), so the report may lack lines",
+    ]);
+    assert!(
+        !run.stderr.contains("FAIL launcher-service"),
+        "the FAIL line itself was never read\n{}",
+        run.stderr
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "failed"
+    );
+}
+
+/// Issue 25, item 4: two verifications of one image at once (their VMs boot only once both
+/// exist) each boot a VM of their own, and both pass.
+#[test]
+fn two_verifications_of_one_image_at_once_boot_a_vm_each_and_both_pass() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("2m");
+    with_older_pbs_image(&host);
+    host.api().boot_together(2);
+    let first = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
+    let second = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
+    let (first, second) = (first.finish(), second.finish());
+    for run in [first, second] {
+        let run = run.ok();
+        assert!(
+            run.stdout
+                .contains(&format!("{OLDER_PBS} passed every check")),
+            "{}",
+            run.stdout
+        );
+    }
+    let mut names: Vec<String> = host
+        .api()
+        .instance_inserts()
+        .iter()
+        .map(|vm| vm["name"].as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    assert_eq!(names.len(), 2, "a VM each: {names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|n| n.starts_with(&format!("verify-{OLDER_PBS}-")) && n.len() <= 63),
+        "{names:?}"
+    );
+    assert_eq!(host.api().most_instances_at_once(), 2);
+    assert!(host.api().instance_names().is_empty());
+    assert_eq!(
+        host.api().image(OLDER_PBS).unwrap()["labels"]["verification"],
+        "verified"
+    );
+}
+
+/// Issue 25, item 5: control sequences on the console (a window title, a clear screen, a
+/// colour) never reach the user's terminal, and a 500,000-character line is shown cut.
+#[test]
+fn control_sequences_and_a_huge_console_line_reach_the_user_stripped_and_cut() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("5m");
+    let sqsh = cuda_sqsh();
+    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.api().service_writes_after(
+        "FAIL enroot-cache-cuda",
+        &format!(
+            "Nov 30 09:00:02 vm evil.service[66]: \u{1b}]0;owned\u{7}\u{1b}[2J\u{1b}[31mred\r\n{}\r\n",
+            "y".repeat(500_000)
+        ),
+    );
+    let run = host.run(&["build", "--offline"]).fails_with(&[
+        "failed its verification: enroot-cache-cuda",
+        "the last lines of the VM's console:",
+        "evil.service[66]: ]0;owned[2J[31mred",
+        "… (499700 more characters)",
+    ]);
+    for (stream, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        assert!(
+            !text.contains(['\u{1b}', '\u{7}']),
+            "{stream} carries a control character"
+        );
+        let longest = text.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        assert!(
+            longest < 1000,
+            "{stream} has a line of {longest} characters"
+        );
+    }
 }
 
 /// Sends `signal` to the xtask while it waits for the checks of a VM that never reports; its
@@ -287,7 +510,7 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))]
     );
     assert!(host.api().instance_names().is_empty());
 }
@@ -303,7 +526,7 @@ fn sigterm_and_sighup_during_verification_delete_the_vm_too() {
         assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
         assert_eq!(
             host.api().instance_deletions(),
-            [format!("us-central1-c/verify-{NEW_SLURM}")],
+            [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))],
             "{signal}"
         );
     }
@@ -316,9 +539,10 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
+    let left = format!("verify-{NEW_SLURM}-0a1b2c3d");
     host.api().add_labelled_instance(
         "us-central1-c",
-        &format!("verify-{NEW_SLURM}"),
+        &left,
         now - 7200,
         &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
     );
@@ -333,17 +557,13 @@ fn orphans_lists_a_verification_vm_left_behind_and_no_other_vm() {
         &[("slurm-image", "verification"), ("verifies", NEW_SLURM)],
     );
     let run = host.run(&["orphans", "--older-than", "1h"]).ok();
-    assert!(
-        run.stdout.contains(&format!("verify-{NEW_SLURM}")),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.contains(&left), "{}", run.stdout);
     assert!(!run.stdout.contains("someones-vm"), "{}", run.stdout);
     host.run(&["orphans", "--older-than", "1h", "--delete", "--yes"])
         .ok();
     assert_eq!(
         host.api().instance_deletions(),
-        [format!("us-central1-c/verify-{NEW_SLURM}")]
+        [format!("us-central1-c/{left}")]
     );
 }
 
@@ -551,7 +771,7 @@ fn dry_runs_show_the_verification_step() {
     let run = host.run(&["build", "--offline", "--dry-run"]).ok();
     assert!(
         run.stdout.contains(
-            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp> (e2-medium, \
+            "# then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>-<random> (e2-medium, \
              us-central1-c, project determined-ai, no external address, deleted by GCE after 900 s at the latest), \
              run tools/slurm/packer/verify-image.sh at boot, wait at most 300 s for its report"
         ),

@@ -47,8 +47,13 @@ struct State {
     boot: Option<Boot>,
     /// The body of every instance insert.
     inserts: Vec<Value>,
-    /// Each VM's serial console, by name: kept after the VM is deleted, for the tests.
+    /// Each VM's serial console, by name: kept after the VM is deleted, for the tests. Only
+    /// its last [`Boot::keep_last`] bytes when that is set.
     consoles: std::collections::BTreeMap<String, String>,
+    /// How many bytes each console dropped from its start, as GCE drops all but its last MiB.
+    dropped: std::collections::BTreeMap<String, usize>,
+    /// How many times each VM's console was read.
+    console_reads: std::collections::BTreeMap<String, usize>,
     /// The most VMs that existed at one time.
     most_at_once: usize,
 }
@@ -66,6 +71,17 @@ struct Boot {
     together: usize,
     /// The VMs never run their startup script.
     hang: bool,
+    /// Text a service on the image writes to the console before the startup script runs; the
+    /// script then waits until the console has been read.
+    before_script: Option<String>,
+    /// `(line, text)`: right after the first line of the startup script's output that contains
+    /// `line`, a service writes `text` to the console, before it can be read.
+    after_line: Vec<(String, String)>,
+    /// After the first line of the startup script's output that contains this, the script
+    /// waits until the console has been read.
+    held_after: Vec<String>,
+    /// The console keeps only its last this many bytes, as GCE keeps its last 1 MiB.
+    keep_last: Option<usize>,
 }
 
 #[derive(Clone)]
@@ -246,7 +262,44 @@ impl ComputeApi {
             lacks: Vec::new(),
             together: 1,
             hang: false,
+            before_script: None,
+            after_line: Vec::new(),
+            held_after: Vec::new(),
+            keep_last: None,
         });
+    }
+
+    /// A service on the images booted writes `text` to the console before the startup script
+    /// runs, and the script waits until the console has been read after it: the tool sees it
+    /// alone first.
+    pub fn service_writes_before_script(&self, text: &str) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.before_script = Some(text.to_string());
+        }
+    }
+
+    /// Right after the first line of a startup script's output that contains `line`, a service
+    /// writes `text` to the console, before the tool can read either.
+    pub fn service_writes_after(&self, line: &str, text: &str) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.after_line.push((line.to_string(), text.to_string()));
+        }
+    }
+
+    /// After the first line of a startup script's output that contains `line`, the script
+    /// waits until the console has been read: the tool sees the output up to there alone.
+    pub fn console_held_after(&self, line: &str) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.held_after.push(line.to_string());
+        }
+    }
+
+    /// Consoles keep only their last `bytes` bytes, and a read from before them answers from
+    /// where they start, with that `start`, as GCE's do beyond 1 MiB.
+    pub fn consoles_keep_last(&self, bytes: usize) {
+        if let Some(boot) = self.state.lock().unwrap().boot.as_mut() {
+            boot.keep_last = Some(bytes);
+        }
     }
 
     /// The images booted lack this path, relative to the image's root: `srv/...` for a file of
@@ -877,20 +930,24 @@ fn answer_vm(
             if found(state, zone, name).is_none() {
                 return Some(not_found(project, zone, name));
             }
+            *state.console_reads.entry(name.to_string()).or_default() += 1;
             let console = state.consoles.get(*name).cloned().unwrap_or_default();
+            let dropped = state.dropped.get(*name).copied().unwrap_or(0);
+            let end = dropped + console.len();
+            // Output the console no longer keeps is skipped, and `start` says where it resumes.
             let start: usize = query
                 .split('&')
                 .find_map(|kv| kv.strip_prefix("start="))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
-                .min(console.len());
+                .clamp(dropped, end);
             (
                 200,
                 json!({
                     "kind": "compute#serialPortOutput",
-                    "contents": &console[start..],
+                    "contents": &console[start - dropped..],
                     "start": start.to_string(),
-                    "next": console.len().to_string(),
+                    "next": end.to_string(),
                     "selfLink": format!("{base}{path}"),
                 })
                 .to_string(),
@@ -942,11 +999,7 @@ fn boot_vm(
     description: &str,
     script: &str,
 ) {
-    let console = |text: &str| {
-        if let Some(c) = shared.lock().unwrap().consoles.get_mut(vm) {
-            c.push_str(text);
-        }
-    };
+    let console = |text: &str| append_console(&mut shared.lock().unwrap(), boot, vm, text);
     if boot.hang {
         console("[    1.000000] the stand-in image hangs before its startup script\r\n");
         return;
@@ -1025,33 +1078,112 @@ fn boot_vm(
         root.join("bin").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let output = Command::new("unshare")
+    if let Some(text) = &boot.before_script {
+        let reads = {
+            let mut state = shared.lock().unwrap();
+            append_console(&mut state, boot, vm, text);
+            state.console_reads.get(vm).copied().unwrap_or(0)
+        };
+        wait_for_a_read(shared, vm, reads);
+    }
+    // The script's output goes to the console line by line as it comes, as the guest agent
+    // copies it.
+    let started = Command::new("unshare")
         .args([
             "--mount",
             "--fork",
             "bash",
             "-c",
-            r#"mount --bind "$0/srv" /srv && exec bash "$0/startup-script""#,
+            r#"mount --bind "$0/srv" /srv && exec bash "$0/startup-script" 2>&1"#,
         ])
         .arg(&root)
         .env("PATH", path)
-        .output();
-    let text = match output {
-        Ok(out) => format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-        Err(err) => format!("the stand-in could not start unshare: {err}\n"),
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let mut child = match started {
+        Ok(child) => child,
+        Err(err) => {
+            console(&format!("the stand-in could not start unshare: {err}\r\n"));
+            return;
+        }
     };
-    let mut lines = String::new();
-    for line in text.lines() {
-        lines.push_str(&format!(
-            "Nov 30 09:00:01 {vm} google_metadata_script_runner[812]: startup-script: {line}\r\n"
-        ));
+    let mut after_line = boot.after_line.clone();
+    let mut held_after = boot.held_after.clone();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut raw = Vec::new();
+    while stdout.read_until(b'\n', &mut raw).unwrap_or(0) > 0 {
+        let line = String::from_utf8_lossy(&raw)
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        raw.clear();
+        let reads = {
+            let mut state = shared.lock().unwrap();
+            append_console(
+                &mut state,
+                boot,
+                vm,
+                &format!(
+                    "Nov 30 09:00:01 {vm} google_metadata_script_runner[812]: startup-script: {line}\r\n"
+                ),
+            );
+            if let Some(at) = after_line
+                .iter()
+                .position(|(l, _)| line.contains(l.as_str()))
+            {
+                let (_, text) = after_line.remove(at);
+                append_console(&mut state, boot, vm, &text);
+            }
+            state.console_reads.get(vm).copied().unwrap_or(0)
+        };
+        if let Some(at) = held_after.iter().position(|l| line.contains(l.as_str())) {
+            held_after.remove(at);
+            wait_for_a_read(shared, vm, reads);
+        }
     }
-    lines.push_str("[   30.000000] the startup script finished\r\n");
-    console(&lines);
+    let mut errors = String::new();
+    if let Some(mut stderr) = child.stderr.take() {
+        let _ = stderr.read_to_string(&mut errors);
+    }
+    let _ = child.wait();
+    for line in errors.lines() {
+        console(&format!("[   29.000000] stand-in: {line}\r\n"));
+    }
+    console("[   30.000000] the startup script finished\r\n");
+}
+
+/// Adds `text` to the console of `vm`, keeping only its last [`Boot::keep_last`] bytes.
+fn append_console(state: &mut State, boot: &Boot, vm: &str, text: &str) {
+    let Some(console) = state.consoles.get_mut(vm) else {
+        return;
+    };
+    console.push_str(text);
+    let Some(keep) = boot.keep_last else { return };
+    if console.len() <= keep {
+        return;
+    }
+    let mut cut = console.len() - keep;
+    while !console.is_char_boundary(cut) {
+        cut += 1;
+    }
+    console.drain(..cut);
+    *state.dropped.entry(vm.to_string()).or_default() += cut;
+}
+
+/// Waits until the console of `vm` has been read more than `reads` times, or the VM is gone
+/// (events, not time; a tool that never reads again is given up on after two minutes).
+fn wait_for_a_read(shared: &Arc<Mutex<State>>, vm: &str, reads: usize) {
+    for _ in 0..2400 {
+        {
+            let state = shared.lock().unwrap();
+            let gone = !state.instances.iter().any(|(_, i)| i["name"] == *vm);
+            if gone || state.console_reads.get(vm).copied().unwrap_or(0) > reads {
+                return;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// A finished delete operation: gcloud then waits for nothing. It needs `operationType` and
