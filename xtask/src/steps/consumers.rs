@@ -106,8 +106,9 @@ impl TaskImages {
 }
 
 /// Every line of the repository that still calls a make target or script adoption removed;
-/// empty outside a git checkout. The xtask's folder and the top README, which name them to
-/// explain what replaced them (in this repository the README is the xtask's), are left out.
+/// empty outside a git checkout. The xtask's folder, whose manual and adoption script name them
+/// to say what replaced them, is left out, and so is the top README, which in the tool's own
+/// repository explains adoption the same way (determined's names none of them).
 pub fn leftovers(sh: &Shell, host: &HostTree) -> anyhow::Result<Vec<Leftover>> {
     let mut texts: Vec<&str> = consumers::REMOVED.iter().map(|(t, _)| *t).collect();
     texts.extend(consumers::MAKE_TARGETS.iter().map(|(t, _)| *t));

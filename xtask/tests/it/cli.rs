@@ -160,7 +160,7 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
 #[test]
 fn every_environment_variable_the_tool_reads_is_in_the_readme() {
     let root = crate::support::repo_root();
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let readme = std::fs::read_to_string(root.join("xtask/README.md")).unwrap();
     let mut sources = vec![root.join("xtask/src")];
     let mut read = std::collections::BTreeSet::new();
     while let Some(path) = sources.pop() {
