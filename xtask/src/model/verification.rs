@@ -176,7 +176,7 @@ pub struct Expected {
 /// Fails only when the team's script holds the heredoc's delimiter, which it cannot without
 /// knowing the nonce.
 pub fn startup_script(expected: &Expected, checks: &str, nonce: &Nonce) -> anyhow::Result<String> {
-    let delimiter = format!("SLURM_IMAGE_CHECKS_{}", nonce.0);
+    let delimiter = format!("END_OF_CHECKS_{}", nonce.0);
     if checks.lines().any(|line| line == delimiter) {
         bail!("the checks script holds the line {delimiter}: verify again, with a new nonce");
     }
@@ -967,14 +967,14 @@ mod tests {
             "export VERIFY_CPU_TASK_IMAGE='determinedai/cpu:e960eae'\n",
             "export VERIFY_CUDA_TASK_IMAGE='it'\\''s'\n",
             &format!("tag='{TAG}'\n"),
-            "<<'SLURM_IMAGE_CHECKS_07070707070707070707070707070707'\n#!/usr/bin/env bash\necho checks\nSLURM_IMAGE_CHECKS_07070707070707070707070707070707\n",
+            "<<'END_OF_CHECKS_07070707070707070707070707070707'\n#!/usr/bin/env bash\necho checks\nEND_OF_CHECKS_07070707070707070707070707070707\n",
         ] {
             assert!(script.contains(part), "lacks {part:?}\n{script}");
         }
         assert!(!script.contains("export tag"), "{script}");
         let err = startup_script(
             &expected(),
-            "echo\nSLURM_IMAGE_CHECKS_07070707070707070707070707070707\n",
+            "echo\nEND_OF_CHECKS_07070707070707070707070707070707\n",
             &nonce(),
         )
         .unwrap_err();

@@ -50,6 +50,8 @@ fn healthy() -> Option<(HostCopy, Server)> {
         &[],
         "HPC pbs testing VM",
     );
+    // A git checkout with everything committed, so that a release would start too.
+    crate::support::commit_host_tree(&host);
     let server = Server::start();
     server.add(LAUNCHER, b"launcher".to_vec());
     Some((host, server))
@@ -134,11 +136,13 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
     // One doctor run, with git and gcloud behind wrappers that only note and hold their waits
     // (and then run the real ones), shows both that every check passes and how they wait.
     //
-    // Each git and gcloud call notes when its wait began, then waits until all six calls have
-    // begun (or two minutes have passed) and notes when it ended: the three git checks and the
-    // three gcloud checks must all wait at the same time. A doctor that ran them one after the
-    // other ends its first wait before the next begins. (Overlap, not a stopwatch, so a loaded
-    // machine cannot fail the test.)
+    // Each gcloud call, and the git call of each of the three git checks (its version, the
+    // identity, the search for removed make targets), notes when its wait began, then waits
+    // until all six calls have begun (or two minutes have passed) and notes when it ended: they
+    // must all wait at the same time. A doctor that ran them one after the other ends its first
+    // wait before the next begins. (Overlap, not a stopwatch, so a loaded machine cannot fail
+    // the test.) The release checks' git calls, one after another in a check of their own, pass
+    // straight through.
     let log = host.path("waits.log");
     for (name, real) in [
         ("git", require_tool("git").unwrap()),
@@ -148,9 +152,11 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
             name,
             &format!(
                 "#!/bin/sh\n\
+                 case \"{name} $*\" in gcloud*|*' --version'*|*' var '*|*' grep '*)\n\
                  echo \"start $(date +%s.%N)\" >> {log}\n\
                  for _ in $(seq 2400); do [ \"$(grep -c '^start' {log})\" -ge 6 ] && break; sleep 0.05; done\n\
                  echo \"end $(date +%s.%N)\" >> {log}\n\
+                 esac\n\
                  exec {real} \"$@\"\n",
                 log = log.display(),
                 real = real.display()
@@ -159,7 +165,18 @@ fn a_ready_machine_passes_every_check_and_the_slow_ones_wait_side_by_side() {
     }
     let run = Run::of(doctor_command(&host, &server.folder_url())).ok();
     assert_only(&run, &[], &[]);
-    assert!(run.stdout.ends_with("ready to build\n"), "{}", run.stdout);
+    for check in ["format", "playbook", "checkout", "release branch"] {
+        assert!(
+            run.stdout.contains(&format!("\nok    {check}: ")),
+            "{check} should pass:\n{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.ends_with("ready to build and to release\n"),
+        "{}",
+        run.stdout
+    );
     assert!(host.api().only_reads());
     let waits = std::fs::read_to_string(&log).unwrap();
     let times = |kind: &str| -> Vec<f64> {
@@ -377,4 +394,46 @@ fn artifactory_out_of_reach_only_warns_when_build_holds_a_launcher() {
         )],
         &[],
     );
+}
+
+#[test]
+fn a_dirty_checkout_is_a_warning_and_doctor_does_not_call_it_ready_to_release() {
+    let Some((host, server)) = healthy() else {
+        return;
+    };
+    host.write("tools/slurm/packer/static/notes.txt", "tried by hand\n");
+    let run = Run::of(doctor_command(&host, &server.folder_url())).ok();
+    assert!(
+        run.stdout.contains(
+            "\nwarn  checkout: uncommitted changes: tools/slurm/packer/static/notes.txt (untracked: packer reads it)"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.ends_with(
+            "ready to build; not to release until checkout is fixed (their lines say how)\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_broken_playbook_fails_doctor_as_it_stops_builds_and_releases() {
+    let Some((host, server)) = healthy() else {
+        return;
+    };
+    if require_tool("ansible-playbook").is_none() {
+        return;
+    }
+    host.real_ansible_playbook();
+    host.write(
+        "tools/slurm/packer/ansible-playbook.yml",
+        "- hosts: all\n  tasks: [\n",
+    );
+    let run = Run::of(doctor_command(&host, &server.folder_url()));
+    assert_ne!(run.code, Some(0), "{}", run.stdout);
+    assert!(run.stdout.contains("\nFAIL  playbook: "), "{}", run.stdout);
+    assert!(run.stderr.contains("playbook"), "{}", run.stderr);
 }
