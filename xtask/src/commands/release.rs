@@ -158,7 +158,14 @@ impl Release {
             })
             .collect();
         // The message the dry run showed, over the pins now built.
-        let pins = with_launchers(sh, &inputs.config.gcp.project, &all_pins, &wms, &package);
+        let pins = with_launchers(
+            sh,
+            host,
+            &inputs.config.gcp.project,
+            &all_pins,
+            &wms,
+            &package,
+        );
         let message = format!(
             "{}{}",
             plan.commit_message(&pins),

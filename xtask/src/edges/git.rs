@@ -322,6 +322,18 @@ pub fn current_branch(sh: &Shell, root: &Path) -> Option<String> {
         .filter(|b| !b.trim().is_empty())
 }
 
+/// The text of `path` (from the root) as HEAD holds it; `None` where HEAD has no such file or
+/// git cannot say.
+pub fn file_at_head(sh: &Shell, root: &Path, path: &str) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    let spec = format!("HEAD:{path}");
+    cmd!(sh, "git show {spec}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+}
+
 /// Whether `path` differs from its committed version at HEAD.
 pub fn differs_from_head(sh: &Shell, root: &Path, path: &Path) -> anyhow::Result<bool> {
     let _dir = sh.push_dir(root);

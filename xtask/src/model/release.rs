@@ -66,13 +66,22 @@ pub struct Pin {
     /// The launcher version (`3.3.1-2`), from the image's labels or description; `None` when
     /// neither says.
     pub launcher: Option<String>,
+    /// Whether the commit changes this pin: an image reused while already pinned does not.
+    pub changed: bool,
 }
 
 /// The message of the release commit: each image with the launcher it was built with, and the
 /// package this run builds with. A dry run that could not decide the launcher shows it as
 /// unknown, never a made-up version.
 pub fn commit_message(pins: &[Pin], launcher: &Launcher, source: &LauncherSource) -> String {
-    let names = pins
+    // The title names the images the commit changes; a pin it keeps is listed below, as such.
+    let changed: Vec<&Pin> = pins.iter().filter(|pin| pin.changed).collect();
+    let titled = if changed.is_empty() {
+        pins.iter().collect()
+    } else {
+        changed
+    };
+    let names = titled
         .iter()
         .map(|pin| pin.wm.key())
         .collect::<Vec<_>>()
@@ -82,22 +91,29 @@ pub fn commit_message(pins: &[Pin], launcher: &Launcher, source: &LauncherSource
             .clone()
             .unwrap_or_else(|| "unknown".to_string())
     };
-    let first = pins.first().map(version);
+    let first = titled.first().map(|pin| version(pin));
     let title_launcher = match first {
-        Some(one) if pins.iter().all(|pin| version(pin) == one) => format!("launcher {one}"),
+        Some(one) if titled.iter().all(|pin| version(pin) == one) => format!("launcher {one}"),
         _ => format!(
             "launchers {}",
-            pins.iter()
+            titled
+                .iter()
                 .map(|pin| format!("{} {}", pin.wm, version(pin)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
     };
-    let mut text = format!("Update the {names} test cluster images ({title_launcher})\n\n");
+    let images = if titled.len() == 1 { "image" } else { "images" };
+    let mut text = format!("Update the {names} test cluster {images} ({title_launcher})\n\n");
     for pin in pins {
+        let kept = if pin.changed {
+            ""
+        } else {
+            "; unchanged: reused, already pinned"
+        };
         let _ = writeln!(
             text,
-            "{}: {} (launcher {})",
+            "{}: {} (launcher {}{kept})",
             pin.wm,
             pin.image,
             version(pin)
@@ -476,6 +492,7 @@ mod tests {
                 wm,
                 image,
                 launcher: launcher.map(str::to_string),
+                changed: true,
             })
             .collect()
     }

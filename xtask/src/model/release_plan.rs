@@ -167,11 +167,14 @@ impl ReleasePlan {
                         .launcher
                         .known()
                         .map(|package| package.version.to_string()),
+                    changed: build.reused().is_none() || build.reused() != self.conf.pinned(wm),
                 },
+                // A redo commits the pin the interrupted release made.
                 None => Pin {
                     wm,
                     image: self.conf.pinned(wm).unwrap_or("<none>").to_string(),
                     launcher: Some("<read from the image>".to_string()),
+                    changed: true,
                 },
             })
             .collect()

@@ -12,6 +12,7 @@ use crate::edges::git::{self, Checkout};
 use crate::edges::packer::Output;
 use crate::host::{write_state_file, HostTree};
 use crate::model::config::Config;
+use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::Launcher;
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::release::{self, Failure};
@@ -285,11 +286,15 @@ pub fn commit_pins(
 /// keeps, what the image itself says, read in one listing.
 pub fn with_launchers(
     sh: &Shell,
+    host: &HostTree,
     project: &str,
     pins: &[(WorkloadManager, String)],
     this_run: &[WorkloadManager],
     package: &LauncherPackage,
 ) -> Vec<release::Pin> {
+    // What the commit changes: the pins against images.conf at HEAD.
+    let at_head = git::file_at_head(sh, &host.root, &host.show(&host.images_conf))
+        .and_then(|text| ImagesConf::parse(&text).ok());
     let kept = pins.iter().any(|(wm, _)| !this_run.contains(wm));
     let listed = if kept {
         match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
@@ -321,6 +326,9 @@ pub fn with_launchers(
                 wm: *wm,
                 image: image.clone(),
                 launcher,
+                changed: at_head
+                    .as_ref()
+                    .is_none_or(|conf| conf.pinned(*wm) != Some(image.as_str())),
             }
         })
         .collect()

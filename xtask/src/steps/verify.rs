@@ -317,10 +317,11 @@ pub fn verify(
         return Err(Interrupted::error(
             signal,
             format!(
-                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image \
-                 carries no verification label and is not pinned; to verify it again: {}",
+                "verification of {image} interrupted by {}: the verification VM {} was deleted; the image's \
+                 labels are unchanged{} and it is not pinned; to verify it again: {}",
                 signal_name(signal),
                 vm.name,
+                labels_left(existing.as_ref()),
                 verify_command(image, "--pin")
             ),
         ));
@@ -343,6 +344,19 @@ fn random_bytes() -> anyhow::Result<[u8; RANDOM_BYTES]> {
         .and_then(|mut random| std::io::Read::read_exact(&mut random, &mut bytes))
         .context("reading /dev/urandom for the verification's nonce")?;
     Ok(bytes)
+}
+
+/// What an interrupted verification leaves on the image, as far as its labels were read: an
+/// earlier run's verdict stays.
+fn labels_left(existing: Option<&BTreeMap<String, String>>) -> String {
+    match existing.map(|labels| labels.get(verification::STATUS)) {
+        Some(Some(status)) => format!(
+            " (it still carries {}={status} from an earlier verification)",
+            verification::STATUS
+        ),
+        Some(None) => " (it carries no verification label)".to_string(),
+        None => String::new(),
+    }
 }
 
 /// Reads the console until the wrapper says `end`, the bound runs out or a signal comes: the

@@ -139,7 +139,7 @@ fn ctrl_c_while_a_release_verifies_deletes_both_vms_commits_nothing_and_exits_13
     // The images carry the build's labels: only the verification's are missing.
     assert!(
         !rest.contains("neither labelled")
-            && rest.contains("carries no verification label and is not pinned")
+            && rest.contains("labels are unchanged and it is not pinned")
             && rest.contains("packer and the verifications were left to delete their VMs"),
         "{rest}"
     );

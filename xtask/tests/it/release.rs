@@ -639,6 +639,18 @@ fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branc
         "slurm: det-environments-slurm-ci-1800000000\npbs: det-environments-pbs-ci-1800000001\n"
     );
     assert_eq!(git(&host, &["status", "--porcelain"]), "");
+    // The commit says what it changes: the pbs image; the reused slurm pin is kept, as such.
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.starts_with("Update the pbs test cluster image (launcher 3.3.1-2)\n"),
+        "{message}"
+    );
+    assert!(
+        message.contains(
+            "slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2; unchanged: reused, already pinned)"
+        ),
+        "{message}"
+    );
 }
 
 /// A pre-commit hook that says when git's commit has begun and holds it until the test lets

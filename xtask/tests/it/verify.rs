@@ -828,3 +828,49 @@ fn doctor_says_whether_the_checks_script_is_there_and_passes_bash_n() {
         run.stdout
     );
 }
+
+#[test]
+fn ctrl_c_while_verifying_an_image_verified_before_says_its_earlier_verdict_stays() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = host("10m");
+    host.api().add_image(
+        NEW_SLURM,
+        1_800_000_000,
+        "READY",
+        &[
+            ("workload-manager", "slurm"),
+            ("launcher", "3_3_1-2"),
+            ("verification", "verified"),
+        ],
+        "HPC slurm testing VM, launcher hpe-hpc-launcher_3.3.1-2_amd64.deb",
+    );
+    host.api().hang_at_boot();
+    let mut child = host
+        .xtask(&["verify", NEW_SLURM])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    read_until_line(&mut stderr, "reading the console of");
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    assert!(
+        rest.contains(
+            "labels are unchanged (it still carries verification=verified from an earlier verification)"
+        ),
+        "{rest}"
+    );
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "verified"
+    );
+}
