@@ -477,8 +477,19 @@ fn control_sequences_and_a_huge_console_line_reach_the_user_stripped_and_cut() {
 fn interrupt_verification(signal: &str) -> (HostCopy, Option<i32>, String) {
     let host = host("10m");
     host.api().hang_at_boot();
+    let (code, rest) = interrupt_while_verifying(&host, &["build", "--offline"], signal);
+    (host, code, rest)
+}
+
+/// Runs the xtask with `args` and sends it `signal` once it reads a verification VM's console
+/// (of a VM that never reports); its exit code and what it said after the signal.
+fn interrupt_while_verifying(
+    host: &HostCopy,
+    args: &[&str],
+    signal: &str,
+) -> (Option<i32>, String) {
     let mut child = host
-        .xtask(&["build", "--offline"])
+        .xtask(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -492,8 +503,7 @@ fn interrupt_verification(signal: &str) -> (HostCopy, Option<i32>, String) {
     assert!(status.success());
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    let code = child.wait().unwrap().code();
-    (host, code, rest)
+    (child.wait().unwrap().code(), rest)
 }
 
 #[test]
@@ -847,22 +857,8 @@ fn ctrl_c_while_verifying_an_image_verified_before_says_its_earlier_verdict_stay
         "HPC slurm testing VM, launcher hpe-hpc-launcher_3.3.1-2_amd64.deb",
     );
     host.api().hang_at_boot();
-    let mut child = host
-        .xtask(&["verify", NEW_SLURM])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    read_until_line(&mut stderr, "reading the console of");
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    let (code, rest) = interrupt_while_verifying(&host, &["verify", NEW_SLURM], "INT");
+    assert_eq!(code, Some(130), "{rest}");
     assert!(
         rest.contains(
             "labels are unchanged (it still carries verification=verified from an earlier verification)"
