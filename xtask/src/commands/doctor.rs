@@ -468,7 +468,7 @@ fn pins_finding(
         };
         match images.iter().find(|image| image.name == pinned) {
             None => problems.push(format!("{wm}: {pinned} is not in project {project}")),
-            Some(image) if image.status != "READY" => {
+            Some(image) if !image.is_ready() => {
                 problems.push(format!("{wm}: {pinned} is {}", image.status))
             }
             Some(_) => {

@@ -80,7 +80,7 @@ fn describe(sh: &Shell, project: &str, name: &str) -> anyhow::Result<()> {
     if let Some(description) = &image.description {
         outln!("  description: {description}");
     }
-    outln!("  verification: {}", verification::status_of(&image.labels));
+    outln!("  verification: {}", image.verification());
     let bom = verification::bill_of_materials(&image.labels);
     if bom.is_empty() {
         outln!("  bill of materials: none recorded (`cargo xtask slurm-image verify {name}` records it)");

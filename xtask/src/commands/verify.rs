@@ -8,7 +8,7 @@ use crate::commands::{HelpFooter, WorkloadManagerArg, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
-use crate::model::verification::{bill_of_materials, status_of};
+use crate::model::verification::bill_of_materials;
 use crate::model::WorkloadManager;
 use crate::steps::build::record;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
@@ -65,7 +65,7 @@ impl Verify {
             let wm = workload_manager_of(&image, &described.labels)?;
             outln!(
                 "pinning {image} without verifying it (its labels say: {})",
-                status_of(&described.labels)
+                described.verification()
             );
             record(host, wm, &image, Output::Inherit)?;
             return Ok(());

@@ -14,8 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
-use crate::model::provenance::Listed;
-use crate::model::time::parse_rfc3339;
+use crate::model::image::Image;
 use crate::model::verification::Vm;
 use crate::model::{list_or_none, whole_number_setting};
 use crate::term::{exit_interrupted, signal_name, Interrupted, Watch};
@@ -64,33 +63,6 @@ pub fn login_problem(err: &anyhow::Error) -> Option<String> {
     err.chain()
         .find_map(|e| e.downcast_ref::<NotLoggedIn>())
         .map(|e| format!("not logged in (gcloud said: {})", e.said))
-}
-
-/// An image of the project, as `gcloud compute images list` describes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Image {
-    pub name: String,
-    #[serde(default)]
-    pub family: Option<String>,
-    pub creation_timestamp: String,
-    pub status: String,
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
-impl Image {
-    /// The image as reuse sees it; an unreadable creation time counts as the oldest.
-    pub fn listed(&self) -> Listed {
-        Listed {
-            created: parse_rfc3339(&self.creation_timestamp).unwrap_or(0),
-            name: self.name.clone(),
-            status: self.status.clone(),
-            labels: self.labels.clone(),
-        }
-    }
 }
 
 /// A VM of the project, as `gcloud compute instances list` describes it.
@@ -845,18 +817,5 @@ mod tests {
             e.starts_with("cannot reach the Compute API") && !e.contains("gcloud feedback"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn images_and_instances_parse_from_gcloud_json() {
-        let images: Vec<Image> = serde_json::from_str(
-            r#"[{"name": "a", "creationTimestamp": "2024-05-30T05:39:28.123-07:00", "status": "READY",
-                 "selfLink": "x", "family": "f", "labels": {"branch": "main"}, "description": "d"},
-                {"name": "b", "creationTimestamp": "2024-05-30T05:39:28.123-07:00", "status": "PENDING"}]"#,
-        )
-        .unwrap();
-        assert_eq!(images[0].labels["branch"], "main");
-        assert_eq!(images[0].family.as_deref(), Some("f"));
-        assert!(images[1].labels.is_empty() && images[1].description.is_none());
     }
 }

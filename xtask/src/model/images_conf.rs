@@ -6,7 +6,7 @@
 
 use anyhow::bail;
 
-use crate::model::prune_plan::wm_of_image;
+use crate::model::image::wm_of_image;
 use crate::model::{is_gce_image_name, WorkloadManager};
 
 /// A `key: value` line of images.conf.

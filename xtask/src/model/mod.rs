@@ -6,6 +6,7 @@ pub mod build_plan;
 pub mod config;
 pub mod consumers;
 pub mod doctor;
+pub mod image;
 pub mod images_conf;
 pub mod launcher_choice;
 pub mod launcher_version;

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use sha2::{Digest, Sha256};
 
+use crate::model::image::Image;
 use crate::model::variables::Variables;
 use crate::model::{hex, WorkloadManager};
 
@@ -235,16 +236,6 @@ pub fn why_rebuild(old: &BTreeMap<String, String>, new: &BTreeMap<String, String
     reasons
 }
 
-/// An image of the project, as far as reuse is concerned.
-#[derive(Debug, Clone)]
-pub struct Listed {
-    pub name: String,
-    pub status: String,
-    /// Seconds since the epoch; 0 when unknown.
-    pub created: i64,
-    pub labels: BTreeMap<String, String>,
-}
-
 /// Whether a build can be skipped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -263,29 +254,34 @@ pub enum Verdict {
 /// then the newest, so that reuse changes images.conf only when it must. The one rule by which
 /// a build, its dry run and `images` decide reuse.
 pub fn reused_image<'a>(
-    listed: &'a [Listed],
+    listed: &'a [Image],
     fingerprint: &str,
     wm: WorkloadManager,
     pinned: Option<&str>,
-) -> Option<&'a Listed> {
+) -> Option<&'a Image> {
     listed
         .iter()
         .filter(|image| {
             image.labels.get(FINGERPRINT).map(String::as_str) == Some(fingerprint)
-                && image.status == "READY"
+                && image.is_ready()
                 && image
                     .labels
                     .get(WORKLOAD_MANAGER)
                     .is_none_or(|value| value == wm.key())
         })
-        .max_by_key(|image| (Some(image.name.as_str()) == pinned, image.created))
+        .max_by_key(|image| {
+            (
+                Some(image.name.as_str()) == pinned,
+                image.created.unwrap_or(0),
+            )
+        })
 }
 
 /// Decides between reuse and a build. `listed` holds the project's images (at least those
 /// with the new fingerprint and the pinned one); `new` is the labels a build would put on its
 /// image.
 pub fn verdict(
-    listed: &[Listed],
+    listed: &[Image],
     new: &BTreeMap<String, String>,
     wm: WorkloadManager,
     pinned: Option<&str>,
@@ -308,7 +304,7 @@ pub fn verdict(
                 let reasons = why_rebuild(&image.labels, new);
                 if !reasons.is_empty() {
                     reasons
-                } else if image.status != "READY" {
+                } else if !image.is_ready() {
                     vec![format!("it has these inputs but is {}", image.status)]
                 } else {
                     vec!["inputs unchanged".to_string()]
@@ -513,12 +509,11 @@ mod tests {
         );
     }
 
-    fn listed(name: &str, status: &str, created: i64, labels: &BTreeMap<String, String>) -> Listed {
-        Listed {
-            name: name.into(),
-            status: status.into(),
-            created,
-            labels: labels.clone(),
+    fn listed(name: &str, status: &str, created: i64, labels: &BTreeMap<String, String>) -> Image {
+        let json = serde_json::json!({"name": name, "status": status, "labels": labels});
+        Image {
+            created: Some(created),
+            ..serde_json::from_value(json).unwrap()
         }
     }
 

@@ -3,25 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+pub use crate::model::image::wm_of_image;
+use crate::model::image::{Image, ImageStatus};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
-
-/// An image as the planner sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Image {
-    pub name: String,
-    pub wm: WorkloadManager,
-    /// Seconds since the Unix epoch.
-    pub created: i64,
-    /// READY, PENDING, FAILED, or whatever the API says.
-    pub status: String,
-    pub labels: BTreeMap<String, String>,
-    /// The image's description, empty when it has none: the listing reads the launcher from it
-    /// when there is no label; the planner does not look at it.
-    pub description: String,
-    /// The image family it belongs to, if any; only the listing shows it.
-    pub family: Option<String>,
-}
 
 /// Why an image is kept, in the words the plan prints.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -29,7 +14,7 @@ pub enum Reason {
     PinnedInImagesConf,
     PinnedOnBranch(String),
     Labelled(String),
-    Status(String),
+    Status(ImageStatus),
     Newest(usize),
 }
 
@@ -66,16 +51,6 @@ pub struct Protections {
     pub pinned: BTreeSet<String>,
     /// Release branch (as `git branch -a` would show it) -> the images its images.conf names.
     pub release_pins: BTreeMap<String, BTreeSet<String>>,
-}
-
-/// The workload manager of an image this tool built: `det-environments-<wm>-ci-*`. Images of
-/// other names in the project are not ours to list or prune.
-pub fn wm_of_image(name: &str) -> Option<WorkloadManager> {
-    WorkloadManager::ALL.into_iter().find(|wm| {
-        name.strip_prefix("det-environments-")
-            .and_then(|rest| rest.strip_prefix(wm.key()))
-            .is_some_and(|rest| rest.starts_with("-ci-"))
-    })
 }
 
 /// Why a listed image is left out of the plan: it is not this tool's to prune.
@@ -174,7 +149,7 @@ pub fn unique(images: Vec<Image>) -> (Vec<Image>, usize) {
             Some(&at) => {
                 duplicated.insert(image.name.clone());
                 let first = &mut out[at];
-                if image.status != "READY" {
+                if !image.is_ready() {
                     first.status = image.status;
                 }
                 for (key, value) in image.labels {
@@ -213,17 +188,17 @@ pub fn plan(images: Vec<Image>, protections: &Protections, keep: usize) -> Vec<P
     let (mut images, _) = unique(images);
     images.sort_by(|a, b| {
         (
-            a.wm,
+            a.wm(),
             std::cmp::Reverse(a.created),
             std::cmp::Reverse(&a.name),
         )
             .cmp(&(
-                b.wm,
+                b.wm(),
                 std::cmp::Reverse(b.created),
                 std::cmp::Reverse(&b.name),
             ))
     });
-    let mut ready_seen: BTreeMap<WorkloadManager, usize> = BTreeMap::new();
+    let mut ready_seen: BTreeMap<Option<WorkloadManager>, usize> = BTreeMap::new();
     images
         .into_iter()
         .map(|image| {
@@ -239,8 +214,8 @@ pub fn plan(images: Vec<Image>, protections: &Protections, keep: usize) -> Vec<P
             if let Some(value) = image.labels.get("branch") {
                 reasons.push(Reason::Labelled(value.clone()));
             }
-            if image.status == "READY" {
-                let seen = ready_seen.entry(image.wm).or_default();
+            if image.is_ready() {
+                let seen = ready_seen.entry(image.wm()).or_default();
                 *seen += 1;
                 if *seen <= keep {
                     reasons.push(Reason::Newest(keep));
@@ -312,17 +287,18 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use WorkloadManager::{Pbs, Slurm};
+    use WorkloadManager::Pbs;
 
     fn image(name: &str, created: i64) -> Image {
         Image {
             name: name.to_string(),
-            wm: wm_of_image(name).unwrap(),
-            created,
-            status: "READY".to_string(),
-            labels: BTreeMap::new(),
-            description: String::new(),
             family: None,
+            creation_timestamp: String::new(),
+            created: Some(created),
+            status: ImageStatus::Ready,
+            labels: BTreeMap::new(),
+            description: None,
+            deprecation: None,
         }
     }
 
@@ -411,9 +387,9 @@ mod tests {
             .insert("branch".into(), "release-0-1".into());
         labelled.labels.insert("other".into(), "x".into());
         let mut pending = slurm(3);
-        pending.status = "PENDING".into();
+        pending.status = ImageStatus::Pending;
         let mut failed = slurm(4);
-        failed.status = "FAILED".into();
+        failed.status = ImageStatus::Failed;
         let protections = Protections {
             pinned: ["det-environments-slurm-ci-1".to_string()].into(),
             release_pins: [
@@ -452,11 +428,11 @@ mod tests {
                 ),
                 (
                     "det-environments-slurm-ci-4".into(),
-                    keep(&[Reason::Status("FAILED".into())])
+                    keep(&[Reason::Status(ImageStatus::Failed)])
                 ),
                 (
                     "det-environments-slurm-ci-3".into(),
-                    keep(&[Reason::Status("PENDING".into())])
+                    keep(&[Reason::Status(ImageStatus::Pending)])
                 ),
                 (
                     "det-environments-slurm-ci-2".into(),
@@ -500,7 +476,7 @@ mod tests {
         let mut labelled = slurm(1);
         labelled.labels.insert("branch".into(), "release-1".into());
         let mut pending = slurm(2);
-        pending.status = "PENDING".into();
+        pending.status = ImageStatus::Pending;
         let (images, duplicates) = unique(vec![slurm(1), slurm(2), labelled, pending, slurm(3)]);
         assert_eq!(duplicates, 2);
         assert_eq!(images.len(), 3);
@@ -508,7 +484,7 @@ mod tests {
             images[0].labels.get("branch").map(String::as_str),
             Some("release-1")
         );
-        assert_eq!(images[1].status, "PENDING");
+        assert_eq!(images[1].status, ImageStatus::Pending);
     }
 
     #[test]
@@ -555,7 +531,7 @@ mod tests {
     #[test]
     fn not_ready_images_do_not_take_a_newest_place() {
         let mut pending = slurm(3);
-        pending.status = "PENDING".into();
+        pending.status = ImageStatus::Pending;
         let plan = plan(
             vec![slurm(1), slurm(2), pending],
             &Protections::default(),
@@ -570,7 +546,7 @@ mod tests {
             Reason::PinnedInImagesConf,
             Reason::PinnedOnBranch("release-1.2".into()),
             Reason::Labelled("release-1-2".into()),
-            Reason::Status("PENDING".into()),
+            Reason::Status(ImageStatus::Pending),
             Reason::Newest(6),
         ]
         .iter()
@@ -586,19 +562,6 @@ mod tests {
                 "newest 6"
             ]
         );
-    }
-
-    #[test]
-    fn our_images_are_known_by_name_whatever_their_family() {
-        assert_eq!(
-            wm_of_image("det-environments-slurm-ci-1717047568"),
-            Some(Slurm)
-        );
-        assert_eq!(wm_of_image("det-environments-pbs-ci-1717016272"), Some(Pbs));
-        assert_eq!(wm_of_image("det-environments-slurm-1717047568"), None);
-        assert_eq!(wm_of_image("det-environments-slurmx-ci-1"), None);
-        assert_eq!(wm_of_image("my-det-environments-slurm-ci-1"), None);
-        assert_eq!(wm_of_image("ubuntu-2004-lts"), None);
     }
 
     #[test]

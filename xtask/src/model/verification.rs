@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::bail;
 
 use crate::model::hex;
+use crate::model::image::Verification;
 use crate::model::provenance::{from_label_value, label_value};
 use crate::model::WorkloadManager;
 
@@ -549,15 +550,6 @@ pub fn merged_labels(
     Ok(all)
 }
 
-/// How an image's labels say its verification went, for `images`.
-pub fn status_of(labels: &BTreeMap<String, String>) -> &'static str {
-    match labels.get(STATUS).map(String::as_str) {
-        Some(VERIFIED) => "verified",
-        Some(FAILED) => "FAILED",
-        _ => "never verified",
-    }
-}
-
 /// Whether a label is one a verification puts on an image.
 pub fn is_verification_label(key: &str) -> bool {
     key == STATUS || key.starts_with(BOM_PREFIX)
@@ -567,10 +559,10 @@ pub fn is_verification_label(key: &str) -> bool {
 /// version, `verified 23.11.4`.
 pub fn summary(labels: &BTreeMap<String, String>, wm: &str) -> String {
     match labels.get(&format!("{BOM_PREFIX}{wm}")) {
-        Some(version) if labels.get(STATUS).map(String::as_str) == Some(VERIFIED) => {
+        Some(version) if Verification::of(labels) == Verification::Verified => {
             format!("verified {}", from_label_value(version))
         }
-        _ => status_of(labels).to_string(),
+        _ => Verification::of(labels).to_string(),
     }
 }
 
@@ -1087,8 +1079,11 @@ say end
         );
         assert_eq!(bom_diff(&old, &old), "");
         assert_eq!(bom_diff(&BTreeMap::new(), &new), "");
-        assert_eq!(status_of(&new), "never verified");
-        assert_eq!(status_of(&labels(&[("verification", "failed")])), "FAILED");
+        assert_eq!(Verification::of(&new), Verification::Unverified);
+        assert_eq!(
+            Verification::of(&labels(&[("verification", "failed")])),
+            Verification::Failed
+        );
     }
 
     #[test]

@@ -7,15 +7,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::Shell;
 
-use crate::edges::gcloud::{Gcloud, Image};
+use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::{self, Outcome, Output};
 use crate::host::{
     open_lock_file, read_bounded, remove_if_there, write_atomically, write_state_file, HostTree,
 };
 use crate::model::config::Config;
+use crate::model::image::Image;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
-use crate::model::provenance::{self, Listed, Provenance, Verdict};
+use crate::model::provenance::{self, Provenance, Verdict};
 use crate::model::template::Template;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
@@ -245,11 +246,8 @@ impl Plan {
         force: bool,
     ) -> Option<Verdict> {
         self.fingerprint.as_ref()?;
-        let listed: Vec<Listed> = images.iter().map(Image::listed).collect();
         let labels: BTreeMap<String, String> = self.labels.iter().cloned().collect();
-        Some(provenance::verdict(
-            &listed, &labels, self.wm, pinned, force,
-        ))
+        Some(provenance::verdict(images, &labels, self.wm, pinned, force))
     }
 
     /// The line that says what a verdict means: reuse, or why a build is needed.

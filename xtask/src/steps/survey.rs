@@ -6,13 +6,15 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use xshell::Shell;
 
-use crate::edges::gcloud::{Gcloud, Image};
+use crate::edges::gcloud::Gcloud;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
-use crate::model::provenance::{self, Listed};
+use crate::model::image::Image;
+use crate::model::image::Verification;
+use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Protections};
-use crate::model::time::{format_age, parse_rfc3339};
+use crate::model::time::format_age;
 use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
@@ -64,8 +66,8 @@ pub struct Survey {
     notes: Vec<String>,
     /// Whether the release branches could be read; prune deletes nothing without them.
     pub branches_checked: bool,
-    /// The project's images as reuse sees them, all of them, as a build lists them.
-    listed: Vec<Listed>,
+    /// The project's images, all of them, as a build lists them: what reuse is decided over.
+    listed: Vec<Image>,
     /// The image images.conf pins for each workload manager.
     pinned: BTreeMap<WorkloadManager, String>,
     /// The image a build of each workload manager now reuses, where known: marked in the list.
@@ -121,7 +123,7 @@ impl Survey {
             release_pins: release.pins,
         };
         let listed = list()?;
-        let for_reuse = listed.iter().map(Image::listed).collect();
+        let for_reuse = listed.clone();
         let branches_checked = release.checked;
         let mut notes = release.notes;
         // Only images of the family the template builds into are this tool's to prune.
@@ -129,30 +131,20 @@ impl Survey {
         let mut left_alone = Vec::new();
         let mut images = Vec::new();
         for image in listed {
-            let wm = match prune_plan::ours(&image.name, image.family.as_deref(), &families) {
-                Ok(wm) => wm,
-                Err(why) => {
-                    left_alone.push(why);
-                    continue;
-                }
-            };
-            let Some(created) = parse_rfc3339(&image.creation_timestamp) else {
+            // The workload manager comes from the name, which `ours` has just checked.
+            if let Err(why) = prune_plan::ours(&image.name, image.family.as_deref(), &families) {
+                left_alone.push(why);
+                continue;
+            }
+            if image.created.is_none() {
                 // Unknown age: kept out of the plan, so it is neither counted nor deleted.
                 notes.push(format!(
                     "{} has an unreadable creationTimestamp {:?}: left out of the plan",
                     image.name, image.creation_timestamp
                 ));
                 continue;
-            };
-            images.push(prune_plan::Image {
-                name: image.name,
-                wm,
-                created,
-                status: image.status,
-                labels: image.labels,
-                description: image.description.unwrap_or_default(),
-                family: image.family,
-            });
+            }
+            images.push(image);
         }
         let (images, duplicates) = prune_plan::unique(images);
         notes.extend(prune_plan::left_alone_note(
@@ -191,7 +183,7 @@ impl Survey {
     pub fn deletions(&self, wm: WorkloadManager) -> Vec<String> {
         self.plan
             .iter()
-            .filter(|p| p.image.wm == wm && p.decision == Decision::Delete)
+            .filter(|p| p.image.wm() == Some(wm) && p.decision == Decision::Delete)
             .map(|p| p.image.name.clone())
             .collect()
     }
@@ -213,7 +205,11 @@ impl Survey {
     pub fn table(&self, wms: &[WorkloadManager]) -> Vec<String> {
         let mut lines = Vec::new();
         for &wm in wms {
-            let rows: Vec<&Planned> = self.plan.iter().filter(|p| p.image.wm == wm).collect();
+            let rows: Vec<&Planned> = self
+                .plan
+                .iter()
+                .filter(|p| p.image.wm() == Some(wm))
+                .collect();
             lines.push(format!(
                 "{wm} images in project {} (newest first):",
                 self.project
@@ -307,7 +303,8 @@ impl Survey {
         let image = &planned.image;
         // The label first: the description of an image of a template without labels is the
         // only record there is.
-        let launcher = prune_plan::launcher_of(&image.labels, &image.description);
+        let launcher =
+            prune_plan::launcher_of(&image.labels, image.description.as_deref().unwrap_or(""));
         let source = image
             .labels
             .get(provenance::SOURCE_IMAGE)
@@ -371,22 +368,22 @@ impl Survey {
         let verified = if self.wide {
             verification::summary(&image.labels, wm.key())
         } else {
-            match verification::status_of(&image.labels) {
-                "verified" => "yes".to_string(),
-                "FAILED" => "FAIL".to_string(),
-                _ => "no".to_string(),
+            match image.verification() {
+                Verification::Verified => "yes".to_string(),
+                Verification::Failed => "FAIL".to_string(),
+                Verification::Unverified => "no".to_string(),
             }
         };
         // Days are enough beside a name that carries the build's time, and the narrow layout
         // needs the columns for the verification.
-        let age = format_age(self.now - image.created);
+        let age = format_age(self.now - image.created.unwrap_or(0));
         let age = match self.wide {
             true => age,
             false => age.split(' ').next().unwrap_or_default().to_string(),
         };
         Row {
             age,
-            status: image.status.clone(),
+            status: image.status.to_string(),
             launcher,
             verified,
             source,

@@ -7,10 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::edges::gcloud::{Gcloud, Image};
+use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::Output;
 use crate::host::{write_state_file, HostTree};
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
+use crate::model::image::{Image, Verification};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
 use crate::model::template::Template;
@@ -172,7 +173,7 @@ pub fn before_pin(
             Some(labels) => labels,
             None => gcloud.describe_image(image)?.labels,
         };
-        if labels.get(verification::STATUS).map(String::as_str) == Some(verification::VERIFIED) {
+        if Verification::of(&labels) == Verification::Verified {
             output.say(&format!(
                 "{image} was verified when it was built: not booting it again"
             ));
@@ -180,7 +181,7 @@ pub fn before_pin(
         }
         output.say(&format!(
             "{image} is {}: verifying it before it is pinned again",
-            verification::status_of(&labels)
+            Verification::of(&labels)
         ));
         existing = Some(labels);
     }
