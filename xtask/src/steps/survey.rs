@@ -204,6 +204,8 @@ impl Survey {
     /// the source image, the family and the other labels.
     pub fn table(&self, wms: &[WorkloadManager]) -> Vec<String> {
         let mut lines = Vec::new();
+        // The reuse mark is explained only where a row carries it.
+        let mut marked = false;
         for &wm in wms {
             let rows: Vec<&Planned> = self
                 .plan
@@ -225,6 +227,7 @@ impl Survey {
                 .unwrap_or(0)
                 .max("IMAGE".len());
             let cells: Vec<Row> = rows.iter().map(|planned| self.row(wm, planned)).collect();
+            marked |= cells.iter().any(|cell| cell.reused);
             let widest = |cell: fn(&Row) -> &str, title: &str| {
                 cells
                     .iter()
@@ -280,7 +283,8 @@ impl Survey {
                 "  VERIFIED: whether the image booted and passed the checks script (with its workload manager's version);",
                 "  SOURCE: the source image it was built from (`source ?`: no label, made before images recorded",
                 "  their inputs); LABELS: labels other than what went in (`-`: none other; `no labels`: none at",
-                "  all); [PRUNE]: what `prune` would do; `<- a build now reuses it`: made from today's inputs",
+                "  all); [PRUNE]: what `prune` would do",
+                "  `<- a build now reuses it`: made from today's inputs",
             ]
         } else {
             &[
@@ -293,7 +297,14 @@ impl Survey {
             ]
         };
         if !self.plan.is_empty() {
-            lines.extend(legend.iter().map(|line| line.to_string()));
+            let reuse_line = if self.wide { 5 } else { 4 };
+            lines.extend(
+                legend
+                    .iter()
+                    .enumerate()
+                    .filter(|(at, _)| marked || *at != reuse_line)
+                    .map(|(_, line)| line.to_string()),
+            );
         }
         lines
     }

@@ -503,3 +503,29 @@ fn the_readme_names_the_packer_it_needs_before_the_commands_and_how_long_they_ta
         "the tests' time is not given"
     );
 }
+
+#[test]
+fn images_explains_the_reuse_mark_only_where_a_row_carries_it() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    host.write(
+        &format!("tools/slurm/packer/build/{LAUNCHER}"),
+        b"launcher 3.3.1-2",
+    );
+    // Images made before labels: none is from today's inputs, so no row is marked.
+    host.api().add_image(
+        "det-environments-slurm-ci-1717047568",
+        1_717_047_568,
+        "READY",
+        &[],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
+    );
+    for args in [&["images"][..], &["images", "--wide"]] {
+        let out = host.run(args).ok().stdout;
+        assert!(out.contains("legend: "), "{args:?}\n{out}");
+        assert!(
+            !out.lines().any(|l| l.starts_with('*')) && !out.contains("a build now reuses"),
+            "{args:?}\n{out}"
+        );
+    }
+}
