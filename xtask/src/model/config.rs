@@ -640,6 +640,24 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_grace_that_is_no_duration_is_refused_with_the_forms_it_takes() {
+        let e = err(&EXAMPLE.replace("grace = \"14d\"", "grace = \"two weeks\""));
+        assert!(
+            e.contains("prune.grace \"two weeks\": not a duration") && e.contains("`2d`"),
+            "{e}"
+        );
+        let config = Config::parse(
+            &EXAMPLE
+                .replace("grace = \"14d\"\n", "")
+                .replace("release_tags = \"v*\"\n", ""),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(config.prune.grace_s().unwrap(), 14 * 86_400);
+        assert_eq!(config.prune.release_tags, "v*");
+    }
+
+    #[test]
     fn keep_zero_and_bad_family_are_refused() {
         let e = err(&EXAMPLE.replace("keep = 6", "keep = 0"));
         assert!(e.contains("prune.keep is 0"), "{e}");
