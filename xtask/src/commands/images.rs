@@ -10,6 +10,7 @@ use xshell::Shell;
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
+use crate::model::image_diff;
 use crate::model::launcher_choice::Launcher;
 use crate::model::verification;
 use crate::model::WorkloadManager;
@@ -26,10 +27,12 @@ use crate::steps::survey::Survey;
         ("images", "every image of both workload managers, with what prune would do to it"),
         ("images --wide", "the same with each image's source image, family and labels"),
         ("images det-environments-slurm-ci-1717047568", "one image in full: its verification and bill of materials"),
+        ("images diff det-environments-slurm-ci-1717047568 det-environments-slurm-ci-1800000000", "what differs between two images, one line each"),
     ],
     environment: &[GCLOUD_ENVIRONMENT],
-    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+    config: &["gcp.project", "prune.keep", "prune.grace", "prune.release_branches", "prune.release_tags"],
 }.render())]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct Images {
     /// Also show each image's source image, family and other labels (rows then pass 100
     /// columns).
@@ -37,11 +40,29 @@ pub struct Images {
     pub wide: bool,
     /// Describe this one image in full instead: its verification, bill of materials and labels.
     pub image: Option<String>,
+    #[command(subcommand)]
+    pub compare: Option<Compare>,
+}
+
+/// Comparisons of images.
+#[derive(clap::Subcommand)]
+pub enum Compare {
+    /// What differs between two images, one line each: launcher, slurm or PBS, NVIDIA driver,
+    /// kernel, task images, source image, input fingerprint, packer and its plugins.
+    Diff {
+        /// The image compared from (the older one, usually).
+        a: String,
+        /// The image compared to.
+        b: String,
+    },
 }
 
 impl Images {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
+        if let Some(Compare::Diff { a, b }) = &self.compare {
+            return diff(sh, &config.gcp.project, a, b);
+        }
         if let Some(name) = &self.image {
             return describe(sh, &config.gcp.project, name);
         }
@@ -66,6 +87,23 @@ impl Images {
         survey.print(&WorkloadManager::ALL);
         Ok(())
     }
+}
+
+/// What differs between images `a` and `b`, read in one listing.
+fn diff(sh: &Shell, project: &str, a: &str, b: &str) -> anyhow::Result<()> {
+    let images =
+        Gcloud::new(sh, project)?.list_images_for(&format!("reading images {a} and {b}"))?;
+    let find = |name: &str| {
+        images.iter().find(|image| image.name == name).with_context(|| {
+            format!(
+                "{name} is not an image of project {project}: `cargo xtask slurm-image images` lists them"
+            )
+        })
+    };
+    for line in image_diff::render(find(a)?, find(b)?) {
+        outln!("{line}");
+    }
+    Ok(())
 }
 
 /// One image in full: its verification, what it holds and every other label.

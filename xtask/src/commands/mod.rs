@@ -10,8 +10,10 @@ mod images;
 mod init;
 mod launcher;
 mod orphans;
+mod pin;
 mod prune;
 mod release;
+mod rollback;
 mod verify;
 
 use clap::Subcommand;
@@ -33,6 +35,8 @@ pub enum SlurmImage {
     Prune(prune::Prune),
     Orphans(orphans::Orphans),
     Verify(verify::Verify),
+    Pin(pin::Pin),
+    Rollback(rollback::Rollback),
     Doctor(doctor::Doctor),
 }
 
@@ -50,6 +54,8 @@ impl SlurmImage {
             SlurmImage::Prune(cmd) => cmd.run(sh, host),
             SlurmImage::Orphans(cmd) => cmd.run(sh, host),
             SlurmImage::Verify(cmd) => cmd.run(sh, host),
+            SlurmImage::Pin(cmd) => cmd.run(sh, host),
+            SlurmImage::Rollback(cmd) => cmd.run(sh, host),
             SlurmImage::Doctor(cmd) => cmd.run(sh, host),
         }
     }
@@ -172,7 +178,7 @@ mod tests {
             "init" | "fmt" | "clean" => (false, false),
             "check" => (false, true),
             "build" | "release" | "launcher" | "doctor" | "images" | "prune" | "orphans"
-            | "verify" => (true, true),
+            | "verify" | "pin" | "rollback" => (true, true),
             other => panic!("say in `reads` whether {other} reads the environment and the config"),
         }
     }

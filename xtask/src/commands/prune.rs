@@ -1,6 +1,7 @@
-//! `prune`: deletes old images of both workload managers, never a protected one.
+//! `prune`: images leave in two steps: deprecated first, deleted by a later prune once the
+//! grace has passed; never a protected one.
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
@@ -8,33 +9,38 @@ use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::prune_plan;
+use crate::model::time::{rfc3339_utc, utc_date};
 use crate::model::WorkloadManager;
 use crate::steps::host_files::load_config;
-use crate::steps::survey::Survey;
+use crate::steps::survey::{now, Survey};
 use crate::term;
 
-/// Delete old images, never pinned, release-branch, labelled or not-READY ones.
+/// Deprecate old images, and delete those deprecated for longer than the grace.
 ///
-/// Keeps per workload manager the newest N, the images pinned in images.conf here and on
-/// release branches, `branch`-labelled images and images not READY. The plan is always printed
-/// first; nothing is deleted without --yes or a yes at the terminal.
+/// Never touches an image pinned in images.conf here, at HEAD, on a release branch, a release
+/// tag or a branch `release` made (slurm-images-*), a `branch`-labelled image or one not READY.
+/// Of the rest it keeps the N best of each workload manager (verified before unverified before
+/// failed, then the newest) and deprecates the others, naming the workload manager's pin as
+/// their replacement: a deprecated image still boots, with a warning. A later prune deletes
+/// an image once it has been deprecated for prune.grace (14 days). The plan is always printed
+/// first; nothing changes without --yes or a yes at the terminal.
 #[derive(Args)]
 #[command(after_help = HelpFooter {
     examples: &[
-        ("prune", "show the plan, then ask before deleting"),
-        ("prune --keep 3 --yes", "keep the newest 3 of each, delete the rest without asking"),
+        ("prune", "show the plan, then ask before deprecating and deleting"),
+        ("prune --keep 3 --yes", "keep the best 3 of each, deprecate the rest, delete what has been deprecated long enough"),
     ],
     environment: &[GCLOUD_ENVIRONMENT],
-    config: &["gcp.project", "prune.keep", "prune.release_branches"],
+    config: &["gcp.project", "prune.keep", "prune.grace", "prune.release_branches", "prune.release_tags"],
 }.render())]
 pub struct Prune {
-    /// How many of the newest READY images of each workload manager to keep (default: prune.keep
-    /// in slurm-image.toml).
+    /// How many READY images of each workload manager to keep beyond the protected ones,
+    /// verified first (default: prune.keep in slurm-image.toml).
     // Negative numbers reach the parser, which says what --keep takes, instead of clap's
     // "unexpected argument '-1'".
     #[arg(long, value_name = "N", value_parser = parse_keep, allow_negative_numbers = true)]
     pub keep: Option<usize>,
-    /// Delete without asking.
+    /// Deprecate and delete without asking.
     #[arg(long)]
     pub yes: bool,
 }
@@ -45,39 +51,82 @@ impl Prune {
         let keep = self.keep.unwrap_or(config.prune.keep);
         let survey = Survey::take(sh, host, &config, keep)?;
         survey.print(&WorkloadManager::ALL);
-        let doomed = prune_plan::deletions(&survey.plan);
-        if doomed.is_empty() {
+        let deprecations = prune_plan::deprecations(&survey.plan);
+        let deletions = prune_plan::deletions(&survey.plan);
+        if deprecations.is_empty() && deletions.is_empty() {
             outln!("nothing to prune");
             return Ok(());
         }
-        outln!(
-            "would delete {} image(s): {}",
-            doomed.len(),
-            doomed.join(", ")
-        );
+        let deprecated_names: Vec<String> =
+            deprecations.iter().map(|(name, _)| name.clone()).collect();
+        if !deprecations.is_empty() {
+            outln!(
+                "would deprecate {} image(s), each replaced by its workload manager's pin: {}",
+                deprecations.len(),
+                deprecated_names.join(", ")
+            );
+        }
+        if !deletions.is_empty() {
+            outln!(
+                "would delete {} image(s) deprecated for longer than {}: {}",
+                deletions.len(),
+                config.prune.grace,
+                deletions.join(", ")
+            );
+        }
         if !survey.branches_checked && (self.yes || term::is_interactive()) {
-            // An image pinned on a release branch looks old from here: deleting without
-            // having read the branches could break a release's clusters.
+            // An image pinned on a release branch or tag looks old from here: pruning without
+            // having read them could break a release's clusters.
             bail!(
-                "nothing deleted: the release branches could not be read (see the note above), so images \
-                 pinned on them cannot be told apart; run prune in the repository's git checkout"
+                "nothing changed: the release branches and tags could not be read (see the note above), so \
+                 images pinned on them cannot be told apart; run prune in the repository's git checkout"
             );
         }
         let question = format!(
-            "Delete these {} image(s) from project {}?",
-            doomed.len(),
+            "Deprecate {} and delete {} image(s) in project {}?",
+            deprecations.len(),
+            deletions.len(),
             survey.project
         );
         if !term::approved(self.yes, &question)? {
             if survey.branches_checked {
-                outln!("nothing deleted: run again with --yes to delete them");
+                outln!("nothing changed: run again with --yes to prune");
             } else {
-                outln!("nothing deleted: run again with --yes in the repository's git checkout to delete them");
+                outln!("nothing changed: run again with --yes in the repository's git checkout to prune");
             }
             return Ok(());
         }
-        Gcloud::new(sh, &config.gcp.project)?.delete_images(&doomed)?;
-        outln!("deleted {} image(s): {}", doomed.len(), doomed.join(", "));
+        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let now = now();
+        let at = rfc3339_utc(now);
+        for (done, (name, replacement)) in deprecations.iter().enumerate() {
+            gcloud
+                .deprecate_image(name, replacement.as_deref(), &at)
+                .with_context(|| {
+                    format!(
+                        "deprecated {}; not deprecated: {}; nothing deleted: run prune again to go on",
+                        crate::model::list_or_none(&deprecated_names[..done]),
+                        deprecated_names[done..].join(", ")
+                    )
+                })?;
+        }
+        if !deprecations.is_empty() {
+            let grace_s = config.prune.grace_s()?;
+            outln!(
+                "deprecated {} image(s): {}; a prune from {} deletes them",
+                deprecations.len(),
+                deprecated_names.join(", "),
+                utc_date(now + grace_s)
+            );
+        }
+        if !deletions.is_empty() {
+            gcloud.delete_images(&deletions)?;
+            outln!(
+                "deleted {} image(s): {}",
+                deletions.len(),
+                deletions.join(", ")
+            );
+        }
         Ok(())
     }
 }

@@ -24,7 +24,6 @@ use crate::steps::verify::{expected_of, verify, workload_manager_of, Failed, Gat
         ("verify", "verify the SLURM image images.conf pins"),
         ("verify --wm pbs", "the same for PBS"),
         ("verify det-environments-slurm-ci-1717047568 --pin", "verify this image and pin it if it passes"),
-        ("verify det-environments-slurm-ci-1717047568 --pin-unverified", "pin it without verifying it"),
     ],
     environment: &[GCLOUD_ENVIRONMENT],
     config: &["gcp.project", "[image]", "[verify]"],
@@ -35,11 +34,15 @@ pub struct Verify {
     /// The workload manager whose pinned image to verify, when no image is named.
     #[arg(long, value_enum, ignore_case = true, default_value_t = WorkloadManagerArg::Slurm, conflicts_with = "image")]
     pub wm: WorkloadManagerArg,
-    /// Pin the image in images.conf for its workload manager if it passes.
+    /// Pin the image in images.conf for its workload manager if it passes; an image a rollback
+    /// revoked only with --allow-revoked.
     #[arg(long, requires = "image")]
     pub pin: bool,
-    /// Pin the image without booting it; the pin is unverified.
-    #[arg(long, requires = "image", conflicts_with = "pin")]
+    /// With --pin: pin it even though a rollback revoked it.
+    #[arg(long, requires = "pin")]
+    pub allow_revoked: bool,
+    /// Kept for scripts that use it: `cargo xtask slurm-image pin IMAGE --unverified` replaces it.
+    #[arg(long, requires = "image", conflicts_with = "pin", hide = true)]
     pub pin_unverified: bool,
 }
 
@@ -61,6 +64,13 @@ impl Verify {
         };
         let gcloud = Gcloud::new(sh, &config.gcp.project)?;
         let described = gcloud.describe_image(&image)?;
+        if self.pin && described.is_revoked() && !self.allow_revoked {
+            // Refused before a VM is spent on it.
+            bail!(
+                "{image} was revoked by a rollback: no build reuses it and `verify --pin` does not pin it again \
+                 unless asked; to verify and pin it all the same, add --allow-revoked"
+            );
+        }
         if self.pin_unverified {
             let wm = workload_manager_of(&image, &described.labels)?;
             outln!(

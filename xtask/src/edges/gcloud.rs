@@ -288,14 +288,24 @@ impl<'a> Gcloud<'a> {
         self.timeout.saturating_mul(DELETE_TIMEOUT_FACTOR)
     }
 
-    /// Every image of the project: one call, without the public image projects.
+    /// Every image of the project, deprecated ones included (gcloud hides them unless asked):
+    /// one call, without the public image projects.
     pub fn list_images(&self) -> anyhow::Result<Vec<Image>> {
         self.list_images_for("listing the images")
     }
 
     /// [`Gcloud::list_images`], announced as `what` the list is for.
     pub fn list_images_for(&self, what: &str) -> anyhow::Result<Vec<Image>> {
-        self.json(what, &["compute", "images", "list", "--no-standard-images"])
+        self.json(
+            what,
+            &[
+                "compute",
+                "images",
+                "list",
+                "--no-standard-images",
+                "--show-deprecated",
+            ],
+        )
     }
 
     /// The current image of a family in this project (the project that publishes it): what
@@ -317,6 +327,41 @@ impl<'a> Gcloud<'a> {
         self.run(
             &format!("labelling image {image}"),
             &["compute", "images", "add-labels", image, &flag],
+            self.timeout,
+        )
+        .map(drop)
+    }
+
+    /// Deprecates an image (`gcloud compute images deprecate --state=DEPRECATED`), naming the
+    /// image that replaces it and recording `at` (RFC 3339) as the moment: GCE moves nothing
+    /// on by itself, so the date is what a later prune counts the grace from.
+    pub fn deprecate_image(
+        &self,
+        image: &str,
+        replacement: Option<&str>,
+        at: &str,
+    ) -> anyhow::Result<()> {
+        let replacement = replacement.map(|r| format!("--replacement={r}"));
+        let at = format!("--deprecate-on={at}");
+        let mut args = vec![
+            "compute",
+            "images",
+            "deprecate",
+            image,
+            "--state=DEPRECATED",
+        ];
+        args.extend(replacement.as_deref());
+        args.push(&at);
+        self.run(&format!("deprecating image {image}"), &args, self.timeout)
+            .map(drop)
+    }
+
+    /// Makes a deprecated image ACTIVE again (`gcloud compute images deprecate --state=ACTIVE`),
+    /// clearing its deprecation: what a rollback does to the image it restores.
+    pub fn reactivate_image(&self, image: &str) -> anyhow::Result<()> {
+        self.run(
+            &format!("making image {image} active again"),
+            &["compute", "images", "deprecate", image, "--state=ACTIVE"],
             self.timeout,
         )
         .map(drop)
@@ -694,9 +739,9 @@ mod tests {
         };
         assert_eq!(
             gcloud
-                .command(&["compute", "images", "list", "--no-standard-images"])
+                .command(&["compute", "images", "list", "--no-standard-images", "--show-deprecated"])
                 .to_string(),
-            "gcloud compute images list --no-standard-images --project=determined-ai --format=json"
+            "gcloud compute images list --no-standard-images --show-deprecated --project=determined-ai --format=json"
         );
     }
 

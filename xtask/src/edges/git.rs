@@ -1,5 +1,5 @@
-//! git: the only module that runs it; it reads the images.conf of release branches, and makes
-//! a release's branch and commit.
+//! git: the only module that runs it; it reads the images.conf of release branches and tags
+//! and its history, and makes a release's branch and commit.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -13,10 +13,11 @@ use crate::model::prune_plan::{glob_match, image_names_in};
 /// Where images.conf sits in the repository.
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
 
-/// The images pinned on release branches, and what could not be read.
+/// The images pinned on release branches and tags, and what could not be read.
 #[derive(Debug, Default)]
 pub struct ReleasePins {
-    /// Branch, as `git branch -a` shows it (`release-0.1`, `origin/release-0.1`) -> images.
+    /// Branch as `git branch -a` shows it (`release-0.1`, `origin/slurm-images-2024-06-01`),
+    /// tag as `tag v0.29.0`, or `HEAD` -> the images its images.conf names.
     pub pins: BTreeMap<String, BTreeSet<String>>,
     /// Things the user should know: no repository, a branch without images.conf.
     pub notes: Vec<String>,
@@ -24,42 +25,151 @@ pub struct ReleasePins {
     pub checked: bool,
 }
 
+/// The branches `release` makes: until their pull request is merged, what they pin is on no
+/// release branch yet.
+pub const RELEASE_COMMAND_BRANCHES: &str = "slurm-images-*";
+
 /// The images named in images.conf on every local and remote-tracking branch whose name
-/// matches `pattern` (a remote branch matches by its name without the remote), and at `HEAD`:
-/// right after a build the working tree pins the new image while every cluster of the
-/// committed tree still boots the old one.
-pub fn release_pins(sh: &Shell, root: &Path, pattern: &str) -> anyhow::Result<ReleasePins> {
+/// matches one of `branch_patterns` (a remote branch matches by its name without the remote),
+/// on every tag matching `tag_pattern`, and at `HEAD`: right after a build the working tree
+/// pins the new image while every cluster of the committed tree still boots the old one. Two
+/// git calls however many refs there are: a repository has hundreds of release tags.
+pub fn release_pins(
+    sh: &Shell,
+    root: &Path,
+    branch_patterns: &[&str],
+    tag_pattern: &str,
+) -> anyhow::Result<ReleasePins> {
     let mut found = ReleasePins::default();
     let _dir = sh.push_dir(root);
     if let Err(why) = repository_root(sh, root) {
         found.notes.push(format!(
-            "{} is not the root of a git repository ({why}): no release branches were checked",
+            "{} is not the root of a git repository ({why}): no release branches or tags were checked",
             root.display()
         ));
         return Ok(found);
     }
     found.checked = true;
     let refs = branch_refs(sh)?;
-    for refname in refs.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        let Some(branch) = release_branch(refname, pattern) else {
-            continue;
-        };
-        let spec = format!("{refname}:{IMAGES_CONF}");
-        match cmd!(sh, "git show {spec}").quiet().ignore_stderr().read() {
-            Ok(text) => {
-                found.pins.insert(branch, image_names_in(&text));
+    // (ref to read, as the plan shows it, whether a missing images.conf is worth a note)
+    let mut wanted: Vec<(String, String, bool)> = refs
+        .lines()
+        .map(str::trim)
+        .filter_map(|refname| {
+            if let Some(tag) = refname.strip_prefix("refs/tags/") {
+                // A tag made before images.conf existed protects nothing, and says nothing.
+                return glob_match(tag_pattern, tag)
+                    .then(|| (refname.to_string(), format!("tag {tag}"), false));
             }
-            Err(_) => found.notes.push(format!(
-                "{branch} has no {IMAGES_CONF}: it protects no image"
+            branch_patterns
+                .iter()
+                .find_map(|pattern| release_branch(refname, pattern))
+                .map(|branch| (refname.to_string(), branch, true))
+        })
+        .collect();
+    // A repository without commits has no HEAD to protect, and says nothing of it.
+    wanted.push(("HEAD".to_string(), "HEAD".to_string(), false));
+    let specs: Vec<String> = wanted
+        .iter()
+        .map(|(refname, _, _)| format!("{refname}:{IMAGES_CONF}"))
+        .collect();
+    let blobs = read_blobs(sh, &specs)?;
+    for ((_, shown, noted), blob) in wanted.into_iter().zip(blobs) {
+        match blob {
+            Some(bytes) => {
+                found
+                    .pins
+                    .insert(shown, image_names_in(&String::from_utf8_lossy(&bytes)));
+            }
+            None if noted => found.notes.push(format!(
+                "{shown} has no {IMAGES_CONF}: it protects no image"
             )),
+            None => {}
         }
     }
-    // A repository without commits has no HEAD to protect.
-    let head = format!("HEAD:{IMAGES_CONF}");
-    if let Ok(text) = cmd!(sh, "git show {head}").quiet().ignore_stderr().read() {
-        found.pins.insert("HEAD".to_string(), image_names_in(&text));
-    }
     Ok(found)
+}
+
+/// images.conf as each commit of `HEAD`'s history that changed it left it, newest first (at
+/// most `limit`): what a rollback goes back through. `None` outside a git checkout.
+pub fn images_conf_history(
+    sh: &Shell,
+    root: &Path,
+    limit: usize,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let _dir = sh.push_dir(root);
+    if repository_root(sh, root).is_err() {
+        return Ok(None);
+    }
+    let limit = format!("-n{limit}");
+    // A repository without commits has no history: an empty one, not an error.
+    let Ok(commits) = cmd!(sh, "git log {limit} --format=%H -- {IMAGES_CONF}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+    else {
+        return Ok(Some(Vec::new()));
+    };
+    let specs: Vec<String> = commits
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|commit| format!("{}:{IMAGES_CONF}", commit.trim()))
+        .collect();
+    Ok(Some(
+        read_blobs(sh, &specs)?
+            .into_iter()
+            .flatten()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .collect(),
+    ))
+}
+
+/// The file each `REV:PATH` in `specs` names, in order, `None` where there is none: one
+/// `git cat-file --batch` for them all.
+fn read_blobs(sh: &Shell, specs: &[String]) -> anyhow::Result<Vec<Option<Vec<u8>>>> {
+    if specs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut input = specs.join("\n");
+    input.push('\n');
+    let output = cmd!(sh, "git cat-file --batch")
+        .quiet()
+        .stdin(input)
+        .output()
+        .context("reading images.conf on the branches and tags (`git cat-file --batch`)")?;
+    let blobs = batch_blobs(&output.stdout);
+    if blobs.len() != specs.len() {
+        bail!(
+            "`git cat-file --batch` answered {} of {} files: run `git fsck` on the repository",
+            blobs.len(),
+            specs.len()
+        );
+    }
+    Ok(blobs)
+}
+
+/// The objects in the output of `git cat-file --batch`: `<oid> <type> <size>`, a line of the
+/// object's bytes and a newline; `<spec> missing` for none. Only blobs are files.
+fn batch_blobs(mut out: &[u8]) -> Vec<Option<Vec<u8>>> {
+    let mut blobs = Vec::new();
+    while let Some(end) = out.iter().position(|&b| b == b'\n') {
+        let header = String::from_utf8_lossy(&out[..end]).into_owned();
+        out = &out[end + 1..];
+        let words: Vec<&str> = header.split(' ').collect();
+        let size = match words.as_slice() {
+            [_, _, size] => size.parse::<usize>().ok(),
+            _ => None,
+        };
+        let Some(size) = size.filter(|&size| size <= out.len()) else {
+            // `missing`, `ambiguous`: the spec names no object.
+            blobs.push(None);
+            continue;
+        };
+        let is_blob = words[1] == "blob";
+        blobs.push(is_blob.then(|| out[..size].to_vec()));
+        out = &out[(size + 1).min(out.len())..];
+    }
+    blobs
 }
 
 /// Whether `root` is the root of a git repository; if not, why. Only a repository rooted at the
@@ -186,16 +296,17 @@ fn status_entries(status: &str) -> Vec<Uncommitted> {
     found
 }
 
-/// Every local and remote-tracking branch of the repository in the shell's folder, one full
-/// ref name (`refs/heads/main`, `refs/remotes/origin/release-0.1`) a line.
+/// Every local and remote-tracking branch and every tag of the repository in the shell's
+/// folder, one full ref name (`refs/heads/main`, `refs/remotes/origin/release-0.1`,
+/// `refs/tags/v0.29.0`) a line.
 fn branch_refs(sh: &Shell) -> anyhow::Result<String> {
     cmd!(
         sh,
-        "git for-each-ref --format=%(refname) refs/heads refs/remotes"
+        "git for-each-ref --format=%(refname) refs/heads refs/remotes refs/tags"
     )
     .quiet()
     .read()
-    .context("listing the git branches")
+    .context("listing the git branches and tags")
 }
 
 /// The branches named `name`, local and remote-tracking, as `git branch -a` shows them.
@@ -470,6 +581,16 @@ mod tests {
             None
         );
         assert_eq!(release_branch("refs/tags/release-1", "release-*"), None);
+    }
+
+    #[test]
+    fn files_are_read_from_cat_file_batch_output() {
+        let out = b"1111 blob 5\nslurm\nHEAD:x missing\n2222 blob 0\n\n3333 tree 3\nabc\n";
+        assert_eq!(
+            batch_blobs(out),
+            [Some(b"slurm".to_vec()), None, Some(Vec::new()), None]
+        );
+        assert!(batch_blobs(b"").is_empty());
     }
 
     #[test]

@@ -169,6 +169,40 @@ pub struct Prune {
     pub keep: usize,
     /// Branches whose images.conf pins images that must never be pruned (`*` matches anything).
     pub release_branches: String,
+    /// Tags whose images.conf pins images that must never be pruned (`*` matches anything).
+    #[serde(default = "default_release_tags")]
+    pub release_tags: String,
+    /// How long an image stays deprecated before a prune deletes it (`14d`, `36h`).
+    #[serde(default = "default_grace")]
+    pub grace: String,
+}
+
+/// Release tags of the host repository: `v0.38.1`.
+pub const DEFAULT_RELEASE_TAGS: &str = "v*";
+/// Two weeks: long enough for a teammate to notice that a cluster of theirs boots a deprecated
+/// image, and to roll back or pin it, before it is gone.
+pub const DEFAULT_GRACE: &str = "14d";
+
+fn default_release_tags() -> String {
+    DEFAULT_RELEASE_TAGS.to_string()
+}
+
+fn default_grace() -> String {
+    DEFAULT_GRACE.to_string()
+}
+
+impl Prune {
+    /// `grace` in seconds.
+    pub fn grace_s(&self) -> anyhow::Result<i64> {
+        let seconds = crate::model::time::parse_duration(&self.grace)
+            .map_err(|e| anyhow::anyhow!("prune.grace {:?}: {e}", self.grace))?;
+        i64::try_from(seconds).map_err(|_| {
+            anyhow::anyhow!(
+                "prune.grace {:?} is too long: use days, such as `14d`",
+                self.grace
+            )
+        })
+    }
 }
 
 /// How a new image is verified before it is pinned.
@@ -254,6 +288,8 @@ impl Config {
             ("pbs.source_image_family", &self.pbs.family),
             ("artifactory.url", &self.artifactory.url),
             ("prune.release_branches", &self.prune.release_branches),
+            ("prune.release_tags", &self.prune.release_tags),
+            ("prune.grace", &self.prune.grace),
         ] {
             // Checked first: the messages below quote values.
             if value.len() > MAX_VALUE_LENGTH {
@@ -310,6 +346,7 @@ impl Config {
             );
         }
         self.verify.settings()?;
+        self.prune.grace_s()?;
         if self.prune.keep == 0 {
             bail!("prune.keep is 0, which would let prune delete every image: keep at least 1");
         }
@@ -320,6 +357,7 @@ impl Config {
             ("image.ssh_user", &self.image.ssh_user),
             ("artifactory.url", &self.artifactory.url),
             ("prune.release_branches", &self.prune.release_branches),
+            ("prune.release_tags", &self.prune.release_tags),
         ] {
             if value.trim().is_empty() {
                 bail!("{key} is empty");
@@ -425,6 +463,8 @@ pub(crate) mod tests {
         );
         assert_eq!(config.prune.keep, 6);
         assert_eq!(config.prune.release_branches, "release-*");
+        assert_eq!(config.prune.release_tags, "v*");
+        assert_eq!(config.prune.grace_s().unwrap(), 14 * 86_400);
     }
 
     #[test]
@@ -597,6 +637,24 @@ pub(crate) mod tests {
         );
         let empty = EXAMPLE.replace("determinedai/pytorch-ngc-dev:e960eae", "");
         Config::parse(&empty, "x").expect("an empty task image skips its cache");
+    }
+
+    #[test]
+    fn a_grace_that_is_no_duration_is_refused_with_the_forms_it_takes() {
+        let e = err(&EXAMPLE.replace("grace = \"14d\"", "grace = \"two weeks\""));
+        assert!(
+            e.contains("prune.grace \"two weeks\": not a duration") && e.contains("`2d`"),
+            "{e}"
+        );
+        let config = Config::parse(
+            &EXAMPLE
+                .replace("grace = \"14d\"\n", "")
+                .replace("release_tags = \"v*\"\n", ""),
+            "x",
+        )
+        .unwrap();
+        assert_eq!(config.prune.grace_s().unwrap(), 14 * 86_400);
+        assert_eq!(config.prune.release_tags, "v*");
     }
 
     #[test]

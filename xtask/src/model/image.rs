@@ -10,6 +10,10 @@ use crate::model::time::parse_rfc3339;
 use crate::model::verification;
 use crate::model::WorkloadManager;
 
+/// The label a rollback puts on the image it takes back: no build reuses it, and a pin of it
+/// is refused unless asked for.
+pub const REVOKED: &str = "revoked";
+
 /// An image of a project.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(from = "ImageJson")]
@@ -148,6 +152,11 @@ impl Image {
 
     pub fn is_ready(&self) -> bool {
         self.status == ImageStatus::Ready
+    }
+
+    /// Whether a rollback took it back.
+    pub fn is_revoked(&self) -> bool {
+        self.labels.contains_key(REVOKED)
     }
 }
 

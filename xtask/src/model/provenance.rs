@@ -250,7 +250,8 @@ pub enum Verdict {
 }
 
 /// The image a build with input fingerprint `fingerprint` reuses, from the project's images:
-/// a READY image of the workload manager that carries the fingerprint, the pinned one first,
+/// a READY image of the workload manager that carries the fingerprint and that no rollback
+/// revoked (a revoked image is what a rollback went back from), the pinned one first,
 /// then the newest, so that reuse changes images.conf only when it must. The one rule by which
 /// a build, its dry run and `images` decide reuse.
 pub fn reused_image<'a>(
@@ -264,6 +265,7 @@ pub fn reused_image<'a>(
         .filter(|image| {
             image.labels.get(FINGERPRINT).map(String::as_str) == Some(fingerprint)
                 && image.is_ready()
+                && !image.is_revoked()
                 && image
                     .labels
                     .get(WORKLOAD_MANAGER)
@@ -304,6 +306,8 @@ pub fn verdict(
                 let reasons = why_rebuild(&image.labels, new);
                 if !reasons.is_empty() {
                     reasons
+                } else if image.is_revoked() {
+                    vec!["it has these inputs but a rollback revoked it".to_string()]
                 } else if !image.is_ready() {
                     vec![format!("it has these inputs but is {}", image.status)]
                 } else {
@@ -543,6 +547,31 @@ mod tests {
             None
         );
         assert!(reused_image(&images[2..4], &fingerprint, wm, None).is_none());
+    }
+
+    #[test]
+    fn no_build_reuses_an_image_a_rollback_revoked() {
+        let new = map(provenance().labels());
+        let mut revoked = new.clone();
+        revoked.insert(crate::model::image::REVOKED.into(), "2024-06-01".into());
+        let wm = WorkloadManager::Slurm;
+        let images = [
+            listed("older", "READY", 1, &new),
+            listed("revoked", "READY", 2, &revoked),
+        ];
+        assert_eq!(
+            verdict(&images, &new, wm, Some("revoked"), false),
+            Verdict::Reuse {
+                image: "older".into()
+            }
+        );
+        assert_eq!(
+            verdict(&images[1..], &new, wm, Some("revoked"), false),
+            Verdict::Build {
+                reasons: vec!["it has these inputs but a rollback revoked it".into()],
+                same_inputs: None
+            }
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! The prune planner: which images of each workload manager to keep, why, and which to delete.
+//! The prune planner: which images of each workload manager to keep and why, which to
+//! deprecate, and which deprecated ones to delete.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 pub use crate::model::image::wm_of_image;
-use crate::model::image::{Image, ImageStatus};
+use crate::model::image::{Image, ImageStatus, Verification};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::WorkloadManager;
 
@@ -12,9 +13,12 @@ use crate::model::WorkloadManager;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Reason {
     PinnedInImagesConf,
-    PinnedOnBranch(String),
+    /// Pinned in images.conf on a release branch, a release tag or `HEAD`, named as the plan
+    /// shows it (`release-0.1`, `origin/slurm-images-2024-06-01`, `tag v0.29.0`).
+    PinnedOn(String),
     Labelled(String),
     Status(ImageStatus),
+    /// One of the `keep` best of its workload manager: verified first, then the newest.
     Newest(usize),
 }
 
@@ -22,7 +26,7 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::PinnedInImagesConf => f.write_str("pinned in images.conf"),
-            Reason::PinnedOnBranch(branch) => write!(f, "pinned on {branch}"),
+            Reason::PinnedOn(place) => write!(f, "pinned on {place}"),
             Reason::Labelled(value) => write!(f, "labelled branch={value}"),
             Reason::Status(status) => write!(f, "status {status}"),
             Reason::Newest(n) => write!(f, "newest {n}"),
@@ -30,11 +34,56 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why an image that nothing protects goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Going {
+    /// It is not among the `keep` best: `verification` says how it ranked.
+    BeyondKeep {
+        keep: usize,
+        verification: Verification,
+    },
+    /// A rollback took it back: no build reuses it, so it takes no keep place.
+    Revoked,
+    /// Someone deprecated it without recording when: deprecated again, now, so that its grace
+    /// has a start.
+    UndatedDeprecation,
+}
+
+impl fmt::Display for Going {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Going::BeyondKeep {
+                keep,
+                verification: Verification::Verified,
+            } => write!(f, "verified, but older than the {keep} kept"),
+            Going::BeyondKeep { keep, verification } => {
+                write!(f, "{verification}, not among the {keep} kept")
+            }
+            Going::Revoked => f.write_str("revoked by a rollback"),
+            Going::UndatedDeprecation => {
+                f.write_str("deprecated without a date: deprecated again to start its grace")
+            }
+        }
+    }
+}
+
+/// What prune does with one image. An image leaves in two steps: it is deprecated first (it
+/// still boots, with a warning, for anyone who pins it by name), and deleted by a later prune
+/// once it has been deprecated for the grace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Kept, for every reason that applies (never empty).
     Keep(Vec<Reason>),
-    Delete,
+    /// The first step: deprecated now, `replacement` (the workload manager's pin) named as what
+    /// replaces it.
+    Deprecate {
+        why: Going,
+        replacement: Option<String>,
+    },
+    /// Deprecated, and within its grace until `until` (seconds since the epoch).
+    InGrace { until: i64 },
+    /// Deprecated at `since`, longer ago than the grace: the second step deletes it.
+    Delete { since: i64 },
 }
 
 /// One image and what prune does with it.
@@ -44,13 +93,26 @@ pub struct Planned {
     pub decision: Decision,
 }
 
-/// What protects images from pruning besides their age.
+/// What protects images from pruning besides their rank.
 #[derive(Debug, Clone, Default)]
 pub struct Protections {
-    /// The images pinned in the working tree's images.conf.
-    pub pinned: BTreeSet<String>,
-    /// Release branch (as `git branch -a` would show it) -> the images its images.conf names.
-    pub release_pins: BTreeMap<String, BTreeSet<String>>,
+    /// The image the working tree's images.conf pins for each workload manager: never pruned,
+    /// and the replacement named on the images of its workload manager that prune deprecates.
+    pub pinned: BTreeMap<WorkloadManager, String>,
+    /// Release branch, release tag or `HEAD` (as the plan shows it) -> the images its
+    /// images.conf names.
+    pub pinned_on: BTreeMap<String, BTreeSet<String>>,
+}
+
+/// How much prune keeps, and when.
+#[derive(Debug, Clone, Copy)]
+pub struct Policy {
+    /// How many unprotected images of each workload manager are kept.
+    pub keep: usize,
+    /// How long an image stays deprecated before prune deletes it, in seconds.
+    pub grace_s: i64,
+    /// Seconds since the epoch, now.
+    pub now: i64,
 }
 
 /// Why a listed image is left out of the plan: it is not this tool's to prune.
@@ -175,15 +237,16 @@ pub fn image_names_in(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Plans a prune: per workload manager, the newest `keep` READY images are kept, and so is every
-/// image that is pinned in images.conf, pinned on a release branch, carries a `branch` label or
-/// is not READY; the rest are deleted.
+/// Plans a prune. Never touched: images pinned in images.conf here, on a release branch, a
+/// release tag or `HEAD`, `branch`-labelled images and images that are not READY. Of the rest,
+/// per workload manager, the `keep` best stay (verified before unverified before failed, then
+/// the newest); the others are deprecated with the workload manager's pin as replacement. An
+/// image already deprecated takes no keep place: it is deleted once deprecated for the grace.
 ///
-/// Only READY images count towards the newest `keep`: a PENDING or FAILED image is kept anyway
-/// and cannot stand in for a usable one. The result is grouped by workload manager (SLURM
-/// first), newest first; images created in the same second are ordered by name, descending,
-/// so the plan never depends on the order the API answered in.
-pub fn plan(images: Vec<Image>, protections: &Protections, keep: usize) -> Vec<Planned> {
+/// The result is grouped by workload manager (SLURM first), newest first; images created in
+/// the same second are ordered by name, descending, so the plan never depends on the order the
+/// API answered in.
+pub fn plan(images: Vec<Image>, protections: &Protections, policy: Policy) -> Vec<Planned> {
     // An image listed twice must take one of the `keep` places, not two.
     let (mut images, _) = unique(images);
     images.sort_by(|a, b| {
@@ -198,46 +261,135 @@ pub fn plan(images: Vec<Image>, protections: &Protections, keep: usize) -> Vec<P
                 std::cmp::Reverse(&b.name),
             ))
     });
-    let mut ready_seen: BTreeMap<Option<WorkloadManager>, usize> = BTreeMap::new();
+    let kept = best(&images, protections, policy.keep);
     images
         .into_iter()
         .map(|image| {
-            let mut reasons = Vec::new();
-            if protections.pinned.contains(&image.name) {
-                reasons.push(Reason::PinnedInImagesConf);
-            }
-            for (branch, names) in &protections.release_pins {
-                if names.contains(&image.name) {
-                    reasons.push(Reason::PinnedOnBranch(branch.clone()));
-                }
-            }
-            if let Some(value) = image.labels.get("branch") {
-                reasons.push(Reason::Labelled(value.clone()));
-            }
-            if image.is_ready() {
-                let seen = ready_seen.entry(image.wm()).or_default();
-                *seen += 1;
-                if *seen <= keep {
-                    reasons.push(Reason::Newest(keep));
-                }
-            } else {
-                reasons.push(Reason::Status(image.status.clone()));
-            }
-            let decision = if reasons.is_empty() {
-                Decision::Delete
-            } else {
-                Decision::Keep(reasons)
-            };
+            let decision = decide(&image, protections, policy, &kept);
             Planned { image, decision }
         })
         .collect()
 }
 
+/// The reasons nothing may deprecate or delete `image`; empty when it is not protected.
+fn protected(image: &Image, protections: &Protections) -> Vec<Reason> {
+    let mut reasons = Vec::new();
+    if protections.pinned.values().any(|pin| *pin == image.name) {
+        reasons.push(Reason::PinnedInImagesConf);
+    }
+    for (place, names) in &protections.pinned_on {
+        if names.contains(&image.name) {
+            reasons.push(Reason::PinnedOn(place.clone()));
+        }
+    }
+    if let Some(value) = image.labels.get("branch") {
+        reasons.push(Reason::Labelled(value.clone()));
+    }
+    if !image.is_ready() {
+        reasons.push(Reason::Status(image.status.clone()));
+    }
+    reasons
+}
+
+/// The names of the images that keep a place: per workload manager, the `keep` best of those
+/// nothing protects, which are neither deprecated nor revoked.
+fn best(images: &[Image], protections: &Protections, keep: usize) -> BTreeSet<String> {
+    let mut ranked: Vec<&Image> = images
+        .iter()
+        .filter(|image| {
+            protected(image, protections).is_empty()
+                && image.deprecation.is_none()
+                && !image.is_revoked()
+        })
+        .collect();
+    // Verified first, then the newest; the name settles a tie, as in the plan's order.
+    ranked.sort_by(|a, b| {
+        (
+            a.wm(),
+            std::cmp::Reverse(a.verification()),
+            std::cmp::Reverse(a.created),
+            std::cmp::Reverse(&a.name),
+        )
+            .cmp(&(
+                b.wm(),
+                std::cmp::Reverse(b.verification()),
+                std::cmp::Reverse(b.created),
+                std::cmp::Reverse(&b.name),
+            ))
+    });
+    let mut taken: BTreeMap<Option<WorkloadManager>, usize> = BTreeMap::new();
+    ranked
+        .into_iter()
+        .filter(|image| {
+            let seen = taken.entry(image.wm()).or_default();
+            *seen += 1;
+            *seen <= keep
+        })
+        .map(|image| image.name.clone())
+        .collect()
+}
+
+fn decide(
+    image: &Image,
+    protections: &Protections,
+    policy: Policy,
+    kept: &BTreeSet<String>,
+) -> Decision {
+    let reasons = protected(image, protections);
+    if !reasons.is_empty() {
+        return Decision::Keep(reasons);
+    }
+    let replacement = image
+        .wm()
+        .and_then(|wm| protections.pinned.get(&wm))
+        .cloned();
+    if let Some(deprecation) = &image.deprecation {
+        return match deprecation.since {
+            Some(since) if policy.now - since >= policy.grace_s => Decision::Delete { since },
+            Some(since) => Decision::InGrace {
+                until: since + policy.grace_s,
+            },
+            None => Decision::Deprecate {
+                why: Going::UndatedDeprecation,
+                replacement,
+            },
+        };
+    }
+    if image.is_revoked() {
+        return Decision::Deprecate {
+            why: Going::Revoked,
+            replacement,
+        };
+    }
+    if kept.contains(&image.name) {
+        return Decision::Keep(vec![Reason::Newest(policy.keep)]);
+    }
+    Decision::Deprecate {
+        why: Going::BeyondKeep {
+            keep: policy.keep,
+            verification: image.verification(),
+        },
+        replacement,
+    }
+}
+
 /// The names a plan deletes, in plan order.
 pub fn deletions(plan: &[Planned]) -> Vec<String> {
     plan.iter()
-        .filter(|p| p.decision == Decision::Delete)
+        .filter(|p| matches!(p.decision, Decision::Delete { .. }))
         .map(|p| p.image.name.clone())
+        .collect()
+}
+
+/// The images a plan deprecates with their replacement, in plan order.
+pub fn deprecations(plan: &[Planned]) -> Vec<(String, Option<String>)> {
+    plan.iter()
+        .filter_map(|p| match &p.decision {
+            Decision::Deprecate { replacement, .. } => {
+                Some((p.image.name.clone(), replacement.clone()))
+            }
+            _ => None,
+        })
         .collect()
 }
 
@@ -287,7 +439,8 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use WorkloadManager::Pbs;
+    use crate::model::image::{Deprecation, DeprecationState, REVOKED};
+    use WorkloadManager::{Pbs, Slurm};
 
     fn image(name: &str, created: i64) -> Image {
         Image {
@@ -320,13 +473,69 @@ mod tests {
         Decision::Keep(reasons.to_vec())
     }
 
+    const DAY: i64 = 86_400;
+    const NOW: i64 = 1_800_000_000;
+
+    fn policy(keep: usize) -> Policy {
+        Policy {
+            keep,
+            grace_s: 14 * DAY,
+            now: NOW,
+        }
+    }
+
+    fn pins(slurm: &str, pbs: &str) -> Protections {
+        Protections {
+            pinned: [
+                (Slurm, format!("det-environments-slurm-ci-{slurm}")),
+                (Pbs, format!("det-environments-pbs-ci-{pbs}")),
+            ]
+            .into(),
+            pinned_on: BTreeMap::new(),
+        }
+    }
+
+    fn deprecate(keep: usize, verification: Verification, replacement: &str) -> Decision {
+        Decision::Deprecate {
+            why: Going::BeyondKeep { keep, verification },
+            replacement: Some(replacement.to_string()),
+        }
+    }
+
+    fn verified(mut image: Image, how: &str) -> Image {
+        image.labels.insert("verification".into(), how.into());
+        image
+    }
+
+    fn deprecated(mut image: Image, since: Option<i64>) -> Image {
+        image.deprecation = Some(Deprecation {
+            state: DeprecationState::Deprecated,
+            replacement: None,
+            since,
+        });
+        image
+    }
+
     #[test]
-    fn keeps_the_newest_n_of_each_workload_manager() {
-        let images = vec![slurm(1), pbs(1), slurm(3), slurm(2), pbs(2), pbs(3)];
-        let plan = plan(images, &Protections::default(), 2);
+    fn beyond_the_newest_n_of_each_workload_manager_images_are_deprecated_first() {
+        let images = vec![
+            slurm(1),
+            pbs(1),
+            slurm(3),
+            slurm(2),
+            pbs(2),
+            pbs(3),
+            slurm(9),
+        ];
+        let plan = plan(images, &pins("9", "3"), policy(2));
+        let unverified = Verification::Unverified;
         assert_eq!(
             decisions(&plan),
             vec![
+                (
+                    "det-environments-slurm-ci-9".into(),
+                    keep(&[Reason::PinnedInImagesConf])
+                ),
                 (
                     "det-environments-slurm-ci-3".into(),
                     keep(&[Reason::Newest(2)])
@@ -335,32 +544,156 @@ mod tests {
                     "det-environments-slurm-ci-2".into(),
                     keep(&[Reason::Newest(2)])
                 ),
-                ("det-environments-slurm-ci-1".into(), Decision::Delete),
+                (
+                    "det-environments-slurm-ci-1".into(),
+                    deprecate(2, unverified, "det-environments-slurm-ci-9")
+                ),
                 (
                     "det-environments-pbs-ci-3".into(),
-                    keep(&[Reason::Newest(2)])
+                    keep(&[Reason::PinnedInImagesConf])
                 ),
                 (
                     "det-environments-pbs-ci-2".into(),
                     keep(&[Reason::Newest(2)])
                 ),
-                ("det-environments-pbs-ci-1".into(), Decision::Delete),
+                (
+                    "det-environments-pbs-ci-1".into(),
+                    keep(&[Reason::Newest(2)])
+                ),
             ]
         );
+        assert!(deletions(&plan).is_empty());
         assert_eq!(
-            deletions(&plan),
-            ["det-environments-slurm-ci-1", "det-environments-pbs-ci-1"]
+            deprecations(&plan),
+            [(
+                "det-environments-slurm-ci-1".to_string(),
+                Some("det-environments-slurm-ci-9".to_string())
+            )]
         );
     }
 
     #[test]
-    fn fewer_images_than_n_deletes_nothing() {
-        let plan = plan(vec![slurm(1), slurm(2)], &Protections::default(), 6);
-        assert!(deletions(&plan).is_empty());
+    fn a_deprecated_image_is_deleted_once_its_grace_has_passed() {
+        let images = vec![
+            deprecated(slurm(1), Some(NOW - 60 * DAY)),
+            deprecated(slurm(2), Some(NOW - 3 * DAY)),
+            deprecated(slurm(3), None),
+            slurm(4),
+        ];
+        let plan = plan(images, &Protections::default(), policy(6));
+        assert_eq!(
+            decisions(&plan),
+            vec![
+                (
+                    "det-environments-slurm-ci-4".into(),
+                    keep(&[Reason::Newest(6)])
+                ),
+                (
+                    "det-environments-slurm-ci-3".into(),
+                    Decision::Deprecate {
+                        why: Going::UndatedDeprecation,
+                        replacement: None
+                    }
+                ),
+                (
+                    "det-environments-slurm-ci-2".into(),
+                    Decision::InGrace {
+                        until: NOW + 11 * DAY
+                    }
+                ),
+                (
+                    "det-environments-slurm-ci-1".into(),
+                    Decision::Delete {
+                        since: NOW - 60 * DAY
+                    }
+                ),
+            ]
+        );
+        assert_eq!(deletions(&plan), ["det-environments-slurm-ci-1"]);
+    }
+
+    #[test]
+    fn verified_images_keep_their_places_first_and_failed_ones_go_first() {
+        let images = vec![
+            verified(slurm(1), "verified"),
+            verified(slurm(2), "verified"),
+            slurm(3),
+            verified(slurm(4), "failed"),
+            slurm(5),
+        ];
+        let plan = plan(images, &pins("0", "0"), policy(3));
+        let replacement = "det-environments-slurm-ci-0";
+        assert_eq!(
+            decisions(&plan),
+            vec![
+                (
+                    "det-environments-slurm-ci-5".into(),
+                    keep(&[Reason::Newest(3)])
+                ),
+                (
+                    "det-environments-slurm-ci-4".into(),
+                    deprecate(3, Verification::Failed, replacement)
+                ),
+                (
+                    "det-environments-slurm-ci-3".into(),
+                    deprecate(3, Verification::Unverified, replacement)
+                ),
+                (
+                    "det-environments-slurm-ci-2".into(),
+                    keep(&[Reason::Newest(3)])
+                ),
+                (
+                    "det-environments-slurm-ci-1".into(),
+                    keep(&[Reason::Newest(3)])
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn with_no_verification_labels_the_newest_are_kept_as_before() {
+        let plan = plan(
+            (1..=8).map(slurm).collect(),
+            &Protections::default(),
+            policy(6),
+        );
+        let going: Vec<String> = deprecations(&plan).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            going,
+            ["det-environments-slurm-ci-2", "det-environments-slurm-ci-1"]
+        );
+    }
+
+    #[test]
+    fn a_revoked_image_takes_no_keep_place() {
+        let mut revoked = slurm(3);
+        revoked.labels.insert(REVOKED.into(), "true".into());
+        let plan = plan(
+            vec![slurm(1), slurm(2), revoked],
+            &pins("1", "1"),
+            policy(1),
+        );
+        assert_eq!(
+            decisions(&plan)[0],
+            (
+                "det-environments-slurm-ci-3".into(),
+                Decision::Deprecate {
+                    why: Going::Revoked,
+                    replacement: Some("det-environments-slurm-ci-1".into())
+                }
+            )
+        );
+        assert_eq!(plan[1].decision, keep(&[Reason::Newest(1)]));
+    }
+
+    #[test]
+    fn fewer_images_than_n_deprecates_nothing() {
+        let plan = plan(vec![slurm(1), slurm(2)], &Protections::default(), policy(6));
+        assert!(deprecations(&plan).is_empty() && deletions(&plan).is_empty());
         assert!(plan
             .iter()
             .all(|p| p.decision == keep(&[Reason::Newest(6)])));
-        assert!(super::plan(Vec::new(), &Protections::default(), 6).is_empty());
+        assert!(super::plan(Vec::new(), &Protections::default(), policy(6)).is_empty());
     }
 
     #[test]
@@ -373,14 +706,15 @@ mod tests {
             vec![c.clone(), a.clone(), b.clone()],
             vec![b.clone(), c.clone(), a.clone()],
         ] {
-            let plan = plan(images, &Protections::default(), 2);
-            assert_eq!(deletions(&plan), ["det-environments-slurm-ci-a"]);
+            let plan = plan(images, &Protections::default(), policy(2));
+            let going: Vec<String> = deprecations(&plan).into_iter().map(|(n, _)| n).collect();
+            assert_eq!(going, ["det-environments-slurm-ci-a"]);
             assert_eq!(plan[0].image.name, "det-environments-slurm-ci-c");
         }
     }
 
     #[test]
-    fn protected_images_are_kept_with_every_reason() {
+    fn protected_images_are_kept_with_every_reason_even_when_deprecated_long_ago() {
         let mut labelled = slurm(2);
         labelled
             .labels
@@ -391,15 +725,19 @@ mod tests {
         let mut failed = slurm(4);
         failed.status = ImageStatus::Failed;
         let protections = Protections {
-            pinned: ["det-environments-slurm-ci-1".to_string()].into(),
-            release_pins: [
+            pinned: [(Slurm, "det-environments-slurm-ci-1".to_string())].into(),
+            pinned_on: [
                 (
                     "release-0.1".to_string(),
                     ["det-environments-slurm-ci-1".to_string()].into(),
                 ),
                 (
-                    "origin/release-0.2".to_string(),
+                    "origin/slurm-images-2024-06-01".to_string(),
                     ["det-environments-slurm-ci-5".to_string()].into(),
+                ),
+                (
+                    "tag v0.29.0".to_string(),
+                    ["det-environments-slurm-ci-8".to_string()].into(),
                 ),
             ]
             .into(),
@@ -412,19 +750,27 @@ mod tests {
             slurm(5),
             slurm(6),
             slurm(7),
+            deprecated(slurm(8), Some(NOW - 400 * DAY)),
         ];
-        let plan = plan(images, &protections, 1);
+        let plan = plan(images, &protections, policy(1));
         assert_eq!(
             decisions(&plan),
             vec![
                 (
+                    "det-environments-slurm-ci-8".into(),
+                    keep(&[Reason::PinnedOn("tag v0.29.0".into())])
+                ),
+                (
                     "det-environments-slurm-ci-7".into(),
                     keep(&[Reason::Newest(1)])
                 ),
-                ("det-environments-slurm-ci-6".into(), Decision::Delete),
+                (
+                    "det-environments-slurm-ci-6".into(),
+                    deprecate(1, Verification::Unverified, "det-environments-slurm-ci-1")
+                ),
                 (
                     "det-environments-slurm-ci-5".into(),
-                    keep(&[Reason::PinnedOnBranch("origin/release-0.2".into())])
+                    keep(&[Reason::PinnedOn("origin/slurm-images-2024-06-01".into())])
                 ),
                 (
                     "det-environments-slurm-ci-4".into(),
@@ -442,7 +788,7 @@ mod tests {
                     "det-environments-slurm-ci-1".into(),
                     keep(&[
                         Reason::PinnedInImagesConf,
-                        Reason::PinnedOnBranch("release-0.1".into())
+                        Reason::PinnedOn("release-0.1".into())
                     ])
                 ),
             ]
@@ -450,23 +796,24 @@ mod tests {
     }
 
     #[test]
-    fn all_protected_deletes_nothing() {
+    fn all_protected_changes_nothing() {
         let mut images: Vec<Image> = (1..=4).map(slurm).collect();
         for image in &mut images {
             image.labels.insert("branch".into(), "main".into());
         }
-        let plan = plan(images, &Protections::default(), 1);
-        assert!(deletions(&plan).is_empty());
+        let plan = plan(images, &Protections::default(), policy(1));
+        assert!(deletions(&plan).is_empty() && deprecations(&plan).is_empty());
     }
 
     #[test]
     fn an_image_listed_twice_takes_one_keep_place() {
         let mut images: Vec<Image> = (1..=8).map(slurm).collect();
         images.extend((3..=8).map(slurm));
-        let plan = plan(images, &Protections::default(), 6);
+        let plan = plan(images, &Protections::default(), policy(6));
         assert_eq!(plan.len(), 8);
+        let going: Vec<String> = deprecations(&plan).into_iter().map(|(n, _)| n).collect();
         assert_eq!(
-            deletions(&plan),
+            going,
             ["det-environments-slurm-ci-2", "det-environments-slurm-ci-1"]
         );
     }
@@ -535,16 +882,17 @@ mod tests {
         let plan = plan(
             vec![slurm(1), slurm(2), pending],
             &Protections::default(),
-            1,
+            policy(1),
         );
-        assert_eq!(deletions(&plan), ["det-environments-slurm-ci-1"]);
+        let going: Vec<String> = deprecations(&plan).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(going, ["det-environments-slurm-ci-1"]);
     }
 
     #[test]
     fn reasons_read_as_the_user_says_them() {
         let shown: Vec<String> = [
             Reason::PinnedInImagesConf,
-            Reason::PinnedOnBranch("release-1.2".into()),
+            Reason::PinnedOn("release-1.2".into()),
             Reason::Labelled("release-1-2".into()),
             Reason::Status(ImageStatus::Pending),
             Reason::Newest(6),
@@ -560,6 +908,28 @@ mod tests {
                 "labelled branch=release-1-2",
                 "status PENDING",
                 "newest 6"
+            ]
+        );
+        let going: Vec<String> = [
+            Going::BeyondKeep {
+                keep: 6,
+                verification: Verification::Verified,
+            },
+            Going::BeyondKeep {
+                keep: 6,
+                verification: Verification::Failed,
+            },
+            Going::Revoked,
+        ]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+        assert_eq!(
+            going,
+            [
+                "verified, but older than the 6 kept",
+                "FAILED, not among the 6 kept",
+                "revoked by a rollback"
             ]
         );
     }

@@ -99,6 +99,19 @@ pub fn utc_date(seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// A time in seconds since the Unix epoch as RFC 3339 in UTC, `2024-05-30T12:39:28Z`: how the
+/// tool records a moment on an image (the deprecation's date).
+pub fn rfc3339_utc(seconds: i64) -> String {
+    let secs = seconds.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        utc_date(seconds),
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
 /// The inverse of `days_from_civil` (also Howard Hinnant's).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -212,6 +225,14 @@ mod tests {
             let date = utc_date(days * 86_400 + 43_200);
             let back = parse_rfc3339(&format!("{date}T12:00:00Z")).unwrap();
             assert_eq!(back, days * 86_400 + 43_200, "{date}");
+        }
+    }
+
+    #[test]
+    fn utc_timestamps_read_back() {
+        assert_eq!(rfc3339_utc(1_717_047_568), "2024-05-30T05:39:28Z");
+        for t in [0, 1_717_047_568, 951_782_399] {
+            assert_eq!(parse_rfc3339(&rfc3339_utc(t)), Some(t));
         }
     }
 

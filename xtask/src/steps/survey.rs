@@ -13,8 +13,8 @@ use crate::model::config::Config;
 use crate::model::image::Image;
 use crate::model::image::Verification;
 use crate::model::provenance;
-use crate::model::prune_plan::{self, Decision, Planned, Protections};
-use crate::model::time::format_age;
+use crate::model::prune_plan::{self, Decision, Planned, Policy, Protections};
+use crate::model::time::{format_age, utc_date};
 use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
@@ -35,22 +35,35 @@ pub fn after_build(
     match survey {
         Ok(survey) => {
             survey.print(&[wm]);
-            let doomed = survey.deletions(wm);
-            if doomed.is_empty() {
+            let (deprecated, deleted) = (survey.deprecations(wm), survey.deletions(wm));
+            if deprecated.is_empty() && deleted.is_empty() {
                 outln!("nothing to prune for {wm}");
-            } else if survey.branches_checked {
-                outln!(
-                    "`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
-                    doomed.len(),
-                    doomed.join(", ")
-                );
-            } else {
-                outln!(
-                    "in the repository's git checkout, `cargo xtask slurm-image prune` would delete {} old {wm} image(s): {}",
-                    doomed.len(),
-                    doomed.join(", ")
-                );
+                return;
             }
+            let mut would = Vec::new();
+            if !deprecated.is_empty() {
+                would.push(format!(
+                    "deprecate {} old {wm} image(s): {}",
+                    deprecated.len(),
+                    deprecated.join(", ")
+                ));
+            }
+            if !deleted.is_empty() {
+                would.push(format!(
+                    "delete {} deprecated {wm} image(s): {}",
+                    deleted.len(),
+                    deleted.join(", ")
+                ));
+            }
+            let place = if survey.branches_checked {
+                ""
+            } else {
+                "in the repository's git checkout, "
+            };
+            outln!(
+                "{place}`cargo xtask slurm-image prune` would {}",
+                would.join("; and ")
+            );
         }
         Err(err) => {
             errln!("warning: the image is built, but listing the images failed: {err:#}")
@@ -112,15 +125,29 @@ impl Survey {
     ) -> anyhow::Result<Survey> {
         // Without knowing the pinned images nothing can be planned safely.
         let conf = read_images_conf(host)?;
-        let release = git::release_pins(sh, &host.root, &config.prune.release_branches)
-            .context("reading images.conf on the release branches")?;
+        let release = git::release_pins(
+            sh,
+            &host.root,
+            &[
+                &config.prune.release_branches,
+                git::RELEASE_COMMAND_BRANCHES,
+            ],
+            &config.prune.release_tags,
+        )
+        .context("reading images.conf on the release branches and tags")?;
+        let now = now();
+        let policy = Policy {
+            keep,
+            grace_s: config.prune.grace_s()?,
+            now,
+        };
         let pinned: BTreeMap<WorkloadManager, String> = WorkloadManager::ALL
             .into_iter()
             .filter_map(|wm| conf.pinned(wm).map(|image| (wm, image.to_string())))
             .collect();
         let protections = Protections {
-            pinned: pinned.values().cloned().collect(),
-            release_pins: release.pins,
+            pinned: pinned.clone(),
+            pinned_on: release.pins,
         };
         let listed = list()?;
         let for_reuse = listed.clone();
@@ -152,7 +179,7 @@ impl Survey {
             &families,
             duplicates,
         ));
-        let plan = prune_plan::plan(images, &protections, keep);
+        let plan = prune_plan::plan(images, &protections, policy);
         Ok(Survey {
             project: config.gcp.project.clone(),
             plan,
@@ -162,7 +189,7 @@ impl Survey {
             pinned,
             reused: BTreeMap::new(),
             wide: false,
-            now: now(),
+            now,
         })
     }
 
@@ -183,7 +210,18 @@ impl Survey {
     pub fn deletions(&self, wm: WorkloadManager) -> Vec<String> {
         self.plan
             .iter()
-            .filter(|p| p.image.wm() == Some(wm) && p.decision == Decision::Delete)
+            .filter(|p| p.image.wm() == Some(wm) && matches!(p.decision, Decision::Delete { .. }))
+            .map(|p| p.image.name.clone())
+            .collect()
+    }
+
+    /// The images a prune deprecates for one workload manager.
+    pub fn deprecations(&self, wm: WorkloadManager) -> Vec<String> {
+        self.plan
+            .iter()
+            .filter(|p| {
+                p.image.wm() == Some(wm) && matches!(p.decision, Decision::Deprecate { .. })
+            })
             .map(|p| p.image.name.clone())
             .collect()
     }
@@ -280,30 +318,31 @@ impl Survey {
         let legend: &[&str] = if self.wide {
             &[
                 "legend: LAUNCHER from the image's `launcher` label, else its description (? when neither names one);",
+                "  STATUS: READY, REVOKED (a rollback took it back) or its deprecation, with the image that replaces it;",
                 "  VERIFIED: whether the image booted and passed the checks script (with its workload manager's version);",
                 "  SOURCE: the source image it was built from (`source ?`: no label, made before images recorded",
                 "  their inputs); LABELS: labels other than what went in (`-`: none other; `no labels`: none at",
-                "  all); [PRUNE]: what `prune` would do",
+                "  all); [PRUNE]: what `prune` would do (deprecate first, delete once deprecated for the grace);",
                 "  `<- a build now reuses it`: made from today's inputs",
             ]
         } else {
             &[
                 "legend: LAUNCHER from the image's label or description (? when neither names one);",
                 "  CHK: it booted and passed the checks (yes), failed them (FAIL) or was never verified (no);",
+                "  STATUS: READY, REVOKED (a rollback took it back), or DEPRECATED: on its way out;",
                 "  [PRUNE]: what `prune` would do: keep (pinned: in images.conf; on B: pinned on release",
-                "  branch B; newest N), DELETE, or delete? (prune deletes only in a git checkout);",
+                "  branch or tag B; newest N, verified first), DEPRECATE, DELETE (deprecated for the grace),",
+                "  delete from DATE, or deprecate?/delete? (prune changes images only in a git checkout);",
                 "  `*`: the image a build now reuses;",
                 "  `images --wide` adds the source image, family and labels",
             ]
         };
         if !self.plan.is_empty() {
-            let reuse_line = if self.wide { 5 } else { 4 };
             lines.extend(
                 legend
                     .iter()
-                    .enumerate()
-                    .filter(|(at, _)| marked || *at != reuse_line)
-                    .map(|(_, line)| line.to_string()),
+                    .filter(|line| marked || !line.contains("a build now reuses"))
+                    .map(|line| line.to_string()),
             );
         }
         lines
@@ -341,15 +380,32 @@ impl Survey {
             other.join(",")
         };
         let reused = self.reused.get(&wm) == Some(&image.name);
+        let deprecated_for = |since: i64| format_age(self.now - since);
         let (verdict, short_verdict) = match &planned.decision {
-            Decision::Delete if self.branches_checked => {
-                ("DELETE".to_string(), "DELETE".to_string())
-            }
-            // prune refuses to delete without the release branches: the mark says what it
-            // would do, and what it needs to do it.
-            Decision::Delete => (
+            Decision::Delete { since } if self.branches_checked => (
+                format!("DELETE: deprecated {} ago", deprecated_for(*since)),
+                "DELETE".to_string(),
+            ),
+            // prune refuses to change anything without the release branches and tags: the
+            // mark says what it would do, and what it needs to do it.
+            Decision::Delete { .. } => (
                 "would delete; prune needs a git checkout".to_string(),
                 "delete?".to_string(),
+            ),
+            Decision::Deprecate { why, replacement } if self.branches_checked => (
+                format!(
+                    "DEPRECATE: {why}; replacement {}",
+                    replacement.as_deref().unwrap_or("none")
+                ),
+                "DEPRECATE".to_string(),
+            ),
+            Decision::Deprecate { .. } => (
+                "would deprecate; prune needs a git checkout".to_string(),
+                "deprecate?".to_string(),
+            ),
+            Decision::InGrace { until } => (
+                format!("deprecated: a prune deletes it from {}", utc_date(*until)),
+                format!("delete from {}", utc_date(*until)),
             ),
             Decision::Keep(reasons) => (
                 format!(
@@ -392,9 +448,25 @@ impl Survey {
             true => age,
             false => age.split(' ').next().unwrap_or_default().to_string(),
         };
+        // GCE's own status says READY for a deprecated image: what matters is that it is on
+        // its way out, or revoked.
+        let mut status = match &image.deprecation {
+            _ if image.is_revoked() => "REVOKED".to_string(),
+            Some(deprecation) => deprecation.state.to_string(),
+            None => image.status.to_string(),
+        };
+        if let (true, Some(replacement)) = (
+            self.wide,
+            image
+                .deprecation
+                .as_ref()
+                .and_then(|d| d.replacement.as_ref()),
+        ) {
+            status = format!("{status} (replaced by {replacement})");
+        }
         Row {
             age,
-            status: image.status.to_string(),
+            status,
             launcher,
             verified,
             source,
@@ -427,7 +499,7 @@ fn short_reason(reason: &prune_plan::Reason) -> String {
     use prune_plan::Reason;
     match reason {
         Reason::PinnedInImagesConf => "pinned".to_string(),
-        Reason::PinnedOnBranch(branch) => format!("on {branch}"),
+        Reason::PinnedOn(place) => format!("on {place}"),
         other => other.to_string(),
     }
 }
@@ -467,7 +539,7 @@ mod tests {
         use prune_plan::Reason;
         assert_eq!(short_reason(&Reason::PinnedInImagesConf), "pinned");
         assert_eq!(
-            short_reason(&Reason::PinnedOnBranch("origin/release-0.1".into())),
+            short_reason(&Reason::PinnedOn("origin/release-0.1".into())),
             "on origin/release-0.1"
         );
         assert_eq!(short_reason(&Reason::Newest(6)), "newest 6");

@@ -491,9 +491,9 @@ impl Failed {
         Failed {
             report: failure(image, outcome),
             next: format!(
-                "to verify it again (and pin it if it passes): {}\nto pin it anyway: {}",
+                "to verify it again (and pin it if it passes): {}\nto pin it anyway: \
+                 cargo xtask slurm-image pin {image} --unverified",
                 verify_command(image, "--pin"),
-                verify_command(image, "--pin-unverified")
             ),
         }
     }

@@ -91,10 +91,11 @@ fn every_subcommand_ends_its_help_with_examples_then_environment_then_config() {
     let host = host();
     let reads_config = [
         "check", "build", "release", "launcher", "images", "prune", "orphans", "doctor", "verify",
+        "pin", "rollback",
     ];
     let reads_artifactory = ["build", "release", "launcher", "doctor"];
     let calls_gcloud = [
-        "build", "release", "images", "prune", "orphans", "doctor", "verify",
+        "build", "release", "images", "prune", "orphans", "doctor", "verify", "pin", "rollback",
     ];
     let commands = subcommands(&host);
     for cmd in ["release", "doctor"] {

@@ -88,6 +88,14 @@ impl Cloud {
             &[],
             "HPC pbs testing VM",
         );
+        // The old ones were deprecated by a prune two months ago: the next deletes them.
+        for (old, pin) in [
+            (OLD_A, SLURM_PINNED),
+            (OLD_B, SLURM_PINNED),
+            (OLD_PBS, PBS_PINNED),
+        ] {
+            api.set_deprecated(old, Some(now() - 60 * 86_400), Some(pin));
+        }
         // Not ours: never listed, never deleted, however old.
         api.add_image(
             "ubuntu-custom-1",
@@ -174,16 +182,17 @@ fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
     assert!(cloud.api.image_deletions().is_empty());
     assert!(
         out.contains("is not the root of a git repository (")
-            && out.contains("no release branches were checked"),
+            && out.contains("no release branches or tags were checked"),
         "{out}"
     );
     assert!(
         !out.contains("ubuntu-custom-1") && !out.contains("det-environments-slurm-1600000000"),
         "{out}"
     );
+    // The image's own row: a deprecated image's row names its replacement too.
     let line = |name: &str| {
         out.lines()
-            .find(|l| l.contains(name))
+            .find(|l| l.trim_start().starts_with(name))
             .unwrap_or_else(|| panic!("{name} missing\n{out}"))
             .to_string()
     };
@@ -212,7 +221,12 @@ fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {
     assert_eq!(out.matches(would).count(), 3, "{out}");
     assert!(!out.contains("[DELETE]"), "{out}");
     // Grouped by workload manager, newest first.
-    let at = |needle: &str| out.find(needle).unwrap();
+    // A row starts with its image; a deprecated one names its replacement further on.
+    let at = |needle: &str| {
+        out.find(&format!("\n  {needle} "))
+            .or_else(|| out.find(needle))
+            .unwrap()
+    };
     assert!(at("slurm images") < at("det-environments-slurm-ci-1717600000"));
     assert!(at("det-environments-slurm-ci-1717600000") < at(OLD_A));
     assert!(at(OLD_A) < at(SLURM_PINNED));
@@ -232,7 +246,7 @@ fn prune_plans_first_and_without_yes_or_terminal_deletes_nothing() {
         run.stdout
     );
     assert!(
-        run.stdout.contains("nothing deleted: run again with --yes"),
+        run.stdout.contains("nothing changed: run again with --yes"),
         "{}",
         run.stdout
     );
@@ -495,16 +509,19 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
     let hint = run
         .stdout
         .lines()
-        .find(|l| l.contains("`cargo xtask slurm-image prune` would delete"))
+        .find(|l| l.contains("`cargo xtask slurm-image prune` would"))
         .unwrap_or_else(|| panic!("no prune hint:\n{}", run.stdout));
-    // The new image is in the project now, and is one of the newest 2 kept.
-    for old in [OLD_A, OLD_B, "det-environments-slurm-ci-1717500000"] {
+    // The new image is in the project now and pinned: it takes none of the 2 places kept.
+    for old in [OLD_A, OLD_B] {
         assert!(hint.contains(old), "{hint}");
     }
     // The working tree now pins the new image, but the committed images.conf, which every
     // cluster boots until the change lands, still pins the old one: it is protected.
     assert!(!hint.contains(SLURM_PINNED), "{hint}");
-    assert!(hint.contains("3 old slurm image(s)"), "{hint}");
+    assert!(
+        hint.contains("would delete 2 deprecated slurm image(s)") && !hint.contains("deprecate "),
+        "{hint}"
+    );
     // The table says `on HEAD` for "pinned on HEAD" (its legend explains the short words).
     assert!(run.stdout.contains("[keep: on HEAD]"), "{}", run.stdout);
     assert!(
@@ -531,7 +548,7 @@ fn prune_outside_a_git_checkout_shows_the_plan_and_deletes_nothing() {
     };
     // The host copy is not a git repository: the release branches cannot be read.
     let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
-        "nothing deleted: the release branches could not be read",
+        "nothing changed: the release branches and tags could not be read",
         "run prune in the repository's git checkout",
     ]);
     assert!(
@@ -540,8 +557,11 @@ fn prune_outside_a_git_checkout_shows_the_plan_and_deletes_nothing() {
         run.stdout
     );
     assert!(
-        run.stderr.contains("no release branches were checked")
-            || run.stdout.contains("no release branches were checked")
+        run.stderr
+            .contains("no release branches or tags were checked")
+            || run
+                .stdout
+                .contains("no release branches or tags were checked")
     );
     cloud.assert_listed_once_and_deleted_nothing();
 }
@@ -647,6 +667,9 @@ fn an_image_whose_name_holds_403_is_not_taken_for_a_permission_problem() {
         &[],
         "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb",
     );
+    cloud
+        .api
+        .set_deprecated(in_use, Some(now() - 60 * 86_400), None);
     cloud.api.fail_delete_of(in_use);
     cloud.commit_host();
     let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[

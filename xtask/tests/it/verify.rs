@@ -233,7 +233,7 @@ fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_veri
         "its line in images.conf is unchanged",
         "the last lines of the VM's console:",
         &format!("to verify it again (and pin it if it passes): cargo xtask slurm-image verify {NEW_SLURM} --pin"),
-        &format!("to pin it anyway: cargo xtask slurm-image verify {NEW_SLURM} --pin-unverified"),
+        &format!("to pin it anyway: cargo xtask slurm-image pin {NEW_SLURM} --unverified"),
     ]);
     assert!(
         !run.stderr.contains("FAIL enroot-cache-cpu"),

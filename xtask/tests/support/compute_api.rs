@@ -56,6 +56,8 @@ struct State {
     console_reads: std::collections::BTreeMap<String, usize>,
     /// The most VMs that existed at one time.
     most_at_once: usize,
+    /// Each deprecate request: the image and its `DeprecationStatus` body.
+    deprecations: Vec<(String, Value)>,
 }
 
 /// How an inserted VM boots: its startup script runs with bash in a sandbox that plays the
@@ -149,6 +151,31 @@ impl ComputeApi {
             .unwrap()
             .images
             .push((PROJECT.to_string(), image));
+    }
+
+    /// Deprecates the images named `name` (every copy) as GCE shows a deprecated image:
+    /// `deprecated` with its state, the moment recorded (when given) and the replacement's URL.
+    pub fn set_deprecated(&self, name: &str, since: Option<i64>, replacement: Option<&str>) {
+        let endpoint = self.endpoint();
+        for (_, image) in &mut self.state.lock().unwrap().images {
+            if image["name"] == name {
+                let mut status = json!({"state": "DEPRECATED"});
+                if let Some(since) = since {
+                    status["deprecated"] = json!(rfc3339(since));
+                }
+                if let Some(replacement) = replacement {
+                    status["replacement"] = json!(format!(
+                        "{endpoint}projects/{PROJECT}/global/images/{replacement}"
+                    ));
+                }
+                image["deprecated"] = status;
+            }
+        }
+    }
+
+    /// Each deprecate request received, in order: the image and its `DeprecationStatus` body.
+    pub fn deprecations(&self) -> Vec<(String, Value)> {
+        self.state.lock().unwrap().deprecations.clone()
     }
 
     /// Moves the images named `name` (every copy) into `family`.
@@ -567,6 +594,9 @@ fn serve(stream: TcpStream, port: u16, state: &Arc<Mutex<State>>) {
             {
                 // Every operation the stand-in starts is already done.
                 (200, "application/json".to_string(), wait_for(port, &path))
+            } else if method == "POST" && path.ends_with("/deprecate") {
+                let (status, json) = deprecate(&mut state, port, &path, &body);
+                (status, "application/json".to_string(), json)
             } else if method == "POST" && path.ends_with("/setLabels") {
                 let (status, json) = set_labels(&mut state, port, &path, &body);
                 (status, "application/json".to_string(), json)
@@ -743,14 +773,21 @@ fn wait_for(port: u16, path: &str) -> String {
         }
         _ => ("", ""),
     };
-    let image = name.strip_prefix("op-labels-").unwrap_or(name);
+    let (image, kind) = match (
+        name.strip_prefix("op-labels-"),
+        name.strip_prefix("op-deprecate-"),
+    ) {
+        (Some(image), _) => (image, "setLabels"),
+        (_, Some(image)) => (image, "deprecate"),
+        _ => (name, "setLabels"),
+    };
     let base = format!("http://127.0.0.1:{port}");
     let mut op = operation(
         &base,
         &format!("/compute/v1/projects/{project}/global/images/{image}"),
         &format!("projects/{project}/global/operations/{name}"),
     );
-    op["operationType"] = json!("setLabels");
+    op["operationType"] = json!(kind);
     op.to_string()
 }
 
@@ -816,6 +853,76 @@ fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, Str
     );
     op["operationType"] = json!("setLabels");
     (200, op.to_string())
+}
+
+/// `POST .../global/images/NAME/deprecate` (what `gcloud compute images deprecate` sends),
+/// with a `DeprecationStatus` body: the image keeps it as its `deprecated` field, as GCE
+/// does; `ACTIVE` clears it. Each body is kept for the tests.
+fn deprecate(state: &mut State, port: u16, path: &str, body: &str) -> (u16, String) {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let ["compute", "v1", "projects", project, "global", "images", name, "deprecate"] =
+        segments.as_slice()
+    else {
+        return error(
+            404,
+            "notFound",
+            &format!("the stand-in does not serve POST {path}"),
+        );
+    };
+    let Ok(status) = serde_json::from_str::<Value>(body) else {
+        return error(400, "invalid", "the body is not JSON");
+    };
+    if !["ACTIVE", "DEPRECATED", "OBSOLETE", "DELETED"]
+        .contains(&status["state"].as_str().unwrap_or(""))
+    {
+        return error(400, "invalid", "Invalid value for field 'resource.state'");
+    }
+    let Some(image) = images_of(state, project, port)
+        .into_iter()
+        .find(|i| i["name"] == *name)
+    else {
+        return error(
+            404,
+            "notFound",
+            &format!("The resource 'projects/{project}/global/images/{name}' was not found"),
+        );
+    };
+    state.deprecations.push((name.to_string(), status.clone()));
+    let mut changed = image;
+    if status["state"] == "ACTIVE" {
+        changed.as_object_mut().unwrap().remove("deprecated");
+    } else {
+        changed["deprecated"] = status;
+    }
+    store_image(state, project, name, changed);
+    let base = format!("http://127.0.0.1:{port}");
+    let mut op = operation(
+        &base,
+        path.trim_end_matches("/deprecate"),
+        &format!("projects/{project}/global/operations/op-deprecate-{name}"),
+    );
+    op["operationType"] = json!("deprecate");
+    (200, op.to_string())
+}
+
+/// Replaces an image of a project, in memory or in the images folder.
+fn store_image(state: &mut State, project: &str, name: &str, image: Value) {
+    match (
+        state
+            .images
+            .iter_mut()
+            .find(|(p, i)| p == project && i["name"] == *name),
+        &state.images_dir,
+    ) {
+        (Some((_, stored)), _) => *stored = image,
+        (None, Some(dir)) => {
+            let file = dir.join(format!("{name}.json"));
+            let temp = dir.join(format!(".{name}.stored.tmp"));
+            std::fs::write(&temp, image.to_string()).unwrap();
+            std::fs::rename(&temp, &file).unwrap();
+        }
+        (None, None) => {}
+    }
 }
 
 /// The label fingerprint an image answers with; an image never labelled through the API has
