@@ -33,7 +33,7 @@ struct Xtask {
 #[derive(Subcommand)]
 enum Command {
     /// Bake, record and manage the GCE images the SLURM and PBS test clusters boot.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = term::exit::help_table())]
     SlurmImage(SlurmImage),
 }
 
@@ -41,7 +41,7 @@ fn main() {
     let xtask = parse();
     if let Err(err) = try_main(xtask) {
         errln!("error: {err:#}");
-        std::process::exit(term::exit_code(&err));
+        std::process::exit(term::exit::exit_code(&err));
     }
 }
 

@@ -18,6 +18,8 @@ use crate::steps::build_plan::{self, Asked, Mode};
 use crate::steps::consumers::TaskImages;
 use crate::steps::survey;
 use crate::steps::uncommitted::warn_uncommitted_inputs;
+use crate::steps::verify;
+use crate::term::exit::Failure;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -51,7 +53,7 @@ pub struct Build {
 impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let wm = WorkloadManager::from(self.wm);
-        let inputs = Inputs::read(host)?;
+        let inputs = Inputs::read(host).map_err(|err| Failure::Stopped.mark(err))?;
         // The image would cache task images the clusters do not use: worth saying, not
         // worth stopping a build someone asked for.
         TaskImages::read(host, &inputs.config).warn(host);
@@ -59,9 +61,15 @@ impl Build {
         if self.plan.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
             outln!("{}", gathered.shown.render());
-            return Ok(());
+            return match gathered.shown.unknown.len() {
+                0 => Ok(()),
+                n => Err(Failure::Stopped.error(format!(
+                    "a real build would stop: {n} thing(s) it could not find out, listed at the end of the plan"
+                ))),
+            };
         }
-        let _lock = build_lock::take(host, &[wm], "build")?;
+        let _lock =
+            build_lock::take(host, &[wm], "build").map_err(|err| Failure::Stopped.mark(err))?;
         let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::Run)?;
         let (plan, gcloud, gate) = gathered.for_run()?;
         let pinned = build_one(
@@ -72,7 +80,11 @@ impl Build {
             self.image.force,
             &gate,
             Output::Inherit,
-        )?;
+        )
+        .map_err(|err| match verify::failed(&err) {
+            Some(_) => Failure::Verification.mark(err),
+            None => err,
+        })?;
         if let Some(signal) = pinned.interrupted {
             // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(

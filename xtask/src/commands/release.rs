@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
@@ -28,6 +27,7 @@ use crate::steps::release::{
     with_launchers, Reuse,
 };
 use crate::steps::release_plan::{self, Asked, Ready};
+use crate::term::exit::Failure;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -76,11 +76,17 @@ impl Release {
             let gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
             self.note_sequential(&gathered.plan.wms);
             outln!("{}", gathered.plan.render());
-            return Ok(());
+            return match gathered.plan.stops.len() {
+                0 => Ok(()),
+                n => Err(Failure::Stopped.error(format!(
+                    "a real release would stop before any work: {n} stop(s), listed at the end of the plan"
+                ))),
+            };
         }
         // Everything that can refuse does so in the gathering, before a download, a VM or a
         // branch. Both build locks, whichever it builds: the commit takes images.conf whole.
-        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
+        let stopped = |err| Failure::Stopped.mark(err);
+        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release").map_err(stopped)?;
         let Ready {
             mut plan,
             target,
@@ -90,18 +96,20 @@ impl Release {
             decision,
             gate,
             sources,
-        } = release_plan::gather(sh, host, &self.asked(), Mode::Run)?.for_run()?;
+        } = release_plan::gather(sh, host, &self.asked(), Mode::Run)
+            .and_then(release_plan::Gathered::for_run)
+            .map_err(stopped)?;
         let wms = plan.wms.clone();
         self.note_sequential(&wms);
 
         errln!("{}", plan.introduce());
         if !approved(self.plan.yes, "Start the release?")? {
             if !is_interactive() {
-                bail!(
+                return Err(Failure::Stopped.error(format!(
                     "nothing done: a release runs {} for about an hour and commits; rerun with --yes to start it \
                      (no terminal to ask on)",
                     if wms.len() > 1 { "two packer VMs" } else { "one packer VM" }
-                );
+                )));
             }
             outln!("nothing done");
             return Ok(());

@@ -22,6 +22,7 @@ use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{self, Gate};
 use crate::steps::{build_lock, fingerprint};
+use crate::term::exit::Failure;
 use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
 /// The current image of the workload manager's source family. The build then names it
@@ -339,12 +340,14 @@ impl Plan {
                 );
                 Some(signal)
             }
-            Outcome::Failed(code) => bail!(
-                "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
-                code.map_or("by signal".to_string(), |c| c.to_string()),
-                self.wm,
-                host.show(&self.log_file)
-            ),
+            Outcome::Failed(code) => {
+                return Err(Failure::Build.error(format!(
+                    "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
+                    code.map_or("by signal".to_string(), |c| c.to_string()),
+                    self.wm,
+                    host.show(&self.log_file)
+                )))
+            }
             Outcome::Interrupted { signal, .. } => {
                 return Err(Interrupted::error(
                     signal,
@@ -357,11 +360,11 @@ impl Plan {
             }
         };
         if !self.manifest.exists() {
-            bail!(
+            return Err(Failure::Build.error(format!(
                 "packer succeeded but wrote no manifest at {}: the template's manifest post-processor must write \
                  `build/manifest.json` (`output = \"build/manifest.json\"`), as the old script read it",
                 host.show(&self.manifest)
-            );
+            )));
         }
         let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES)
             .with_context(|| format!("reading packer's manifest {}", host.show(&self.manifest)))?;

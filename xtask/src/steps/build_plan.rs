@@ -16,6 +16,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::verify::Gate;
+use crate::term::exit::Failure;
 
 /// Whether the plan is only shown or carried out.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,7 +71,8 @@ impl Unknowns {
     ) -> anyhow::Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(err) if self.mode == Mode::Run => Err(err),
+            // Every step settled here comes before the run's first side effect.
+            Err(err) if self.mode == Mode::Run => Err(Failure::Stopped.mark(err)),
             Err(err) => {
                 self.lines.push(format!("{what}: {err:#}"));
                 Ok(None)
@@ -97,7 +99,8 @@ pub fn gather<'a>(
     // copy into build/, `packer init`), so that a stop changes nothing.
     let playbooks = match mode {
         Mode::Run => {
-            check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
+            check_playbook_before_vm(sh, host, &inputs.template, &[wm])
+                .map_err(|err| Failure::Stopped.mark(err))?;
             None
         }
         Mode::DryRun if ansible::installed(sh) => unknown
@@ -124,6 +127,7 @@ pub fn gather<'a>(
                     unknown.lines.push(format!("launcher: {why}"));
                     planned
                 }
+                Decision::Refuse { why } => return Err(Failure::Stopped.error(why)),
                 decision => {
                     let package = launcher::carry_out(host, decision, mode == Mode::DryRun)?;
                     match mode {
@@ -140,7 +144,7 @@ pub fn gather<'a>(
             unknown.lines.push(format!("launcher: {why}"));
             (Launcher::Unknown { why }, false, None)
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(Failure::Stopped.mark(err)),
     };
     if let (Mode::Run, Some(version)) = (mode, version) {
         ensure_plugins(sh, host, &inputs.template, version)?;

@@ -20,7 +20,7 @@ use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, Inputs, Pinned, Plan};
 use crate::steps::survey::{now, Survey};
 use crate::steps::verify::{self, Gate};
-use crate::term::{signal_name, InterruptGuard, Interrupted};
+use crate::term::{exit, signal_name, InterruptGuard, Interrupted};
 
 /// The branch to commit on: for `--redo` the release branch checked out, else a new one of a
 /// name no branch has. Uncommitted changes are refused before, by
@@ -219,11 +219,17 @@ pub fn settle(
         }
     }
     let what = release::what_failed(&failed);
-    bail!(
+    // A failed build outranks a failed verification: the fix of packer's failure comes first.
+    let kind = if failed.iter().any(|(_, how)| *how == Failure::Build) {
+        exit::Failure::Build
+    } else {
+        exit::Failure::Verification
+    };
+    Err(kind.error(format!(
         "{what} (see above): nothing was committed; {recorded}; to finish the release on {}: {redo} ({})",
         target.name(),
         release::redo_does(&failed)
-    )
+    )))
 }
 
 /// The error of a build, without the `verify IMAGE --pin` steps a failed verification ends

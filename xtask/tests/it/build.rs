@@ -145,11 +145,15 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
     let conf = "# pinned images\r\npbs: det-environments-pbs-ci-1717016272\r\nslurm: det-environments-slurm-ci-1717047568";
     host.write("tools/slurm/terraform/images.conf", conf);
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "fail")]);
-    run.fails_with(&[
-        "packer build failed (exit 1)",
-        "images.conf is unchanged",
-        "target/slurm-image/slurm-packer.log",
-    ]);
+    // 4: a failed build, told apart from a refusal (3) and a failed verification (5).
+    run.exits_with(
+        4,
+        &[
+            "packer build failed (exit 1)",
+            "images.conf is unchanged",
+            "target/slurm-image/slurm-packer.log",
+        ],
+    );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), conf);
 }
 
@@ -157,10 +161,13 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
 fn a_build_without_a_manifest_changes_nothing() {
     let host = host_with_launcher();
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
-    run.fails_with(&[
-        "wrote no manifest",
-        "target/slurm-image/slurm/build/manifest.json",
-    ]);
+    run.exits_with(
+        4,
+        &[
+            "wrote no manifest",
+            "target/slurm-image/slurm/build/manifest.json",
+        ],
+    );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 

@@ -473,7 +473,7 @@ fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains("# a real release would stop here")
             && run.stdout.contains(
@@ -719,7 +719,7 @@ fn a_dry_run_lists_an_untracked_input_as_a_stop() {
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains(
             "# a real release would stop here, before any work:\n#   checkout: uncommitted changes: \
@@ -793,7 +793,7 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
         &server,
         &["--dry-run", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains(&format!("#   launcher: {stop}")),
         "{}",
@@ -805,6 +805,8 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
 /// What a refused release must leave as it was: no branch, the checkout where it stood, no
 /// packer build or plugin install, nothing asked of Compute but reads, and nothing announced.
 fn assert_refused_before_any_work(host: &HostCopy, head: &str, run: &Run) {
+    // 3: stopped before any work, the code a dry run listing the stop exits with too.
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert_eq!(branches(host), ["main"]);
     assert_eq!(git(host, &["symbolic-ref", "--short", "HEAD"]), "main");
     assert_eq!(git(host, &["rev-parse", "HEAD"]), head);
@@ -841,7 +843,7 @@ fn a_broken_playbook_is_a_stop_of_the_plan_and_the_release_refuses_before_its_br
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     let stops = dry
         .stdout
         .split_once("# a real release would stop here, before any work:\n")
@@ -881,7 +883,7 @@ fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         dry.stdout.contains(&format!(
             "# a real release would stop here, before any work:\n#   verification: {missing}"

@@ -228,7 +228,8 @@ fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_veri
     let host = host("5m");
     let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
     host.api().images_lack(&format!("srv/enroot/{sqsh}"));
-    let run = host.run(&["build", "--offline"]).fails_with(&[
+    // 5: a failed verification, told apart from a failed packer run (4).
+    let run = host.run(&["build", "--offline"]).exits_with(5, &[
         &format!("{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"),
         "its line in images.conf is unchanged",
         "the last lines of the VM's console:",

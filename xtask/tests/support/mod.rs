@@ -595,6 +595,26 @@ impl Run {
         self
     }
 
+    /// Asserts a failure with exit status `code` (the manual's table: 3 stopped before any
+    /// work, 4 a failed build, 5 a failed verification) and returns it; stderr must contain
+    /// every part of `wanted`.
+    pub fn exits_with(self, code: i32, wanted: &[&str]) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "xtask should have exited with {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self.fails_with(wanted)
+    }
+
+    /// Asserts the end of a dry run that lists what would stop the real run: exit status 3,
+    /// as the real run's refusal, and the error saying so.
+    pub fn stops(self) -> Run {
+        self.exits_with(3, &["would stop"])
+    }
+
     /// Asserts a failure and returns it; its error line must contain every part of `wanted`.
     pub fn fails_with(self, wanted: &[&str]) -> Run {
         assert_ne!(
