@@ -3,7 +3,7 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
@@ -31,6 +31,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --launcher ~/hpe-hpc-launcher_3.3.1-2_amd64.deb", "with this launcher package"),
         ("build --offline", "with the launcher package in build/, without Artifactory"),
         ("build --dry-run", "show the variables and the packer command only"),
+        ("build --on-error=abort", "keep packer's VM when the build fails, to look into it"),
     ],
     environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
@@ -48,6 +49,8 @@ pub struct Build {
     pub plan: PlanFlags,
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub packer: PackerFlags,
 }
 
 impl Build {
@@ -112,6 +115,7 @@ impl Build {
             force: self.image.force,
             no_verify: self.image.no_verify,
             debug: self.debug,
+            on_error: self.packer.on_error(),
         }
     }
 }

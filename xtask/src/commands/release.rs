@@ -6,7 +6,7 @@ use std::path::Path;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
@@ -64,6 +64,8 @@ pub struct Release {
     pub plan: PlanFlags,
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub packer: PackerFlags,
     /// Finish a release that stopped part-way, on its branch: build only these workload
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
@@ -118,7 +120,7 @@ impl Release {
         let package = launcher::carry_out(host, decision, false)?;
         plan.launcher = Launcher::Known(package.clone());
         ensure_plugins(sh, host, &inputs.template, packer)?;
-        let plans = prepare_builds(host, &inputs, &sources, &package)?;
+        let plans = prepare_builds(host, &inputs, &sources, &package, self.packer.on_error())?;
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.
@@ -242,6 +244,7 @@ impl Release {
             sequential: self.sequential,
             force: self.image.force,
             no_verify: self.image.no_verify,
+            on_error: self.packer.on_error(),
         }
     }
 
@@ -255,6 +258,7 @@ impl Release {
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
+        .chain(self.packer.carried())
         .collect()
     }
 

@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::edges::gcloud::{Gcloud, Image};
-use crate::edges::packer::{self, Outcome, Output};
+use crate::edges::packer::{self, OnError, Outcome, Output};
 use crate::host::{
     open_lock_file, read_bounded, remove_if_there, write_atomically, write_state_file, HostTree,
 };
@@ -154,6 +154,8 @@ pub struct Plan {
     /// `image_labels`); otherwise the tool adds them once packer has built it.
     pub labelled_by_template: bool,
     pub debug: bool,
+    /// What packer does with its VM when the build fails; `None` leaves it to packer.
+    pub on_error: Option<OnError>,
     /// Where the template names its images, for a pin that is refused.
     pub image_name_at: Option<String>,
 }
@@ -214,8 +216,14 @@ impl Plan {
             provenance,
             labels,
             debug,
+            on_error: None,
             image_name_at: inputs.template.image_name.clone(),
         })
+    }
+
+    /// The plan with packer told what to do with its VM when the build fails (`--on-error`).
+    pub fn with_on_error(self, on_error: Option<OnError>) -> Plan {
+        Plan { on_error, ..self }
     }
 
     /// Whether an image made from the same inputs exists, and if not, why a build is needed:
@@ -283,7 +291,13 @@ impl Plan {
     }
 
     fn command<'a>(&self, sh: &'a Shell) -> xshell::Cmd<'a> {
-        packer::build(sh, &self.var_file, &self.log_file, self.debug)
+        packer::build(
+            sh,
+            &self.var_file,
+            &self.log_file,
+            self.debug,
+            self.on_error,
+        )
     }
 
     /// The command as it runs, environment included.
@@ -342,10 +356,11 @@ impl Plan {
             }
             Outcome::Failed(code) => {
                 return Err(Failure::Build.error(format!(
-                    "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
+                    "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}{}",
                     code.map_or("by signal".to_string(), |c| c.to_string()),
                     self.wm,
-                    host.show(&self.log_file)
+                    host.show(&self.log_file),
+                    self.kept_vm()
                 )))
             }
             Outcome::Interrupted { signal, .. } => {
@@ -378,6 +393,23 @@ impl Plan {
             source_used: packer::source_image_used(&log),
             interrupted,
         })
+    }
+
+    /// What a failed build says of its VM when packer was told to keep it: its name, when
+    /// packer's log names it, and how to find and delete it.
+    fn kept_vm(&self) -> String {
+        if self.on_error != Some(OnError::Abort) {
+            return String::new();
+        }
+        let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        let which = match packer::vm_kept(&log) {
+            Some(name) => format!("its VM {name}"),
+            None => "its VM (packer's log does not name it)".to_string(),
+        };
+        format!(
+            "; packer kept {which} for debugging (--on-error=abort): it runs, and costs, until deleted; \
+             `cargo xtask slurm-image orphans` finds it and `orphans --delete` deletes it"
+        )
     }
 
     /// The labels the new image should carry, given the source image packer says it used,

@@ -6,7 +6,7 @@ use xshell::Shell;
 
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
-use crate::edges::packer;
+use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
@@ -35,6 +35,7 @@ pub struct Asked {
     pub force: bool,
     pub no_verify: bool,
     pub debug: bool,
+    pub on_error: Option<OnError>,
 }
 
 /// The plan, and what the run needs to carry it out.
@@ -278,7 +279,8 @@ pub fn decide(
         gate,
     } = choices;
     let origin = source_origin(&inputs.config, wm);
-    let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?;
+    let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?
+        .with_on_error(asked.on_error);
     let verification = gate.as_ref().map(|gate| {
         gate.preview(
             &inputs.config.gcp.project,

@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
-use crate::edges::packer::Output;
+use crate::edges::packer::{OnError, Output};
 use crate::host::{write_state_file, HostTree};
 use crate::model::config::Config;
 use crate::model::launcher_choice::Launcher;
@@ -89,11 +89,15 @@ pub fn prepare_builds(
     inputs: &Inputs,
     sources: &[(WorkloadManager, String)],
     package: &LauncherPackage,
+    on_error: Option<OnError>,
 ) -> anyhow::Result<Vec<Plan>> {
     let launcher = Launcher::Known(package.clone());
     sources
         .iter()
-        .map(|(wm, source)| Plan::new(host, inputs, *wm, &launcher, Some(source), false))
+        .map(|(wm, source)| {
+            Plan::new(host, inputs, *wm, &launcher, Some(source), false)
+                .map(|plan| plan.with_on_error(on_error))
+        })
         .collect()
 }
 

@@ -646,7 +646,7 @@ impl Run {
 /// variables file's `image_labels` map, READY, creationTimestamp, the description naming the
 /// launcher) into `compute-images/<name>.json`. `validate` keeps each variables file it checks as
 /// `validated-<wm>.pkrvars.hcl`, and a build's environment goes to `packer-env.log`. `FAKE_PACKER`
-/// picks a behaviour: `fail`, `no-manifest`, `rendezvous` (each build waits until both workload
+/// picks a behaviour: `fail` (with `-on-error=abort`, naming the VM it kept in its log), `no-manifest`, `rendezvous` (each build waits until both workload
 /// managers' builds have started, and fails if the other never does), `slow` (waits to be
 /// interrupted, then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1, or until the file
 /// `FAKE_PACKER_CLEANUP_UNTIL` names exists), `undefined` (validate warns of an undefined
