@@ -7,8 +7,10 @@ use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
+use crate::edges::gcloud::Image;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
+use crate::model::config::Config;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Purpose;
 use crate::model::WorkloadManager;
@@ -16,7 +18,7 @@ use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
 use crate::steps::build_plan::{self, Asked, Mode};
 use crate::steps::consumers::TaskImages;
-use crate::steps::survey;
+use crate::steps::survey::Survey;
 use crate::steps::uncommitted::warn_uncommitted_inputs;
 use crate::steps::verify;
 use crate::term::exit::Failure;
@@ -34,7 +36,7 @@ use crate::term::{signal_name, Interrupted};
         ("build --on-error=abort", "keep packer's VM when the build fails, to look into it"),
     ],
     environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
-    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune hint after the build)", "[verify]"],
 }.render())]
 pub struct Build {
     /// The workload manager the image is for.
@@ -89,7 +91,6 @@ impl Build {
             None => err,
         })?;
         if let Some(signal) = pinned.interrupted {
-            // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(
                 signal,
                 format!(
@@ -100,8 +101,10 @@ impl Build {
                 ),
             ));
         }
-        survey::after_build(sh, host, &inputs.config, wm, pinned.images);
+        // The pin said its line; what is left is the next steps. The table of images is
+        // `images`'s to show, when asked.
         next_steps(host, wm, &pinned.change);
+        prune_hint(sh, host, &inputs.config, wm, pinned.images);
         Ok(())
     }
 }
@@ -117,6 +120,41 @@ impl Build {
             debug: self.debug,
             on_error: self.packer.on_error(),
         }
+    }
+}
+
+/// What `prune` would delete now, in one line; a failure only warns: the image is pinned.
+/// `listed` is the project's images when this run has just listed them; else they are listed.
+fn prune_hint(
+    sh: &Shell,
+    host: &HostTree,
+    config: &Config,
+    wm: WorkloadManager,
+    listed: Option<Vec<Image>>,
+) {
+    let survey = match listed {
+        Some(listed) => Survey::of(sh, host, config, config.prune.keep, listed),
+        None => Survey::take(sh, host, config, config.prune.keep),
+    };
+    let survey = match survey {
+        Ok(survey) => survey,
+        Err(err) => {
+            errln!("warning: the image is pinned, but listing the images for the prune hint failed: {err:#}");
+            return;
+        }
+    };
+    let doomed = survey.deletions(wm);
+    let place = if survey.branches_checked {
+        ""
+    } else {
+        "in the repository's git checkout, "
+    };
+    if !doomed.is_empty() {
+        outln!(
+            "then: {place}`cargo xtask slurm-image prune` would delete {} old {wm} image(s): {} (`images` lists them all)",
+            doomed.len(),
+            doomed.join(", ")
+        );
     }
 }
 

@@ -91,9 +91,7 @@ impl Verify {
             Some(described.labels.clone()),
             Output::Inherit,
         )?;
-        for line in outcome.report.lines() {
-            outln!("{line}");
-        }
+        // Each check was said as it arrived: the end says only the outcome.
         if !outcome.report.passed() {
             return Err(Failure::Verification.mark(Failed::new(&image, &outcome).into()));
         }

@@ -429,7 +429,8 @@ impl Output<'_> {
     fn attach(&self, command: &mut Command) {
         let through_the_tool = match self {
             Output::Prefixed(_) => true,
-            Output::Inherit => !std::io::stdout().is_terminal(),
+            // Lines that carry the time pass through the tool, which puts it there.
+            Output::Inherit => !std::io::stdout().is_terminal() || output::stamps_lines(),
         };
         if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());

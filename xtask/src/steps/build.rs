@@ -17,6 +17,7 @@ use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Listed, Provenance, Verdict};
 use crate::model::template::Template;
+use crate::model::time::format_duration;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
@@ -332,6 +333,7 @@ impl Plan {
 
         let _dir = sh.push_dir(&self.staging);
         let shown = self.command_line(sh, host);
+        let started = std::time::Instant::now();
         let outcome = packer::run_to_end(
             self.command(sh),
             &shown,
@@ -340,6 +342,10 @@ impl Plan {
             |pid| build_lock::note_packer(host, self.wm, pid),
             output,
         )?;
+        output.say(&format!(
+            "packer: {}",
+            format_duration(started.elapsed().as_secs())
+        ));
         let interrupted = match outcome {
             Outcome::Succeeded => None,
             // Packer finished before the signal could stop it: the image exists, so it is
@@ -505,7 +511,7 @@ pub fn build_one(
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
     // One listing of the whole project (the caller holds the build lock, and images.conf was
     // just read again) decides reuse, gives the labels of the images it names, and, when
-    // nothing is built or booted, is the survey shown after the pin.
+    // nothing is built or booted, is what the prune hint after the pin counts.
     let images = match &plan.fingerprint {
         Some(_) => Some(
             gcloud
@@ -537,7 +543,7 @@ pub fn build_one(
             reused: true,
             interrupted: None,
             inside: checked.inside,
-            // A verification relabelled the image and took minutes: the survey lists afresh.
+            // A verification relabelled the image and took minutes: the hint lists afresh.
             images: images.filter(|_| !checked.booted),
         });
     }
@@ -581,7 +587,7 @@ pub fn build_one(
         reused: false,
         interrupted: built.interrupted,
         inside: checked.inside,
-        // Listed before packer ran, which may take an hour: the survey lists afresh.
+        // Listed before packer ran, which may take an hour: the hint lists afresh.
         images: None,
     })
 }
@@ -627,7 +633,7 @@ pub struct Pinned {
     /// materials: `slurm 23.11.4 -> 23.11.6`.
     pub inside: Option<String>,
     /// The project's images as they stand after the pin, when the listing that decided reuse
-    /// still shows them (nothing was built), so that the survey need not list them again.
+    /// still shows them (nothing was built), so that the prune hint need not list them again.
     pub images: Option<Vec<Image>>,
 }
 

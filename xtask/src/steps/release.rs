@@ -384,12 +384,11 @@ pub fn show_log_tail(host: &HostTree, plan: &Plan) {
     }
 }
 
-/// The prune plan as `images` computes it, now that the new images are pinned; nothing is
-/// deleted.
+/// What prune would delete, as `images` computes it, now that the new images are pinned, in
+/// one line: the table of images is `images`'s to show. Nothing is deleted.
 pub fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
     match Survey::take(sh, host, config, config.prune.keep) {
         Ok(survey) => {
-            survey.print(&WorkloadManager::ALL);
             let doomed = prune_plan::deletions(&survey.plan);
             if doomed.is_empty() {
                 outln!("prune would delete nothing now");

@@ -17,6 +17,7 @@ mod drop_in;
 mod gcloud;
 mod launcher;
 mod launcher_choice;
+mod logs;
 mod newcomer;
 mod output;
 mod packer_real;

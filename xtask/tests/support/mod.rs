@@ -309,7 +309,11 @@ impl HostCopy {
             .env(
                 "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
                 self.api.endpoint(),
-            );
+            )
+            // Their stdout is a pipe, where lines would carry the time: the tests of the
+            // timestamps ask for them (`SLURM_IMAGE_TIMESTAMPS=auto`), the others read lines
+            // as a terminal shows them.
+            .env("SLURM_IMAGE_TIMESTAMPS", "never");
         for var in [
             "SLURM_IMAGE_ARTIFACTORY_URL",
             "ARTIFACTORY_TOKEN",
