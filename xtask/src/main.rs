@@ -28,21 +28,61 @@ use crate::host::HostTree;
 struct Xtask {
     #[command(subcommand)]
     command: Command,
+    /// Put the time (UTC) before every line: `auto` (the default) does when stdout is not a
+    /// terminal (a CI job's log, `| tee build.log`); `--timestamps` alone is `always`. Without
+    /// the flag, SLURM_IMAGE_TIMESTAMPS=auto|always|never decides.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        default_missing_value = "always"
+    )]
+    timestamps: Option<Timestamps>,
+}
+
+/// When lines carry the time.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Timestamps {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// Bake, record and manage the GCE images the SLURM and PBS test clusters boot.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = term::exit::help_table())]
     SlurmImage(SlurmImage),
 }
 
 fn main() {
     let xtask = parse();
+    output::stamp_lines(
+        match xtask.timestamps.or_else(timestamps_from_environment) {
+            Some(Timestamps::Always) => true,
+            Some(Timestamps::Never) => false,
+            Some(Timestamps::Auto) | None => !std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        },
+    );
     if let Err(err) = try_main(xtask) {
         errln!("error: {err:#}");
-        std::process::exit(term::exit_code(&err));
+        std::process::exit(term::exit::exit_code(&err));
     }
+}
+
+/// SLURM_IMAGE_TIMESTAMPS, read as the flag is (clap's `env` feature would cost every user a
+/// longer first build for this one variable). A value it does not know is `auto`, said once.
+fn timestamps_from_environment() -> Option<Timestamps> {
+    let value = std::env::var("SLURM_IMAGE_TIMESTAMPS").ok()?;
+    let known = <Timestamps as clap::ValueEnum>::from_str(&value, true).ok();
+    if known.is_none() {
+        errln!(
+            "warning: SLURM_IMAGE_TIMESTAMPS={value:?} is not auto, always or never: auto it is"
+        );
+    }
+    known
 }
 
 /// The command line, or the end of the tool with clap's help, version or usage error. They are

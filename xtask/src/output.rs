@@ -13,6 +13,10 @@
 //! download: [`term::work_must_finish`]), the rest of stdout is dropped and the work goes on to
 //! its end, as under `nohup`. Any other failed write (stderr gone) is ignored: what the tool
 //! says is lost, what it does is not.
+//!
+//! In a log read later (stdout not a terminal, or `--timestamps`), every line on either stream
+//! starts with the time in UTC, packer's relayed lines included: a line is stamped when its
+//! first byte is written, so a line written in pieces gets one stamp.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -87,6 +91,48 @@ fn on_failure(stream: Stream, error: io::ErrorKind, work_must_finish: bool) -> F
 /// Set once stdout was found closed while work had to go on: nothing more is written to it.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// Whether every line starts with the time.
+static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
+
+/// For stdout and stderr: whether the next byte written to it starts a line. Read and written
+/// only under the stream's lock.
+static AT_LINE_START: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
+
+/// Starts (or stops) putting the time before every line, for a log read later.
+pub fn stamp_lines(on: bool) {
+    TIMESTAMPS.store(on, Ordering::SeqCst);
+}
+
+/// Whether lines carry the time: a child's output must then come through the tool.
+pub fn stamps_lines() -> bool {
+    TIMESTAMPS.load(Ordering::SeqCst)
+}
+
+/// A stream's writer that puts `stamp` before each line's first byte.
+struct Stamped<'a, W: Write> {
+    to: W,
+    stamp: Option<&'a [u8]>,
+    at_line_start: &'a AtomicBool,
+}
+
+impl<W: Write> Write for Stamped<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        for piece in buf.split_inclusive(|&b| b == b'\n') {
+            if let (Some(stamp), true) = (self.stamp, self.at_line_start.load(Ordering::SeqCst)) {
+                self.to.write_all(stamp)?;
+            }
+            self.to.write_all(piece)?;
+            self.at_line_start
+                .store(piece.ends_with(b"\n"), Ordering::SeqCst);
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.to.flush()
+    }
+}
+
 /// Writes `text` to `stream`. The macros call this.
 pub fn write(stream: Stream, text: fmt::Arguments<'_>) {
     emit(stream, |to| to.write_fmt(text));
@@ -107,11 +153,24 @@ pub fn write_bytes(stream: Stream, bytes: &[u8]) {
 }
 
 fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
+    let stamp = stamps_lines().then(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        format!("{} ", crate::model::time::utc_timestamp(now))
+    });
+    let stamped = |to: &mut dyn Write, at_line_start: &AtomicBool| {
+        put(&mut Stamped {
+            to,
+            stamp: stamp.as_deref().map(str::as_bytes),
+            at_line_start,
+        })
+    };
     // The stream's lock is let go before the tool may end: ending flushes stdout.
     let result = match stream {
         Stream::Stdout if STDOUT_CLOSED.load(Ordering::SeqCst) => return,
-        Stream::Stdout => put(&mut io::stdout().lock()),
-        Stream::Stderr => put(&mut io::stderr().lock()),
+        Stream::Stdout => stamped(&mut io::stdout().lock(), &AT_LINE_START[0]),
+        Stream::Stderr => stamped(&mut io::stderr().lock(), &AT_LINE_START[1]),
     };
     let Err(error) = result else { return };
     match on_failure(stream, error.kind(), term::work_must_finish()) {
@@ -125,6 +184,25 @@ fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
 mod tests {
     use super::*;
     use io::ErrorKind::{BrokenPipe, Interrupted, StorageFull};
+
+    #[test]
+    fn a_stamp_starts_each_line_once_however_it_is_written() {
+        let at_line_start = AtomicBool::new(true);
+        let mut written = Vec::new();
+        let mut to = Stamped {
+            to: &mut written,
+            stamp: Some(b"T "),
+            at_line_start: &at_line_start,
+        };
+        to.write_all(b"one").unwrap();
+        to.write_all(b" line\ntwo\n\nthree").unwrap();
+        to.write_all(b" ends\n").unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            "T one line\nT two\nT \nT three ends\n"
+        );
+        assert!(at_line_start.load(Ordering::SeqCst));
+    }
 
     #[test]
     fn a_closed_stdout_ends_the_tool_unless_work_must_finish() {

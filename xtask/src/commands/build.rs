@@ -3,12 +3,14 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
 use crate::edges::packer::Output;
 use crate::host::HostTree;
+use crate::model::config::Config;
+use crate::model::image::Image;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Purpose;
 use crate::model::WorkloadManager;
@@ -16,8 +18,10 @@ use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
 use crate::steps::build_plan::{self, Asked, Mode};
 use crate::steps::consumers::TaskImages;
-use crate::steps::survey;
+use crate::steps::survey::Survey;
 use crate::steps::uncommitted::warn_uncommitted_inputs;
+use crate::steps::verify;
+use crate::term::exit::Failure;
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -29,9 +33,10 @@ use crate::term::{signal_name, Interrupted};
         ("build --launcher ~/hpe-hpc-launcher_3.3.1-2_amd64.deb", "with this launcher package"),
         ("build --offline", "with the launcher package in build/, without Artifactory"),
         ("build --dry-run", "show the variables and the packer command only"),
+        ("build --on-error=abort", "keep packer's VM when the build fails, to look into it"),
     ],
     environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
-    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the list of images after the build)", "[verify]"],
+    config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune hint after the build)", "[verify]"],
 }.render())]
 pub struct Build {
     /// The workload manager the image is for.
@@ -46,12 +51,14 @@ pub struct Build {
     pub plan: PlanFlags,
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub packer: PackerFlags,
 }
 
 impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let wm = WorkloadManager::from(self.wm);
-        let inputs = Inputs::read(host)?;
+        let inputs = Inputs::read(host).map_err(|err| Failure::Stopped.mark(err))?;
         // The image would cache task images the clusters do not use: worth saying, not
         // worth stopping a build someone asked for.
         TaskImages::read(host, &inputs.config).warn(host);
@@ -59,9 +66,15 @@ impl Build {
         if self.plan.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
             outln!("{}", gathered.shown.render());
-            return Ok(());
+            return match gathered.shown.unknown.len() {
+                0 => Ok(()),
+                n => Err(Failure::Stopped.error(format!(
+                    "a real build would stop: {n} thing(s) it could not find out, listed at the end of the plan"
+                ))),
+            };
         }
-        let _lock = build_lock::take(host, &[wm], "build")?;
+        let _lock =
+            build_lock::take(host, &[wm], "build").map_err(|err| Failure::Stopped.mark(err))?;
         let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::Run)?;
         let (plan, gcloud, gate) = gathered.for_run()?;
         let pinned = build_one(
@@ -72,9 +85,12 @@ impl Build {
             self.image.force,
             &gate,
             Output::Inherit,
-        )?;
+        )
+        .map_err(|err| match verify::failed(&err) {
+            Some(_) => Failure::Verification.mark(err),
+            None => err,
+        })?;
         if let Some(signal) = pinned.interrupted {
-            // Stopping was asked for: the listing of images is left out.
             return Err(Interrupted::error(
                 signal,
                 format!(
@@ -85,8 +101,10 @@ impl Build {
                 ),
             ));
         }
-        survey::after_build(sh, host, &inputs.config, wm, pinned.images);
+        // The pin said its line; what is left is the next steps. The table of images is
+        // `images`'s to show, when asked.
         next_steps(host, wm, &pinned.change);
+        prune_hint(sh, host, &inputs.config, wm, pinned.images);
         Ok(())
     }
 }
@@ -100,8 +118,59 @@ impl Build {
             force: self.image.force,
             no_verify: self.image.no_verify,
             debug: self.debug,
+            on_error: self.packer.on_error(),
         }
     }
+}
+
+/// What `prune` would delete now, in one line; a failure only warns: the image is pinned.
+/// `listed` is the project's images when this run has just listed them; else they are listed.
+fn prune_hint(
+    sh: &Shell,
+    host: &HostTree,
+    config: &Config,
+    wm: WorkloadManager,
+    listed: Option<Vec<Image>>,
+) {
+    let survey = match listed {
+        Some(listed) => Survey::of(sh, host, config, config.prune.keep, listed),
+        None => Survey::take(sh, host, config, config.prune.keep),
+    };
+    let survey = match survey {
+        Ok(survey) => survey,
+        Err(err) => {
+            errln!("warning: the image is pinned, but listing the images for the prune hint failed: {err:#}");
+            return;
+        }
+    };
+    let (deprecated, deleted) = (survey.deprecations(wm), survey.deletions(wm));
+    let mut would = Vec::new();
+    if !deprecated.is_empty() {
+        would.push(format!(
+            "deprecate {} old {wm} image(s): {}",
+            deprecated.len(),
+            deprecated.join(", ")
+        ));
+    }
+    if !deleted.is_empty() {
+        would.push(format!(
+            "delete {} deprecated {wm} image(s): {}",
+            deleted.len(),
+            deleted.join(", ")
+        ));
+    }
+    if would.is_empty() {
+        return;
+    }
+    let place = if survey.branches_checked {
+        ""
+    } else {
+        "in the repository's git checkout, "
+    };
+    outln!(
+        "then: {place}`cargo xtask slurm-image prune` would {} (`images` lists them all)",
+        would.join("; and ")
+    );
 }
 
 /// The last lines of a build: what a person does next.

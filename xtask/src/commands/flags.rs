@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use crate::edges::packer::OnError;
 use crate::model::launcher_choice::{Purpose, Wanted};
 
 /// Which launcher package goes into the images.
@@ -57,6 +58,41 @@ pub struct ImageFlags {
     pub no_verify: bool,
 }
 
+/// What packer does when a build fails.
+#[derive(Args)]
+pub struct PackerFlags {
+    /// What packer does with its VM when the build fails: `cleanup` deletes it (packer's
+    /// default), `abort` keeps it for debugging; the tool then names it, and `orphans` finds
+    /// it (it costs until `orphans --delete` deletes it).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub on_error: Option<OnErrorArg>,
+}
+
+/// `--on-error` as the command line names it: parsing and its help are the command line's
+/// concern, so the edge's [`OnError`] knows nothing of clap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnErrorArg {
+    Cleanup,
+    Abort,
+}
+
+impl PackerFlags {
+    pub fn on_error(&self) -> Option<OnError> {
+        self.on_error.map(|arg| match arg {
+            OnErrorArg::Cleanup => OnError::Cleanup,
+            OnErrorArg::Abort => OnError::Abort,
+        })
+    }
+
+    /// The flag as a `--redo` of a release repeats it.
+    pub fn carried(&self) -> Option<&'static str> {
+        self.on_error.map(|arg| match arg {
+            OnErrorArg::Cleanup => "--on-error=cleanup",
+            OnErrorArg::Abort => "--on-error=abort",
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use clap::Subcommand;
@@ -87,6 +123,7 @@ mod tests {
             "dry_run",
             "force",
             "no_verify",
+            "on_error",
         ] {
             assert_eq!(help("build", flag), help("release", flag), "{flag}");
         }

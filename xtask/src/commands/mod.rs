@@ -163,6 +163,7 @@ impl HelpFooter {
                 vec![(CONFIG_FILE.to_string(), self.config.join(", "))],
             );
         }
+        sections.push(crate::term::exit::help_table());
         sections.join("\n\n")
     }
 }
@@ -224,6 +225,7 @@ mod tests {
 
     #[test]
     fn help_footers_share_one_layout() {
+        let table = crate::term::exit::help_table();
         let footer = HelpFooter {
             examples: &[("build", "bake it"), ("build --wm pbs", "the same for PBS")],
             environment: &[&[("A_VAR", "what for")]],
@@ -243,7 +245,9 @@ mod tests {
              \n\
              Config:\n\
              \x20 tools/slurm/packer/slurm-image.toml\n\
-             \x20     gcp.project, prune.keep"
+             \x20     gcp.project, prune.keep\n\n"
+                .to_string()
+                + &table
         );
         let bare = HelpFooter {
             examples: &[("clean", "remove build/")],
@@ -252,7 +256,7 @@ mod tests {
         };
         assert_eq!(
             bare.render(),
-            "Examples:\n  cargo xtask slurm-image clean\n      remove build/"
+            format!("Examples:\n  cargo xtask slurm-image clean\n      remove build/\n\n{table}")
         );
     }
 

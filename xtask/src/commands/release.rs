@@ -3,11 +3,10 @@
 
 use std::path::Path;
 
-use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PlanFlags};
+use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
@@ -28,6 +27,7 @@ use crate::steps::release::{
     with_launchers, Reuse,
 };
 use crate::steps::release_plan::{self, Asked, Ready};
+use crate::term::exit::Failure;
 use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interrupted};
 
 /// Build the SLURM and PBS images side by side on a new branch and commit both pins.
@@ -64,6 +64,8 @@ pub struct Release {
     pub plan: PlanFlags,
     #[command(flatten)]
     pub image: ImageFlags,
+    #[command(flatten)]
+    pub packer: PackerFlags,
     /// Finish a release that stopped part-way, on its branch: build only these workload
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
@@ -76,11 +78,17 @@ impl Release {
             let gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
             self.note_sequential(&gathered.plan.wms);
             outln!("{}", gathered.plan.render());
-            return Ok(());
+            return match gathered.plan.stops.len() {
+                0 => Ok(()),
+                n => Err(Failure::Stopped.error(format!(
+                    "a real release would stop before any work: {n} stop(s), listed at the end of the plan"
+                ))),
+            };
         }
         // Everything that can refuse does so in the gathering, before a download, a VM or a
         // branch. Both build locks, whichever it builds: the commit takes images.conf whole.
-        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release")?;
+        let stopped = |err| Failure::Stopped.mark(err);
+        let _locks = build_lock::take(host, &WorkloadManager::ALL, "release").map_err(stopped)?;
         let Ready {
             mut plan,
             target,
@@ -90,18 +98,20 @@ impl Release {
             decision,
             gate,
             sources,
-        } = release_plan::gather(sh, host, &self.asked(), Mode::Run)?.for_run()?;
+        } = release_plan::gather(sh, host, &self.asked(), Mode::Run)
+            .and_then(release_plan::Gathered::for_run)
+            .map_err(stopped)?;
         let wms = plan.wms.clone();
         self.note_sequential(&wms);
 
         errln!("{}", plan.introduce());
         if !approved(self.plan.yes, "Start the release?")? {
             if !is_interactive() {
-                bail!(
+                return Err(Failure::Stopped.error(format!(
                     "nothing done: a release runs {} for about an hour and commits; rerun with --yes to start it \
                      (no terminal to ask on)",
                     if wms.len() > 1 { "two packer VMs" } else { "one packer VM" }
-                );
+                )));
             }
             outln!("nothing done");
             return Ok(());
@@ -110,7 +120,7 @@ impl Release {
         let package = launcher::carry_out(host, decision, false)?;
         plan.launcher = Launcher::Known(package.clone());
         ensure_plugins(sh, host, &inputs.template, packer)?;
-        let plans = prepare_builds(host, &inputs, &sources, &package)?;
+        let plans = prepare_builds(host, &inputs, &sources, &package, self.packer.on_error())?;
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.
@@ -241,6 +251,7 @@ impl Release {
             sequential: self.sequential,
             force: self.image.force,
             no_verify: self.image.no_verify,
+            on_error: self.packer.on_error(),
         }
     }
 
@@ -254,6 +265,7 @@ impl Release {
         ]
         .into_iter()
         .filter_map(|(set, flag)| set.then_some(flag))
+        .chain(self.packer.carried())
         .collect()
     }
 

@@ -13,6 +13,7 @@ use crate::model::WorkloadManager;
 use crate::steps::build::record;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{expected_of, verify, workload_manager_of, Failed, Gate};
+use crate::term::exit::Failure;
 
 /// Verify an image on demand: boot it on a short-lived VM, run the checks script, report.
 ///
@@ -100,11 +101,9 @@ impl Verify {
             Some(described.labels.clone()),
             Output::Inherit,
         )?;
-        for line in outcome.report.lines() {
-            outln!("{line}");
-        }
+        // Each check was said as it arrived: the end says only the outcome.
         if !outcome.report.passed() {
-            return Err(Failed::new(&image, &outcome).into());
+            return Err(Failure::Verification.mark(Failed::new(&image, &outcome).into()));
         }
         let bom = bill_of_materials(&outcome.labels)
             .into_iter()

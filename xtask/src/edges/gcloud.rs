@@ -179,15 +179,28 @@ impl<'a> Gcloud<'a> {
     /// only warns "Some requests did not succeed": that is a failure too, since an incomplete
     /// list would make prune count the newest images wrongly.
     fn run(&self, what: &str, args: &[&str], deadline: Duration) -> anyhow::Result<String> {
+        self.run_saying(Some(what), args, deadline)
+    }
+
+    /// [`Gcloud::run`], saying `what` it waits for first unless it is `None`: a call repeated
+    /// while a wait says its own progress (the console read every few seconds) says nothing.
+    fn run_saying(
+        &self,
+        what: Option<&str>,
+        args: &[&str],
+        deadline: Duration,
+    ) -> anyhow::Result<String> {
         let shown = format!("gcloud {}", args.join(" "));
         // A signal ends gcloud with the tool: left alone it would run on until its deadline.
         // Watched from before gcloud starts, so that no signal finds the tool unguarded.
         let watch = Watch::start()?;
-        errln!(
-            "gcloud: {what} in project {} (waiting at most {} s)",
-            self.project,
-            deadline.as_secs()
-        );
+        if let Some(what) = what {
+            errln!(
+                "gcloud: {what} in project {} (waiting at most {} s)",
+                self.project,
+                deadline.as_secs()
+            );
+        }
         let (mut child, call) = {
             // Under the lock, so that a tool ending on a signal meanwhile cannot miss it.
             let mut calls = CALLS.lock().unwrap_or_else(|e| e.into_inner());
@@ -478,7 +491,8 @@ impl<'a> Gcloud<'a> {
         .map(drop)
     }
 
-    /// The VM's serial console (port 1) from byte `start` on.
+    /// The VM's serial console (port 1) from byte `start` on. Read every few seconds during a
+    /// verification, which says its own progress, so the call itself says nothing.
     pub fn serial_output(
         &self,
         zone: &str,
@@ -487,17 +501,17 @@ impl<'a> Gcloud<'a> {
     ) -> anyhow::Result<SerialOutput> {
         let zone_flag = format!("--zone={zone}");
         let start_flag = format!("--start={start}");
-        self.json(
-            &format!("reading the console of {name}"),
-            &[
-                "compute",
-                "instances",
-                "get-serial-port-output",
-                name,
-                &zone_flag,
-                &start_flag,
-            ],
-        )
+        let args = [
+            "compute",
+            "instances",
+            "get-serial-port-output",
+            name,
+            &zone_flag,
+            &start_flag,
+        ];
+        let text = self.run_saying(None, &args, self.timeout)?;
+        serde_json::from_str(&text)
+            .with_context(|| format!("reading the JSON of gcloud {}", args.join(" ")))
     }
 }
 

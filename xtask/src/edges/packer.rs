@@ -151,12 +151,41 @@ pub fn validate<'a>(sh: &'a Shell, var_file: &Path, syntax_only: bool) -> Cmd<'a
     without_credentials(cmd!(sh, "packer validate {syntax_only...} {var_file} ."))
 }
 
+/// What packer does with its VM when a build fails (`packer build -on-error=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Deletes it: packer's own default.
+    Cleanup,
+    /// Keeps it, stopped where the build failed, for someone to look into.
+    Abort,
+}
+
+impl OnError {
+    fn flag(self) -> &'static str {
+        match self {
+            OnError::Cleanup => "-on-error=cleanup",
+            OnError::Abort => "-on-error=abort",
+        }
+    }
+}
+
 /// `packer build -var-file=<file> .`, with packer's detailed log in `log_file`; `--debug`
-/// pauses before each step and logs everything to the terminal, as the Makefile did.
-pub fn build<'a>(sh: &'a Shell, var_file: &Path, log_file: &Path, debug: bool) -> Cmd<'a> {
+/// pauses before each step and logs everything to the terminal, as the Makefile did. Without
+/// `on_error` packer decides, as `make build` left it to.
+pub fn build<'a>(
+    sh: &'a Shell,
+    var_file: &Path,
+    log_file: &Path,
+    debug: bool,
+    on_error: Option<OnError>,
+) -> Cmd<'a> {
     let var_file = format!("-var-file={}", var_file.display());
     let debug_flag = debug.then_some("-debug");
-    let mut cmd = without_credentials(cmd!(sh, "packer build {debug_flag...} {var_file} ."));
+    let on_error = on_error.map(OnError::flag);
+    let mut cmd = without_credentials(cmd!(
+        sh,
+        "packer build {debug_flag...} {on_error...} {var_file} ."
+    ));
     for (name, value) in build_env(log_file, debug) {
         cmd = match value {
             Some(value) => cmd.env(name, value),
@@ -217,6 +246,27 @@ pub fn source_image_used(log: &str) -> Option<String> {
         .find_map(|line| line.split_once("Using image: "))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .map(str::to_string)
+}
+
+/// The VM a failed build kept (`-on-error=abort`), when packer's output or log names it: the
+/// googlecompute plugin names its VMs `packer-<uuid>`. The last one named counts.
+pub fn vm_kept(log: &str) -> Option<String> {
+    log.rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .find(|word| is_packer_vm_name(word))
+        .map(str::to_string)
+}
+
+/// `packer-` and a UUID (8-4-4-4-12 lowercase hex digits), as the plugin names a build's VM.
+fn is_packer_vm_name(word: &str) -> bool {
+    let Some(uuid) = word.strip_prefix("packer-") else {
+        return false;
+    };
+    let groups: Vec<&str> = uuid.split('-').collect();
+    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
+        && groups.iter().all(|g| {
+            g.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+        })
 }
 
 /// How a packer run ended.
@@ -379,7 +429,8 @@ impl Output<'_> {
     fn attach(&self, command: &mut Command) {
         let through_the_tool = match self {
             Output::Prefixed(_) => true,
-            Output::Inherit => !std::io::stdout().is_terminal(),
+            // Lines that carry the time pass through the tool, which puts it there.
+            Output::Inherit => !std::io::stdout().is_terminal() || output::stamps_lines(),
         };
         if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -493,6 +544,23 @@ mod tests {
     }
 
     #[test]
+    fn the_vm_an_aborted_build_kept_is_read_from_packers_output() {
+        let log = "==> googlecompute.determined-hpc-image: Creating instance...\n\
+                   2026/11/30 09:00:04 [INFO] instance name: packer-6583c0a5-1c2d-4e5f-8a9b-0c1d2e3f4a5b\n\
+                   ==> googlecompute.determined-hpc-image: Step \"StepCreateInstance\" failed, aborting...\n";
+        assert_eq!(
+            vm_kept(log).as_deref(),
+            Some("packer-6583c0a5-1c2d-4e5f-8a9b-0c1d2e3f4a5b")
+        );
+        // A plugin's binary or a word that only starts like a VM name is not one.
+        assert_eq!(
+            vm_kept("packer-plugin-googlecompute_v1.1.4 packer-6583c0a5 packer-build.log"),
+            None
+        );
+        assert_eq!(vm_kept(""), None);
+    }
+
+    #[test]
     fn reads_packer_versions() {
         assert_eq!(parse_version("Packer v1.6.6\n"), Some((1, 6, 6)));
         assert_eq!(
@@ -532,20 +600,28 @@ mod tests {
             "packer validate -syntax-only -var-file=build/slurm.pkrvars.hcl ."
         );
         assert_eq!(
-            build(&sh, var_file, log, false).to_string(),
+            build(&sh, var_file, log, false, None).to_string(),
             "packer build -var-file=build/slurm.pkrvars.hcl ."
         );
         assert_eq!(
-            build(&sh, var_file, log, true).to_string(),
+            build(&sh, var_file, log, true, None).to_string(),
             "packer build -debug -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            build(&sh, var_file, log, false, Some(OnError::Abort)).to_string(),
+            "packer build -on-error=abort -var-file=build/slurm.pkrvars.hcl ."
+        );
+        assert_eq!(
+            build(&sh, var_file, log, true, Some(OnError::Cleanup)).to_string(),
+            "packer build -debug -on-error=cleanup -var-file=build/slurm.pkrvars.hcl ."
         );
         let root = Path::new("/repo");
         assert_eq!(
-            shown_build(&build(&sh, var_file, log, false), log, false, root),
+            shown_build(&build(&sh, var_file, log, false, None), log, false, root),
             "PACKER_LOG=1 PACKER_LOG_PATH=target/slurm-image/slurm-packer.log packer build -var-file=build/slurm.pkrvars.hcl ."
         );
         assert_eq!(
-            shown_build(&build(&sh, var_file, log, true), log, true, root),
+            shown_build(&build(&sh, var_file, log, true, None), log, true, root),
             "PACKER_LOG=10 packer build -debug -var-file=build/slurm.pkrvars.hcl ."
         );
     }

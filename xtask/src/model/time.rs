@@ -112,6 +112,29 @@ pub fn rfc3339_utc(seconds: i64) -> String {
     )
 }
 
+/// A time in seconds since the Unix epoch as a log line starts with it, in UTC to the second:
+/// `2026-11-30T09:00:01Z`, the form packer's `-timestamp-ui` and CI runners use.
+pub fn utc_timestamp(seconds: i64) -> String {
+    let of_day = seconds.rem_euclid(86_400);
+    format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        utc_date(seconds),
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60
+    )
+}
+
+/// How long a phase took, as its last line says it: `52m 10s`, `3m 4s`, `1h 2m 3s`, `12s`.
+pub fn format_duration(seconds: u64) -> String {
+    let (hours, minutes, seconds) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{seconds}s"),
+        (0, _) => format!("{minutes}m {seconds}s"),
+        _ => format!("{hours}h {minutes}m {seconds}s"),
+    }
+}
+
 /// The inverse of `days_from_civil` (also Howard Hinnant's).
 fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
@@ -175,6 +198,22 @@ pub fn parse_duration(text: &str) -> anyhow::Result<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_timestamps_are_utc_to_the_second() {
+        assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(1_796_029_201), "2026-11-30T09:00:01Z");
+        assert_eq!(utc_timestamp(1_796_083_199), "2026-11-30T23:59:59Z");
+    }
+
+    #[test]
+    fn durations_read_as_a_phase_ends() {
+        assert_eq!(format_duration(12), "12s");
+        assert_eq!(format_duration(184), "3m 4s");
+        assert_eq!(format_duration(52 * 60 + 10), "52m 10s");
+        assert_eq!(format_duration(3723), "1h 2m 3s");
+        assert_eq!(format_duration(0), "0s");
+    }
 
     #[test]
     fn rfc3339_with_offsets_and_fractions() {

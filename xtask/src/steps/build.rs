@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use xshell::Shell;
 
 use crate::edges::gcloud::Gcloud;
-use crate::edges::packer::{self, Outcome, Output};
+use crate::edges::packer::{self, OnError, Outcome, Output};
 use crate::host::{
     open_lock_file, read_bounded, remove_if_there, write_atomically, write_state_file, HostTree,
 };
@@ -18,11 +18,13 @@ use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Provenance, Verdict};
 use crate::model::template::Template;
+use crate::model::time::format_duration;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{self, Gate};
 use crate::steps::{build_lock, fingerprint};
+use crate::term::exit::Failure;
 use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watch};
 
 /// The current image of the workload manager's source family. The build then names it
@@ -154,6 +156,8 @@ pub struct Plan {
     /// `image_labels`); otherwise the tool adds them once packer has built it.
     pub labelled_by_template: bool,
     pub debug: bool,
+    /// What packer does with its VM when the build fails; `None` leaves it to packer.
+    pub on_error: Option<OnError>,
     /// Where the template names its images, for a pin that is refused.
     pub image_name_at: Option<String>,
 }
@@ -214,8 +218,14 @@ impl Plan {
             provenance,
             labels,
             debug,
+            on_error: None,
             image_name_at: inputs.template.image_name.clone(),
         })
+    }
+
+    /// The plan with packer told what to do with its VM when the build fails (`--on-error`).
+    pub fn with_on_error(self, on_error: Option<OnError>) -> Plan {
+        Plan { on_error, ..self }
     }
 
     /// Whether an image made from the same inputs exists, and if not, why a build is needed:
@@ -280,7 +290,13 @@ impl Plan {
     }
 
     fn command<'a>(&self, sh: &'a Shell) -> xshell::Cmd<'a> {
-        packer::build(sh, &self.var_file, &self.log_file, self.debug)
+        packer::build(
+            sh,
+            &self.var_file,
+            &self.log_file,
+            self.debug,
+            self.on_error,
+        )
     }
 
     /// The command as it runs, environment included.
@@ -315,6 +331,7 @@ impl Plan {
 
         let _dir = sh.push_dir(&self.staging);
         let shown = self.command_line(sh, host);
+        let started = std::time::Instant::now();
         let outcome = packer::run_to_end(
             self.command(sh),
             &shown,
@@ -323,6 +340,10 @@ impl Plan {
             |pid| build_lock::note_packer(host, self.wm, pid),
             output,
         )?;
+        output.say(&format!(
+            "packer: {}",
+            format_duration(started.elapsed().as_secs())
+        ));
         let interrupted = match outcome {
             Outcome::Succeeded => None,
             // Packer finished before the signal could stop it: the image exists, so it is
@@ -337,12 +358,15 @@ impl Plan {
                 );
                 Some(signal)
             }
-            Outcome::Failed(code) => bail!(
-                "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}",
-                code.map_or("by signal".to_string(), |c| c.to_string()),
-                self.wm,
-                host.show(&self.log_file)
-            ),
+            Outcome::Failed(code) => {
+                return Err(Failure::Build.error(format!(
+                    "packer build failed (exit {}): no new {} image; its line in images.conf is unchanged; packer's log is {}{}",
+                    code.map_or("by signal".to_string(), |c| c.to_string()),
+                    self.wm,
+                    host.show(&self.log_file),
+                    self.kept_vm()
+                )))
+            }
             Outcome::Interrupted { signal, .. } => {
                 return Err(Interrupted::error(
                     signal,
@@ -355,11 +379,11 @@ impl Plan {
             }
         };
         if !self.manifest.exists() {
-            bail!(
+            return Err(Failure::Build.error(format!(
                 "packer succeeded but wrote no manifest at {}: the template's manifest post-processor must write \
                  `build/manifest.json` (`output = \"build/manifest.json\"`), as the old script read it",
                 host.show(&self.manifest)
-            );
+            )));
         }
         let json = read_bounded(&self.manifest, MANIFEST_MAX_BYTES)
             .with_context(|| format!("reading packer's manifest {}", host.show(&self.manifest)))?;
@@ -373,6 +397,23 @@ impl Plan {
             source_used: packer::source_image_used(&log),
             interrupted,
         })
+    }
+
+    /// What a failed build says of its VM when packer was told to keep it: its name, when
+    /// packer's log names it, and how to find and delete it.
+    fn kept_vm(&self) -> String {
+        if self.on_error != Some(OnError::Abort) {
+            return String::new();
+        }
+        let log = std::fs::read_to_string(&self.log_file).unwrap_or_default();
+        let which = match packer::vm_kept(&log) {
+            Some(name) => format!("its VM {name}"),
+            None => "its VM (packer's log does not name it)".to_string(),
+        };
+        format!(
+            "; packer kept {which} for debugging (--on-error=abort): it runs, and costs, until deleted; \
+             `cargo xtask slurm-image orphans` finds it and `orphans --delete` deletes it"
+        )
     }
 
     /// The labels the new image should carry, given the source image packer says it used,
@@ -468,7 +509,7 @@ pub fn build_one(
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
     // One listing of the whole project (the caller holds the build lock, and images.conf was
     // just read again) decides reuse, gives the labels of the images it names, and, when
-    // nothing is built or booted, is the survey shown after the pin.
+    // nothing is built or booted, is what the prune hint after the pin counts.
     let images = match &plan.fingerprint {
         Some(_) => Some(
             gcloud
@@ -500,7 +541,7 @@ pub fn build_one(
             reused: true,
             interrupted: None,
             inside: checked.inside,
-            // A verification relabelled the image and took minutes: the survey lists afresh.
+            // A verification relabelled the image and took minutes: the hint lists afresh.
             images: images.filter(|_| !checked.booted),
         });
     }
@@ -544,7 +585,7 @@ pub fn build_one(
         reused: false,
         interrupted: built.interrupted,
         inside: checked.inside,
-        // Listed before packer ran, which may take an hour: the survey lists afresh.
+        // Listed before packer ran, which may take an hour: the hint lists afresh.
         images: None,
     })
 }
@@ -590,7 +631,7 @@ pub struct Pinned {
     /// materials: `slurm 23.11.4 -> 23.11.6`.
     pub inside: Option<String>,
     /// The project's images as they stand after the pin, when the listing that decided reuse
-    /// still shows them (nothing was built), so that the survey need not list them again.
+    /// still shows them (nothing was built), so that the prune hint need not list them again.
     pub images: Option<Vec<Image>>,
 }
 

@@ -6,7 +6,7 @@ use xshell::Shell;
 
 use crate::edges::ansible;
 use crate::edges::gcloud::Gcloud;
-use crate::edges::packer;
+use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
@@ -16,6 +16,7 @@ use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
 use crate::steps::playbook::{check_playbook_before_vm, check_playbooks};
 use crate::steps::verify::Gate;
+use crate::term::exit::Failure;
 
 /// Whether the plan is only shown or carried out.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,7 @@ pub struct Asked {
     pub force: bool,
     pub no_verify: bool,
     pub debug: bool,
+    pub on_error: Option<OnError>,
 }
 
 /// The plan, and what the run needs to carry it out.
@@ -70,7 +72,8 @@ impl Unknowns {
     ) -> anyhow::Result<Option<T>> {
         match result {
             Ok(value) => Ok(Some(value)),
-            Err(err) if self.mode == Mode::Run => Err(err),
+            // Every step settled here comes before the run's first side effect.
+            Err(err) if self.mode == Mode::Run => Err(Failure::Stopped.mark(err)),
             Err(err) => {
                 self.lines.push(format!("{what}: {err:#}"));
                 Ok(None)
@@ -97,7 +100,8 @@ pub fn gather<'a>(
     // copy into build/, `packer init`), so that a stop changes nothing.
     let playbooks = match mode {
         Mode::Run => {
-            check_playbook_before_vm(sh, host, &inputs.template, &[wm])?;
+            check_playbook_before_vm(sh, host, &inputs.template, &[wm])
+                .map_err(|err| Failure::Stopped.mark(err))?;
             None
         }
         Mode::DryRun if ansible::installed(sh) => unknown
@@ -124,6 +128,7 @@ pub fn gather<'a>(
                     unknown.lines.push(format!("launcher: {why}"));
                     planned
                 }
+                Decision::Refuse { why } => return Err(Failure::Stopped.error(why)),
                 decision => {
                     let package = launcher::carry_out(host, decision, mode == Mode::DryRun)?;
                     match mode {
@@ -140,7 +145,7 @@ pub fn gather<'a>(
             unknown.lines.push(format!("launcher: {why}"));
             (Launcher::Unknown { why }, false, None)
         }
-        Err(err) => return Err(err),
+        Err(err) => return Err(Failure::Stopped.mark(err)),
     };
     if let (Mode::Run, Some(version)) = (mode, version) {
         ensure_plugins(sh, host, &inputs.template, version)?;
@@ -274,7 +279,8 @@ pub fn decide(
         gate,
     } = choices;
     let origin = source_origin(&inputs.config, wm);
-    let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?;
+    let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?
+        .with_on_error(asked.on_error);
     let verification = gate.as_ref().map(|gate| {
         gate.preview(
             &inputs.config.gcp.project,

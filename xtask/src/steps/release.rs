@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
-use crate::edges::packer::Output;
+use crate::edges::packer::{OnError, Output};
 use crate::host::{write_state_file, HostTree};
 use crate::model::config::Config;
 use crate::model::images_conf::ImagesConf;
@@ -21,7 +21,7 @@ use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, Inputs, Pinned, Plan};
 use crate::steps::survey::{now, Survey};
 use crate::steps::verify::{self, Gate};
-use crate::term::{signal_name, InterruptGuard, Interrupted};
+use crate::term::{exit, signal_name, InterruptGuard, Interrupted};
 
 /// The branch to commit on: for `--redo` the release branch checked out, else a new one of a
 /// name no branch has. Uncommitted changes are refused before, by
@@ -90,11 +90,15 @@ pub fn prepare_builds(
     inputs: &Inputs,
     sources: &[(WorkloadManager, String)],
     package: &LauncherPackage,
+    on_error: Option<OnError>,
 ) -> anyhow::Result<Vec<Plan>> {
     let launcher = Launcher::Known(package.clone());
     sources
         .iter()
-        .map(|(wm, source)| Plan::new(host, inputs, *wm, &launcher, Some(source), false))
+        .map(|(wm, source)| {
+            Plan::new(host, inputs, *wm, &launcher, Some(source), false)
+                .map(|plan| plan.with_on_error(on_error))
+        })
         .collect()
 }
 
@@ -220,11 +224,17 @@ pub fn settle(
         }
     }
     let what = release::what_failed(&failed);
-    bail!(
+    // A failed build outranks a failed verification: the fix of packer's failure comes first.
+    let kind = if failed.iter().any(|(_, how)| *how == Failure::Build) {
+        exit::Failure::Build
+    } else {
+        exit::Failure::Verification
+    };
+    Err(kind.error(format!(
         "{what} (see above): nothing was committed; {recorded}; to finish the release on {}: {redo} ({})",
         target.name(),
         release::redo_does(&failed)
-    )
+    )))
 }
 
 /// The error of a build, without the `verify IMAGE --pin` steps a failed verification ends
@@ -382,12 +392,11 @@ pub fn show_log_tail(host: &HostTree, plan: &Plan) {
     }
 }
 
-/// The prune plan as `images` computes it, now that the new images are pinned; nothing is
-/// deleted.
+/// What prune would delete, as `images` computes it, now that the new images are pinned, in
+/// one line: the table of images is `images`'s to show. Nothing is deleted.
 pub fn show_prune_plan(sh: &Shell, host: &HostTree, config: &Config) {
     match Survey::take(sh, host, config, config.prune.keep) {
         Ok(survey) => {
-            survey.print(&WorkloadManager::ALL);
             let doomed = prune_plan::deletions(&survey.plan);
             if doomed.is_empty() {
                 outln!("prune would delete nothing now");

@@ -8,7 +8,7 @@ use crate::edges::ansible;
 use crate::edges::artifactory::Artifactory;
 use crate::edges::gcloud::Gcloud;
 use crate::edges::git::{self, Checkout};
-use crate::edges::packer;
+use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
 use crate::model::release::LauncherSource;
@@ -34,6 +34,7 @@ pub struct Asked {
     pub source: LauncherSource,
     pub sequential: bool,
     pub force: bool,
+    pub on_error: Option<OnError>,
     pub no_verify: bool,
 }
 
@@ -244,6 +245,7 @@ fn decide(
         force: asked.force,
         no_verify: asked.no_verify,
         debug: false,
+        on_error: asked.on_error,
     };
     let mut unknown = Unknowns::new(Mode::DryRun);
     let decided = build_plan::decide(host, inputs, &one, choices, gcloud, &mut unknown)?;

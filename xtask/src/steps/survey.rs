@@ -19,58 +19,6 @@ use crate::model::verification;
 use crate::model::WorkloadManager;
 use crate::steps::host_files::{read_images_conf, read_template};
 
-/// After a build: the workload manager's images with the prune hint. A failure here only
-/// warns: the image is built and pinned already. `listed` is the project's images when this run has just listed them; else they are listed.
-pub fn after_build(
-    sh: &Shell,
-    host: &HostTree,
-    config: &Config,
-    wm: WorkloadManager,
-    listed: Option<Vec<Image>>,
-) {
-    let survey = match listed {
-        Some(listed) => Survey::of(sh, host, config, config.prune.keep, listed),
-        None => Survey::take(sh, host, config, config.prune.keep),
-    };
-    match survey {
-        Ok(survey) => {
-            survey.print(&[wm]);
-            let (deprecated, deleted) = (survey.deprecations(wm), survey.deletions(wm));
-            if deprecated.is_empty() && deleted.is_empty() {
-                outln!("nothing to prune for {wm}");
-                return;
-            }
-            let mut would = Vec::new();
-            if !deprecated.is_empty() {
-                would.push(format!(
-                    "deprecate {} old {wm} image(s): {}",
-                    deprecated.len(),
-                    deprecated.join(", ")
-                ));
-            }
-            if !deleted.is_empty() {
-                would.push(format!(
-                    "delete {} deprecated {wm} image(s): {}",
-                    deleted.len(),
-                    deleted.join(", ")
-                ));
-            }
-            let place = if survey.branches_checked {
-                ""
-            } else {
-                "in the repository's git checkout, "
-            };
-            outln!(
-                "{place}`cargo xtask slurm-image prune` would {}",
-                would.join("; and ")
-            );
-        }
-        Err(err) => {
-            errln!("warning: the image is built, but listing the images failed: {err:#}")
-        }
-    }
-}
-
 /// The project's images with the prune plan over them: what `images`, `prune` and a build
 /// show.
 pub struct Survey {

@@ -15,6 +15,7 @@ use crate::model::image::{Image, Verification};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
 use crate::model::template::Template;
+use crate::model::time::format_duration;
 use crate::model::verification::{
     self, bom_diff, check_line, console_tail, merged_labels, startup_script, Console, Expected,
     Nonce, Report, Settings, Shortfall, Vm, RANDOM_BYTES,
@@ -312,6 +313,10 @@ pub fn verify(
     };
     // In every case, also when the create failed part-way: a VM that does not exist is fine.
     delete_vm(gcloud, &vm, output);
+    output.say(&format!(
+        "verification: {}",
+        format_duration(started.elapsed().as_secs())
+    ));
     // Its nonce is of no use once the VM is gone; a file per run is not kept to pile up.
     let _ = std::fs::remove_file(&script_file);
     if let Some(signal) = guard.received() {
@@ -378,6 +383,11 @@ fn wait_for_report(
     let mut interval = Duration::from_secs(1);
     let mut console = Console::default();
     let mut shown = 0;
+    // Said once here, then at most once a minute: a CI log of a 20-minute wait stays short.
+    output.say(&format!(
+        "  waiting for the checks' report: reading the console of {} every few seconds",
+        vm.name
+    ));
     let mut said_waiting = Instant::now();
     let mut said_unreadable = false;
     loop {

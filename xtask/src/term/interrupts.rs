@@ -241,10 +241,3 @@ pub fn exit_interrupted(signal: i32, message: &str) -> ! {
 pub fn is_interrupted(err: &anyhow::Error) -> bool {
     err.chain().any(|e| e.is::<Interrupted>())
 }
-
-/// The exit code for a failed command: 128 + the signal when a signal stopped it, else 1.
-pub fn exit_code(err: &anyhow::Error) -> i32 {
-    err.chain()
-        .find_map(|e| e.downcast_ref::<Interrupted>())
-        .map_or(1, |i| 128 + i.signal)
-}

@@ -145,22 +145,61 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
     let conf = "# pinned images\r\npbs: det-environments-pbs-ci-1717016272\r\nslurm: det-environments-slurm-ci-1717047568";
     host.write("tools/slurm/terraform/images.conf", conf);
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "fail")]);
-    run.fails_with(&[
-        "packer build failed (exit 1)",
-        "images.conf is unchanged",
-        "target/slurm-image/slurm-packer.log",
-    ]);
+    // 4: a failed build, told apart from a refusal (3) and a failed verification (5).
+    run.exits_with(
+        4,
+        &[
+            "packer build failed (exit 1)",
+            "images.conf is unchanged",
+            "target/slurm-image/slurm-packer.log",
+        ],
+    );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), conf);
+}
+
+#[test]
+fn a_failed_build_told_to_abort_names_the_vm_packer_kept_and_how_to_find_it() {
+    let host = host_with_launcher();
+    let plan = host
+        .run(&["build", "--offline", "--dry-run", "--on-error=abort"])
+        .ok();
+    assert!(
+        plan.stdout
+            .contains("packer build -on-error=abort -var-file="),
+        "{}",
+        plan.stdout
+    );
+    let run = host.run_env(
+        &["build", "--offline", "--on-error=abort"],
+        &[("FAKE_PACKER", "fail")],
+    );
+    run.exits_with(
+        4,
+        &[
+            "packer build failed (exit 1)",
+            "packer kept its VM packer-6583c0a5-1c2d-4e5f-8a9b-0c1d2e3f4a5b for debugging (--on-error=abort)",
+            "`cargo xtask slurm-image orphans` finds it",
+        ],
+    );
+    let builds = build_calls(&host);
+    assert!(
+        builds.len() == 1 && builds[0].contains("build -on-error=abort -var-file="),
+        "{builds:?}"
+    );
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
 #[test]
 fn a_build_without_a_manifest_changes_nothing() {
     let host = host_with_launcher();
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
-    run.fails_with(&[
-        "wrote no manifest",
-        "target/slurm-image/slurm/build/manifest.json",
-    ]);
+    run.exits_with(
+        4,
+        &[
+            "wrote no manifest",
+            "target/slurm-image/slurm/build/manifest.json",
+        ],
+    );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 

@@ -182,7 +182,7 @@ fn without_gcloud_the_build_stops_before_packer() {
 }
 
 #[test]
-fn a_dry_run_lists_what_it_could_not_find_out_and_succeeds() {
+fn a_dry_run_lists_what_it_could_not_find_out_and_exits_as_a_stop() {
     let host = HostCopy::real_form();
     host.stand_in("packer", STAND_IN_PACKER);
     let run = host
@@ -190,7 +190,7 @@ fn a_dry_run_lists_what_it_could_not_find_out_and_succeeds() {
             &["build", "--offline", "--dry-run"],
             &[("FAKE_PACKER", "1.6.6")],
         )
-        .ok();
+        .stops();
     for wanted in [
         "# could not find out",
         "packer 1.6.6 is installed but the template needs packer >= 1.7.0",

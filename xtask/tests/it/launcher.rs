@@ -965,7 +965,7 @@ fn a_newer_deb_the_tool_cannot_read_is_a_stop_in_the_dry_run() {
     put_local(&host, OLD_STYLE);
     modified_at(&host, OLD, 100);
     modified_at(&host, OLD_STYLE, 200);
-    let run = run(&host, &server, &["build", "--dry-run"]).ok();
+    let run = run(&host, &server, &["build", "--dry-run"]).stops();
     assert!(
         run.stdout.contains(
             "#   launcher: tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher \

@@ -124,7 +124,7 @@ fn a_dry_run_off_the_vpn_shows_the_launcher_as_unknown() {
     };
     let url = closed_port_url();
 
-    let build = run(&host, &url, &["build", "--dry-run"]).ok();
+    let build = run(&host, &url, &["build", "--dry-run"]).stops();
     let text = both(&build);
     assert!(!text.contains(MADE_UP), "{text}");
     for wanted in [
@@ -148,7 +148,7 @@ fn a_dry_run_off_the_vpn_shows_the_launcher_as_unknown() {
         "{text}"
     );
 
-    let release = run(&host, &url, &["release", "--dry-run", "--branch", BRANCH]).ok();
+    let release = run(&host, &url, &["release", "--dry-run", "--branch", BRANCH]).stops();
     let text = both(&release);
     assert!(!text.contains(MADE_UP), "{text}");
     for wanted in [

@@ -18,6 +18,7 @@ mod gcloud;
 mod images;
 mod launcher;
 mod launcher_choice;
+mod logs;
 mod newcomer;
 mod output;
 mod packer_real;

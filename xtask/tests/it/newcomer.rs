@@ -190,7 +190,7 @@ fn a_release_without_a_git_identity_stops_before_any_work_and_doctor_says_so() {
     assert_eq!(builds(&host), 0, "{}", run.stderr);
     assert_eq!(branches(&host), ["main"]);
 
-    let dry = without_identity(&["release", "--offline", "--dry-run"]).ok();
+    let dry = without_identity(&["release", "--offline", "--dry-run"]).stops();
     assert!(
         dry.stdout.contains("a real release would stop here")
             && dry.stdout.contains("git has no identity to commit with"),

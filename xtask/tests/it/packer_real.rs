@@ -40,7 +40,7 @@ fn the_live_template_is_valid_with_the_rendered_variables_for_both_workload_mana
         // The dry run renders exactly what a build would pass, and never fails for an old packer.
         let run = host
             .run(&["build", "--offline", "--dry-run", "--wm", wm])
-            .ok();
+            .stops();
         let variables = rendered_variables(&run.stdout);
         assert!(
             variables.contains(&format!("workload_manager = \"{wm}\"")),

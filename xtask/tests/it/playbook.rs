@@ -62,7 +62,7 @@ fn a_build_with_a_broken_playbook_stops_before_packer_and_changes_nothing() {
     let (broken, fault) = BROKEN[1];
     host.write(PLAYBOOK, broken);
     host.run(&["build", "--offline"])
-        .fails_with(&[&format!("the playbook {PLAYBOOK} is broken"), fault]);
+        .exits_with(3, &[&format!("the playbook {PLAYBOOK} is broken"), fault]);
     assert!(
         !host.packer_calls().iter().any(|c| c.contains("| build")),
         "{:?}",
@@ -74,8 +74,8 @@ fn a_build_with_a_broken_playbook_stops_before_packer_and_changes_nothing() {
     );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 
-    // The dry run says so among what would stop a real build, and succeeds.
-    let run = host.run(&["build", "--offline", "--dry-run"]).ok();
+    // The dry run says so among what would stop a real build, and exits as the build would.
+    let run = host.run(&["build", "--offline", "--dry-run"]).stops();
     assert!(
         run.stdout
             .contains(&format!("#   playbook: the playbook {PLAYBOOK} is broken")),
@@ -105,7 +105,7 @@ fn the_live_playbook_passes_the_syntax_check_for_both_workload_managers() {
         // A dry run checks the playbook the template names, as a build does before a VM starts.
         let run = host
             .run(&["build", "--offline", "--dry-run", "--wm", wm])
-            .ok();
+            .stops();
         assert!(
             run.stdout.contains(&format!(
                 "playbook: {PLAYBOOK} passes `ansible-playbook --syntax-check`"

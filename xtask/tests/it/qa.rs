@@ -40,7 +40,7 @@ fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_
     let host = release_host("5m");
     host.api().boot_together(2);
     host.api().images_lack("enabled/pbs");
-    let run = host.run_env(&RELEASE, &IDENTITY).fails_with(&[
+    let run = host.run_env(&RELEASE, &IDENTITY).exits_with(5, &[
         &format!("{NEW_PBS} failed its verification: pbs-service"),
         "the pbs image failed verification (see above): nothing was committed",
         "to finish the release on qa-release: cargo xtask slurm-image release --redo pbs --offline --yes \
@@ -197,7 +197,7 @@ fn a_release_dry_run_shows_the_verification_and_an_unknown_launcher_honestly() {
                 "http://127.0.0.1:9/artifactory",
             )],
         )
-        .ok();
+        .stops();
     for wanted in [
         "# [slurm] then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>-<random>",
         "# [pbs] then verify it before the pin: boot verify-det-environments-pbs-ci-<timestamp>-<random>",

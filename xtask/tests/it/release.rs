@@ -285,13 +285,19 @@ fn the_release_commits_images_conf_alone_on_a_new_branch_and_leaves_a_checklist(
         format!("git push -u origin {branch}"),
         format!("https://github.com/determined-ai/determined/compare/main...{branch}?expand=1"),
         "cargo xtask slurm-image prune".to_string(),
-        // The prune plan as `images` computes it, against the loopback Compute API.
-        "slurm images in project determined-ai (newest first):".to_string(),
-        "pbs images in project determined-ai (newest first):".to_string(),
+        // The prune plan as `images` computes it, against the loopback Compute API, in a line.
+        "prune would delete nothing now".to_string(),
         format!("det-environments-{wm}-ci-1800000000", wm = "pbs"),
     ] {
         assert!(run.stdout.contains(&wanted), "{wanted}\n{}", run.stdout);
     }
+    // The table of images is `images`'s to show, when asked.
+    assert!(
+        !run.stdout
+            .contains("images in project determined-ai (newest first):"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -473,7 +479,7 @@ fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains("# a real release would stop here")
             && run.stdout.contains(
@@ -731,7 +737,7 @@ fn a_dry_run_lists_an_untracked_input_as_a_stop() {
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains(
             "# a real release would stop here, before any work:\n#   checkout: uncommitted changes: \
@@ -805,7 +811,7 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
         &server,
         &["--dry-run", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         run.stdout.contains(&format!("#   launcher: {stop}")),
         "{}",
@@ -817,6 +823,8 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
 /// What a refused release must leave as it was: no branch, the checkout where it stood, no
 /// packer build or plugin install, nothing asked of Compute but reads, and nothing announced.
 fn assert_refused_before_any_work(host: &HostCopy, head: &str, run: &Run) {
+    // 3: stopped before any work, the code a dry run listing the stop exits with too.
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
     assert_eq!(branches(host), ["main"]);
     assert_eq!(git(host, &["symbolic-ref", "--short", "HEAD"]), "main");
     assert_eq!(git(host, &["rev-parse", "HEAD"]), head);
@@ -853,7 +861,7 @@ fn a_broken_playbook_is_a_stop_of_the_plan_and_the_release_refuses_before_its_br
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     let stops = dry
         .stdout
         .split_once("# a real release would stop here, before any work:\n")
@@ -893,7 +901,7 @@ fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
-    .ok();
+    .stops();
     assert!(
         dry.stdout.contains(&format!(
             "# a real release would stop here, before any work:\n#   verification: {missing}"

@@ -404,7 +404,8 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
         assert!(out.contains(&wanted), "{wanted}\n{out}");
     }
 
-    // Without the network it still succeeds, and says what it could not find out.
+    // Without the network it still shows the plan, says what it could not find out, and
+    // exits as the real build would stop.
     let before = snapshot(host);
     let run = host
         .run_env(
@@ -414,7 +415,7 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
                 "http://127.0.0.1:9/compute/v1/",
             )],
         )
-        .ok();
+        .stops();
     assert_eq!(snapshot(host), before);
     let unknown = &run.stdout[run
         .stdout

@@ -228,7 +228,8 @@ fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_veri
     let host = host("5m");
     let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
     host.api().images_lack(&format!("srv/enroot/{sqsh}"));
-    let run = host.run(&["build", "--offline"]).fails_with(&[
+    // 5: a failed verification, told apart from a failed packer run (4).
+    let run = host.run(&["build", "--offline"]).exits_with(5, &[
         &format!("{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"),
         "its line in images.conf is unchanged",
         "the last lines of the VM's console:",
@@ -716,11 +717,14 @@ fn verify_checks_a_named_image_on_demand_pins_it_when_asked_and_images_shows_it(
         listed.stdout
     );
     let run = host.run(&["verify", OLDER_PBS, "--pin"]).ok();
-    assert!(
-        run.stdout.contains("ok   pbs-programs: qsub, qstat"),
+    // Each check is said once, as it arrives.
+    assert_eq!(
+        run.stderr.matches("ok   pbs-programs: qsub, qstat").count(),
+        1,
         "{}",
-        run.stdout
+        run.stderr
     );
+    assert!(!run.stdout.contains("ok   pbs-programs"), "{}", run.stdout);
     assert!(
         run.stdout
             .contains(&format!("{OLDER_PBS} passed every check; it holds: "))

@@ -309,7 +309,11 @@ impl HostCopy {
             .env(
                 "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
                 self.api.endpoint(),
-            );
+            )
+            // Their stdout is a pipe, where lines would carry the time: the tests of the
+            // timestamps ask for them (`SLURM_IMAGE_TIMESTAMPS=auto`), the others read lines
+            // as a terminal shows them.
+            .env("SLURM_IMAGE_TIMESTAMPS", "never");
         for var in [
             "SLURM_IMAGE_ARTIFACTORY_URL",
             "ARTIFACTORY_TOKEN",
@@ -595,6 +599,26 @@ impl Run {
         self
     }
 
+    /// Asserts a failure with exit status `code` (the manual's table: 3 stopped before any
+    /// work, 4 a failed build, 5 a failed verification) and returns it; stderr must contain
+    /// every part of `wanted`.
+    pub fn exits_with(self, code: i32, wanted: &[&str]) -> Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "xtask should have exited with {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self.fails_with(wanted)
+    }
+
+    /// Asserts the end of a dry run that lists what would stop the real run: exit status 3,
+    /// as the real run's refusal, and the error saying so.
+    pub fn stops(self) -> Run {
+        self.exits_with(3, &["would stop"])
+    }
+
     /// Asserts a failure and returns it; its error line must contain every part of `wanted`.
     pub fn fails_with(self, wanted: &[&str]) -> Run {
         assert_ne!(
@@ -626,7 +650,7 @@ impl Run {
 /// variables file's `image_labels` map, READY, creationTimestamp, the description naming the
 /// launcher) into `compute-images/<name>.json`. `validate` keeps each variables file it checks as
 /// `validated-<wm>.pkrvars.hcl`, and a build's environment goes to `packer-env.log`. `FAKE_PACKER`
-/// picks a behaviour: `fail`, `no-manifest`, `rendezvous` (each build waits until both workload
+/// picks a behaviour: `fail` (with `-on-error=abort`, naming the VM it kept in its log), `no-manifest`, `rendezvous` (each build waits until both workload
 /// managers' builds have started, and fails if the other never does), `slow` (waits to be
 /// interrupted, then cleans up for `FAKE_PACKER_CLEANUP_S` seconds, default 1, or until the file
 /// `FAKE_PACKER_CLEANUP_UNTIL` names exists), `undefined` (validate warns of an undefined

@@ -95,6 +95,10 @@ clean_up() {
 case "$mode" in
   fail)
     [ -n "${PACKER_LOG_PATH:-}" ] && echo "googlecompute: Error creating instance: quota exceeded" >> "$PACKER_LOG_PATH"
+    # Told to keep its VM, packer names it in its log as the googlecompute plugin does.
+    case " $* " in *" -on-error=abort "*)
+      [ -n "${PACKER_LOG_PATH:-}" ] && echo "2026/01/01 00:00:00 ui: ==> googlecompute.fixture: Instance packer-6583c0a5-1c2d-4e5f-8a9b-0c1d2e3f4a5b kept: -on-error=abort" >> "$PACKER_LOG_PATH" ;;
+    esac
     echo "Build 'googlecompute.fixture' errored: quota exceeded" >&2; exit 1 ;;
   no-manifest) exit 0 ;;
   slow)
