@@ -522,8 +522,9 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
         hint.contains("would delete 2 deprecated slurm image(s)") && !hint.contains("deprecate "),
         "{hint}"
     );
-    // The table says `on HEAD` for "pinned on HEAD" (its legend explains the short words).
-    assert!(run.stdout.contains("[keep: on HEAD]"), "{}", run.stdout);
+    // The table of images is `images`'s to show, when asked: a build ends with its pin, the
+    // next step and the hint.
+    assert!(!run.stdout.contains("legend: "), "{}", run.stdout);
     assert!(
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
@@ -645,9 +646,9 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
         run.stdout
     );
     assert!(
-        run.stderr
-            .contains("warning: the image is built, but listing the images failed")
-            && run.stderr.contains("within 30 s"),
+        run.stderr.contains(
+            "warning: the image is pinned, but listing the images for the prune hint failed"
+        ) && run.stderr.contains("within 30 s"),
         "{}",
         run.stderr
     );
