@@ -23,6 +23,7 @@ mod output;
 mod packer_real;
 mod plan;
 mod playbook;
+mod pull_request;
 mod qa;
 mod real_host;
 mod real_template;
