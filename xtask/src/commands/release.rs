@@ -15,13 +15,14 @@ use crate::host::HostTree;
 use crate::model::launcher_choice::{Launcher, Purpose};
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::release_plan::Target;
-use crate::model::verification;
+use crate::model::verification::{self, Verified};
 use crate::model::WorkloadManager;
 use crate::steps::build::ensure_plugins;
 use crate::steps::build_lock;
 use crate::steps::build_plan::Mode;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
+use crate::steps::pull_request::{warn_if_behind, Opened, PullRequest};
 use crate::steps::release::{
     commit_pins, nothing_to_release, prepare_builds, run_builds, settle, show_prune_plan,
     with_launchers, Reuse,
@@ -47,6 +48,7 @@ use crate::term::{approved, is_interactive, signal_name, InterruptGuard, Interru
         ("release --dry-run", "the whole plan, from the launcher to the commit; changes nothing"),
         ("release --redo pbs", "finish a release whose pbs build failed: build only pbs again, then commit"),
         ("release --offline", "release with the launcher package in build/, without Artifactory"),
+        ("release --yes --pr", "then push the branch and open its pull request with gh, printing its address"),
     ],
     environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[image]", "[slurm]", "[pbs]", "[artifactory]", "[prune] (for the prune plan it ends with)"],
@@ -66,6 +68,11 @@ pub struct Release {
     pub image: ImageFlags,
     #[command(flatten)]
     pub packer: PackerFlags,
+    /// After the commit, push the branch to the remote the starting branch tracks and open
+    /// the pull request with gh (its body: the commit message and each image's checks); print
+    /// its address. Without gh, or gh not logged in, print the commands that do.
+    #[arg(long)]
+    pub pr: bool,
     /// Finish a release that stopped part-way, on its branch: build only these workload
     /// managers again (`pbs`, or `slurm,pbs`), keep the other's pin, and commit.
     #[arg(long, value_name = "WM", value_enum, value_delimiter = ',')]
@@ -103,6 +110,13 @@ impl Release {
             .map_err(stopped)?;
         let wms = plan.wms.clone();
         self.note_sequential(&wms);
+        let pull_request = match self.pr {
+            true => Some(PullRequest::prepare(sh, host, &target).map_err(stopped)?),
+            false => None,
+        };
+        if let Some(base) = target.from() {
+            warn_if_behind(sh, host, base, pull_request.is_some());
+        }
 
         errln!("{}", plan.introduce());
         if !approved(self.plan.yes, "Start the release?")? {
@@ -128,6 +142,9 @@ impl Release {
         if let Target::New { name, from } = &target {
             git::create_branch(sh, &host.root, name)?;
             git::mark_release_branch(sh, &host.root, name)?;
+            if let Some(from) = from {
+                git::record_release_base(sh, &host.root, name, from)?;
+            }
             errln!(
                 "branch: created {name} from {}",
                 from.as_deref().unwrap_or(&checkout.head)
@@ -215,6 +232,21 @@ impl Release {
         let commit = committed?;
         drop(guard);
 
+        let verified: Vec<(WorkloadManager, String, Verified)> = plans
+            .iter()
+            .zip(&results)
+            .filter_map(|(plan, result)| {
+                let pinned = result.as_ref().ok()?;
+                Some((plan.wm, pinned.image.clone(), pinned.verified.clone()))
+            })
+            .collect();
+        let opened = match &pull_request {
+            Some(pull_request) => {
+                Some(pull_request.open(sh, host, target.name(), &message, &verified)?)
+            }
+            None => None,
+        };
+
         let origin = git::origin_url(sh, &host.root);
         let base = target
             .from()
@@ -231,12 +263,22 @@ impl Release {
                 images_conf: &images_conf,
                 origin: origin.as_deref(),
                 base,
+                opened: match &opened {
+                    Some(Opened::Opened { remote, url }) => Some((remote.as_str(), url.as_str())),
+                    _ => None,
+                },
             })
         );
+        if let Some(Opened::ByHand(commands)) = &opened {
+            outln!("to open the pull request, as --pr would have with gh:\n{commands}");
+        }
         for line in &inside {
             outln!("inside the images: {line}");
         }
         show_prune_plan(sh, host, &inputs.config);
+        if let Some(Opened::Opened { url, .. }) = &opened {
+            outln!("pull request: {url}");
+        }
         Ok(())
     }
 

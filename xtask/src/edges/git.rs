@@ -1,11 +1,11 @@
 //! git: the only module that runs it; it reads the images.conf of release branches and tags
-//! and its history, and makes a release's branch and commit.
+//! and its history, makes a release's branch and commit, and pushes it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use xshell::{cmd, Shell};
+use xshell::{cmd, Cmd, Shell};
 
 use crate::model::packer_inputs::{Difference, Uncommitted};
 use crate::model::prune_plan::{glob_match, image_names_in};
@@ -500,6 +500,91 @@ pub fn origin_has(sh: &Shell, root: &Path, name: &str) -> bool {
         .ignore_stderr()
         .run()
         .is_ok()
+}
+
+/// The remote `branch` tracks (`branch.<name>.remote`), if it tracks one.
+pub fn tracked_remote(sh: &Shell, root: &Path, branch: &str) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    let key = format!("branch.{branch}.remote");
+    cmd!(sh, "git config --get {key}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|remote| remote.trim().to_string())
+        .filter(|remote| !remote.is_empty() && remote != ".")
+}
+
+/// Updates the remote-tracking branch of `branch` from `remote` (`git fetch`), so that
+/// [`behind_upstream`] compares with what the remote holds now.
+pub fn fetch(sh: &Shell, root: &Path, remote: &str, branch: &str) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    cmd!(sh, "git fetch -q {remote} {branch}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("fetching {branch} from {remote} (`git fetch {remote} {branch}`)"))
+}
+
+/// How many commits the branch's upstream (as last fetched) has that `branch` lacks; `None`
+/// when it has no upstream.
+pub fn behind_upstream(sh: &Shell, root: &Path, branch: &str) -> Option<usize> {
+    let _dir = sh.push_dir(root);
+    let range = format!("{branch}..{branch}@{{upstream}}");
+    cmd!(sh, "git rev-list --count {range}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The command that pushes `branch` to `remote` and makes it track it there.
+pub fn push_command<'a>(sh: &'a Shell, remote: &str, branch: &str) -> Cmd<'a> {
+    cmd!(sh, "git push -u {remote} {branch}")
+}
+
+/// Pushes `branch` to `remote` (`git push -u`), git's own progress on stderr.
+pub fn push(sh: &Shell, root: &Path, remote: &str, branch: &str) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    let push = push_command(sh, remote, branch);
+    // Echoed here, not by xshell, whose echo panics when stderr is gone.
+    errln!("$ {push}");
+    push.quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("pushing {branch} to {remote} (`git push -u {remote} {branch}`)"))
+}
+
+/// The git config key where `release` keeps the branch a release branch started from, so that
+/// its `--redo --pr` opens the pull request into the same branch.
+fn release_base_key(name: &str) -> String {
+    format!("branch.{name}.slurmImageBase")
+}
+
+/// Records `base` as the branch the release branch `name` started from.
+pub fn record_release_base(sh: &Shell, root: &Path, name: &str, base: &str) -> anyhow::Result<()> {
+    let _dir = sh.push_dir(root);
+    let key = release_base_key(name);
+    cmd!(sh, "git config {key} {base}")
+        .quiet()
+        .run()
+        .with_context(|| format!("recording where {name} started (`git config {key} {base}`)"))
+}
+
+/// The branch the release branch `name` started from, when `release` recorded it.
+pub fn release_base(sh: &Shell, root: &Path, name: &str) -> Option<String> {
+    let _dir = sh.push_dir(root);
+    let key = release_base_key(name);
+    cmd!(sh, "git config --get {key}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+        .map(|base| base.trim().to_string())
+        .filter(|base| !base.is_empty())
 }
 
 /// `git version 2.39.2`: that git runs at all.

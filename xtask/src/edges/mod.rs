@@ -3,5 +3,6 @@
 pub mod ansible;
 pub mod artifactory;
 pub mod gcloud;
+pub mod gh;
 pub mod git;
 pub mod packer;

@@ -247,6 +247,8 @@ pub struct Released<'a> {
     pub origin: Option<&'a str>,
     /// The branch the pull request goes into, when origin has the starting branch.
     pub base: Option<&'a str>,
+    /// `--pr`: the remote the branch was pushed to and the pull request's address.
+    pub opened: Option<(&'a str, &'a str)>,
 }
 
 /// The checklist at the end of a release: what was done, then what is left for a person with
@@ -277,6 +279,17 @@ pub fn checklist(r: &Released<'_>) -> String {
         }
     }
     let _ = writeln!(text, "  commit    {}: {} only", r.commit, r.images_conf);
+    if let Some((remote, url)) = r.opened {
+        let _ = writeln!(text, "  pushed    {} to {remote}", r.branch);
+        let _ = writeln!(text, "  pull request {url}");
+        text.push_str("left for you:\n");
+        let _ = writeln!(
+            text,
+            "  1. once it is merged, prune the old images (the plan as it stands is below; nothing was deleted):\n       \
+             cargo xtask slurm-image prune"
+        );
+        return text;
+    }
     text.push_str("left for you:\n");
     match r.origin {
         Some(_) => {
@@ -318,6 +331,58 @@ pub fn checklist(r: &Released<'_>) -> String {
          cargo xtask slurm-image prune"
     );
     text
+}
+
+/// The body of a release's pull request: the commit message (which names each image, its
+/// launcher and what changed inside), then how each image was verified, with its checks.
+pub fn pull_request_body(
+    message: &str,
+    verified: &[(
+        WorkloadManager,
+        String,
+        crate::model::verification::Verified,
+    )],
+) -> String {
+    use crate::model::verification::{check_line, Verified};
+    let mut text = message.trim_end().to_string();
+    text.push_str("\n\n## Verification\n");
+    for (wm, image, how) in verified {
+        let _ = writeln!(text, "\n- {wm}: {image}: {}", how.summary());
+        if let Verified::Passed(checks) = how {
+            for check in checks {
+                let _ = writeln!(text, "  - `{}`", check_line(check));
+            }
+        }
+    }
+    text
+}
+
+/// The pull request's title: the commit's subject.
+pub fn pull_request_title(message: &str) -> &str {
+    message
+        .lines()
+        .next()
+        .unwrap_or("Update the test cluster images")
+}
+
+/// The commands that push a release branch and open its pull request, for a person to run
+/// where the tool could not (no gh, gh not logged in).
+pub fn pull_request_commands(
+    remote: &str,
+    base: &str,
+    branch: &str,
+    title: &str,
+    body_file: &str,
+) -> String {
+    format!(
+        "git push -u {} {}\ngh pr create --base {} --head {} --title {} --body-file {}",
+        shell_word(remote),
+        shell_word(branch),
+        shell_word(base),
+        shell_word(branch),
+        shell_word(title),
+        shell_word(body_file)
+    )
 }
 
 /// A word for a shell command line, quoted only when it needs to be.
@@ -685,6 +750,7 @@ mod tests {
             images_conf: "tools/slurm/terraform/images.conf",
             origin: Some("git@github.com:determined-ai/determined.git"),
             base: Some("main"),
+            opened: None,
         };
         assert_eq!(
             checklist(&released),
@@ -700,6 +766,64 @@ mod tests {
              https://github.com/determined-ai/determined/compare/main...slurm-images-2024-05-30?expand=1\n  \
              3. once it is merged, prune the old images (the plan as it stands is below; nothing was deleted):\n       \
              cargo xtask slurm-image prune\n"
+        );
+        let opened = Released {
+            opened: Some((
+                "origin",
+                "https://github.com/determined-ai/determined/pull/4242",
+            )),
+            ..released
+        };
+        let text = checklist(&opened);
+        assert!(
+            text.contains(
+                "  pushed    slurm-images-2024-05-30 to origin\n  \
+                 pull request https://github.com/determined-ai/determined/pull/4242\n\
+                 left for you:\n  1. once it is merged, prune"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("git push"), "{text}");
+        let elsewhere_body = pull_request_body(
+            "Update the SLURM and PBS test cluster images\n\nslurm: det-environments-slurm-ci-1800000000\n",
+            &[
+                (
+                    WorkloadManager::Slurm,
+                    "det-environments-slurm-ci-1800000000".into(),
+                    crate::model::verification::Verified::Passed(vec![
+                        crate::model::verification::Check {
+                            name: "slurm-daemons".into(),
+                            ok: true,
+                            detail: "enabled".into(),
+                        },
+                    ]),
+                ),
+                (
+                    WorkloadManager::Pbs,
+                    "det-environments-pbs-ci-1800000001".into(),
+                    crate::model::verification::Verified::Skipped("--no-verify".into()),
+                ),
+            ],
+        );
+        assert_eq!(
+            elsewhere_body,
+            "Update the SLURM and PBS test cluster images\n\nslurm: det-environments-slurm-ci-1800000000\n\n\
+             ## Verification\n\n\
+             - slurm: det-environments-slurm-ci-1800000000: verified (1 checks passed)\n  \
+             - `ok   slurm-daemons: enabled`\n\n\
+             - pbs: det-environments-pbs-ci-1800000001: unverified: --no-verify\n"
+        );
+        assert_eq!(
+            pull_request_commands(
+                "origin",
+                "main",
+                "slurm-images-2024-05-30",
+                "Update the SLURM and PBS test cluster images",
+                "target/slurm-image/release-pr-body.md"
+            ),
+            "git push -u origin slurm-images-2024-05-30\n\
+             gh pr create --base main --head slurm-images-2024-05-30 \
+             --title 'Update the SLURM and PBS test cluster images' --body-file target/slurm-image/release-pr-body.md"
         );
         let elsewhere = Released {
             origin: None,

@@ -236,6 +236,30 @@ pub struct Check {
     pub detail: String,
 }
 
+/// What became of an image's verification before its pin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verified {
+    /// This run booted it and every check passed: the checks, in the order they came.
+    Passed(Vec<Check>),
+    /// Reused, and verified when it was built: not booted again.
+    Earlier,
+    /// Pinned unverified, and why (`--no-verify`, no checks script).
+    Skipped(String),
+}
+
+impl Verified {
+    /// One line for a summary: `verified (12 checks passed)`.
+    pub fn summary(&self) -> String {
+        match self {
+            Verified::Passed(checks) => format!("verified ({} checks passed)", checks.len()),
+            Verified::Earlier => {
+                "verified when it was built (reused, not booted again)".to_string()
+            }
+            Verified::Skipped(why) => format!("unverified: {why}"),
+        }
+    }
+}
+
 /// The serial console as read so far, and where it had dropped output the tool never read.
 #[derive(Debug, Clone, Default)]
 pub struct Console {

@@ -20,6 +20,7 @@ use crate::model::provenance::{self, Provenance, Verdict};
 use crate::model::template::Template;
 use crate::model::time::format_duration;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
+use crate::model::verification::Verified;
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{self, Gate};
@@ -541,6 +542,7 @@ pub fn build_one(
             reused: true,
             interrupted: None,
             inside: checked.inside,
+            verified: checked.verified,
             // A verification relabelled the image and took minutes: the hint lists afresh.
             images: images.filter(|_| !checked.booted),
         });
@@ -585,6 +587,7 @@ pub fn build_one(
         reused: false,
         interrupted: built.interrupted,
         inside: checked.inside,
+        verified: checked.verified,
         // Listed before packer ran, which may take an hour: the hint lists afresh.
         images: None,
     })
@@ -630,6 +633,8 @@ pub struct Pinned {
     /// What changed inside the image against the one it replaced, from their bills of
     /// materials: `slurm 23.11.4 -> 23.11.6`.
     pub inside: Option<String>,
+    /// How the image was verified before its pin.
+    pub verified: Verified,
     /// The project's images as they stand after the pin, when the listing that decided reuse
     /// still shows them (nothing was built), so that the prune hint need not list them again.
     pub images: Option<Vec<Image>>,

@@ -9,6 +9,7 @@ pub mod fingerprint;
 pub mod host_files;
 pub mod launcher;
 pub mod playbook;
+pub mod pull_request;
 pub mod release;
 pub mod release_plan;
 pub mod survey;

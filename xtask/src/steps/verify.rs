@@ -18,7 +18,7 @@ use crate::model::template::Template;
 use crate::model::time::format_duration;
 use crate::model::verification::{
     self, bom_diff, check_line, console_tail, merged_labels, startup_script, Console, Expected,
-    Nonce, Report, Settings, Shortfall, Vm, RANDOM_BYTES,
+    Nonce, Report, Settings, Shortfall, Verified, Vm, RANDOM_BYTES,
 };
 use crate::model::WorkloadManager;
 use crate::steps::build::Plan;
@@ -151,7 +151,7 @@ pub fn before_pin(
     let setup = match gate {
         Gate::Skip(why) => {
             output.say(&format!("pinning {image} unverified: {why}"));
-            return Ok(Checked::default());
+            return Ok(Checked::not_booted(Verified::Skipped(why.clone())));
         }
         Gate::Verify(setup) => setup,
     };
@@ -178,7 +178,7 @@ pub fn before_pin(
             output.say(&format!(
                 "{image} was verified when it was built: not booting it again"
             ));
-            return Ok(Checked::default());
+            return Ok(Checked::not_booted(Verified::Earlier));
         }
         output.say(&format!(
             "{image} is {}: verifying it before it is pinned again",
@@ -201,6 +201,7 @@ pub fn before_pin(
     let mut checked = Checked {
         inside: None,
         booted: true,
+        verified: Verified::Passed(outcome.report.checks.clone()),
     };
     let Some(replaced) = replaced.filter(|r| *r != image) else {
         return Ok(checked);
@@ -249,12 +250,22 @@ pub struct New<'a> {
 }
 
 /// What the step before the pin found.
-#[derive(Default)]
 pub struct Checked {
     /// What changed inside the image against the one it replaced: `slurm 23.11.4 -> 23.11.6`.
     pub inside: Option<String>,
     /// A VM booted the image to verify it, which relabelled it.
     pub booted: bool,
+    pub verified: Verified,
+}
+
+impl Checked {
+    fn not_booted(verified: Verified) -> Checked {
+        Checked {
+            inside: None,
+            booted: false,
+            verified,
+        }
+    }
 }
 
 /// What a verification found.

@@ -26,6 +26,7 @@ mod pin;
 mod plan;
 mod playbook;
 mod prune;
+mod pull_request;
 mod qa;
 mod real_host;
 mod real_template;
