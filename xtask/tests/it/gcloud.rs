@@ -469,7 +469,7 @@ fn errors_name_the_cause_and_the_fix() {
 }
 
 #[test]
-fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
+fn a_build_ends_with_the_prune_hint_and_leaves_the_table_of_images_to_images() {
     let Some(cloud) = Cloud::with_images() else {
         return;
     };
@@ -505,8 +505,8 @@ fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
     // cluster boots until the change lands, still pins the old one: it is protected.
     assert!(!hint.contains(SLURM_PINNED), "{hint}");
     assert!(hint.contains("3 old slurm image(s)"), "{hint}");
-    // The table says `on HEAD` for "pinned on HEAD" (its legend explains the short words).
-    assert!(run.stdout.contains("[keep: on HEAD]"), "{}", run.stdout);
+    // The table of images is `images`'s to show, when asked: the build ends with the hint.
+    assert!(!run.stdout.contains("[keep: on HEAD]"), "{}", run.stdout);
     assert!(
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
@@ -625,9 +625,9 @@ fn a_compute_api_that_never_answers_does_not_hold_a_finished_build() {
         run.stdout
     );
     assert!(
-        run.stderr
-            .contains("warning: the image is built, but listing the images failed")
-            && run.stderr.contains("within 30 s"),
+        run.stderr.contains(
+            "warning: the image is pinned, but listing the images for the prune hint failed"
+        ) && run.stderr.contains("within 30 s"),
         "{}",
         run.stderr
     );
