@@ -15,6 +15,7 @@ mod cli;
 mod doctor;
 mod drop_in;
 mod gcloud;
+mod json;
 mod launcher;
 mod launcher_choice;
 mod logs;
