@@ -17,6 +17,11 @@
 //! In a log read later (stdout not a terminal, or `--timestamps`), every line on either stream
 //! starts with the time in UTC, packer's relayed lines included: a line is stamped when its
 //! first byte is written, so a line written in pieces gets one stamp.
+//!
+//! With `--format json` stdout carries records only ([`record`], JSON Lines, never stamped) and
+//! everything the tool would have written there goes to stderr. A command adopts it in a few
+//! lines: a `FormatFlags` flattened into its flags, `start()` first, then [`record`] for each
+//! `model::records::Record`, a `Result` last; a failure's result is written for it.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -90,6 +95,47 @@ fn on_failure(stream: Stream, error: io::ErrorKind, work_must_finish: bool) -> F
 
 /// Set once stdout was found closed while work had to go on: nothing more is written to it.
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Whether stdout carries `--format json` records; the tool's text then goes to stderr.
+static RECORDS: AtomicBool = AtomicBool::new(false);
+
+/// Whether the command's `result` record was written: a failure after it writes no second.
+static RESULT_WRITTEN: AtomicBool = AtomicBool::new(false);
+
+/// From now on stdout carries only records, and the text meant for it goes to stderr.
+pub fn records_on_stdout() {
+    RECORDS.store(true, Ordering::SeqCst);
+}
+
+/// Whether stdout carries records.
+pub fn writes_records() -> bool {
+    RECORDS.load(Ordering::SeqCst)
+}
+
+/// Writes `record` as one line of JSON on stdout, when records were asked for; the last
+/// record, a `result`, is written only once.
+pub fn record(record: &crate::model::records::Record) {
+    if !writes_records() || STDOUT_CLOSED.load(Ordering::SeqCst) {
+        return;
+    }
+    if matches!(record, crate::model::records::Record::Result(_))
+        && RESULT_WRITTEN.swap(true, Ordering::SeqCst)
+    {
+        return;
+    }
+    // Plain data of strings, numbers and booleans: serialising it cannot fail.
+    let Ok(mut line) = serde_json::to_string(record) else {
+        return;
+    };
+    line.push('\n');
+    let result = {
+        let mut to = io::stdout().lock();
+        to.write_all(line.as_bytes()).and_then(|()| to.flush())
+    };
+    if let Err(error) = result {
+        failed(Stream::Stdout, error);
+    }
+}
 
 /// Whether every line starts with the time.
 static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
@@ -166,13 +212,24 @@ fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
             at_line_start,
         })
     };
+    // With records on stdout, the text goes to stderr.
+    let stream = match stream {
+        Stream::Stdout if writes_records() => Stream::Stderr,
+        stream => stream,
+    };
     // The stream's lock is let go before the tool may end: ending flushes stdout.
     let result = match stream {
         Stream::Stdout if STDOUT_CLOSED.load(Ordering::SeqCst) => return,
         Stream::Stdout => stamped(&mut io::stdout().lock(), &AT_LINE_START[0]),
         Stream::Stderr => stamped(&mut io::stderr().lock(), &AT_LINE_START[1]),
     };
-    let Err(error) = result else { return };
+    if let Err(error) = result {
+        failed(stream, error);
+    }
+}
+
+/// What a failed write to `stream` does: see the module's description.
+fn failed(stream: Stream, error: io::Error) {
     match on_failure(stream, error.kind(), term::work_must_finish()) {
         Failed::End => std::process::exit(CLOSED_PIPE),
         Failed::DropTheRest => STDOUT_CLOSED.store(true, Ordering::SeqCst),

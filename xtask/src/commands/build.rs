@@ -3,7 +3,7 @@
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
+use crate::commands::flags::{FormatFlags, ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
@@ -13,7 +13,9 @@ use crate::model::config::Config;
 use crate::model::image::Image;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Purpose;
+use crate::model::records::{Outcome, Record};
 use crate::model::WorkloadManager;
+use crate::output;
 use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
 use crate::steps::build_plan::{self, Asked, Mode};
@@ -21,7 +23,7 @@ use crate::steps::consumers::TaskImages;
 use crate::steps::survey::Survey;
 use crate::steps::uncommitted::warn_uncommitted_inputs;
 use crate::steps::verify;
-use crate::term::exit::Failure;
+use crate::term::exit::{self, Failure};
 use crate::term::{signal_name, Interrupted};
 
 /// Build an image with packer and pin it in images.conf.
@@ -53,10 +55,13 @@ pub struct Build {
     pub image: ImageFlags,
     #[command(flatten)]
     pub packer: PackerFlags,
+    #[command(flatten)]
+    pub output: FormatFlags,
 }
 
 impl Build {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         let wm = WorkloadManager::from(self.wm);
         let inputs = Inputs::read(host).map_err(|err| Failure::Stopped.mark(err))?;
         // The image would cache task images the clusters do not use: worth saying, not
@@ -66,12 +71,15 @@ impl Build {
         if self.plan.dry_run {
             let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::DryRun)?;
             outln!("{}", gathered.shown.render());
-            return match gathered.shown.unknown.len() {
-                0 => Ok(()),
-                n => Err(Failure::Stopped.error(format!(
+            output::record(&Record::Plan((&gathered.shown).into()));
+            let stopped = match gathered.shown.unknown.len() {
+                0 => None,
+                n => Some(Failure::Stopped.error(format!(
                     "a real build would stop: {n} thing(s) it could not find out, listed at the end of the plan"
                 ))),
             };
+            output::record(&Record::Result(dry_run_outcome("build", stopped.as_ref())));
+            return stopped.map_or(Ok(()), Err);
         }
         let _lock =
             build_lock::take(host, &[wm], "build").map_err(|err| Failure::Stopped.mark(err))?;
@@ -101,6 +109,10 @@ impl Build {
                 ),
             ));
         }
+        output::record(&Record::Result(Outcome {
+            workload_managers: vec![pinned.record(wm)],
+            ..Outcome::done("build")
+        }));
         // The pin said its line; what is left is the next steps. The table of images is
         // `images`'s to show, when asked.
         next_steps(host, wm, &pinned.change);
@@ -120,6 +132,18 @@ impl Build {
             debug: self.debug,
             on_error: self.packer.on_error(),
         }
+    }
+}
+
+/// The result record of a dry run: done, or the stop it lists (exit 3).
+pub fn dry_run_outcome(command: &'static str, stopped: Option<&anyhow::Error>) -> Outcome {
+    let outcome = match stopped {
+        None => Outcome::done(command),
+        Some(err) => Outcome::failed(command, exit::exit_code(err), format!("{err:#}")),
+    };
+    Outcome {
+        dry_run: true,
+        ..outcome
     }
 }
 

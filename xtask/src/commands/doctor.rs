@@ -7,19 +7,22 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT};
 use crate::edges::artifactory;
 use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
-use crate::model::doctor::{failed_required, readiness, Finding, Outcome};
+use crate::model::doctor::{failed_required, readiness, ready_to_release, Finding, Outcome};
 use crate::model::images_conf::ImagesConf;
 use crate::model::launcher_choice::{self, Lookup, Situation, Wanted};
 use crate::model::local_packages::{rename_advice, LocalPackages, RELEASE_NAME};
+use crate::model::records::{self, Record};
 use crate::model::template::{Template, FIRST_WITH_PLUGINS};
 use crate::model::variables::{self, Extra};
 use crate::model::WorkloadManager;
+use crate::output;
 use crate::steps::consumers::{self, TaskImages};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::playbook::check_playbooks;
@@ -36,13 +39,17 @@ use crate::term::is_interactive;
     environment: &[ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT],
     config: &["[gcp]", "[artifactory]", "the whole file is checked for mistakes"],
 }.render())]
-pub struct Doctor {}
+pub struct Doctor {
+    #[command(flatten)]
+    pub output: FormatFlags,
+}
 
 /// One check that runs on a thread of its own.
 type Check<'a> = Box<dyn FnOnce() -> Vec<Finding> + Send + 'a>;
 
 impl Doctor {
     pub fn run(self, _sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         // The files first: they take no time, and the other checks read them.
         let config = load_config(host);
         let conf = read_images_conf(host);
@@ -114,6 +121,7 @@ impl Doctor {
         findings.extend(slow.into_iter().flatten());
         for finding in &findings {
             outln!("{finding}");
+            output::record(&Record::Finding(finding.into()));
         }
         let failed = failed_required(&findings);
         if !failed.is_empty() {
@@ -124,6 +132,10 @@ impl Doctor {
             );
         }
         outln!("{}", readiness(&findings));
+        output::record(&Record::Result(records::Outcome {
+            ready_to_release: Some(ready_to_release(&findings)),
+            ..records::Outcome::done("doctor")
+        }));
         Ok(())
     }
 }

@@ -58,6 +58,30 @@ pub struct ImageFlags {
     pub no_verify: bool,
 }
 
+/// How the command reports: as text, or as JSON records on stdout.
+#[derive(Args)]
+pub struct FormatFlags {
+    /// `json`: JSON Lines on stdout, one record per line with its `reason` (plan, progress,
+    /// check, finding, result), the last one the result; the text goes to stderr.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+impl FormatFlags {
+    /// Turns records on, for `json`: call it before the command writes anything.
+    pub fn start(&self) {
+        if self.format == Format::Json {
+            crate::output::records_on_stdout();
+        }
+    }
+}
+
 /// What packer does when a build fails.
 #[derive(Args)]
 pub struct PackerFlags {

@@ -20,6 +20,7 @@ use clap::Subcommand;
 use xshell::Shell;
 
 use crate::host::HostTree;
+use crate::model::records::{Outcome, Record};
 use crate::model::WorkloadManager;
 
 #[derive(Subcommand)]
@@ -41,7 +42,41 @@ pub enum SlurmImage {
 }
 
 impl SlurmImage {
+    /// Runs the command; with `--format json`, a failure still ends with its `result` record.
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        let command = self.name();
+        let result = self.dispatch(sh, host);
+        if let Err(err) = &result {
+            crate::output::record(&Record::Result(Outcome::failed(
+                command,
+                crate::term::exit::exit_code(err),
+                format!("{err:#}"),
+            )));
+        }
+        result
+    }
+
+    /// The subcommand's name, as the records say it.
+    fn name(&self) -> &'static str {
+        match self {
+            SlurmImage::Init(_) => "init",
+            SlurmImage::Fmt(_) => "fmt",
+            SlurmImage::Check(_) => "check",
+            SlurmImage::Clean(_) => "clean",
+            SlurmImage::Build(_) => "build",
+            SlurmImage::Release(_) => "release",
+            SlurmImage::Launcher(_) => "launcher",
+            SlurmImage::Images(_) => "images",
+            SlurmImage::Prune(_) => "prune",
+            SlurmImage::Orphans(_) => "orphans",
+            SlurmImage::Verify(_) => "verify",
+            SlurmImage::Pin(_) => "pin",
+            SlurmImage::Rollback(_) => "rollback",
+            SlurmImage::Doctor(_) => "doctor",
+        }
+    }
+
+    fn dispatch(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         match self {
             SlurmImage::Init(cmd) => cmd.run(sh, host),
             SlurmImage::Fmt(cmd) => cmd.run(sh, host),

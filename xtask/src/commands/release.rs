@@ -6,17 +6,20 @@ use std::path::Path;
 use clap::Args;
 use xshell::Shell;
 
-use crate::commands::flags::{ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
+use crate::commands::build::dry_run_outcome;
+use crate::commands::flags::{FormatFlags, ImageFlags, LauncherFlags, PackerFlags, PlanFlags};
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Launcher, Purpose};
+use crate::model::records::{self, Outcome, Record};
 use crate::model::release::{self, LauncherSource, Released};
 use crate::model::release_plan::Target;
 use crate::model::verification::{self, Verified};
 use crate::model::WorkloadManager;
+use crate::output;
 use crate::steps::build::ensure_plugins;
 use crate::steps::build_lock;
 use crate::steps::build_plan::Mode;
@@ -68,6 +71,8 @@ pub struct Release {
     pub image: ImageFlags,
     #[command(flatten)]
     pub packer: PackerFlags,
+    #[command(flatten)]
+    pub output: FormatFlags,
     /// After the commit, push the branch to the remote the starting branch tracks and open
     /// the pull request with gh (its body: the commit message and each image's checks); print
     /// its address. Without gh, or gh not logged in, print the commands that do.
@@ -81,16 +86,23 @@ pub struct Release {
 
 impl Release {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         if self.plan.dry_run {
             let gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
             self.note_sequential(&gathered.plan.wms);
             outln!("{}", gathered.plan.render());
-            return match gathered.plan.stops.len() {
-                0 => Ok(()),
-                n => Err(Failure::Stopped.error(format!(
+            output::record(&Record::Plan((&gathered.plan).into()));
+            let stopped = match gathered.plan.stops.len() {
+                0 => None,
+                n => Some(Failure::Stopped.error(format!(
                     "a real release would stop before any work: {n} stop(s), listed at the end of the plan"
                 ))),
             };
+            output::record(&Record::Result(dry_run_outcome(
+                "release",
+                stopped.as_ref(),
+            )));
+            return stopped.map_or(Ok(()), Err);
         }
         // Everything that can refuse does so in the gathering, before a download, a VM or a
         // branch. Both build locks, whichever it builds: the commit takes images.conf whole.
@@ -166,10 +178,21 @@ impl Release {
             release::redo_command(missing, &plan.source, &self.carried_flags())
         })?;
 
+        // Every build was pinned (`settle` let the release go on): what each did, for the result.
+        let images: Vec<records::Image> = plans
+            .iter()
+            .zip(&results)
+            .filter_map(|(plan, result)| Some(result.as_ref().ok()?.record(plan.wm)))
+            .collect();
         let images_conf = host.show(&host.images_conf);
         if !git::differs_from_head(sh, &host.root, Path::new(&images_conf))? {
             drop(guard);
-            return nothing_to_release(sh, host, &target, &checkout.head);
+            nothing_to_release(sh, host, &target, &checkout.head)?;
+            output::record(&Record::Result(Outcome {
+                workload_managers: images,
+                ..Outcome::done("release")
+            }));
+            return Ok(());
         }
         let conf = read_images_conf(host)?;
         let all_pins: Vec<(WorkloadManager, String)> = WorkloadManager::ALL
@@ -276,9 +299,20 @@ impl Release {
             outln!("inside the images: {line}");
         }
         show_prune_plan(sh, host, &inputs.config);
-        if let Some(Opened::Opened { url, .. }) = &opened {
-            outln!("pull request: {url}");
-        }
+        let pull_request = match &opened {
+            Some(Opened::Opened { url, .. }) => {
+                outln!("pull request: {url}");
+                Some(url.clone())
+            }
+            _ => None,
+        };
+        output::record(&Record::Result(Outcome {
+            workload_managers: images,
+            branch: Some(target.name().to_string()),
+            commit: Some(commit.clone()),
+            pull_request,
+            ..Outcome::done("release")
+        }));
         Ok(())
     }
 

@@ -4,12 +4,15 @@ use anyhow::bail;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, WorkloadManagerArg, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
-use crate::model::verification::bill_of_materials;
+use crate::model::records::{self, Outcome, Record};
+use crate::model::verification::{bill_of_materials, Verified};
 use crate::model::WorkloadManager;
+use crate::output;
 use crate::steps::build::record;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{expected_of, verify, workload_manager_of, Failed, Gate};
@@ -45,10 +48,13 @@ pub struct Verify {
     /// Kept for scripts that use it: `cargo xtask slurm-image pin IMAGE --unverified` replaces it.
     #[arg(long, requires = "image", conflicts_with = "pin", hide = true)]
     pub pin_unverified: bool,
+    #[command(flatten)]
+    pub output: FormatFlags,
 }
 
 impl Verify {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         let config = load_config(host)?;
         let template = read_template(host)?;
         let wm = WorkloadManager::from(self.wm);
@@ -78,7 +84,18 @@ impl Verify {
                 "pinning {image} without verifying it (its labels say: {})",
                 described.verification()
             );
-            record(host, wm, &image, Output::Inherit)?;
+            let change = record(host, wm, &image, Output::Inherit)?;
+            output::record(&Record::Result(Outcome {
+                workload_managers: vec![records::Image {
+                    workload_manager: wm,
+                    image: image.clone(),
+                    how: "existing",
+                    verification: (&Verified::Skipped("--pin-unverified".to_string())).into(),
+                    pinned: true,
+                    images_conf: Some(records::change_word(&change)),
+                }],
+                ..Outcome::done("verify")
+            }));
             return Ok(());
         }
         let setup = match Gate::read(host, &config, &template, false)? {
@@ -110,9 +127,21 @@ impl Verify {
             .map(|(what, version)| format!("{what} {version}"))
             .collect::<Vec<_>>();
         outln!("{image} passed every check; it holds: {}", bom.join(", "));
-        if self.pin {
-            record(host, expected.wm, &image, Output::Inherit)?;
-        }
+        let change = match self.pin {
+            true => Some(record(host, expected.wm, &image, Output::Inherit)?),
+            false => None,
+        };
+        output::record(&Record::Result(Outcome {
+            workload_managers: vec![records::Image {
+                workload_manager: expected.wm,
+                image: image.clone(),
+                how: "existing",
+                verification: (&Verified::Passed(outcome.report.checks.clone())).into(),
+                pinned: change.is_some(),
+                images_conf: change.as_ref().map(records::change_word),
+            }],
+            ..Outcome::done("verify")
+        }));
         Ok(())
     }
 }

@@ -430,7 +430,12 @@ impl Output<'_> {
         let through_the_tool = match self {
             Output::Prefixed(_) => true,
             // Lines that carry the time pass through the tool, which puts it there.
-            Output::Inherit => !std::io::stdout().is_terminal() || output::stamps_lines(),
+            // So do they when stdout carries JSON records, which packer's text must not reach.
+            Output::Inherit => {
+                !std::io::stdout().is_terminal()
+                    || output::stamps_lines()
+                    || output::writes_records()
+            }
         };
         if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());

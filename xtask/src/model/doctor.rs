@@ -98,6 +98,13 @@ pub fn failed_required(findings: &[Finding]) -> Vec<&'static str> {
 
 /// doctor's last line once no required check failed: ready means a release would start, so
 /// the warnings a release refuses on are named.
+/// Whether a release would start: no finding that stops one failed.
+pub fn ready_to_release(findings: &[Finding]) -> bool {
+    !findings
+        .iter()
+        .any(|f| f.stops_release && matches!(f.outcome, Outcome::Failed { .. }))
+}
+
 pub fn readiness(findings: &[Finding]) -> String {
     let stopping = once_each(
         findings

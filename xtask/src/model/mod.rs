@@ -17,6 +17,7 @@ pub mod orphans;
 pub mod packer_inputs;
 pub mod provenance;
 pub mod prune_plan;
+pub mod records;
 pub mod release;
 pub mod release_plan;
 pub mod rollback;

@@ -65,6 +65,8 @@ pub struct WmBuild {
     pub preview: String,
     /// The verification step, when its settings could be read.
     pub verification: Option<String>,
+    /// The input fingerprint, when the launcher and the source image are known.
+    pub fingerprint: Option<String>,
     pub reuse: Reuse,
 }
 
@@ -321,6 +323,7 @@ mod tests {
                     source: None,
                     preview: format!("# [{wm}] the variables"),
                     verification: None,
+                    fingerprint: None,
                     reuse: Reuse::NotLookedUp,
                 })
                 .collect(),

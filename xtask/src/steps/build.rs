@@ -17,6 +17,7 @@ use crate::model::image::Image;
 use crate::model::images_conf::Change;
 use crate::model::launcher_choice::Launcher;
 use crate::model::provenance::{self, Provenance, Verdict};
+use crate::model::records::{self, Progress, Record};
 use crate::model::template::Template;
 use crate::model::time::format_duration;
 use crate::model::variables::{self, Extra, ExtraValues, Variables};
@@ -126,9 +127,18 @@ pub fn ensure_plugins(
     let init = packer::init(sh);
     // Echoed here, not by xshell, whose echo panics when stderr is gone.
     errln!("$ {init}");
-    init.quiet()
-        .run()
-        .context("`packer init .` failed: the template's plugins are not installed")?;
+    let failed = "`packer init .` failed: the template's plugins are not installed";
+    if !crate::output::writes_records() {
+        init.quiet().run().context(failed)?;
+        return Ok(());
+    }
+    // stdout carries JSON records: packer's text goes to stderr, with the tool's.
+    let out = init.quiet().ignore_status().output().context(failed)?;
+    err!("{}", String::from_utf8_lossy(&out.stdout));
+    err!("{}", String::from_utf8_lossy(&out.stderr));
+    if !out.status.success() {
+        anyhow::bail!("{failed} (exit {:?})", out.status.code());
+    }
     Ok(())
 }
 
@@ -341,10 +351,13 @@ impl Plan {
             |pid| build_lock::note_packer(host, self.wm, pid),
             output,
         )?;
-        output.say(&format!(
-            "packer: {}",
-            format_duration(started.elapsed().as_secs())
-        ));
+        let took = started.elapsed().as_secs();
+        output.say(&format!("packer: {}", format_duration(took)));
+        crate::output::record(&Record::Progress(Progress {
+            workload_manager: Some(self.wm),
+            phase: "packer",
+            seconds: took,
+        }));
         let interrupted = match outcome {
             Outcome::Succeeded => None,
             // Packer finished before the signal could stop it: the image exists, so it is
@@ -638,6 +651,20 @@ pub struct Pinned {
     /// The project's images as they stand after the pin, when the listing that decided reuse
     /// still shows them (nothing was built), so that the prune hint need not list them again.
     pub images: Option<Vec<Image>>,
+}
+
+impl Pinned {
+    /// The image as a `result` record names it.
+    pub fn record(&self, wm: WorkloadManager) -> records::Image {
+        records::Image {
+            workload_manager: wm,
+            image: self.image.clone(),
+            how: if self.reused { "reused" } else { "built" },
+            verification: (&self.verified).into(),
+            pinned: true,
+            images_conf: Some(records::change_word(&self.change)),
+        }
+    }
 }
 
 /// How often a lock wait looks again at the lock and at the signals.

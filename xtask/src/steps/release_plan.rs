@@ -262,6 +262,7 @@ fn decide(
         preview: decided.build.preview(sh, host, &tag),
         source: decided.source,
         verification,
+        fingerprint: decided.build.fingerprint.clone(),
         reuse: decided.reuse,
     };
     // The launcher's own stop is listed once, by the release.

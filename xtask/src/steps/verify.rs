@@ -14,6 +14,7 @@ use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
 use crate::model::image::{Image, Verification};
 use crate::model::launcher_version::LauncherPackage;
 use crate::model::provenance::{self, from_label_value};
+use crate::model::records::{CheckRecord, Progress, Record};
 use crate::model::template::Template;
 use crate::model::time::format_duration;
 use crate::model::verification::{
@@ -314,6 +315,7 @@ pub fn verify(
         Ok(()) => wait_for_report(
             gcloud,
             &vm,
+            expected.wm,
             &nonce,
             &setup.settings,
             &guard,
@@ -324,10 +326,13 @@ pub fn verify(
     };
     // In every case, also when the create failed part-way: a VM that does not exist is fine.
     delete_vm(gcloud, &vm, output);
-    output.say(&format!(
-        "verification: {}",
-        format_duration(started.elapsed().as_secs())
-    ));
+    let took = started.elapsed().as_secs();
+    output.say(&format!("verification: {}", format_duration(took)));
+    crate::output::record(&Record::Progress(Progress {
+        workload_manager: Some(expected.wm),
+        phase: "verification",
+        seconds: took,
+    }));
     // Its nonce is of no use once the VM is gone; a file per run is not kept to pile up.
     let _ = std::fs::remove_file(&script_file);
     if let Some(signal) = guard.received() {
@@ -378,9 +383,11 @@ fn labels_left(existing: Option<&BTreeMap<String, String>>) -> String {
 
 /// Reads the console until the wrapper says `end`, the bound runs out or a signal comes: the
 /// console read so far and whether the bound ran out.
+#[allow(clippy::too_many_arguments)] // Each is the wait's own; a struct would only rename them.
 fn wait_for_report(
     gcloud: &Gcloud,
     vm: &Vm,
+    wm: WorkloadManager,
     nonce: &Nonce,
     settings: &Settings,
     guard: &InterruptGuard,
@@ -422,6 +429,13 @@ fn wait_for_report(
         let report = Report::read(&console, nonce);
         for check in &report.checks[shown..] {
             output.say(&format!("  {}", check_line(check)));
+            crate::output::record(&Record::Check(CheckRecord {
+                workload_manager: Some(wm),
+                image: vm.image.clone(),
+                name: check.name.clone(),
+                ok: check.ok,
+                detail: check.detail.clone(),
+            }));
         }
         shown = report.checks.len();
         if report.finished() {

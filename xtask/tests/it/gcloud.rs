@@ -483,7 +483,7 @@ fn errors_name_the_cause_and_the_fix() {
 }
 
 #[test]
-fn a_build_ends_with_its_workload_managers_images_and_the_prune_hint() {
+fn a_build_ends_with_the_prune_hint_and_leaves_the_table_of_images_to_images() {
     let Some(cloud) = Cloud::with_images() else {
         return;
     };

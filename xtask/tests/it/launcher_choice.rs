@@ -64,7 +64,8 @@ fn stops(stdout: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The four commands in one situation, each asserted to succeed or fail as a user would expect.
+/// The four commands in one situation, each asserted to succeed or fail as a user would expect
+/// (the release's dry run by each test: it exits 3 where it lists a stop).
 struct Told {
     build: Run,
     release: Run,
@@ -243,6 +244,7 @@ fn every_command_agrees_when_artifactory_is_unreachable() {
         "{}",
         both(&told.doctor)
     );
+    assert_eq!(told.release.code, Some(3), "{}", both(&told.release));
     assert!(
         stops(&told.release.stdout)
             .iter()
@@ -285,6 +287,7 @@ fn every_command_agrees_when_artifactory_holds_no_release() {
         "{}",
         both(&told.launcher)
     );
+    assert_eq!(told.release.code, Some(3), "{}", both(&told.release));
     assert!(
         stops(&told.release.stdout)
             .iter()
@@ -321,6 +324,8 @@ fn every_command_agrees_when_build_holds_an_older_release() {
     for run in [&told.launcher, &told.doctor] {
         assert!(run.stdout.contains(&keeps), "{}", both(run));
     }
+    // Fetching the newest is what a release does, not a stop.
+    assert_eq!(told.release.code, Some(0), "{}", both(&told.release));
     assert!(
         told.release.stdout.contains(&format!(
             "# launcher: {NEW} (the newest release, to be fetched into build/)"

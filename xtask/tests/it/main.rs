@@ -16,6 +16,7 @@ mod doctor;
 mod drop_in;
 mod gcloud;
 mod images;
+mod json;
 mod launcher;
 mod launcher_choice;
 mod logs;
