@@ -11,7 +11,7 @@ use crate::commands::flags::{FormatFlags, ImageFlags, LauncherFlags, PackerFlags
 use crate::commands::{
     HelpFooter, WorkloadManagerArg, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT,
 };
-use crate::edges::git;
+use crate::edges::{git, packer};
 use crate::host::HostTree;
 use crate::model::launcher_choice::{Launcher, Purpose};
 use crate::model::records::{self, Outcome, Record};
@@ -146,7 +146,13 @@ impl Release {
         let package = launcher::carry_out(host, decision, false)?;
         plan.launcher = Launcher::Known(package.clone());
         ensure_plugins(sh, host, &inputs.template, packer)?;
-        let plans = prepare_builds(host, &inputs, &sources, &package, self.packer.on_error())?;
+        // After `packer init`, so that the plugins it installed are the ones recorded.
+        let tools = packer::tool_labels(sh, Some(packer));
+        let plans: Vec<_> =
+            prepare_builds(host, &inputs, &sources, &package, self.packer.on_error())?
+                .into_iter()
+                .map(|plan| plan.with_tools(&tools))
+                .collect();
 
         // From here a signal is recorded rather than fatal: the builds' VMs get deleted, the
         // pins already made are reported, and nothing is committed.

@@ -14,6 +14,7 @@ use crate::output::{self, Stream};
 use crate::term::{signal_name, InterruptGuard};
 
 use crate::model::artifactory_folder::CREDENTIAL_VARS;
+use crate::model::provenance;
 use crate::model::template::Template;
 use crate::model::Version;
 
@@ -94,6 +95,26 @@ pub fn missing_plugins(
         .filter(|source| !installed.lines().any(|line| line.contains(source.as_str())))
         .cloned()
         .collect())
+}
+
+/// The labels that record the packer on PATH and the plugins it has installed
+/// ([`provenance::tool_labels`]); without `version` (packer did not run), none. A plugin
+/// listing that fails leaves the plugins out: the labels are a record, not a condition.
+pub fn tool_labels(sh: &Shell, version: Option<Version>) -> Vec<(String, String)> {
+    let Some(version) = version else {
+        return Vec::new();
+    };
+    // `packer plugins installed` came with 1.8.
+    let plugins = if version >= (1, 8, 0) {
+        without_credentials(cmd!(sh, "packer plugins installed"))
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    provenance::tool_labels(&version_text(version), &plugins)
 }
 
 /// `packer init .`: fetches the plugins the template requires.

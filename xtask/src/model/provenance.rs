@@ -121,6 +121,49 @@ impl Provenance {
     }
 }
 
+/// Whether a label is one [`tool_labels`] makes.
+pub fn is_tool_label(key: &str) -> bool {
+    use crate::model::image_diff::{PACKER, PLUGIN_PREFIX};
+    key == PACKER || key.starts_with(PLUGIN_PREFIX)
+}
+
+/// The labels that say which tools made an image, recorded beside its inputs but not part of
+/// its fingerprint (a newer packer bakes the same playbook into the same image): `packer` and
+/// one `packer-plugin-<name>` per plugin in `plugins`, the output of `packer plugins installed`
+/// (a path a line, ending `packer-plugin-<name>_v<version>_x<api>_<os>_<arch>`). The newest
+/// version of a plugin installed twice is the one packer loads.
+pub fn tool_labels(packer: &str, plugins: &str) -> Vec<(String, String)> {
+    use crate::model::image_diff::{PACKER, PLUGIN_PREFIX};
+    let mut found: Vec<(String, crate::model::Version, String)> = Vec::new();
+    for line in plugins.lines() {
+        let file = line.trim().rsplit('/').next().unwrap_or_default();
+        let Some(rest) = file.strip_prefix(PLUGIN_PREFIX) else {
+            continue;
+        };
+        let Some((name, after)) = rest.split_once("_v") else {
+            continue;
+        };
+        let text = after.split('_').next().unwrap_or_default();
+        let mut parts = text.split('.').map(|p| p.parse::<u64>().ok());
+        let version = (|| Some((parts.next()??, parts.next()??, parts.next()??)))();
+        let Some(version) = version else {
+            continue;
+        };
+        match found.iter_mut().find(|(n, _, _)| n == name) {
+            Some(known) if known.1 >= version => {}
+            Some(known) => *known = (name.to_string(), version, text.to_string()),
+            None => found.push((name.to_string(), version, text.to_string())),
+        }
+    }
+    let mut labels = vec![(PACKER.to_string(), label_value(packer))];
+    labels.extend(
+        found
+            .into_iter()
+            .map(|(name, _, text)| (format!("{PLUGIN_PREFIX}{name}"), label_value(&text))),
+    );
+    labels
+}
+
 /// The digest of a group of files, given as (path relative to the template folder with `/`
 /// between parts, sha256 of the contents): sorted by path first, so the order they were found
 /// in does not matter, and paths are relative, so the checkout's place does not either.
@@ -347,6 +390,29 @@ mod tests {
 
     fn map(labels: Vec<(String, String)>) -> BTreeMap<String, String> {
         labels.into_iter().collect()
+    }
+
+    #[test]
+    fn the_tools_that_made_an_image_are_read_from_packer_and_its_plugin_listing() {
+        let listing = "/root/.config/packer/plugins/github.com/hashicorp/googlecompute/packer-plugin-googlecompute_v1.1.4_x5.0_linux_amd64\n\
+            /root/.config/packer/plugins/github.com/hashicorp/ansible/packer-plugin-ansible_v1.1.0_x5.0_linux_amd64\n\
+            /root/.config/packer/plugins/github.com/hashicorp/ansible/packer-plugin-ansible_v1.0.4_x5.0_linux_amd64\n\
+            not a plugin\n";
+        assert_eq!(
+            tool_labels("1.8.6", listing),
+            [
+                ("packer".to_string(), "1_8_6".to_string()),
+                (
+                    "packer-plugin-googlecompute".to_string(),
+                    "1_1_4".to_string()
+                ),
+                ("packer-plugin-ansible".to_string(), "1_1_0".to_string()),
+            ]
+        );
+        assert_eq!(
+            tool_labels("1.7.4", ""),
+            [("packer".to_string(), "1_7_4".to_string())]
+        );
     }
 
     #[test]

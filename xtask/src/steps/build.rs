@@ -20,7 +20,7 @@ use crate::model::provenance::{self, Provenance, Verdict};
 use crate::model::records::{self, Progress, Record};
 use crate::model::template::Template;
 use crate::model::time::format_duration;
-use crate::model::variables::{self, Extra, ExtraValues, Variables};
+use crate::model::variables::{self, Extra, ExtraValues, Value, Variables};
 use crate::model::verification::Verified;
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
@@ -163,6 +163,8 @@ pub struct Plan {
     pub fingerprint: Option<String>,
     /// The labels the image gets: the workload manager, and what it is made from.
     pub labels: Vec<(String, String)>,
+    /// The versions of packer and its plugins among `labels` ([`Plan::with_tools`]).
+    pub tools: Vec<(String, String)>,
     /// Whether the template puts [`Plan::labels`] on the image itself (it declares
     /// `image_labels`); otherwise the tool adds them once packer has built it.
     pub labelled_by_template: bool,
@@ -228,10 +230,28 @@ impl Plan {
             fingerprint: provenance.as_ref().map(Provenance::fingerprint),
             provenance,
             labels,
+            tools: Vec::new(),
             debug,
             on_error: None,
             image_name_at: inputs.template.image_name.clone(),
         })
+    }
+
+    /// The plan with the tools that will make the image recorded among its labels (packer's and
+    /// its plugins' versions, [`packer::tool_labels`]); not part of the fingerprint. Only a plan
+    /// whose inputs are known labels its image.
+    pub fn with_tools(mut self, tools: &[(String, String)]) -> Plan {
+        if self.provenance.is_none() {
+            return self;
+        }
+        self.tools = tools.to_vec();
+        self.labels.extend(tools.iter().cloned());
+        for (name, value) in &mut self.variables.0 {
+            if let (&"image_labels", Value::Map(labels)) = (&*name, value) {
+                labels.extend(tools.iter().cloned());
+            }
+        }
+        self
     }
 
     /// The plan with packer told what to do with its VM when the build fails (`--on-error`).
@@ -453,7 +473,9 @@ impl Plan {
                     source_image: Some(used.to_string()),
                     ..provenance.clone()
                 };
-                (confirmed.labels(), true)
+                let mut labels = confirmed.labels();
+                labels.extend(self.tools.iter().cloned());
+                (labels, true)
             }
             Some(_) => (self.labels.clone(), false),
             None => {

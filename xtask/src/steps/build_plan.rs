@@ -150,6 +150,8 @@ pub fn gather<'a>(
     if let (Mode::Run, Some(version)) = (mode, version) {
         ensure_plugins(sh, host, &inputs.template, version)?;
     }
+    // After `packer init`, so that the plugins it installed are the ones recorded.
+    let tools = packer::tool_labels(sh, version);
 
     let decided = decide(
         host,
@@ -160,6 +162,7 @@ pub fn gather<'a>(
             arrives,
             source,
             gate,
+            tools: &tools,
         },
         gcloud.as_ref(),
         &mut unknown,
@@ -218,6 +221,8 @@ pub struct Choices<'l> {
     pub arrives: bool,
     pub source: Option<String>,
     pub gate: Option<Gate>,
+    /// The versions of packer and its plugins, which the image's labels record.
+    pub tools: &'l [(String, String)],
 }
 
 /// The verification step of a build, whose checks script must be there before any work starts.
@@ -277,10 +282,12 @@ pub fn decide(
         arrives,
         source,
         gate,
+        tools,
     } = choices;
     let origin = source_origin(&inputs.config, wm);
     let build = Plan::new(host, inputs, wm, launcher, source.as_deref(), asked.debug)?
-        .with_on_error(asked.on_error);
+        .with_on_error(asked.on_error)
+        .with_tools(tools);
     let verification = gate.as_ref().map(|gate| {
         gate.preview(
             &inputs.config.gcp.project,

@@ -153,12 +153,14 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
     let mut builds = Vec::new();
     let mut stops_of_builds = Vec::new();
     if mode == Mode::DryRun {
+        let tools = packer::tool_labels(sh, version);
         for (&wm, source) in asked.wms.iter().zip(&sources) {
             let choices = Choices {
                 launcher: &launcher,
                 arrives: arrival != Arrival::InBuildDir,
                 source: source.clone(),
                 gate: gate.clone(),
+                tools: &tools,
             };
             let (build, stops) = decide(sh, host, &inputs, asked, wm, choices, gcloud.as_ref())?;
             builds.push(build);

@@ -317,6 +317,7 @@ impl Survey {
                     && *k != provenance::FINGERPRINT
                     && *k != provenance::WORKLOAD_MANAGER
                     && !verification::is_verification_label(k)
+                    && !provenance::is_tool_label(k)
             })
             .map(|(k, v)| format!("{k}={v}"))
             .collect();

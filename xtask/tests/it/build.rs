@@ -877,3 +877,26 @@ fn a_missing_checks_script_stops_the_build_before_the_launcher_is_copied_or_plug
     );
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
+
+#[test]
+fn an_image_records_the_packer_and_plugins_that_made_it_outside_its_fingerprint() {
+    let host = host_with_launcher();
+    host.run(&["build", "--offline", "--no-verify"]).ok();
+    let image = host
+        .api()
+        .image("det-environments-slurm-ci-1800000000")
+        .unwrap();
+    let labels = &image["labels"];
+    // The stand-in says Packer v1.8.6 with both plugins at 1.1.4.
+    assert_eq!(labels["packer"], "1_8_6", "{labels}");
+    assert_eq!(labels["packer-plugin-googlecompute"], "1_1_4", "{labels}");
+    assert_eq!(labels["packer-plugin-ansible"], "1_1_4", "{labels}");
+    // Another packer makes the same image from the same inputs: the next build reuses it.
+    let again = host
+        .run_env(
+            &["build", "--offline", "--no-verify"],
+            &[("FAKE_PACKER", "1.7.4")],
+        )
+        .ok();
+    assert!(again.stdout.contains("reusing "), "{}", again.stdout);
+}

@@ -190,13 +190,17 @@ fn each_workload_manager_builds_labels_and_pins_its_own_image_then_reuses_it() {
             "{wm} pins a new image: {line}\n{}",
             run.stderr
         );
-        assert!(
-            labels_of(&host, image)
-                .iter()
-                .any(|l| l == "launcher=3_3_1-2"),
-            "{image}: {:?}",
-            labels_of(&host, image)
-        );
+        let labels = labels_of(&host, image);
+        for wanted in [
+            "launcher=3_3_1-2",
+            "packer=1_8_6",
+            "packer-plugin-googlecompute=1_1_4",
+        ] {
+            assert!(
+                labels.iter().any(|l| l == wanted),
+                "{image}: {wanted}: {labels:?}"
+            );
+        }
     }
     let builds = packer_builds(&host);
     for wm in ["slurm", "pbs"] {
