@@ -7,13 +7,16 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::gcloud::Gcloud;
 use crate::host::HostTree;
 use crate::model::image_diff;
 use crate::model::launcher_choice::Launcher;
+use crate::model::records::{self, Record};
 use crate::model::verification;
 use crate::model::WorkloadManager;
+use crate::output;
 use crate::steps::build::{resolve_source, Inputs, Plan};
 use crate::steps::host_files::load_config;
 use crate::steps::launcher;
@@ -42,6 +45,8 @@ pub struct Images {
     pub image: Option<String>,
     #[command(subcommand)]
     pub compare: Option<Compare>,
+    #[command(flatten)]
+    pub output: FormatFlags,
 }
 
 /// Comparisons of images.
@@ -59,6 +64,7 @@ pub enum Compare {
 
 impl Images {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         let config = load_config(host)?;
         if let Some(Compare::Diff { a, b }) = &self.compare {
             return diff(sh, &config.gcp.project, a, b);
@@ -84,7 +90,15 @@ impl Images {
                 errln!("note: cannot tell which image a build now would reuse: {err:#}")
             }
         }
-        survey.print(&WorkloadManager::ALL);
+        if output::writes_records() {
+            // One record per image, then the result; the table is for people.
+            for image in survey.records() {
+                output::record(&Record::Image(image));
+            }
+            output::record(&Record::Result(records::Outcome::done("images")));
+        } else {
+            survey.print(&WorkloadManager::ALL);
+        }
         Ok(())
     }
 }

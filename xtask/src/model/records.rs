@@ -25,8 +25,32 @@ pub enum Record {
     Check(CheckRecord),
     /// One of doctor's findings.
     Finding(FindingRecord),
+    /// One image of the project, as `images` lists it.
+    Image(ImageRecord),
     /// The end: what the command did, and how it ended (always the last record).
     Result(Outcome),
+}
+
+/// One image as `images --format json` lists it.
+#[derive(Debug, Serialize)]
+pub struct ImageRecord {
+    pub image: String,
+    /// `null` for an image whose name is no workload manager's.
+    pub workload_manager: Option<WorkloadManager>,
+    /// `creationTimestamp` as GCE wrote it.
+    pub created: String,
+    /// GCE's status (`READY`), or `REVOKED` or the deprecation state where one applies.
+    pub status: String,
+    /// `verified`, `failed` or `unverified`.
+    pub verification: String,
+    /// The launcher version its label or description names.
+    pub launcher: Option<String>,
+    /// Whether images.conf (the working tree's) pins it.
+    pub pinned: bool,
+    /// Whether a build from today's inputs reuses it.
+    pub reused: bool,
+    /// What `prune` would do with it, and why.
+    pub prune: String,
 }
 
 #[derive(Debug, Serialize)]

@@ -14,6 +14,7 @@ use crate::model::image::Image;
 use crate::model::image::Verification;
 use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Policy, Protections};
+use crate::model::records::ImageRecord;
 use crate::model::time::{format_age, utc_date};
 use crate::model::verification;
 use crate::model::WorkloadManager;
@@ -212,7 +213,10 @@ impl Survey {
                 .max()
                 .unwrap_or(0)
                 .max("IMAGE".len());
-            let cells: Vec<Row> = rows.iter().map(|planned| self.row(wm, planned)).collect();
+            let cells: Vec<Row> = rows
+                .iter()
+                .map(|planned| self.row(wm, planned, self.wide))
+                .collect();
             marked |= cells.iter().any(|cell| cell.reused);
             let widest = |cell: fn(&Row) -> &str, title: &str| {
                 cells
@@ -297,7 +301,40 @@ impl Survey {
     }
 
     /// One image's cells, in both layouts' words.
-    fn row(&self, wm: WorkloadManager, planned: &Planned) -> Row {
+    /// Each image of the table as a record of `images --format json`: the table's facts in full
+    /// words, whatever the layout.
+    pub fn records(&self) -> Vec<ImageRecord> {
+        self.plan
+            .iter()
+            .filter_map(|planned| {
+                let wm = planned.image.wm()?;
+                let row = self.row(wm, planned, true);
+                let image = &planned.image;
+                Some(ImageRecord {
+                    image: image.name.clone(),
+                    workload_manager: Some(wm),
+                    created: image.creation_timestamp.clone(),
+                    status: row.status.trim().to_string(),
+                    verification: match image.verification() {
+                        Verification::Verified => "verified",
+                        Verification::Failed => "failed",
+                        Verification::Unverified => "unverified",
+                    }
+                    .to_string(),
+                    launcher: prune_plan::launcher_of(
+                        &image.labels,
+                        image.description.as_deref().unwrap_or(""),
+                    ),
+                    pinned: self.pinned.get(&wm) == Some(&image.name),
+                    reused: row.reused,
+                    prune: row.verdict,
+                })
+            })
+            .collect()
+    }
+
+    /// One image's cells; `wide` as `images --wide` shows them.
+    fn row(&self, wm: WorkloadManager, planned: &Planned, wide: bool) -> Row {
         let image = &planned.image;
         // The label first: the description of an image of a template without labels is the
         // only record there is.
@@ -375,13 +412,13 @@ impl Survey {
                 ),
             ),
         };
-        let launcher = match (launcher, self.wide) {
+        let launcher = match (launcher, wide) {
             (Some(version), true) => format!("launcher {version}"),
             (None, true) => "launcher ?".to_string(),
             (Some(version), false) => version,
             (None, false) => "?".to_string(),
         };
-        let verified = if self.wide {
+        let verified = if wide {
             verification::summary(&image.labels, wm.key())
         } else {
             match image.verification() {
@@ -393,7 +430,7 @@ impl Survey {
         // Days are enough beside a name that carries the build's time, and the narrow layout
         // needs the columns for the verification.
         let age = format_age(self.now - image.created.unwrap_or(0));
-        let age = match self.wide {
+        let age = match wide {
             true => age,
             false => age.split(' ').next().unwrap_or_default().to_string(),
         };
@@ -405,7 +442,7 @@ impl Survey {
             None => image.status.to_string(),
         };
         if let (true, Some(replacement)) = (
-            self.wide,
+            wide,
             image
                 .deprecation
                 .as_ref()

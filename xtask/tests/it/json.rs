@@ -175,3 +175,48 @@ fn doctor_as_json_writes_a_finding_per_check_and_ends_with_its_result() {
         assert!(finding["check"].is_string() && finding["outcome"].is_string());
     }
 }
+
+#[test]
+fn images_as_json_has_a_record_per_image_with_its_pin_then_the_result() {
+    let host = host();
+    host.run(&["build", "--offline", "--no-verify"]).ok();
+    // The older pin, which the build replaced in the working tree; an image of before labels.
+    host.api().add_image(
+        "det-environments-slurm-ci-1717047568",
+        1_717_047_568,
+        "READY",
+        &[],
+        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
+    );
+    let run = host.run(&["images", "--format", "json"]).ok();
+    let records = records(&run);
+    assert_eq!(
+        reasons(&records),
+        ["image", "image", "result"],
+        "{}",
+        run.stdout
+    );
+    let new = &records[0];
+    assert_eq!(
+        new["image"], "det-environments-slurm-ci-1800000000",
+        "{new}"
+    );
+    assert_eq!(new["workload_manager"], "slurm");
+    assert_eq!(new["pinned"], true, "{new}");
+    assert_eq!(new["reused"], true, "a build now reuses it: {new}");
+    assert_eq!(new["launcher"], "3.3.1-2", "{new}");
+    assert_eq!(new["verification"], "unverified", "{new}");
+    let old = &records[1];
+    assert_eq!(
+        old["image"], "det-environments-slurm-ci-1717047568",
+        "{old}"
+    );
+    assert_eq!(
+        (&old["pinned"], &old["reused"]),
+        (&Value::Bool(false), &Value::Bool(false))
+    );
+    assert!(old["prune"].as_str().unwrap().starts_with("keep"), "{old}");
+    assert_eq!(records[2]["ok"], true);
+    // No table on stdout; people read it on a terminal, without --format json.
+    assert!(!run.stdout.contains("legend: "), "{}", run.stdout);
+}
