@@ -303,40 +303,6 @@ fn a_release_builds_both_side_by_side_verifies_them_with_the_adopted_checks_pins
     assert!(subject.starts_with("Update the slurm and pbs"), "{subject}");
 }
 
-#[test]
-fn a_consumer_on_another_cpu_task_image_tag_fails_check_and_stops_a_release_before_packer() {
-    let Some(host) = adopted() else { return };
-    let yaml = "tools/slurm/scripts/slurmcluster.yaml";
-    host.write(
-        yaml,
-        host.read(yaml).replace(
-            "cpu: determinedai/pytorch-tensorflow-cpu-dev:e960eae",
-            "cpu: determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
-        ),
-    );
-    git(&host, &["commit", "-q", "-am", "Another CPU task image"]);
-    let wanted = [
-        "tools/slurm/scripts/slurmcluster.yaml:80 (task_container_defaults) names \
-         determinedai/pytorch-tensorflow-cpu-dev:0736b6d",
-        "the image caches determinedai/pytorch-tensorflow-cpu-dev:e960eae",
-    ];
-    host.run(&["check"]).fails_with(&wanted);
-    run_in_repo(
-        &host,
-        &[
-            "release",
-            "--yes",
-            "--offline",
-            "--branch",
-            "slurm-images-test",
-        ],
-        &[],
-    )
-    .fails_with(&wanted);
-    assert_eq!(packer_builds(&host), 0);
-    assert_eq!(git(&host, &["branch", "--show-current"]), "master");
-}
-
 /// A file in the real template's `static/`, which its file provisioner uploads whole.
 const UNTRACKED: &str = "tools/slurm/packer/static/notes.txt";
 

@@ -829,22 +829,7 @@ fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, Str
     labelled["labels"] = request["labels"].clone();
     // gcloud decodes the fingerprint as base64: "labelled".
     labelled["labelFingerprint"] = json!("bGFiZWxsZWQ=");
-    match (
-        state
-            .images
-            .iter_mut()
-            .find(|(p, i)| p == project && i["name"] == *name),
-        &state.images_dir,
-    ) {
-        (Some((_, stored)), _) => *stored = labelled,
-        (None, Some(dir)) => {
-            let file = dir.join(format!("{name}.json"));
-            let temp = dir.join(format!(".{name}.labels.tmp"));
-            std::fs::write(&temp, labelled.to_string()).unwrap();
-            std::fs::rename(&temp, &file).unwrap();
-        }
-        (None, None) => return error(404, "notFound", "no such image"),
-    }
+    store_image(state, project, name, labelled);
     let base = format!("http://127.0.0.1:{port}");
     let mut op = operation(
         &base,
