@@ -791,32 +791,79 @@ fn wait_for(port: u16, path: &str) -> String {
     op.to_string()
 }
 
-/// `POST .../global/images/NAME/setLabels` (what `gcloud compute images add-labels` sends):
-/// replaces the image's labels when the body carries its current `labelFingerprint`, as the
-/// real API does, in memory or in the images folder.
-fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, String) {
+/// An answer of the stand-in: the HTTP status and the body.
+type Answer = (u16, String);
+
+/// The request of `POST .../global/images/NAME/<action>`: its project and image name, its JSON
+/// body, and the image as stored. An error answer, as the API gives it, when the path is not
+/// that action's, the body is not JSON or the image does not exist.
+fn image_action<'p>(
+    state: &mut State,
+    port: u16,
+    path: &'p str,
+    body: &str,
+    action: &str,
+) -> Result<(&'p str, &'p str, Value, Value), Answer> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let ["compute", "v1", "projects", project, "global", "images", name, "setLabels"] =
+    let ["compute", "v1", "projects", project, "global", "images", name, last] =
         segments.as_slice()
     else {
-        return error(
+        return Err(error(
             404,
             "notFound",
             &format!("the stand-in does not serve POST {path}"),
-        );
+        ));
     };
+    if *last != action {
+        return Err(error(
+            404,
+            "notFound",
+            &format!("the stand-in does not serve POST {path}"),
+        ));
+    }
+    let (project, name): (&'p str, &'p str) = (project, name);
     let Ok(request) = serde_json::from_str::<Value>(body) else {
-        return error(400, "invalid", "the body is not JSON");
+        return Err(error(400, "invalid", "the body is not JSON"));
     };
     let Some(image) = images_of(state, project, port)
         .into_iter()
         .find(|i| i["name"] == *name)
     else {
-        return error(
+        return Err(error(
             404,
             "notFound",
             &format!("The resource 'projects/{project}/global/images/{name}' was not found"),
-        );
+        ));
+    };
+    Ok((project, name, request, image))
+}
+
+/// The finished operation the API answers an image's `action` with.
+fn image_operation(
+    port: u16,
+    path: &str,
+    project: &str,
+    name: &str,
+    action: &str,
+    id: &str,
+) -> Answer {
+    let base = format!("http://127.0.0.1:{port}");
+    let mut op = operation(
+        &base,
+        path.trim_end_matches(&format!("/{action}")),
+        &format!("projects/{project}/global/operations/op-{id}-{name}"),
+    );
+    op["operationType"] = json!(action);
+    (200, op.to_string())
+}
+
+/// `POST .../global/images/NAME/setLabels` (what `gcloud compute images add-labels` sends):
+/// replaces the image's labels when the body carries its current `labelFingerprint`, as the
+/// real API does, in memory or in the images folder.
+fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> Answer {
+    let (project, name, request, image) = match image_action(state, port, path, body, "setLabels") {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     if request["labelFingerprint"] != image_label_fingerprint(&image) {
         return error(
@@ -825,53 +872,27 @@ fn set_labels(state: &mut State, port: u16, path: &str, body: &str) -> (u16, Str
             "Labels fingerprint either invalid or resource labels have changed",
         );
     }
-    let mut labelled = image.clone();
+    let mut labelled = image;
     labelled["labels"] = request["labels"].clone();
     // gcloud decodes the fingerprint as base64: "labelled".
     labelled["labelFingerprint"] = json!("bGFiZWxsZWQ=");
     store_image(state, project, name, labelled);
-    let base = format!("http://127.0.0.1:{port}");
-    let mut op = operation(
-        &base,
-        path.trim_end_matches("/setLabels"),
-        &format!("projects/{project}/global/operations/op-labels-{name}"),
-    );
-    op["operationType"] = json!("setLabels");
-    (200, op.to_string())
+    image_operation(port, path, project, name, "setLabels", "labels")
 }
 
 /// `POST .../global/images/NAME/deprecate` (what `gcloud compute images deprecate` sends),
 /// with a `DeprecationStatus` body: the image keeps it as its `deprecated` field, as GCE
 /// does; `ACTIVE` clears it. Each body is kept for the tests.
-fn deprecate(state: &mut State, port: u16, path: &str, body: &str) -> (u16, String) {
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    let ["compute", "v1", "projects", project, "global", "images", name, "deprecate"] =
-        segments.as_slice()
-    else {
-        return error(
-            404,
-            "notFound",
-            &format!("the stand-in does not serve POST {path}"),
-        );
-    };
-    let Ok(status) = serde_json::from_str::<Value>(body) else {
-        return error(400, "invalid", "the body is not JSON");
+fn deprecate(state: &mut State, port: u16, path: &str, body: &str) -> Answer {
+    let (project, name, status, image) = match image_action(state, port, path, body, "deprecate") {
+        Ok(found) => found,
+        Err(answer) => return answer,
     };
     if !["ACTIVE", "DEPRECATED", "OBSOLETE", "DELETED"]
         .contains(&status["state"].as_str().unwrap_or(""))
     {
         return error(400, "invalid", "Invalid value for field 'resource.state'");
     }
-    let Some(image) = images_of(state, project, port)
-        .into_iter()
-        .find(|i| i["name"] == *name)
-    else {
-        return error(
-            404,
-            "notFound",
-            &format!("The resource 'projects/{project}/global/images/{name}' was not found"),
-        );
-    };
     state.deprecations.push((name.to_string(), status.clone()));
     let mut changed = image;
     if status["state"] == "ACTIVE" {
@@ -880,14 +901,7 @@ fn deprecate(state: &mut State, port: u16, path: &str, body: &str) -> (u16, Stri
         changed["deprecated"] = status;
     }
     store_image(state, project, name, changed);
-    let base = format!("http://127.0.0.1:{port}");
-    let mut op = operation(
-        &base,
-        path.trim_end_matches("/deprecate"),
-        &format!("projects/{project}/global/operations/op-deprecate-{name}"),
-    );
-    op["operationType"] = json!("deprecate");
-    (200, op.to_string())
+    image_operation(port, path, project, name, "deprecate", "deprecate")
 }
 
 /// Replaces an image of a project, in memory or in the images folder.
