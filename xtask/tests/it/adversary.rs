@@ -3,24 +3,11 @@
 //! inputs; each through the built xtask.
 
 use crate::support::artifactory::{Faults, Server};
+use crate::support::SEED;
 use crate::support::{HostCopy, Run, STAND_IN_PACKER};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
-const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
-
-fn host_with_launcher() -> HostCopy {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write(IMAGES_CONF, SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host
-}
 
 /// Puts a packer first on PATH that writes its whole environment to `packer-environment.log`,
 /// then runs the usual stand-in.
@@ -34,7 +21,7 @@ fn record_packer_environment(host: &HostCopy) {
 
 #[test]
 fn the_artifactory_credentials_never_reach_packer() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     record_packer_environment(&host);
     host.run_env(
         &["build", "--offline"],
@@ -63,7 +50,7 @@ fn the_artifactory_credentials_never_reach_packer() {
 
 #[test]
 fn a_symlinked_images_conf_is_written_through_to_its_target() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write("shared/images.conf", SEED);
     std::fs::remove_file(host.images_conf()).unwrap();
     std::os::unix::fs::symlink("../../../shared/images.conf", host.images_conf()).unwrap();
@@ -108,7 +95,7 @@ fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
 
 #[test]
 fn a_build_never_pins_an_image_of_another_workload_manager() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let template = "tools/slurm/packer/main.pkr.hcl";
     let text = host.read(template).replace(
         "det-environments-${var.workload_manager}-ci-",
@@ -131,7 +118,7 @@ fn a_build_never_pins_an_image_of_another_workload_manager() {
 
 #[test]
 fn a_build_never_pins_another_teams_image() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     packer_renaming_its_image(
         &host,
         "det-environments-slurm-ci-1800000000",
@@ -340,7 +327,7 @@ fn bytes_beyond_the_listed_size_are_refused() {
 
 #[test]
 fn a_merge_conflict_in_images_conf_is_named_as_one() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         IMAGES_CONF,
         "<<<<<<< HEAD\nslurm: det-environments-slurm-ci-1800000001\n=======\nslurm: det-environments-slurm-ci-1800000002\n>>>>>>> release\npbs: det-environments-pbs-ci-1717016272\n",
@@ -353,7 +340,7 @@ fn a_merge_conflict_in_images_conf_is_named_as_one() {
 
 #[test]
 fn a_misspelt_key_in_images_conf_gets_a_suggestion() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         IMAGES_CONF,
         "slrum: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n",
@@ -366,7 +353,7 @@ fn a_misspelt_key_in_images_conf_gets_a_suggestion() {
 
 #[test]
 fn an_oversized_images_conf_is_refused_unread() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         IMAGES_CONF,
         format!("{SEED}{}", "# a note\n".repeat(10_000)),
@@ -380,7 +367,7 @@ fn an_oversized_images_conf_is_refused_unread() {
 
 #[test]
 fn a_huge_config_value_is_refused_by_name() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let config = "tools/slurm/packer/slurm-image.toml";
     let with_project = |bytes: usize| {
         let huge = "p".repeat(bytes);
@@ -409,7 +396,7 @@ fn a_huge_config_value_is_refused_by_name() {
 
 #[test]
 fn an_oversized_manifest_is_refused_unread() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     // Still valid JSON: trailing blanks, 17 MiB of them.
     packer_then(
         &host,

@@ -1,21 +1,7 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
-use crate::support::{HostCopy, Run, Running, STAND_IN_PACKER};
-
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
-
-fn host_with_launcher() -> HostCopy {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host
-}
+use crate::support::{HostCopy, Run, Running};
+use crate::support::{LAUNCHER, SEED};
 
 /// The input fingerprint among the image labels of a variables file.
 fn fingerprint_in(vars: &str) -> String {
@@ -35,7 +21,7 @@ fn build_calls(host: &HostCopy) -> Vec<String> {
 
 #[test]
 fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = host.run(&["build", "--offline"]).ok();
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
@@ -83,7 +69,7 @@ fn a_slurm_build_pins_the_new_image_and_keeps_the_pbs_line() {
 
 #[test]
 fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["build", "--wm", "pbs", "--offline"]).ok();
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
@@ -110,7 +96,7 @@ fn a_pbs_build_pins_only_the_pbs_line_with_its_own_files() {
 
 #[test]
 fn the_fingerprint_follows_the_inputs() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     // The dry run's: a second real build of the same inputs would reuse the first image.
     let fingerprint = |host: &HostCopy| {
         let run = host.run(&["build", "--offline", "--dry-run"]).ok();
@@ -141,7 +127,7 @@ fn the_fingerprint_follows_the_inputs() {
 
 #[test]
 fn a_failed_packer_run_leaves_images_conf_byte_identical() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let conf = "# pinned images\r\npbs: det-environments-pbs-ci-1717016272\r\nslurm: det-environments-slurm-ci-1717047568";
     host.write("tools/slurm/terraform/images.conf", conf);
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "fail")]);
@@ -159,7 +145,7 @@ fn a_failed_packer_run_leaves_images_conf_byte_identical() {
 
 #[test]
 fn a_failed_build_told_to_abort_names_the_vm_packer_kept_and_how_to_find_it() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let plan = host
         .run(&["build", "--offline", "--dry-run", "--on-error=abort"])
         .ok();
@@ -191,7 +177,7 @@ fn a_failed_build_told_to_abort_names_the_vm_packer_kept_and_how_to_find_it() {
 
 #[test]
 fn a_build_without_a_manifest_changes_nothing() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = host.run_env(&["build", "--offline"], &[("FAKE_PACKER", "no-manifest")]);
     run.exits_with(
         4,
@@ -205,7 +191,7 @@ fn a_build_without_a_manifest_changes_nothing() {
 
 #[test]
 fn crlf_comments_and_a_missing_final_newline_survive_a_build() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         "tools/slurm/terraform/images.conf",
         "# pinned images\r\npbs: old-pbs\r\n\r\nslurm: old-slurm",
@@ -219,7 +205,7 @@ fn crlf_comments_and_a_missing_final_newline_survive_a_build() {
 
 #[test]
 fn a_missing_key_is_added_and_said_so() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         "tools/slurm/terraform/images.conf",
         "slurm: det-environments-slurm-ci-1717047568\n",
@@ -239,7 +225,7 @@ fn a_missing_key_is_added_and_said_so() {
 
 #[test]
 fn an_empty_images_conf_warns_once_that_both_lines_are_missing() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write("tools/slurm/terraform/images.conf", "");
     let run = host.run(&["build", "--offline"]).ok();
     let warnings: Vec<&str> = run
@@ -265,7 +251,7 @@ fn an_empty_images_conf_warns_once_that_both_lines_are_missing() {
 
 #[test]
 fn an_unknown_key_in_images_conf_is_warned_about_and_kept() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let conf = format!("{SEED}lsf: foo\n");
     host.write("tools/slurm/terraform/images.conf", &conf);
     let run = host.run(&["build", "--offline", "--dry-run"]).ok();
@@ -291,7 +277,7 @@ fn an_unknown_key_in_images_conf_is_warned_about_and_kept() {
 
 #[test]
 fn a_bad_wm_fails_before_any_work_naming_the_choices() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["build", "--wm", "lsf"])
         .fails_with(&["invalid value 'lsf'", "slurm", "pbs"]);
     assert!(
@@ -303,7 +289,7 @@ fn a_bad_wm_fails_before_any_work_naming_the_choices() {
 
 #[test]
 fn the_wm_is_taken_in_any_case() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = host
         .run(&["build", "--wm", "PBS", "--offline", "--dry-run"])
         .ok();
@@ -316,7 +302,7 @@ fn the_wm_is_taken_in_any_case() {
 
 #[test]
 fn no_launcher_says_what_to_do() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.4.0-1.dev_amd64.deb",
@@ -348,7 +334,7 @@ fn no_launcher_says_what_to_do() {
 
 #[test]
 fn several_launchers_are_named_and_refused() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.10.0-1_amd64.deb",
         b"newer",
@@ -363,7 +349,7 @@ fn several_launchers_are_named_and_refused() {
 
 #[test]
 fn a_launcher_given_by_path_is_copied_into_build_and_used() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
     host.write(
         "downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb",
@@ -383,7 +369,7 @@ fn a_launcher_given_by_path_is_copied_into_build_and_used() {
 
 #[test]
 fn a_launcher_with_another_name_is_refused() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write("downloads/launcher.deb", b"renamed package");
     let given = host.path("downloads/launcher.deb");
     host.run(&["build", "--offline", "--launcher", given.to_str().unwrap()])
@@ -396,7 +382,7 @@ fn a_launcher_with_another_name_is_refused() {
 
 #[test]
 fn a_missing_launcher_path_is_said_to_be_missing_whatever_its_name() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     for name in ["launcher.deb", "hpe-hpc-launcher_3.9.0-7_amd64.deb"] {
         let given = host.path(&format!("downloads/{name}"));
         let run = host
@@ -419,7 +405,7 @@ fn a_broken_images_conf_stops_the_build_before_packer_and_is_left_alone() {
             "line 2 is not `key: value`",
         ),
     ] {
-        let host = host_with_launcher();
+        let host = HostCopy::with_launcher();
         host.write("tools/slurm/terraform/images.conf", broken);
         host.run(&["build", "--offline"])
             .fails_with(&["tools/slurm/terraform/images.conf is broken", wanted]);
@@ -430,7 +416,7 @@ fn a_broken_images_conf_stops_the_build_before_packer_and_is_left_alone() {
 
 #[test]
 fn a_dry_run_writes_and_runs_nothing() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = host
         .run(&["build", "--wm", "pbs", "--offline", "--dry-run"])
         .ok();
@@ -452,7 +438,7 @@ fn a_dry_run_writes_and_runs_nothing() {
 
 #[test]
 fn it_runs_from_anywhere_inside_the_repository() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = Run::of({
         let mut cmd = host.xtask(&["build", "--offline"]);
         cmd.current_dir(host.path("tools/slurm/terraform"));
@@ -498,7 +484,7 @@ fn kill(signal: &str, target: &str) {
 
 #[test]
 fn ctrl_c_waits_for_packer_to_clean_up_answers_each_ctrl_c_and_exits_130() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let mut cmd = host.xtask(&["build", "--offline"]);
     // A cleanup long enough for the second and third Ctrl-C to come during it.
     let cleaned_up = host.path("packer-may-finish-cleaning-up");
@@ -541,7 +527,7 @@ fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
         ("TERM", "SIGTERM", 143),
         ("HUP", "SIGHUP (the terminal closed)", 129),
     ] {
-        let host = host_with_launcher();
+        let host = HostCopy::with_launcher();
         let mut cmd = host.xtask(&["build", "--offline"]);
         cmd.env("FAKE_PACKER", "slow");
         let mut xtask = Running::spawn(cmd);
@@ -564,7 +550,7 @@ fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
 
 #[test]
 fn clean_removes_build_and_nothing_else() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["clean"]).ok();
     assert!(!host.build_dir().exists());
     assert!(host.path("tools/slurm/packer/main.pkr.hcl").exists());
@@ -575,7 +561,7 @@ fn clean_removes_build_and_nothing_else() {
 
 #[test]
 fn fmt_and_init_run_packer_in_the_template_folder() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["fmt"]).ok();
     host.run(&["init"]).ok();
     let packer_dir = host.path("tools/slurm/packer").canonicalize().unwrap();
@@ -592,14 +578,14 @@ fn fmt_and_init_run_packer_in_the_template_folder() {
 
 #[test]
 fn fmt_check_failing_says_to_run_fmt() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let run = host.run_env(&["fmt", "--check"], &[("FAKE_PACKER_EXIT", "3")]);
     run.fails_with(&["needs formatting", "run `cargo xtask slurm-image fmt`"]);
 }
 
 #[test]
 fn an_old_packer_is_named_with_the_version_needed() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     for args in [&["init"][..], &["build", "--offline"]] {
         let run = host.run_env(args, &[("FAKE_PACKER", "1.6.6")]);
         run.fails_with(&["packer 1.6.6 is installed", "needs packer >= 1.7.0"]);
@@ -612,7 +598,7 @@ fn an_old_packer_is_named_with_the_version_needed() {
 
 #[test]
 fn a_broken_config_names_file_line_and_key() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let config = host
         .read("tools/slurm/packer/slurm-image.toml")
         .replace("keep = 6", "keep = \"six\"");
@@ -628,7 +614,7 @@ fn a_broken_config_names_file_line_and_key() {
 
 #[test]
 fn a_launcher_given_beside_another_says_build_now_holds_both() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.write(
         "downloads/hpe-hpc-launcher_3.9.0-7_amd64.deb",
         b"given package",
@@ -663,7 +649,7 @@ fn a_launcher_given_beside_another_says_build_now_holds_both() {
 
 #[test]
 fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::create_dir_all(host.state_dir()).unwrap();
     // The test holds the lock, as a build writing images.conf at that moment would.
     let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
@@ -692,7 +678,7 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
 
 #[test]
 fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     let mut cmd = host.xtask(&["build", "--offline"]);
     // The stand-in answers SIGINT by writing its manifest and exiting 0: packer finishing
     // just as the signal arrives.
@@ -718,7 +704,7 @@ fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
 
 #[test]
 fn writing_the_staged_launcher_leaves_the_users_verified_package_alone() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["build", "--offline", "--no-verify"]).ok();
     // What a provisioner or a template could do to the package it was handed.
     let staged = host.state_dir().join(format!("slurm/build/{LAUNCHER}"));
@@ -740,7 +726,7 @@ fn mkfifo(path: &std::path::Path) {
 
 #[test]
 fn a_fifo_or_a_device_among_the_template_files_is_named_not_read_forever() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     mkfifo(&host.path("tools/slurm/packer/static/pipe"));
     for args in [
         &["build", "--offline"][..],
@@ -763,7 +749,7 @@ fn a_fifo_or_a_device_among_the_template_files_is_named_not_read_forever() {
 
 #[test]
 fn an_images_conf_that_is_a_fifo_is_named_not_waited_on() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::remove_file(host.images_conf()).unwrap();
     mkfifo(&host.images_conf());
     host.run(&["build", "--offline", "--dry-run"])
@@ -772,7 +758,7 @@ fn an_images_conf_that_is_a_fifo_is_named_not_waited_on() {
 
 #[test]
 fn a_link_among_the_tools_own_files_is_refused_before_packer_and_images_conf_is_untouched() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::create_dir_all(host.state_dir()).unwrap();
     for name in ["slurm-build.lock", "images.conf.lock", "slurm.pkrvars.hcl"] {
         let link = host.state_dir().join(name);
@@ -791,7 +777,7 @@ fn a_link_among_the_tools_own_files_is_refused_before_packer_and_images_conf_is_
 
 #[test]
 fn a_target_link_that_leads_nowhere_is_named_with_the_fix() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::os::unix::fs::symlink("/nonexistent/target", host.path("target")).unwrap();
     host.run(&["build", "--offline", "--no-verify"])
         .fails_with(&[
@@ -802,7 +788,7 @@ fn a_target_link_that_leads_nowhere_is_named_with_the_fix() {
 
 #[test]
 fn a_build_names_the_inputs_git_has_not_committed_and_goes_on() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     crate::support::commit_host_tree(&host);
     host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
     host.write("tools/slurm/packer/ansible-playbook.yml", "- hosts: all\n");
@@ -831,7 +817,7 @@ fn a_build_names_the_inputs_git_has_not_committed_and_goes_on() {
 
 #[test]
 fn a_build_of_a_committed_template_warns_of_nothing() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     crate::support::commit_host_tree(&host);
     let run = host.run(&["build", "--offline"]).ok();
     assert!(!run.stderr.contains("uncommitted"), "{}", run.stderr);
@@ -840,7 +826,7 @@ fn a_build_of_a_committed_template_warns_of_nothing() {
 
 #[test]
 fn a_missing_checks_script_stops_the_build_before_the_launcher_is_copied_or_plugins_installed() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
     let config = "tools/slurm/packer/slurm-image.toml";
     host.write(
@@ -880,7 +866,7 @@ fn a_missing_checks_script_stops_the_build_before_the_launcher_is_copied_or_plug
 
 #[test]
 fn an_image_records_the_packer_and_plugins_that_made_it_outside_its_fingerprint() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.run(&["build", "--offline", "--no-verify"]).ok();
     let image = host
         .api()

@@ -6,21 +6,6 @@ use serde_json::Value;
 
 use crate::support::{commit_host_tree, HostCopy, Run, STAND_IN_PACKER};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
-
-fn host() -> HostCopy {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host
-}
-
 /// Every line of stdout as a record; fails the test on a line that is not one.
 fn records(run: &Run) -> Vec<Value> {
     run.stdout
@@ -64,7 +49,7 @@ fn redacted(mut record: Value) -> String {
 
 #[test]
 fn a_build_as_json_ends_with_the_image_built_then_reused_and_its_text_on_stderr() {
-    let host = host();
+    let host = HostCopy::with_launcher();
     let first = host.run(&["build", "--offline", "--format", "json"]).ok();
     let built = records(&first);
     assert_eq!(reasons(&built), ["progress", "result"], "{}", first.stdout);
@@ -92,7 +77,7 @@ fn a_build_as_json_ends_with_the_image_built_then_reused_and_its_text_on_stderr(
 
 #[test]
 fn a_failed_build_as_json_ends_with_a_result_naming_its_exit_code() {
-    let host = host();
+    let host = HostCopy::with_launcher();
     let run = host
         .run_env(
             &["build", "--offline", "--format", "json"],
@@ -115,7 +100,7 @@ fn a_failed_build_as_json_ends_with_a_result_naming_its_exit_code() {
 
 #[test]
 fn a_release_dry_run_as_json_plans_both_workload_managers() {
-    let host = host();
+    let host = HostCopy::with_launcher();
     commit_host_tree(&host);
     let run = host
         .run(&[
@@ -162,7 +147,7 @@ fn a_build_dry_run_that_lists_a_stop_says_it_in_its_plan_and_result() {
 
 #[test]
 fn doctor_as_json_writes_a_finding_per_check_and_ends_with_its_result() {
-    let host = host();
+    let host = HostCopy::with_launcher();
     let run = host.run(&["doctor", "--format", "json"]);
     let all = records(&run);
     let (last, findings) = all.split_last().unwrap();
@@ -178,7 +163,7 @@ fn doctor_as_json_writes_a_finding_per_check_and_ends_with_its_result() {
 
 #[test]
 fn images_as_json_has_a_record_per_image_with_its_pin_then_the_result() {
-    let host = host();
+    let host = HostCopy::with_launcher();
     host.run(&["build", "--offline", "--no-verify"]).ok();
     // The older pin, which the build replaced in the working tree; an image of before labels.
     host.api().add_image(

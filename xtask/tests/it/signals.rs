@@ -8,11 +8,9 @@ use std::path::Path;
 use std::process::{Child, ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::SEED;
 use crate::support::{read_until_line, HostCopy, STAND_IN_PACKER};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const PACKER: &str = "New instance created by Packer";
 
 /// A packer whose `build` counts the signals it gets: each one a line in `packer-cancels`. It
@@ -42,19 +40,8 @@ fi
 exit 1
 "#;
 
-fn host_with_launcher() -> HostCopy {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host
-}
-
 fn host_with_counting_packer() -> HostCopy {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.stand_in("packer-usual", STAND_IN_PACKER);
     host.stand_in("packer", COUNTING_PACKER);
     host
@@ -214,7 +201,7 @@ fn a_second_build_of_the_same_workload_manager_is_refused_naming_the_running_one
 
 #[test]
 fn a_signal_while_waiting_to_pin_says_the_image_is_not_pinned_and_the_next_build_reuses_it() {
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     std::fs::create_dir_all(host.state_dir()).unwrap();
     // The test holds the lock, as a build writing images.conf at that moment would.
     let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
@@ -357,7 +344,7 @@ fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
             130,
         ),
     ] {
-        let host = host_with_launcher();
+        let host = HostCopy::with_launcher();
         host.api().silence();
         let mut cmd = host.xtask(args);
         // Left alone, gcloud would wait this long for the silent API.
@@ -505,7 +492,7 @@ fn build_debug_at_a_terminal_lets_packer_read_enter() {
     let Some(_) = crate::support::require_tool("script") else {
         return;
     };
-    let host = host_with_launcher();
+    let host = HostCopy::with_launcher();
     host.stand_in("packer-usual", STAND_IN_PACKER);
     host.stand_in("packer", STEPPING_PACKER);
     // `script` gives the xtask a terminal of its own, and types the line it reads on stdin. A

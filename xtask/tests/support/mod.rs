@@ -126,6 +126,13 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// What images.conf pins in a host copy ready to build: the images determined pinned in May
+/// 2024.
+pub const SEED: &str =
+    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
+/// The launcher package in build/ of a host copy ready to build.
+pub const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
+
 /// The current image of each source family in the loopback Compute API of a [`HostCopy`]
 /// (the config's `slurm` and `pbs` families), until a test adds a newer one.
 pub const SLURM_SOURCE: &str = "slurm-gcp-6-3-ubuntu-2004-lts-v20240101";
@@ -147,6 +154,19 @@ impl HostCopy {
     /// A template with the optional declarations, as this repository's own has them.
     pub fn new() -> HostCopy {
         HostCopy::of_fixture("extras")
+    }
+
+    /// [`HostCopy::new`] ready to build: the stand-in packer, images.conf pinning [`SEED`], and
+    /// the launcher package [`LAUNCHER`] in build/.
+    pub fn with_launcher() -> HostCopy {
+        let host = HostCopy::new();
+        host.stand_in("packer", STAND_IN_PACKER);
+        host.write("tools/slurm/terraform/images.conf", SEED);
+        host.write(
+            &format!("tools/slurm/packer/build/{LAUNCHER}"),
+            b"launcher package bytes",
+        );
+        host
     }
 
     /// A template in the form of the real host repository's: the seven variables only, the
