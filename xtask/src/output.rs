@@ -27,7 +27,7 @@ use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::term;
+use crate::{session, term};
 
 /// The status of a tool that stopped because its stdout was closed: 128 + SIGPIPE (13).
 pub const CLOSED_PIPE: i32 = 128 + 13;
@@ -93,33 +93,53 @@ fn on_failure(stream: Stream, error: io::ErrorKind, work_must_finish: bool) -> F
     }
 }
 
-/// Set once stdout was found closed while work had to go on: nothing more is written to it.
-static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+/// What the writer keeps about one run's streams (see [`crate::session`]).
+pub struct State {
+    /// Set once stdout was found closed while work had to go on: nothing more is written to it.
+    stdout_closed: AtomicBool,
+    /// Whether stdout carries `--format json` records; the tool's text then goes to stderr.
+    records: AtomicBool,
+    /// Whether the command's `result` record was written: a failure after it writes no second.
+    result_written: AtomicBool,
+    /// Whether every line starts with the time.
+    timestamps: AtomicBool,
+    /// For stdout and stderr: whether the next byte written to it starts a line. Read and
+    /// written only under the stream's lock.
+    at_line_start: [AtomicBool; 2],
+}
 
-/// Whether stdout carries `--format json` records; the tool's text then goes to stderr.
-static RECORDS: AtomicBool = AtomicBool::new(false);
-
-/// Whether the command's `result` record was written: a failure after it writes no second.
-static RESULT_WRITTEN: AtomicBool = AtomicBool::new(false);
+impl Default for State {
+    fn default() -> State {
+        State {
+            stdout_closed: AtomicBool::new(false),
+            records: AtomicBool::new(false),
+            result_written: AtomicBool::new(false),
+            timestamps: AtomicBool::new(false),
+            at_line_start: [AtomicBool::new(true), AtomicBool::new(true)],
+        }
+    }
+}
 
 /// From now on stdout carries only records, and the text meant for it goes to stderr.
 pub fn records_on_stdout() {
-    RECORDS.store(true, Ordering::SeqCst);
+    session::current().output.records.store(true, Ordering::SeqCst);
 }
 
 /// Whether stdout carries records.
 pub fn writes_records() -> bool {
-    RECORDS.load(Ordering::SeqCst)
+    session::current().output.records.load(Ordering::SeqCst)
 }
 
 /// Writes `record` as one line of JSON on stdout, when records were asked for; the last
 /// record, a `result`, is written only once.
 pub fn record(record: &crate::model::records::Record) {
-    if !writes_records() || STDOUT_CLOSED.load(Ordering::SeqCst) {
+    let session = session::current();
+    let state = &session.output;
+    if !state.records.load(Ordering::SeqCst) || state.stdout_closed.load(Ordering::SeqCst) {
         return;
     }
     if matches!(record, crate::model::records::Record::Result(_))
-        && RESULT_WRITTEN.swap(true, Ordering::SeqCst)
+        && state.result_written.swap(true, Ordering::SeqCst)
     {
         return;
     }
@@ -128,30 +148,22 @@ pub fn record(record: &crate::model::records::Record) {
         return;
     };
     line.push('\n');
-    let result = {
-        let mut to = io::stdout().lock();
+    let result = session.write_to(true, |to| {
         to.write_all(line.as_bytes()).and_then(|()| to.flush())
-    };
+    });
     if let Err(error) = result {
-        failed(Stream::Stdout, error);
+        failed(state, Stream::Stdout, error);
     }
 }
 
-/// Whether every line starts with the time.
-static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
-
-/// For stdout and stderr: whether the next byte written to it starts a line. Read and written
-/// only under the stream's lock.
-static AT_LINE_START: [AtomicBool; 2] = [AtomicBool::new(true), AtomicBool::new(true)];
-
 /// Starts (or stops) putting the time before every line, for a log read later.
 pub fn stamp_lines(on: bool) {
-    TIMESTAMPS.store(on, Ordering::SeqCst);
+    session::current().output.timestamps.store(on, Ordering::SeqCst);
 }
 
 /// Whether lines carry the time: a child's output must then come through the tool.
 pub fn stamps_lines() -> bool {
-    TIMESTAMPS.load(Ordering::SeqCst)
+    session::current().output.timestamps.load(Ordering::SeqCst)
 }
 
 /// A stream's writer that puts `stamp` before each line's first byte.
@@ -199,7 +211,9 @@ pub fn write_bytes(stream: Stream, bytes: &[u8]) {
 }
 
 fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
-    let stamp = stamps_lines().then(|| {
+    let session = session::current();
+    let state = &session.output;
+    let stamp = state.timestamps.load(Ordering::SeqCst).then(|| {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -214,25 +228,25 @@ fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     };
     // With records on stdout, the text goes to stderr.
     let stream = match stream {
-        Stream::Stdout if writes_records() => Stream::Stderr,
+        Stream::Stdout if state.records.load(Ordering::SeqCst) => Stream::Stderr,
         stream => stream,
     };
     // The stream's lock is let go before the tool may end: ending flushes stdout.
     let result = match stream {
-        Stream::Stdout if STDOUT_CLOSED.load(Ordering::SeqCst) => return,
-        Stream::Stdout => stamped(&mut io::stdout().lock(), &AT_LINE_START[0]),
-        Stream::Stderr => stamped(&mut io::stderr().lock(), &AT_LINE_START[1]),
+        Stream::Stdout if state.stdout_closed.load(Ordering::SeqCst) => return,
+        Stream::Stdout => session.write_to(true, |to| stamped(to, &state.at_line_start[0])),
+        Stream::Stderr => session.write_to(false, |to| stamped(to, &state.at_line_start[1])),
     };
     if let Err(error) = result {
-        failed(stream, error);
+        failed(state, stream, error);
     }
 }
 
 /// What a failed write to `stream` does: see the module's description.
-fn failed(stream: Stream, error: io::Error) {
+fn failed(state: &State, stream: Stream, error: io::Error) {
     match on_failure(stream, error.kind(), term::work_must_finish()) {
         Failed::End => std::process::exit(CLOSED_PIPE),
-        Failed::DropTheRest => STDOUT_CLOSED.store(true, Ordering::SeqCst),
+        Failed::DropTheRest => state.stdout_closed.store(true, Ordering::SeqCst),
         Failed::Ignore => {}
     }
 }

@@ -89,7 +89,7 @@ impl Build {
             sh,
             host,
             &plan,
-            &gcloud,
+            gcloud.as_ref(),
             self.image.force,
             &gate,
             Output::Inherit,

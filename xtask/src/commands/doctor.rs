@@ -10,7 +10,8 @@ use xshell::Shell;
 use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, ARTIFACTORY_ENVIRONMENT, GCLOUD_ENVIRONMENT};
 use crate::edges::artifactory;
-use crate::edges::gcloud::{is_not_logged_in, login_problem, Gcloud};
+use crate::edges::compute;
+use crate::edges::gcloud::{is_not_logged_in, login_problem};
 use crate::edges::{ansible, git, packer};
 use crate::host::HostTree;
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
@@ -103,7 +104,7 @@ impl Doctor {
             Box::new(move || release_findings(host)),
         ];
         let slow: Vec<Vec<Finding>> = std::thread::scope(|scope| {
-            let threads: Vec<_> = checks.into_iter().map(|check| scope.spawn(check)).collect();
+            let threads: Vec<_> = checks.into_iter().map(|check| crate::session::spawn_scoped(scope, check)).collect();
             threads
                 .into_iter()
                 .map(|thread| {
@@ -142,9 +143,7 @@ impl Doctor {
 
 /// A shell of its own for a check's thread: one shell's state is not shared across threads.
 fn shell(host: &HostTree) -> anyhow::Result<Shell> {
-    let sh = Shell::new()?;
-    sh.change_dir(&host.root);
-    Ok(sh)
+    crate::session::shell(&host.root)
 }
 
 /// A file the build reads, valid or not; the error names the file and what is wrong.
@@ -316,8 +315,8 @@ fn gcloud_findings(
 ) -> Vec<Finding> {
     let logged_out = AtomicBool::new(false);
     let (account, project, pins) = std::thread::scope(|scope| {
-        let project = scope.spawn(|| project_finding(host, config, &logged_out));
-        let pins = scope.spawn(|| pins_finding(host, config, conf, &logged_out));
+        let project = crate::session::spawn_scoped(scope, || project_finding(host, config, &logged_out));
+        let pins = crate::session::spawn_scoped(scope, || pins_finding(host, config, conf, &logged_out));
         let account = gcloud_finding(host, config, &logged_out);
         let panicked = || {
             Finding::failed(
@@ -361,7 +360,7 @@ fn gcloud_finding(host: &HostTree, config: Option<&Config>, logged_out: &AtomicB
     };
     // `config get` reads only gcloud's own configuration; the project is any.
     let project = config.map_or("determined-ai", |c| c.gcp.project.as_str());
-    let gcloud = match Gcloud::new(&sh, project) {
+    let gcloud = match compute::connect(&sh, project) {
         Ok(gcloud) => gcloud,
         Err(_) => {
             return Finding::failed(
@@ -409,7 +408,7 @@ fn project_finding(host: &HostTree, config: Option<&Config>, logged_out: &Atomic
         Ok(sh) => sh,
         Err(err) => return Finding::failed(CHECK, true, format!("{err:#}"), "see the problem"),
     };
-    let Ok(gcloud) = Gcloud::new(&gcloud, project) else {
+    let Ok(gcloud) = compute::connect(&gcloud, project) else {
         return Finding::skipped(CHECK, true, "needs gcloud");
     };
     match gcloud.check_project() {
@@ -446,7 +445,7 @@ fn pins_finding(
         Ok(sh) => sh,
         Err(err) => return Finding::failed(CHECK, true, format!("{err:#}"), "see the problem"),
     };
-    let Ok(gcloud) = Gcloud::new(&sh, project) else {
+    let Ok(gcloud) = compute::connect(&sh, project) else {
         return Finding::skipped(CHECK, true, "needs gcloud");
     };
     let images = match gcloud.list_images() {
@@ -695,7 +694,7 @@ fn git_finding(host: &HostTree) -> Finding {
     };
     // Both wait on git: side by side.
     let (version, identity) = std::thread::scope(|scope| {
-        let identity = scope.spawn(|| {
+        let identity = crate::session::spawn_scoped(scope, || {
             let sh = shell(host).ok()?;
             git::identity_problem(&sh, &host.root)
         });

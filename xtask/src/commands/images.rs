@@ -9,7 +9,7 @@ use xshell::Shell;
 
 use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::host::HostTree;
 use crate::model::image_diff;
 use crate::model::launcher_choice::Launcher;
@@ -75,7 +75,7 @@ impl Images {
         // Which image the current inputs would reuse needs the source families resolved: a
         // gcloud call each, made beside the listing rather than after it.
         let (survey, current) = std::thread::scope(|scope| {
-            let current = scope.spawn(|| current_fingerprints(host));
+            let current = crate::session::spawn_scoped(scope, || current_fingerprints(host));
             let survey = Survey::take(sh, host, &config, config.prune.keep);
             let current = current
                 .join()
@@ -106,7 +106,7 @@ impl Images {
 /// What differs between images `a` and `b`, read in one listing.
 fn diff(sh: &Shell, project: &str, a: &str, b: &str) -> anyhow::Result<()> {
     let images =
-        Gcloud::new(sh, project)?.list_images_for(&format!("reading images {a} and {b}"))?;
+        compute::connect(sh, project)?.list_images_for(&format!("reading images {a} and {b}"))?;
     let find = |name: &str| {
         images.iter().find(|image| image.name == name).with_context(|| {
             format!(
@@ -122,7 +122,7 @@ fn diff(sh: &Shell, project: &str, a: &str, b: &str) -> anyhow::Result<()> {
 
 /// One image in full: its verification, what it holds and every other label.
 fn describe(sh: &Shell, project: &str, name: &str) -> anyhow::Result<()> {
-    let image = Gcloud::new(sh, project)?.describe_image(name)?;
+    let image = compute::connect(sh, project)?.describe_image(name)?;
     outln!(
         "{} ({}, created {})",
         image.name,
@@ -173,9 +173,8 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
             .into_iter()
             .map(|wm| {
                 let (inputs, package) = (&inputs, package);
-                scope.spawn(move || -> anyhow::Result<(WorkloadManager, String)> {
-                    let sh = Shell::new()?;
-                    sh.change_dir(&host.root);
+                crate::session::spawn_scoped(scope, move || -> anyhow::Result<(WorkloadManager, String)> {
+                    let sh = crate::session::shell(&host.root)?;
                     let source = resolve_source(&sh, &inputs.config, wm)?;
                     let launcher = Launcher::Known(package.clone());
                     let plan = Plan::new(host, inputs, wm, &launcher, Some(&source), false)?;

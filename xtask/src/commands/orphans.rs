@@ -6,7 +6,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::{Gcloud, Instance};
+use crate::edges::compute::{self, Instance};
 use crate::host::HostTree;
 use crate::model::orphans;
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
@@ -86,7 +86,7 @@ impl Orphans {
         let threshold = self.older_than.seconds;
         orphans::check_threshold(&self.older_than.text, threshold, self.allow_young)?;
         let config = load_config(host)?;
-        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let gcloud = compute::connect(sh, &config.gcp.project)?;
         let now = now();
         let mut found: Vec<(Instance, i64)> = gcloud
             .list_instances()?

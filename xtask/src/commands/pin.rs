@@ -4,7 +4,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
 use crate::model::rollback::{pinnable, PinnedAs};
@@ -40,7 +40,7 @@ pub struct Pin {
 impl Pin {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let config = load_config(host)?;
-        let image = Gcloud::new(sh, &config.gcp.project)?.describe_image(&self.image)?;
+        let image = compute::connect(sh, &config.gcp.project)?.describe_image(&self.image)?;
         let wm = workload_manager_of(&image.name, &image.labels)?;
         let how = pinnable(&image, wm, self.unverified, self.allow_revoked)?;
         match how {

@@ -6,7 +6,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::host::HostTree;
 use crate::model::prune_plan;
 use crate::model::time::{rfc3339_utc, utc_date};
@@ -96,7 +96,7 @@ impl Prune {
             }
             return Ok(());
         }
-        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let gcloud = compute::connect(sh, &config.gcp.project)?;
         let now = now();
         let at = rfc3339_utc(now);
         for (done, (name, replacement)) in deprecations.iter().enumerate() {

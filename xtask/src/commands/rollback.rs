@@ -5,7 +5,7 @@ use clap::Args;
 use xshell::Shell;
 
 use crate::commands::{HelpFooter, WorkloadManagerArg, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::edges::git;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
@@ -64,7 +64,7 @@ impl Rollback {
                 host.root.display()
             ),
         };
-        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let gcloud = compute::connect(sh, &config.gcp.project)?;
         let images = gcloud.list_images_for("looking up the images to roll back between")?;
         let decided = rollback::rollback(wm, &current, &history, &images, self.to.as_deref())?;
         let (restored, revoked) = (&decided.restored, &decided.revoked);

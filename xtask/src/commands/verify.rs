@@ -6,7 +6,7 @@ use xshell::Shell;
 
 use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, WorkloadManagerArg, GCLOUD_ENVIRONMENT};
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::edges::packer::Output;
 use crate::host::HostTree;
 use crate::model::records::{self, Outcome, Record};
@@ -69,7 +69,7 @@ impl Verify {
                 ),
             },
         };
-        let gcloud = Gcloud::new(sh, &config.gcp.project)?;
+        let gcloud = compute::connect(sh, &config.gcp.project)?;
         let described = gcloud.describe_image(&image)?;
         if self.pin && described.is_revoked() && !self.allow_revoked {
             // Refused before a VM is spent on it.
@@ -111,7 +111,7 @@ impl Verify {
         // Its labels were read just above: the labelling adds to them without reading again.
         let outcome = verify(
             host,
-            &gcloud,
+            gcloud.as_ref(),
             &setup,
             &image,
             &expected,

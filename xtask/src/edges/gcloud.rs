@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use xshell::{cmd, Cmd, Shell};
 
+use crate::edges::compute::{last_segment, Cloud, Compute, Instance, SerialOutput};
 use crate::model::image::Image;
 use crate::model::verification::Vm;
 use crate::model::{list_or_none, whole_number_setting};
@@ -65,18 +66,6 @@ pub fn login_problem(err: &anyhow::Error) -> Option<String> {
         .map(|e| format!("not logged in (gcloud said: {})", e.said))
 }
 
-/// A VM of the project, as `gcloud compute instances list` describes it.
-#[derive(Debug, Clone)]
-pub struct Instance {
-    pub name: String,
-    /// The zone's name (the API gives its URL).
-    pub zone: String,
-    pub status: String,
-    pub creation_timestamp: String,
-    pub description: String,
-    pub labels: BTreeMap<String, String>,
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawInstance {
@@ -88,35 +77,6 @@ struct RawInstance {
     description: Option<String>,
     #[serde(default)]
     labels: BTreeMap<String, String>,
-}
-
-/// A piece of a VM's serial console: the text from the asked-for byte on, where it starts and
-/// where the next read starts.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SerialOutput {
-    #[serde(default)]
-    pub contents: String,
-    /// Where `contents` starts: beyond the byte asked for when GCE had dropped the output
-    /// between (it keeps only the console's last 1 MiB).
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub start: u64,
-    #[serde(default, deserialize_with = "number_or_text")]
-    pub next: u64,
-}
-
-/// The API writes 64-bit integers as JSON strings; gcloud passes them on as they are.
-fn number_or_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Either {
-        Number(u64),
-        Text(String),
-    }
-    match Either::deserialize(deserializer)? {
-        Either::Number(n) => Ok(n),
-        Either::Text(t) => t.parse().map_err(serde::de::Error::custom),
-    }
 }
 
 /// gcloud bound to one project.
@@ -146,10 +106,6 @@ impl<'a> Gcloud<'a> {
             project: project.to_string(),
             timeout: Duration::from_secs(seconds),
         })
-    }
-
-    pub fn project(&self) -> &str {
-        &self.project
     }
 
     /// One `gcloud <args> --project=P --format=json`. Prompts are off: nothing may wait for
@@ -300,15 +256,24 @@ impl<'a> Gcloud<'a> {
     fn delete_timeout(&self) -> Duration {
         self.timeout.saturating_mul(DELETE_TIMEOUT_FACTOR)
     }
+}
 
-    /// Every image of the project, deprecated ones included (gcloud hides them unless asked):
-    /// one call, without the public image projects.
-    pub fn list_images(&self) -> anyhow::Result<Vec<Image>> {
-        self.list_images_for("listing the images")
+/// The cloud of the binary: each connection is gcloud bound to the project.
+pub struct GcloudCloud;
+
+impl Cloud for GcloudCloud {
+    fn connect<'s>(&self, sh: &'s Shell, project: &str) -> anyhow::Result<Box<dyn Compute + 's>> {
+        Ok(Box::new(Gcloud::new(sh, project)?))
+    }
+}
+
+impl Compute for Gcloud<'_> {
+    fn project(&self) -> &str {
+        &self.project
     }
 
-    /// [`Gcloud::list_images`], announced as `what` the list is for.
-    pub fn list_images_for(&self, what: &str) -> anyhow::Result<Vec<Image>> {
+    /// Deprecated images included, which gcloud hides unless asked: one call.
+    fn list_images_for(&self, what: &str) -> anyhow::Result<Vec<Image>> {
         self.json(
             what,
             &[
@@ -323,7 +288,7 @@ impl<'a> Gcloud<'a> {
 
     /// The current image of a family in this project (the project that publishes it): what
     /// a build started now would boot from.
-    pub fn image_from_family(&self, family: &str) -> anyhow::Result<Image> {
+    fn image_from_family(&self, family: &str) -> anyhow::Result<Image> {
         self.json(
             &format!("looking up the current image of family {family}"),
             &["compute", "images", "describe-from-family", family],
@@ -332,7 +297,7 @@ impl<'a> Gcloud<'a> {
 
     /// Adds labels to an image (`gcloud compute images add-labels`), keeping those it has:
     /// how a build labels an image whose template does not.
-    pub fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+    fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
         if labels.is_empty() {
             return Ok(());
         }
@@ -348,7 +313,7 @@ impl<'a> Gcloud<'a> {
     /// Deprecates an image (`gcloud compute images deprecate --state=DEPRECATED`), naming the
     /// image that replaces it and recording `at` (RFC 3339) as the moment: GCE moves nothing
     /// on by itself, so the date is what a later prune counts the grace from.
-    pub fn deprecate_image(
+    fn deprecate_image(
         &self,
         image: &str,
         replacement: Option<&str>,
@@ -371,7 +336,7 @@ impl<'a> Gcloud<'a> {
 
     /// Makes a deprecated image ACTIVE again (`gcloud compute images deprecate --state=ACTIVE`),
     /// clearing its deprecation: what a rollback does to the image it restores.
-    pub fn reactivate_image(&self, image: &str) -> anyhow::Result<()> {
+    fn reactivate_image(&self, image: &str) -> anyhow::Result<()> {
         self.run(
             &format!("making image {image} active again"),
             &["compute", "images", "deprecate", image, "--state=ACTIVE"],
@@ -380,24 +345,15 @@ impl<'a> Gcloud<'a> {
         .map(drop)
     }
 
-    /// The command that retries [`Gcloud::add_image_labels`], for a person to run.
-    pub fn add_labels_command(&self, image: &str, labels: &[(String, String)]) -> String {
-        format!(
-            "gcloud compute images add-labels {image} --project={} {}",
-            self.project,
-            labels_flag(labels)
-        )
-    }
-
     /// The account gcloud acts as (`gcloud config get account`), `None` when none is set.
-    pub fn account(&self) -> anyhow::Result<Option<String>> {
+    fn account(&self) -> anyhow::Result<Option<String>> {
         let value: serde_json::Value =
             self.json("reading the account", &["config", "get", "account"])?;
         Ok(value.as_str().filter(|a| !a.is_empty()).map(str::to_string))
     }
 
     /// One cheap read of the project: that it exists and the account may see it.
-    pub fn check_project(&self) -> anyhow::Result<()> {
+    fn check_project(&self) -> anyhow::Result<()> {
         self.run(
             "reading the project",
             &["compute", "project-info", "describe"],
@@ -408,7 +364,7 @@ impl<'a> Gcloud<'a> {
 
     /// Deletes images in one call. If gcloud fails part-way, the images are listed again to
     /// say which are gone and which remain.
-    pub fn delete_images(&self, names: &[String]) -> anyhow::Result<()> {
+    fn delete_images(&self, names: &[String]) -> anyhow::Result<()> {
         if names.is_empty() {
             return Ok(());
         }
@@ -440,7 +396,7 @@ impl<'a> Gcloud<'a> {
     }
 
     /// Every VM of the project in every zone: one aggregated call.
-    pub fn list_instances(&self) -> anyhow::Result<Vec<Instance>> {
+    fn list_instances(&self) -> anyhow::Result<Vec<Instance>> {
         let raw: Vec<RawInstance> =
             self.json("listing the VMs", &["compute", "instances", "list"])?;
         Ok(raw
@@ -457,7 +413,7 @@ impl<'a> Gcloud<'a> {
     }
 
     /// Deletes VMs of one zone in one call.
-    pub fn delete_instances(&self, zone: &str, names: &[String]) -> anyhow::Result<()> {
+    fn delete_instances(&self, zone: &str, names: &[String]) -> anyhow::Result<()> {
         if names.is_empty() {
             return Ok(());
         }
@@ -470,7 +426,7 @@ impl<'a> Gcloud<'a> {
     }
 
     /// One image of the project, by name.
-    pub fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
+    fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
         self.json(
             &format!("reading image {name}"),
             &["compute", "images", "describe", name],
@@ -480,7 +436,7 @@ impl<'a> Gcloud<'a> {
     /// Boots a VM from `vm.image` of this project with `startup_script` as its startup script:
     /// no external address, its labels, and a fuse that has GCE delete it after `vm.fuse_s`
     /// seconds even if this tool is killed. Waits until GCE has created it.
-    pub fn create_instance(&self, vm: &Vm, startup_script: &Path) -> anyhow::Result<()> {
+    fn create_instance(&self, vm: &Vm, startup_script: &Path) -> anyhow::Result<()> {
         let args = create_instance_args(vm, &self.project, startup_script);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.run(
@@ -493,7 +449,7 @@ impl<'a> Gcloud<'a> {
 
     /// The VM's serial console (port 1) from byte `start` on. Read every few seconds during a
     /// verification, which says its own progress, so the call itself says nothing.
-    pub fn serial_output(
+    fn serial_output(
         &self,
         zone: &str,
         name: &str,
@@ -513,6 +469,14 @@ impl<'a> Gcloud<'a> {
         serde_json::from_str(&text)
             .with_context(|| format!("reading the JSON of gcloud {}", args.join(" ")))
     }
+}
+
+/// The command that retries [`Compute::add_image_labels`], for a person to run.
+pub fn add_labels_command(project: &str, image: &str, labels: &[(String, String)]) -> String {
+    format!(
+        "gcloud compute images add-labels {image} --project={project} {}",
+        labels_flag(labels)
+    )
 }
 
 /// `--labels=k=v,k=v`: label keys and values hold no `,` or `=`, so nothing needs quoting.
@@ -576,11 +540,6 @@ fn create_instance_args(vm: &Vm, project: &str, startup_script: &Path) -> Vec<St
         format!("--max-run-duration={}s", vm.fuse_s),
         "--instance-termination-action=DELETE".into(),
     ]
-}
-
-/// `.../zones/us-central1-c` -> `us-central1-c`.
-fn last_segment(url: &str) -> &str {
-    url.trim_end_matches('/').rsplit('/').next().unwrap_or(url)
 }
 
 /// Reads a pipe to its end on a thread of its own, so that neither pipe can fill up and stall

@@ -1,6 +1,7 @@
 //! The edges: the only places that talk to the programs and servers the tool drives.
 
 pub mod ansible;
+pub mod compute;
 pub mod artifactory;
 pub mod gcloud;
 pub mod gh;

@@ -1,6 +1,6 @@
 //! packer: the only module that runs it.
 
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::RawFd;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -453,7 +453,7 @@ impl Output<'_> {
             // Lines that carry the time pass through the tool, which puts it there.
             // So do they when stdout carries JSON records, which packer's text must not reach.
             Output::Inherit => {
-                !std::io::stdout().is_terminal()
+                !crate::session::is_terminal(crate::session::Stdio::Stdout)
                     || output::stamps_lines()
                     || output::writes_records()
             }
@@ -510,7 +510,7 @@ fn relay_lines(
     done: mpsc::Sender<()>,
 ) {
     let prefix = prefix.to_string();
-    std::thread::spawn(move || {
+    crate::session::spawn(move || {
         let mut reader = BufReader::new(from);
         let mut line = Vec::new();
         loop {

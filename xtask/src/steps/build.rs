@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::Shell;
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute::{self, Compute};
 use crate::edges::packer::{self, OnError, Outcome, Output};
 use crate::host::{
     open_lock_file, read_bounded, remove_if_there, write_atomically, write_state_file, HostTree,
@@ -33,7 +33,7 @@ use crate::term::{is_interactive, is_interrupted, signal_name, Interrupted, Watc
 /// exactly, so that the image and its fingerprint say what was really used.
 pub fn resolve_source(sh: &Shell, config: &Config, wm: WorkloadManager) -> anyhow::Result<String> {
     let source = config.source_image(wm);
-    let image = Gcloud::new(sh, &source.project)?
+    let image = compute::connect(sh, &source.project)?
         .image_from_family(&source.family)
         .with_context(|| {
             format!(
@@ -265,7 +265,7 @@ impl Plan {
     /// reused or compared.
     pub fn verdict(
         &self,
-        gcloud: &Gcloud,
+        gcloud: &dyn Compute,
         pinned: Option<&str>,
         force: bool,
     ) -> anyhow::Result<Option<Verdict>> {
@@ -537,7 +537,7 @@ pub fn build_one(
     sh: &Shell,
     host: &HostTree,
     plan: &Plan,
-    gcloud: &Gcloud,
+    gcloud: &dyn Compute,
     force: bool,
     gate: &Gate,
     output: Output<'_>,
@@ -630,7 +630,7 @@ pub fn build_one(
 
 /// Puts the labels on a new image; a failure is a warning naming the command that retries,
 /// since the image itself is good and is still pinned.
-fn label(gcloud: &Gcloud, image: &str, labels: &[(String, String)], output: Output<'_>) {
+fn label(gcloud: &dyn Compute, image: &str, labels: &[(String, String)], output: Output<'_>) {
     match gcloud.add_image_labels(image, labels) {
         Ok(()) => output.say(&format!(
             "labelled {image} with what it is made from ({} labels)",
@@ -639,7 +639,7 @@ fn label(gcloud: &Gcloud, image: &str, labels: &[(String, String)], output: Outp
         Err(err) => output.say(&format!(
             "warning: {image} was built but not labelled ({err:#}), so no later build can reuse it; \
              it is pinned all the same. To label it: {}",
-            gcloud.add_labels_command(image, labels)
+            crate::edges::gcloud::add_labels_command(gcloud.project(), image, labels)
         )),
     }
 }

@@ -5,7 +5,7 @@ use anyhow::Context;
 use xshell::Shell;
 
 use crate::edges::ansible;
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute::{self, Compute};
 use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
@@ -42,7 +42,7 @@ pub struct Asked {
 pub struct Gathered<'a> {
     pub shown: BuildPlan,
     pub build: Plan,
-    pub gcloud: Option<Gcloud<'a>>,
+    pub gcloud: Option<Box<dyn Compute + 'a>>,
     pub gate: Option<Gate>,
 }
 
@@ -95,7 +95,7 @@ pub fn gather<'a>(
     let version = unknown.settle("packer", packer::check_version(sh, &inputs.template))?;
     // packer's IAP tunnel runs gcloud, and the source image, the reuse lookup and the image
     // summary need it: find out now, not after an hour of VM time.
-    let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+    let gcloud = unknown.settle("gcloud", compute::connect(sh, &inputs.config.gcp.project))?;
     // Every check that can stop the build comes before its first side effect (a download, a
     // copy into build/, `packer init`), so that a stop changes nothing.
     let playbooks = match mode {
@@ -117,7 +117,7 @@ pub fn gather<'a>(
         }
     };
     let gate = read_gate(inputs, host, asked.no_verify, &mut unknown)?;
-    let source = resolve(sh, inputs, wm, gcloud.as_ref(), &mut unknown)?;
+    let source = resolve(sh, inputs, wm, gcloud.as_deref(), &mut unknown)?;
 
     let (launcher, arrives, newest) = match launcher::choose(host, &inputs.config, &asked.wanted) {
         Ok(chosen) => {
@@ -164,7 +164,7 @@ pub fn gather<'a>(
             gate,
             tools: &tools,
         },
-        gcloud.as_ref(),
+        gcloud.as_deref(),
         &mut unknown,
     )?;
     let Decided {
@@ -246,7 +246,7 @@ pub fn resolve(
     sh: &Shell,
     inputs: &Inputs,
     wm: WorkloadManager,
-    gcloud: Option<&Gcloud<'_>>,
+    gcloud: Option<&dyn Compute>,
     unknown: &mut Unknowns,
 ) -> anyhow::Result<Option<String>> {
     let source = match gcloud {
@@ -273,7 +273,7 @@ pub fn decide(
     inputs: &Inputs,
     asked: &Asked,
     choices: Choices<'_>,
-    gcloud: Option<&Gcloud<'_>>,
+    gcloud: Option<&dyn Compute>,
     unknown: &mut Unknowns,
 ) -> anyhow::Result<Decided> {
     let (wm, mode) = (asked.wm, unknown.mode);
@@ -345,7 +345,7 @@ pub fn decide(
 impl<'a> Gathered<'a> {
     /// What a run needs that a dry run may lack; a run's gathering has failed before either is
     /// missing.
-    pub fn for_run(self) -> anyhow::Result<(Plan, Gcloud<'a>, Gate)> {
+    pub fn for_run(self) -> anyhow::Result<(Plan, Box<dyn Compute + 'a>, Gate)> {
         let gcloud = self.gcloud.context("gcloud is needed for a build")?;
         let gate = self
             .gate

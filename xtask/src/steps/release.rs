@@ -7,7 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use xshell::Shell;
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::edges::git::{self, Checkout};
 use crate::edges::packer::{OnError, Output};
 use crate::host::{write_state_file, HostTree};
@@ -118,12 +118,12 @@ pub fn run_builds(
         }
         let prefix = format!("[{}] ", plan.wm);
         // Each build asks about reuse on its own, with its own shell.
-        let gcloud = Gcloud::new(&sh, reuse.project)?;
+        let gcloud = compute::connect(&sh, reuse.project)?;
         build_one(
             &sh,
             host,
             plan,
-            &gcloud,
+            gcloud.as_ref(),
             reuse.force,
             reuse.gate,
             Output::Prefixed(&prefix),
@@ -138,7 +138,7 @@ pub fn run_builds(
             .iter()
             .map(|plan| {
                 let sh = sh.clone();
-                scope.spawn(move || run(sh, plan))
+                crate::session::spawn_scoped(scope, move || run(sh, plan))
             })
             .collect();
         builds
@@ -307,7 +307,7 @@ pub fn with_launchers(
         .and_then(|text| ImagesConf::parse(&text).ok());
     let kept = pins.iter().any(|(wm, _)| !this_run.contains(wm));
     let listed = if kept {
-        match Gcloud::new(sh, project).and_then(|gcloud| gcloud.list_images()) {
+        match compute::connect(sh, project).and_then(|gcloud| gcloud.list_images()) {
             Ok(images) => images,
             Err(err) => {
                 errln!("warning: the kept image's launcher is not known: listing the images failed ({err:#})");

@@ -6,7 +6,7 @@ use xshell::Shell;
 
 use crate::edges::ansible;
 use crate::edges::artifactory::Artifactory;
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute::{self, Compute};
 use crate::edges::git::{self, Checkout};
 use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
@@ -103,7 +103,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
     let version = unknown.settle("packer", packer::check_version(sh, &inputs.template))?;
     // packer's IAP tunnel runs gcloud, and the source images and the prune plan at the end
     // need it: find out now, not after an hour of VM time.
-    let gcloud = unknown.settle("gcloud", Gcloud::new(sh, &inputs.config.gcp.project))?;
+    let gcloud = unknown.settle("gcloud", compute::connect(sh, &inputs.config.gcp.project))?;
     let playbooks = check_playbooks_of(sh, host, &inputs, &asked.wms, &mut unknown)?;
     // Read once for both builds: a missing checks script stops the release, not one build.
     let gate = build_plan::read_gate(&inputs, host, asked.no_verify, &mut unknown)?;
@@ -114,7 +114,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
             sh,
             &inputs,
             wm,
-            gcloud.as_ref(),
+            gcloud.as_deref(),
             &mut own,
         )?);
         unknown
@@ -162,7 +162,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
                 gate: gate.clone(),
                 tools: &tools,
             };
-            let (build, stops) = decide(sh, host, &inputs, asked, wm, choices, gcloud.as_ref())?;
+            let (build, stops) = decide(sh, host, &inputs, asked, wm, choices, gcloud.as_deref())?;
             builds.push(build);
             stops_of_builds.extend(stops);
         }
@@ -239,7 +239,7 @@ fn decide(
     asked: &Asked,
     wm: WorkloadManager,
     choices: Choices<'_>,
-    gcloud: Option<&Gcloud<'_>>,
+    gcloud: Option<&dyn Compute>,
 ) -> anyhow::Result<(WmBuild, Vec<String>)> {
     let one = build_plan::Asked {
         wm,

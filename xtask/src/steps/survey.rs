@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use xshell::Shell;
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute;
 use crate::edges::git;
 use crate::host::HostTree;
 use crate::model::config::Config;
@@ -49,7 +49,7 @@ impl Survey {
         keep: usize,
     ) -> anyhow::Result<Survey> {
         Survey::over(sh, host, config, keep, || {
-            Gcloud::new(sh, &config.gcp.project)?.list_images()
+            compute::connect(sh, &config.gcp.project)?.list_images()
         })
     }
 

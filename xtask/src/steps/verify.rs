@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-use crate::edges::gcloud::Gcloud;
+use crate::edges::compute::Compute;
 use crate::edges::packer::Output;
 use crate::host::{write_state_file, HostTree};
 use crate::model::config::{Config, DEFAULT_VERIFY_SCRIPT};
@@ -141,7 +141,7 @@ impl Setup {
 /// image already verified is not booted again; one that failed, or was never verified, is.
 pub fn before_pin(
     host: &HostTree,
-    gcloud: &Gcloud,
+    gcloud: &dyn Compute,
     gate: &Gate,
     plan: &Plan,
     new: &New<'_>,
@@ -285,7 +285,7 @@ pub struct Outcome {
 /// are read before the labelling.
 pub fn verify(
     host: &HostTree,
-    gcloud: &Gcloud,
+    gcloud: &dyn Compute,
     setup: &Setup,
     image: &str,
     expected: &Expected,
@@ -385,7 +385,7 @@ fn labels_left(existing: Option<&BTreeMap<String, String>>) -> String {
 /// console read so far and whether the bound ran out.
 #[allow(clippy::too_many_arguments)] // Each is the wait's own; a struct would only rename them.
 fn wait_for_report(
-    gcloud: &Gcloud,
+    gcloud: &dyn Compute,
     vm: &Vm,
     wm: WorkloadManager,
     nonce: &Nonce,
@@ -464,7 +464,7 @@ fn wait_for_report(
 
 /// Deletes the verification VM, saying so; a failure is a warning with the command that
 /// finishes the job, since GCE's fuse deletes it in any case.
-fn delete_vm(gcloud: &Gcloud, vm: &Vm, output: Output<'_>) {
+fn delete_vm(gcloud: &dyn Compute, vm: &Vm, output: Output<'_>) {
     output.say(&format!("deleting the verification VM {}", vm.name));
     if let Err(err) = gcloud.delete_instances(&vm.zone, std::slice::from_ref(&vm.name)) {
         if format!("{err:#}").contains("was not found") {
@@ -484,7 +484,7 @@ fn delete_vm(gcloud: &Gcloud, vm: &Vm, output: Output<'_>) {
 
 /// Labels the image with how its verification went and what it contains; its labels after.
 fn label(
-    gcloud: &Gcloud,
+    gcloud: &dyn Compute,
     image: &str,
     existing: Option<BTreeMap<String, String>>,
     report: &Report,

@@ -1,6 +1,5 @@
 //! A download's progress on stderr, and byte counts in the units people read.
 
-use std::io::IsTerminal;
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
 /// ten times a second; otherwise one line at the start and one at the end, so a CI log stays short.
@@ -21,7 +20,7 @@ impl Progress {
             done: 0,
             started: std::time::Instant::now(),
             last_draw: None,
-            on_terminal: std::io::stderr().is_terminal(),
+            on_terminal: crate::session::is_terminal(crate::session::Stdio::Stderr),
         }
     }
 
@@ -106,7 +105,7 @@ fn terminal_width() -> usize {
     if asked == 0 && size.ws_col > 0 {
         return usize::from(size.ws_col);
     }
-    width_from_columns(std::env::var("COLUMNS").ok().as_deref())
+    width_from_columns(crate::session::var("COLUMNS").as_deref())
 }
 
 /// The width `COLUMNS` gives, or 80 when it is unset or not a positive number.

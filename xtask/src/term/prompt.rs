@@ -1,12 +1,13 @@
 //! Questions to the person at the terminal: whether anyone can answer one, and asking it.
 
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 
 use anyhow::Context;
 
 /// Whether a person can answer a prompt: stdin and stderr are both a terminal.
 pub fn is_interactive() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+    crate::session::is_terminal(crate::session::Stdio::Stdin)
+        && crate::session::is_terminal(crate::session::Stdio::Stderr)
 }
 
 /// Asks a yes/no question on the terminal; only `y` or `yes` is a yes.

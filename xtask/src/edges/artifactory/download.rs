@@ -175,7 +175,7 @@ impl Artifactory {
         let bytes = Arc::new(AtomicU64::new(0));
         let (finished, outcome) = std::sync::mpsc::channel::<Received>();
         let counter = bytes.clone();
-        std::thread::spawn(move || {
+        crate::session::spawn(move || {
             // Dropping `to_disk` at the end of this thread ends the writer's loop.
             let _ = finished.send(receive(reader, &free, &to_disk, &counter));
         });

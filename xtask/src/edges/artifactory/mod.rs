@@ -140,7 +140,7 @@ impl Artifactory {
     /// The client for the folder in the config, or in `SLURM_IMAGE_ARTIFACTORY_URL`, with the
     /// credentials of the environment.
     pub fn from_env(config: &config::Artifactory) -> anyhow::Result<Artifactory> {
-        let var = |name: &str| std::env::var(name).ok();
+        let var = crate::session::var;
         let folder = match var(URL_VAR).filter(|v| !v.trim().is_empty()) {
             Some(url) => folder_url(&url, URL_VAR)?,
             None => folder_url(&config.url, "artifactory.url in the config")?,

@@ -1,0 +1,181 @@
+//! `cargo xtask`: the project's own tooling, starting with the GCE images of the HPC test clusters.
+
+// First, so that its macros (`outln!`, `errln!`, ...) are in scope in every module after it.
+#[macro_use]
+mod output;
+
+mod commands;
+mod edges;
+mod host;
+mod model;
+mod session;
+mod steps;
+mod term;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use xshell::Shell;
+
+use crate::commands::SlurmImage;
+use crate::host::HostTree;
+use crate::session::Session;
+
+/// What the tests drive: the seam to the cloud, and the tool run in-process against it.
+pub mod testing {
+    pub use crate::edges::compute::{Cloud, Compute, Instance, SerialOutput};
+    pub use crate::model::image::Image;
+    pub use crate::model::verification::Vm;
+    pub use crate::{run_in_process, Finished};
+}
+
+/// The project's own tooling: `cargo xtask <command>`.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    disable_help_subcommand = true
+)]
+struct Xtask {
+    #[command(subcommand)]
+    command: Command,
+    /// Put the time (UTC) before every line: `auto` (the default) does when stdout is not a
+    /// terminal (a CI job's log, `| tee build.log`); `--timestamps` alone is `always`. Without
+    /// the flag, SLURM_IMAGE_TIMESTAMPS=auto|always|never decides.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        num_args = 0..=1,
+        default_missing_value = "always"
+    )]
+    timestamps: Option<Timestamps>,
+}
+
+/// When lines carry the time.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Timestamps {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bake, record and manage the GCE images the SLURM and PBS test clusters boot.
+    #[command(subcommand, after_help = term::exit::help_table())]
+    SlurmImage(SlurmImage),
+}
+
+/// The binary: `cargo xtask` with the process's streams and environment, through gcloud.
+pub fn main() {
+    let code = match parse(std::env::args_os()) {
+        Ok(xtask) => run(xtask),
+        Err(code) => code,
+    };
+    if code != 0 {
+        std::process::exit(code);
+    }
+}
+
+/// How an in-process run of the tool ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `cargo xtask <args>` in this process, in `dir`, with `env` over the process's
+/// environment and `cloud` for every Compute call; both streams are kept, neither is a
+/// terminal. Tests run it side by side on threads of one process.
+pub fn run_in_process(
+    args: &[&str],
+    dir: &std::path::Path,
+    env: Vec<(OsString, OsString)>,
+    cloud: Box<dyn edges::compute::Cloud>,
+) -> Finished {
+    let session = Arc::new(Session::captured(env, cloud));
+    let code = {
+        let _entered = session::enter(session.clone());
+        let argv = std::iter::once(OsString::from("cargo-xtask")).chain(args.iter().map(OsString::from));
+        match parse(argv) {
+            Ok(xtask) => run_in(xtask, dir),
+            Err(code) => code,
+        }
+    };
+    let (stdout, stderr) = session.take_output();
+    Finished {
+        code,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+/// Runs the command from the process's folder; its exit status.
+fn run(xtask: Xtask) -> i32 {
+    match std::env::current_dir() {
+        Ok(dir) => run_in(xtask, &dir),
+        Err(err) => {
+            errln!("error: reading the current folder: {err}");
+            1
+        }
+    }
+}
+
+/// Runs the command from `dir` for the current session; its exit status.
+fn run_in(xtask: Xtask, dir: &std::path::Path) -> i32 {
+    output::stamp_lines(
+        match xtask.timestamps.or_else(timestamps_from_environment) {
+            Some(Timestamps::Always) => true,
+            Some(Timestamps::Never) => false,
+            Some(Timestamps::Auto) | None => !session::is_terminal(session::Stdio::Stdout),
+        },
+    );
+    match try_main(xtask, dir) {
+        Ok(()) => 0,
+        Err(err) => {
+            errln!("error: {err:#}");
+            term::exit::exit_code(&err)
+        }
+    }
+}
+
+/// SLURM_IMAGE_TIMESTAMPS, read as the flag is (clap's `env` feature would cost every user a
+/// longer first build for this one variable). A value it does not know is `auto`, said once.
+fn timestamps_from_environment() -> Option<Timestamps> {
+    let value = session::var("SLURM_IMAGE_TIMESTAMPS")?;
+    let known = <Timestamps as clap::ValueEnum>::from_str(&value, true).ok();
+    if known.is_none() {
+        errln!(
+            "warning: SLURM_IMAGE_TIMESTAMPS={value:?} is not auto, always or never: auto it is"
+        );
+    }
+    known
+}
+
+/// The command line, or the exit status after clap's help, version or usage error. They are
+/// written through `output`, not by clap, which would exit 0 after `--help | head -1` found
+/// the pipe closed where every other command exits as a closed pipe ends it.
+fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Xtask, i32> {
+    Xtask::try_parse_from(args).map_err(|err| {
+        let stream = if err.use_stderr() {
+            output::Stream::Stderr
+        } else {
+            output::Stream::Stdout
+        };
+        output::write(stream, format_args!("{}", err.render()));
+        err.exit_code()
+    })
+}
+
+fn try_main(xtask: Xtask, dir: &std::path::Path) -> anyhow::Result<()> {
+    let host = HostTree::find(dir)?;
+    let sh: Shell = session::shell(&host.root)?;
+    match xtask.command {
+        Command::SlurmImage(cmd) => cmd.run(&sh, &host),
+    }
+}
