@@ -101,7 +101,8 @@ pub fn run_in_process(
     let session = Arc::new(Session::captured(env, cloud));
     let code = {
         let _entered = session::enter(session.clone());
-        let argv = std::iter::once(OsString::from("cargo-xtask")).chain(args.iter().map(OsString::from));
+        let argv =
+            std::iter::once(OsString::from("cargo-xtask")).chain(args.iter().map(OsString::from));
         match parse(argv) {
             Ok(xtask) => run_in(xtask, dir),
             Err(code) => code,

@@ -122,7 +122,10 @@ impl Default for State {
 
 /// From now on stdout carries only records, and the text meant for it goes to stderr.
 pub fn records_on_stdout() {
-    session::current().output.records.store(true, Ordering::SeqCst);
+    session::current()
+        .output
+        .records
+        .store(true, Ordering::SeqCst);
 }
 
 /// Whether stdout carries records.
@@ -158,7 +161,10 @@ pub fn record(record: &crate::model::records::Record) {
 
 /// Starts (or stops) putting the time before every line, for a log read later.
 pub fn stamp_lines(on: bool) {
-    session::current().output.timestamps.store(on, Ordering::SeqCst);
+    session::current()
+        .output
+        .timestamps
+        .store(on, Ordering::SeqCst);
 }
 
 /// Whether lines carry the time: a child's output must then come through the tool.

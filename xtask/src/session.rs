@@ -26,6 +26,8 @@ pub struct Session {
     /// Variables set for this run, over the process's environment.
     env: Vec<(OsString, OsString)>,
     cloud: Box<dyn Cloud>,
+    /// What was said once in this run (see [`first_time`]).
+    said: Mutex<Vec<&'static str>>,
     /// What the writer keeps about the streams (closed, records, timestamps).
     pub(crate) output: output::State,
 }
@@ -58,6 +60,7 @@ static PROCESS: LazyLock<Arc<Session>> = LazyLock::new(|| {
         streams: Streams::Process,
         env: Vec::new(),
         cloud: Box::new(GcloudCloud),
+        said: Mutex::default(),
         output: output::State::default(),
     })
 });
@@ -73,6 +76,7 @@ impl Session {
             },
             env,
             cloud,
+            said: Mutex::default(),
             output: output::State::default(),
         }
     }
@@ -100,7 +104,10 @@ impl Session {
         match &self.streams {
             Streams::Process if stdout => put(&mut io::stdout().lock()),
             Streams::Process => put(&mut io::stderr().lock()),
-            Streams::Captured { stdout: out, stderr } => {
+            Streams::Captured {
+                stdout: out,
+                stderr,
+            } => {
                 let kept = if stdout { out } else { stderr };
                 put(&mut *kept.lock().unwrap_or_else(|e| e.into_inner()))
             }
@@ -120,7 +127,9 @@ impl Session {
         match &self.streams {
             Streams::Process => (Vec::new(), Vec::new()),
             Streams::Captured { stdout, stderr } => {
-                let take = |m: &Mutex<Vec<u8>>| std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()));
+                let take = |m: &Mutex<Vec<u8>>| {
+                    std::mem::take(&mut *m.lock().unwrap_or_else(|e| e.into_inner()))
+                };
                 (take(stdout), take(stderr))
             }
         }
@@ -132,6 +141,18 @@ pub fn current() -> Arc<Session> {
     CURRENT
         .with(|current| current.borrow().clone())
         .unwrap_or_else(|| PROCESS.clone())
+}
+
+/// Whether this is the first time the current run asks about `what`: for what a command says
+/// once though it reads a file twice.
+pub fn first_time(what: &'static str) -> bool {
+    let session = current();
+    let mut said = session.said.lock().unwrap_or_else(|e| e.into_inner());
+    if said.contains(&what) {
+        return false;
+    }
+    said.push(what);
+    true
 }
 
 /// A variable of the current run's environment.

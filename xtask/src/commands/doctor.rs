@@ -104,7 +104,10 @@ impl Doctor {
             Box::new(move || release_findings(host)),
         ];
         let slow: Vec<Vec<Finding>> = std::thread::scope(|scope| {
-            let threads: Vec<_> = checks.into_iter().map(|check| crate::session::spawn_scoped(scope, check)).collect();
+            let threads: Vec<_> = checks
+                .into_iter()
+                .map(|check| crate::session::spawn_scoped(scope, check))
+                .collect();
             threads
                 .into_iter()
                 .map(|thread| {
@@ -315,8 +318,10 @@ fn gcloud_findings(
 ) -> Vec<Finding> {
     let logged_out = AtomicBool::new(false);
     let (account, project, pins) = std::thread::scope(|scope| {
-        let project = crate::session::spawn_scoped(scope, || project_finding(host, config, &logged_out));
-        let pins = crate::session::spawn_scoped(scope, || pins_finding(host, config, conf, &logged_out));
+        let project =
+            crate::session::spawn_scoped(scope, || project_finding(host, config, &logged_out));
+        let pins =
+            crate::session::spawn_scoped(scope, || pins_finding(host, config, conf, &logged_out));
         let account = gcloud_finding(host, config, &logged_out);
         let panicked = || {
             Finding::failed(

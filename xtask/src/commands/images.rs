@@ -173,16 +173,19 @@ fn current_fingerprints(host: &HostTree) -> anyhow::Result<BTreeMap<WorkloadMana
             .into_iter()
             .map(|wm| {
                 let (inputs, package) = (&inputs, package);
-                crate::session::spawn_scoped(scope, move || -> anyhow::Result<(WorkloadManager, String)> {
-                    let sh = crate::session::shell(&host.root)?;
-                    let source = resolve_source(&sh, &inputs.config, wm)?;
-                    let launcher = Launcher::Known(package.clone());
-                    let plan = Plan::new(host, inputs, wm, &launcher, Some(&source), false)?;
-                    let fingerprint = plan
-                        .fingerprint
-                        .context("the launcher package is not in build/")?;
-                    Ok((wm, fingerprint))
-                })
+                crate::session::spawn_scoped(
+                    scope,
+                    move || -> anyhow::Result<(WorkloadManager, String)> {
+                        let sh = crate::session::shell(&host.root)?;
+                        let source = resolve_source(&sh, &inputs.config, wm)?;
+                        let launcher = Launcher::Known(package.clone());
+                        let plan = Plan::new(host, inputs, wm, &launcher, Some(&source), false)?;
+                        let fingerprint = plan
+                            .fingerprint
+                            .context("the launcher package is not in build/")?;
+                        Ok((wm, fingerprint))
+                    },
+                )
             })
             .collect();
         threads

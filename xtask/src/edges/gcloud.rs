@@ -449,12 +449,7 @@ impl Compute for Gcloud<'_> {
 
     /// The VM's serial console (port 1) from byte `start` on. Read every few seconds during a
     /// verification, which says its own progress, so the call itself says nothing.
-    fn serial_output(
-        &self,
-        zone: &str,
-        name: &str,
-        start: u64,
-    ) -> anyhow::Result<SerialOutput> {
+    fn serial_output(&self, zone: &str, name: &str, start: u64) -> anyhow::Result<SerialOutput> {
         let zone_flag = format!("--zone={zone}");
         let start_flag = format!("--start={start}");
         let args = [

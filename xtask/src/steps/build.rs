@@ -367,7 +367,7 @@ impl Plan {
             self.command(sh),
             &shown,
             self.debug && is_interactive(),
-            build_lock::for_packer(self.wm),
+            build_lock::for_packer(host, self.wm),
             |pid| build_lock::note_packer(host, self.wm, pid),
             output,
         )?;

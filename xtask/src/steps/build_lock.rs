@@ -26,18 +26,19 @@ fn path(host: &HostTree, wm: WorkloadManager) -> PathBuf {
 /// inherits it ([`for_packer`]): a rerun after `kill -9` of the tool is refused while that
 /// packer still runs in the same staging folder.
 pub struct BuildLock {
-    wm: WorkloadManager,
+    path: PathBuf,
     _file: File,
 }
 
 impl Drop for BuildLock {
     fn drop(&mut self) {
-        held().retain(|(wm, _, _)| *wm != self.wm);
+        held().retain(|(path, _, _)| *path != self.path);
     }
 }
 
-/// The build locks this process holds: workload manager, descriptor and note.
-type Held = Vec<(WorkloadManager, RawFd, Holder)>;
+/// The build locks this process holds: lock file, descriptor and note. By file, not by workload
+/// manager: the tests run the tool in-process for many copies of the host tree at once.
+type Held = Vec<(PathBuf, RawFd, Holder)>;
 
 fn held() -> std::sync::MutexGuard<'static, Held> {
     static HELD: Mutex<Held> = Mutex::new(Vec::new());
@@ -48,23 +49,25 @@ fn held() -> std::sync::MutexGuard<'static, Held> {
 
 /// The lock a packer of `wm`'s build inherits: its descriptor, which the child keeps open
 /// (and so keeps the lock) across exec, if this process holds that lock.
-pub fn for_packer(wm: WorkloadManager) -> Option<RawFd> {
+pub fn for_packer(host: &HostTree, wm: WorkloadManager) -> Option<RawFd> {
+    let path = path(host, wm);
     held()
         .iter()
-        .find(|(w, _, _)| *w == wm)
+        .find(|(p, _, _)| *p == path)
         .map(|(_, fd, _)| *fd)
 }
 
 /// Adds the packer `wm`'s build started to its lock's note, so that a rerun names it.
 pub fn note_packer(host: &HostTree, wm: WorkloadManager, pid: u32) {
+    let path = path(host, wm);
     let mut held = held();
-    let Some((_, _, holder)) = held.iter_mut().find(|(w, _, _)| *w == wm) else {
+    let Some((_, _, holder)) = held.iter_mut().find(|(p, _, _)| *p == path) else {
         return;
     };
     holder.packer = Some(pid);
     // Another descriptor of the same file: writing through it leaves the lock as it is. The
     // note is a courtesy, so a failure to write it is not the build's.
-    if let Ok(mut file) = open_lock_file(&path(host, wm)) {
+    if let Ok(mut file) = open_lock_file(&path) {
         let _ = write_note(&mut file, holder);
     }
 }
@@ -117,8 +120,8 @@ fn take_one(host: &HostTree, wm: WorkloadManager, holder: &Holder) -> anyhow::Re
         }
     }
     write_note(&mut file, holder).with_context(|| format!("writing {}", path.display()))?;
-    held().push((wm, file.as_raw_fd(), holder.clone()));
-    Ok(BuildLock { wm, _file: file })
+    held().push((path.clone(), file.as_raw_fd(), holder.clone()));
+    Ok(BuildLock { path, _file: file })
 }
 
 fn write_note(file: &mut File, holder: &Holder) -> std::io::Result<()> {

@@ -36,12 +36,11 @@ pub fn read_images_conf(host: &HostTree) -> anyhow::Result<ImagesConf> {
     })?;
     // A command may read the file more than once (a build reads it before packer and again to
     // pin the image); the warnings are for the person, so they are said once.
-    static WARNED: std::sync::Once = std::sync::Once::new();
-    WARNED.call_once(|| {
+    if crate::session::first_time("images.conf warnings") {
         for warning in images_conf_warnings(&conf, &shown) {
             errln!("warning: {warning}");
         }
-    });
+    }
     Ok(conf)
 }
 

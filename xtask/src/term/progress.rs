@@ -1,6 +1,5 @@
 //! A download's progress on stderr, and byte counts in the units people read.
 
-
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
 /// ten times a second; otherwise one line at the start and one at the end, so a CI log stays short.
 pub struct Progress {

@@ -789,17 +789,17 @@ fn a_verified_build_its_reuse_and_verify_read_each_image_once() {
     ];
     // Built: its labels (the template may have added some) are read before the
     // verification's are added, and the replaced image's for what changed inside.
-    host.run(&["build", "--offline"]).ok();
+    host.run_binary(&["build", "--offline"]).ok();
     let mut built = vec![FAMILY, LIST];
     built.extend(boot);
     built.extend([DESCRIBE, "compute images add-labels", DESCRIBE, LIST]);
     assert_eq!(calls.take(), built);
     // Reused and verified already: the listing holds its labels.
     host.write("tools/slurm/terraform/images.conf", crate::verify::SEED);
-    host.run(&["build", "--offline"]).ok();
+    host.run_binary(&["build", "--offline"]).ok();
     assert_eq!(calls.take(), [FAMILY, LIST]);
     // Verified on demand: the labels read to know what to expect are those added to.
-    host.run(&["verify", new]).ok();
+    host.run_binary(&["verify", new]).ok();
     let mut verified = vec![DESCRIBE];
     verified.extend(boot);
     verified.push("compute images add-labels");

@@ -466,7 +466,7 @@ fn gcloud_saying_error_while_exiting_0_is_an_error_not_an_empty_list() {
     );
     for command in ["prune", "images", "orphans"] {
         let run = host
-            .run(&[command])
+            .run_binary(&[command])
             .fails_with(&["failed: Something went wrong on the way"]);
         assert!(
             !run.stdout.contains("nothing to prune") && !run.stdout.contains("  none"),

@@ -408,7 +408,7 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
     // exits as the real build would stop.
     let before = snapshot(host);
     let run = host
-        .run_env(
+        .run_binary_env(
             &["build", "--offline", "--dry-run"],
             &[(
                 "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",

@@ -107,6 +107,13 @@ impl ComputeApi {
         ComputeApi { port, state }
     }
 
+    /// One request answered in this process, as over HTTP (the in-process cloud's door):
+    /// the status and the JSON body, `None` while the API is silent.
+    pub fn handle(&self, method: &str, target: &str, body: &str) -> Option<(u16, String)> {
+        dispatch(&self.state, self.port, method, target, None, body)
+            .map(|(status, _, answer)| (status, answer))
+    }
+
     /// The value of CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE (gcloud needs the trailing slash).
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}/compute/v1/", self.port)
@@ -550,64 +557,11 @@ fn serve(stream: TcpStream, port: u16, state: &Arc<Mutex<State>>) {
             return;
         }
         let body = String::from_utf8_lossy(&body).into_owned();
-        let path = target.split('?').next().unwrap_or("").to_string();
-        if state.lock().unwrap().silent {
-            state.lock().unwrap().requests.push(Request {
-                method,
-                path,
-                batched: false,
-            });
+        let Some((status, content_type, answer)) =
+            dispatch(state, port, &method, &target, header("content-type"), &body)
+        else {
             hold_silently(&mut reader);
             return;
-        }
-        let shared = Arc::clone(state);
-        let (status, content_type, answer) = {
-            let mut state = state.lock().unwrap();
-            state.requests.push(Request {
-                method: method.clone(),
-                path: path.clone(),
-                batched: false,
-            });
-            if state.forbidden || state.forbidden_paths.contains(&path) {
-                let (status, json) = error(
-                    403,
-                    "forbidden",
-                    "Required 'compute.images.list' permission for 'projects/determined-ai'",
-                );
-                (status, "application/json".to_string(), json)
-            } else if method == "POST" && path == "/batch/compute/v1" {
-                let boundary = header("content-type")
-                    .and_then(|t| {
-                        t.split("boundary=")
-                            .nth(1)
-                            .map(|b| b.trim_matches('"').to_string())
-                    })
-                    .unwrap_or_default();
-                (
-                    200,
-                    "multipart/mixed; boundary=stand-in-boundary".to_string(),
-                    batch(&mut state, port, &boundary, &body),
-                )
-            } else if method == "POST"
-                && path.contains("/global/operations/")
-                && path.ends_with("/wait")
-            {
-                // Every operation the stand-in starts is already done.
-                (200, "application/json".to_string(), wait_for(port, &path))
-            } else if method == "POST" && path.ends_with("/deprecate") {
-                let (status, json) = deprecate(&mut state, port, &path, &body);
-                (status, "application/json".to_string(), json)
-            } else if method == "POST" && path.ends_with("/setLabels") {
-                let (status, json) = set_labels(&mut state, port, &path, &body);
-                (status, "application/json".to_string(), json)
-            } else if let Some((status, json)) =
-                answer_vm(&mut state, &shared, port, &method, &target, &body)
-            {
-                (status, "application/json".to_string(), json)
-            } else {
-                let (status, json) = answer(&mut state, port, &method, &path);
-                (status, "application/json".to_string(), json)
-            }
         };
         let reply = format!(
             "HTTP/1.1 {status} {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: keep-alive\r\n\r\n{answer}",
@@ -618,6 +572,76 @@ fn serve(stream: TcpStream, port: u16, state: &Arc<Mutex<State>>) {
             return;
         }
     }
+}
+
+/// One request, answered as the API would: `None` when the API is silent (it never answers).
+fn dispatch(
+    state: &Arc<Mutex<State>>,
+    port: u16,
+    method: &str,
+    target: &str,
+    content_type: Option<String>,
+    body: &str,
+) -> Option<(u16, String, String)> {
+    let path = target.split('?').next().unwrap_or("").to_string();
+    if state.lock().unwrap().silent {
+        state.lock().unwrap().requests.push(Request {
+            method: method.to_string(),
+            path,
+            batched: false,
+        });
+        return None;
+    }
+    let shared = Arc::clone(state);
+    let answered = {
+        let mut state = state.lock().unwrap();
+        state.requests.push(Request {
+            method: method.to_string(),
+            path: path.clone(),
+            batched: false,
+        });
+        if state.forbidden || state.forbidden_paths.contains(&path) {
+            let (status, json) = error(
+                403,
+                "forbidden",
+                "Required 'compute.images.list' permission for 'projects/determined-ai'",
+            );
+            (status, "application/json".to_string(), json)
+        } else if method == "POST" && path == "/batch/compute/v1" {
+            let boundary = content_type
+                .and_then(|t| {
+                    t.split("boundary=")
+                        .nth(1)
+                        .map(|b| b.trim_matches('"').to_string())
+                })
+                .unwrap_or_default();
+            (
+                200,
+                "multipart/mixed; boundary=stand-in-boundary".to_string(),
+                batch(&mut state, port, &boundary, body),
+            )
+        } else if method == "POST"
+            && path.contains("/global/operations/")
+            && path.ends_with("/wait")
+        {
+            // Every operation the stand-in starts is already done.
+            (200, "application/json".to_string(), wait_for(port, &path))
+        } else if method == "POST" && path.ends_with("/deprecate") {
+            let (status, json) = deprecate(&mut state, port, &path, body);
+            (status, "application/json".to_string(), json)
+        } else if method == "POST" && path.ends_with("/setLabels") {
+            let (status, json) = set_labels(&mut state, port, &path, body);
+            (status, "application/json".to_string(), json)
+        } else if let Some((status, json)) =
+            answer_vm(&mut state, &shared, port, method, target, body)
+        {
+            (status, "application/json".to_string(), json)
+        } else {
+            let (status, json) = answer(&mut state, port, method, &path);
+            (status, "application/json".to_string(), json)
+        }
+    };
+    Some(answered)
 }
 
 /// Reads and drops whatever comes until the peer closes the connection.

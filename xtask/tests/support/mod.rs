@@ -4,6 +4,7 @@
 
 pub mod artifactory;
 pub mod compute_api;
+pub mod fake_cloud;
 mod tools;
 
 #[allow(unused_imports)] // Not every test crate needs a real tool.
@@ -365,12 +366,51 @@ impl HostCopy {
             .collect()
     }
 
+    /// Runs `cargo xtask slurm-image <args>` in this process, as [`HostCopy::xtask`] would in
+    /// its own: from the copy's root, with the stand-ins first on PATH, no terminal, and the
+    /// copy's loopback Compute API as the cloud, reached through the tool's `Compute` seam
+    /// rather than gcloud. A run that hangs fails the test after [`HANG`].
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.xtask(args))
+        self.run_env(args, &[])
     }
 
     /// [`HostCopy::run`] with extra environment variables, e.g. to steer a stand-in.
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = vec![
+            ("PATH".into(), self.path_var()),
+            ("SLURM_IMAGE_TIMESTAMPS".into(), "never".into()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
+        let args: Vec<String> = std::iter::once("slurm-image")
+            .chain(args.iter().copied())
+            .map(String::from)
+            .collect();
+        let (root, api) = (self.root().to_path_buf(), self.api.clone());
+        let (done, finished) = std::sync::mpsc::channel();
+        let shown = args.join(" ");
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let cloud = Box::new(fake_cloud::FakeCloud::new(api));
+            let _ = done.send(xtask::testing::run_in_process(&args, &root, vars, cloud));
+        });
+        let finished = finished
+            .recv_timeout(HANG)
+            .unwrap_or_else(|_| panic!("`cargo xtask {shown}` did not finish within {HANG:?}"));
+        Run {
+            code: Some(finished.code),
+            stdout: finished.stdout,
+            stderr: finished.stderr,
+        }
+    }
+
+    /// The built binary run to its end with the real gcloud (against the copy's loopback
+    /// Compute API): for the contract tier and the end-to-end journeys.
+    pub fn run_binary(&self, args: &[&str]) -> Run {
+        Run::of(self.xtask(args))
+    }
+
+    /// [`HostCopy::run_binary`] with extra environment variables.
+    pub fn run_binary_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = self.xtask(args);
         cmd.envs(env.iter().copied());
         Run::of(cmd)
