@@ -25,9 +25,28 @@ use crate::session::Session;
 /// What the tests drive: the seam to the cloud, and the tool run in-process against it.
 pub mod testing {
     pub use crate::edges::compute::{Cloud, Compute, Instance, SerialOutput};
+    pub use crate::edges::gcloud::GcloudCloud;
     pub use crate::model::image::Image;
     pub use crate::model::verification::Vm;
     pub use crate::{run_in_process, Finished};
+
+    /// Runs `work` as a run of the tool with `env` over the process's environment and `cloud`:
+    /// what it returns, and what the run wrote to stdout and stderr.
+    pub fn in_session<T>(
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+        cloud: Box<dyn Cloud>,
+        work: impl FnOnce() -> T,
+    ) -> (T, String) {
+        let session = std::sync::Arc::new(crate::session::Session::captured(env, cloud));
+        let done = {
+            let _entered = crate::session::enter(session.clone());
+            work()
+        };
+        let (stdout, stderr) = session.take_output();
+        let mut said = String::from_utf8_lossy(&stdout).into_owned();
+        said.push_str(&String::from_utf8_lossy(&stderr));
+        (done, said)
+    }
 }
 
 /// The project's own tooling: `cargo xtask <command>`.

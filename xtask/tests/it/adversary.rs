@@ -252,7 +252,7 @@ fn a_redirect_to_another_host_cannot_vouch_for_the_package_it_serves() {
     let host = HostCopy::new();
     let mut cmd = with_artifactory(&host, &server, &["launcher", "--fetch", "--yes"]);
     cmd.env("ARTIFACTORY_TOKEN", "t0k");
-    let run = Run::of(cmd).fails_with(&[
+    let run = Run::in_process(cmd).fails_with(&[
         &format!(
             "note: {} redirects to another host, {}",
             server.url_of(NEW),
@@ -293,7 +293,7 @@ fn a_server_dripping_bytes_is_given_up_below_the_rate_floor() {
         ..Faults::default()
     });
     let host = host_with_a_short_rate_window();
-    let run = Run::of(with_artifactory(
+    let run = Run::in_process(with_artifactory(
         &host,
         &server,
         &["launcher", "--fetch", "--yes"],
@@ -314,7 +314,7 @@ fn bytes_beyond_the_listed_size_are_refused() {
         ..Faults::default()
     });
     let host = HostCopy::new();
-    let run = Run::of(with_artifactory(
+    let run = Run::in_process(with_artifactory(
         &host,
         &server,
         &["launcher", "--fetch", "--yes"],

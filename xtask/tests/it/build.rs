@@ -439,7 +439,7 @@ fn a_dry_run_writes_and_runs_nothing() {
 #[test]
 fn it_runs_from_anywhere_inside_the_repository() {
     let host = HostCopy::with_launcher();
-    let run = Run::of({
+    let run = Run::in_process({
         let mut cmd = host.xtask(&["build", "--offline"]);
         cmd.current_dir(host.path("tools/slurm/terraform"));
         cmd
@@ -456,7 +456,7 @@ fn outside_the_repository_it_says_where_to_run() {
     // The system's temporary folder, unlike cargo's, is not inside this repository.
     let outside = std::env::temp_dir().join(format!("xtask-outside-{}", std::process::id()));
     std::fs::create_dir_all(&outside).unwrap();
-    let run = Run::of({
+    let run = Run::in_process({
         let mut cmd = host.xtask(&["clean"]);
         cmd.current_dir(&outside);
         cmd

@@ -129,7 +129,13 @@ impl Cloud {
         assert!(self.api.image_deletions().is_empty());
     }
 
+    /// The tool in-process, through the Compute seam: for what prune, orphans and images do.
     fn run(&self, args: &[&str]) -> Run {
+        Run::in_process(self.xtask(args))
+    }
+
+    /// The built binary through the real gcloud: for what the gcloud edge itself does.
+    fn run_binary(&self, args: &[&str]) -> Run {
         Run::of(self.xtask(args))
     }
 
@@ -259,7 +265,7 @@ fn prune_yes_deletes_exactly_the_unprotected_in_one_call() {
         return;
     };
     cloud.commit_host();
-    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).ok();
+    let run = cloud.run_binary(&["prune", "--keep", "2", "--yes"]).ok();
     let out = &run.stdout;
     assert_eq!(cloud.api.image_deletions(), [OLD_PBS, OLD_A, OLD_B]);
     assert_eq!(
@@ -341,10 +347,12 @@ fn a_part_way_failure_says_what_is_gone_and_what_remains() {
     };
     cloud.commit_host();
     cloud.api.fail_delete_of(OLD_B);
-    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
-        &format!("deleted {OLD_A}, {OLD_PBS}; still there: {OLD_B}"),
-        "is already being used by",
-    ]);
+    let run = cloud
+        .run_binary(&["prune", "--keep", "2", "--yes"])
+        .fails_with(&[
+            &format!("deleted {OLD_A}, {OLD_PBS}; still there: {OLD_B}"),
+            "is already being used by",
+        ]);
     assert!(!run.stdout.contains("deleted 3 image(s)"), "{}", run.stdout);
     assert_eq!(
         cloud.api.http_requests(),
@@ -398,7 +406,7 @@ fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
         packer,
     );
 
-    let out = cloud.run(&["orphans"]).ok().stdout;
+    let out = cloud.run_binary(&["orphans"]).ok().stdout;
     let listed: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(listed.len(), 2, "{out}");
     assert!(
@@ -416,12 +424,12 @@ fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
     );
 
     // --delete without --yes and without a terminal: nothing is deleted.
-    let out = cloud.run(&["orphans", "--delete"]).ok().stdout;
+    let out = cloud.run_binary(&["orphans", "--delete"]).ok().stdout;
     assert!(out.contains("nothing deleted"), "{out}");
     assert!(api.instance_deletions().is_empty());
 
     let out = cloud
-        .run(&["orphans", "--older-than", "30m", "--delete", "--yes"])
+        .run_binary(&["orphans", "--older-than", "30m", "--delete", "--yes"])
         .ok()
         .stdout;
     assert!(out.contains("deleted 3 VM(s)"), "{out}");
@@ -474,7 +482,7 @@ fn errors_name_the_cause_and_the_fix() {
     assert!(cloud.api.requests().is_empty());
 
     cloud.api.forbid();
-    cloud.run(&["prune", "--yes"]).fails_with(&[
+    cloud.run_binary(&["prune", "--yes"]).fails_with(&[
         "no access to GCP project determined-ai",
         "Required 'compute.images.list' permission",
     ]);
@@ -673,11 +681,9 @@ fn an_image_whose_name_holds_403_is_not_taken_for_a_permission_problem() {
         .set_deprecated(in_use, Some(now() - 60 * 86_400), None);
     cloud.api.fail_delete_of(in_use);
     cloud.commit_host();
-    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).fails_with(&[
-        in_use,
-        "is already being used by",
-        "still there:",
-    ]);
+    let run = cloud
+        .run_binary(&["prune", "--keep", "2", "--yes"])
+        .fails_with(&[in_use, "is already being used by", "still there:"]);
     assert!(
         !run.stderr.contains("no access to GCP project"),
         "{}",
@@ -747,11 +753,11 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
     cloud.commit_host();
     // The source image, one listing that decides reuse, and one listing after packer for
     // the table of images (the first is an hour old by then).
-    let run = cloud.run(&["build", "--offline"]).ok();
+    let run = cloud.run_binary(&["build", "--offline"]).ok();
     assert!(run.stdout.contains("det-environments-slurm-ci-1800000000"));
     assert_eq!(calls.take(), [FAMILY, LIST, LIST]);
     // Reused: the listing that decided it is also the table.
-    let run = cloud.run(&["build", "--offline"]).ok();
+    let run = cloud.run_binary(&["build", "--offline"]).ok();
     assert!(run
         .stdout
         .contains("reusing det-environments-slurm-ci-1800000000"));

@@ -44,7 +44,7 @@ fn xtask(host: &HostCopy, server: &Server, args: &[&str]) -> Command {
 }
 
 fn run(host: &HostCopy, server: &Server, args: &[&str]) -> Run {
-    Run::of(xtask(host, server, args))
+    Run::in_process(xtask(host, server, args))
 }
 
 /// The line of stderr that tells why the xtask failed.
@@ -324,7 +324,7 @@ fn unreachable_without_a_local_one_fails_fast_and_says_what_to_do() {
     let (host, server) = (host(), server());
     let mut cmd = xtask(&host, &server, &["build"]);
     cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
-    Run::of(cmd).fails_with(&[
+    Run::in_process(cmd).fails_with(&[
         "cannot reach",
         "VPN",
         "tools/slurm/packer/build",
@@ -334,7 +334,7 @@ fn unreachable_without_a_local_one_fails_fast_and_says_what_to_do() {
 
     let mut cmd = xtask(&host, &server, &["launcher"]);
     cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
-    Run::of(cmd).fails_with(&[
+    Run::in_process(cmd).fails_with(&[
         "cannot reach",
         "VPN",
         "copy a release package (hpe-hpc-launcher_X.Y.Z-REV_amd64.deb) into tools/slurm/packer/build",
@@ -361,7 +361,7 @@ fn an_unknown_host_counts_as_unreachable() {
     ] {
         cmd.env_remove(proxy);
     }
-    Run::of(cmd).fails_with(&["cannot reach https://arti.invalid/", "VPN"]);
+    Run::in_process(cmd).fails_with(&["cannot reach https://arti.invalid/", "VPN"]);
 }
 
 #[test]
@@ -371,7 +371,7 @@ fn launcher_off_the_vpn_with_a_local_one_says_builds_use_it() {
     let off_vpn = |args: &[&str]| {
         let mut cmd = xtask(&host, &server, args);
         cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
-        Run::of(cmd)
+        Run::in_process(cmd)
     };
 
     // Listing: what is here is shown, and the gap is a warning.
@@ -425,7 +425,7 @@ fn unreachable_with_a_local_one_warns_and_builds_with_it() {
     put_local(&host, OLD);
     let mut cmd = xtask(&host, &server, &["build"]);
     cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", closed_port_url());
-    let run = Run::of(cmd).ok();
+    let run = Run::in_process(cmd).ok();
     assert!(
         run.stderr.contains("warning: ") && run.stderr.contains("cannot reach"),
         "{}",
@@ -561,12 +561,12 @@ fn credentials_are_required_sent_and_never_shown() {
 
     let mut cmd = xtask(&host, &server, &["build"]);
     cmd.env("ARTIFACTORY_TOKEN", "wrong-t0ken-value");
-    let run = Run::of(cmd).fails_with(&["refused the credentials", "ARTIFACTORY_TOKEN"]);
+    let run = Run::in_process(cmd).fails_with(&["refused the credentials", "ARTIFACTORY_TOKEN"]);
     assert!(!run.stderr.contains("wrong-t0ken-value") && !run.stdout.contains("wrong-t0ken-value"));
 
     let mut cmd = xtask(&host, &server, &["build"]);
     cmd.env("ARTIFACTORY_TOKEN", token);
-    let run = Run::of(cmd).ok();
+    let run = Run::in_process(cmd).ok();
     assert!(!run.stderr.contains(token) && !run.stdout.contains(token));
     assert_eq!(launchers(&host), [NEW]);
     let downloads: Vec<_> = server
@@ -590,7 +590,7 @@ fn credentials_are_required_sent_and_never_shown() {
     let mut cmd = xtask(&host, &server, &["launcher", "--fetch"]);
     cmd.env("ARTIFACTORY_USER", "user")
         .env("ARTIFACTORY_PASSWORD", "pa55word");
-    let run = Run::of(cmd).ok();
+    let run = Run::in_process(cmd).ok();
     assert!(!run.stderr.contains("pa55word"));
     assert_eq!(launchers(&host), [NEW]);
 }
@@ -603,7 +603,7 @@ fn credentials_in_the_url_are_refused_without_showing_them() {
         "SLURM_IMAGE_ARTIFACTORY_URL",
         "http://me:hunter2@127.0.0.1:9/artifactory/launchers/hpc/",
     );
-    let run = Run::of(cmd).fails_with(&["credentials in the URL", "ARTIFACTORY_TOKEN"]);
+    let run = Run::in_process(cmd).fails_with(&["credentials in the URL", "ARTIFACTORY_TOKEN"]);
     assert!(!run.stderr.contains("hunter2"));
 }
 
@@ -857,7 +857,9 @@ fn clean_removes_stale_partials_saying_so_and_never_a_running_download() {
 }
 
 fn run_fetch_keeps(host: &HostCopy, server: &Server, partials: usize) {
-    let run = run(host, server, &["launcher", "--fetch", "--yes"]).ok();
+    // Its own process: the partial "running in this process" is named with the test's pid,
+    // which an in-process fetch would share.
+    let run = Run::of(xtask(host, server, &["launcher", "--fetch", "--yes"])).ok();
     assert!(!run.stderr.contains("partial download"), "{}", run.stderr);
     let left = build_files(host)
         .into_iter()
@@ -872,7 +874,7 @@ fn settings_out_of_range_are_named_instead_of_overflowing() {
     for var in ["SLURM_IMAGE_STALL_TIMEOUT_S", "SLURM_IMAGE_RETRY_DELAY_MS"] {
         let mut cmd = xtask(&host, &server, &["launcher"]);
         cmd.env(var, "18446744073709552");
-        let run = Run::of(cmd).fails_with(&[
+        let run = Run::in_process(cmd).fails_with(&[
             &format!("{var}=\"18446744073709552\" is out of range"),
             "or unset it",
         ]);

@@ -38,7 +38,7 @@ fn run(host: &HostCopy, url: &str, args: &[&str]) -> Run {
         .env("SLURM_IMAGE_RETRY_DELAY_MS", "10")
         .env("SLURM_IMAGE_STALL_TIMEOUT_S", "1")
         .env("NO_PROXY", "127.0.0.1");
-    Run::of(cmd)
+    Run::in_process(cmd)
 }
 
 /// A loopback port nobody listens on: refused at once, like Artifactory off the VPN.

@@ -12,6 +12,7 @@ mod bench;
 mod bench_download;
 mod build;
 mod cli;
+mod contract;
 mod doctor;
 mod drop_in;
 mod gcloud;

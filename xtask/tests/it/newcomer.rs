@@ -96,7 +96,7 @@ fn release(host: &HostCopy, args: &[&str]) -> Run {
     all.extend_from_slice(args);
     let mut cmd = host.xtask(&all);
     cmd.envs(IDENTITY);
-    Run::of(cmd)
+    Run::in_process(cmd)
 }
 
 fn branches(host: &HostCopy) -> Vec<String> {
@@ -132,7 +132,7 @@ fn a_redo_names_the_kept_image_with_the_launcher_it_was_built_with() {
     let branch = "slurm-images-redo";
     let mut first = host.xtask(&["release", "--offline", "--yes", "--branch", branch]);
     first.envs(IDENTITY).env("FAKE_PACKER_PBS", "fail");
-    Run::of(first).fails_with(&["the pbs build failed"]);
+    Run::in_process(first).fails_with(&["the pbs build failed"]);
 
     // The pbs build is redone with a newer package; the slurm image keeps its 3.3.1-2.
     std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
@@ -182,7 +182,7 @@ fn a_release_without_a_git_identity_stops_before_any_work_and_doctor_says_so() {
         }
         cmd.env("GIT_CONFIG_GLOBAL", host.path("empty.gitconfig"))
             .env("GIT_CONFIG_NOSYSTEM", "1");
-        Run::of(cmd)
+        Run::in_process(cmd)
     };
     let fix = "git config --global user.name \"Your Name\" && git config --global user.email you@example.com";
     let run = without_identity(&["release", "--offline", "--yes"])
@@ -430,7 +430,7 @@ fn a_slow_artifactory_is_called_slow_not_off_the_vpn() {
         cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
             .env("SLURM_IMAGE_STALL_TIMEOUT_S", "1")
             .env("NO_PROXY", "127.0.0.1");
-        Run::of(cmd)
+        Run::in_process(cmd)
     };
     let listed = slow(&["launcher"]).fails_with(&[
         "answered, but too slowly (no answer within 1 s)",

@@ -167,7 +167,7 @@ fn the_real_packer_reads_every_value_as_written_and_its_null_artifact_is_refused
         cmd.env("CHECKPOINT_DISABLE", "1");
         // The null builder's artifact is not an image: the tool refuses it by name, and pins
         // nothing.
-        Run::of(cmd).fails_with(&["\"Null\"", "not a GCE image name"]);
+        Run::in_process(cmd).fails_with(&["\"Null\"", "not a GCE image name"]);
         assert_eq!(
             std::fs::read_to_string(host.images_conf()).unwrap(),
             images_conf

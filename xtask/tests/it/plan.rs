@@ -130,7 +130,7 @@ fn release(host: &HostCopy, args: &[&str]) -> Run {
     all.extend_from_slice(args);
     let mut cmd = host.xtask(&all);
     cmd.envs(IDENTITY);
-    Run::of(cmd).ok()
+    Run::in_process(cmd).ok()
 }
 
 /// The commit message a release dry run shows.

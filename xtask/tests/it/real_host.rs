@@ -314,7 +314,7 @@ fn an_untracked_file_in_static_stops_the_release_by_name_before_its_branch() {
     let before = branches();
     let mut release = host.xtask(&["release", "--yes", "--offline", "--no-verify"]);
     release.envs(GIT_IDENTITY);
-    Run::of(release).fails_with(&[
+    Run::in_process(release).fails_with(&[
         "uncommitted changes: tools/slurm/packer/static/notes.txt (untracked: packer reads it)",
         "commit or remove the untracked files",
     ]);

@@ -31,7 +31,7 @@ fn real_form_repo() -> HostCopy {
 pub(crate) fn run_in_repo(host: &HostCopy, args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = host.xtask(args);
     cmd.envs(IDENTITY).envs(env.iter().copied());
-    Run::of(cmd)
+    Run::in_process(cmd)
 }
 
 pub(crate) fn packer_builds(host: &HostCopy) -> usize {

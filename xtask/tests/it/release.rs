@@ -189,7 +189,7 @@ fn a_dirty_tree_builds_nothing_and_names_the_files() {
         &host,
         &["rm", "-q", "--cached", "tools/slurm/packer/static/motd"],
     );
-    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
+    Run::in_process(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
         "uncommitted changes: tools/slurm/packer/ansible-playbook.yml (changed), tools/slurm/packer/static/motd (changed)",
         "git stash",
     ]);
@@ -206,7 +206,7 @@ fn an_existing_branch_builds_nothing() {
     server.add(NEWEST, b"newest".to_vec());
     git(&host, &["branch", BRANCH]);
     let head = git(&host, &["rev-parse", "HEAD"]);
-    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
+    Run::in_process(release_with(&host, &server, &["--yes", "--branch", BRANCH])).fails_with(&[
         "the branch slurm-images-test already exists",
         "--branch NAME",
     ]);
@@ -220,7 +220,7 @@ fn an_existing_branch_builds_nothing() {
             "HEAD",
         ],
     );
-    Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
+    Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
         .fails_with(&["already exists (origin/slurm-images-test)"]);
     assert!(host.packer_calls().is_empty(), "{:?}", host.packer_calls());
     assert!(server.requests().is_empty(), "{:?}", server.requests());
@@ -242,7 +242,7 @@ fn the_release_commits_images_conf_alone_on_a_new_branch_and_leaves_a_checklist(
     );
     git(&host, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
     let start = git(&host, &["rev-parse", "HEAD"]);
-    let run = Run::of(release(&host, &["--yes", "--offline"])).ok();
+    let run = Run::in_process(release(&host, &["--yes", "--offline"])).ok();
 
     let today = String::from_utf8(
         Command::new("date")
@@ -311,7 +311,7 @@ fn a_failing_pbs_build_keeps_the_slurm_pin_uncommitted_and_says_how_to_finish() 
         &["--offline", "--no-verify", "--yes", "--branch", BRANCH],
     );
     cmd.env("FAKE_PACKER_PBS", "fail");
-    let run = Run::of(cmd).fails_with(&[
+    let run = Run::in_process(cmd).fails_with(&[
         "the pbs build failed",
         "nothing was committed",
         "(uncommitted): slurm det-environments-slurm-ci-1800000000",
@@ -339,7 +339,7 @@ fn a_failing_pbs_build_keeps_the_slurm_pin_uncommitted_and_says_how_to_finish() 
 
     // The command it printed builds pbs alone and commits both pins.
     let calls = build_calls(&host).len();
-    Run::of(release(
+    Run::in_process(release(
         &host,
         &["--redo", "pbs", "--offline", "--no-verify", "--yes"],
     ))
@@ -436,7 +436,7 @@ fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
     let server = Server::start();
     server.add(NEWEST, b"newest".to_vec());
     let head = git(&host, &["rev-parse", "HEAD"]);
-    let run = Run::of(release_with(
+    let run = Run::in_process(release_with(
         &host,
         &server,
         &["--dry-run", "--branch", BRANCH],
@@ -475,7 +475,7 @@ fn a_dry_run_writes_fetches_builds_and_commits_nothing() {
         IMAGES_CONF,
         "slurm: det-environments-slurm-ci-1\npbs: det-environments-pbs-ci-2\n",
     );
-    let run = Run::of(release(
+    let run = Run::in_process(release(
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
@@ -498,7 +498,7 @@ fn the_newest_launcher_is_fetched_without_asking_and_named_in_the_commit() {
     let server = Server::start();
     server.add(LAUNCHER, b"launcher package bytes".to_vec());
     server.add(NEWEST, b"the newest launcher".to_vec());
-    let run = Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH])).ok();
+    let run = Run::in_process(release_with(&host, &server, &["--yes", "--branch", BRANCH])).ok();
     assert_eq!(server.downloads_of(NEWEST), 1);
     let mut used: Vec<String> = host
         .packer_launchers()
@@ -541,7 +541,7 @@ fn artifactory_out_of_reach_stops_before_building_with_the_vpn_hint() {
     )
     .env("SLURM_IMAGE_RETRY_DELAY_MS", "10");
     // build/ holds a package, but only the flags may say to release with it.
-    Run::of(cmd).fails_with(&["cannot reach", "VPN", "--offline", "--launcher PATH"]);
+    Run::in_process(cmd).fails_with(&["cannot reach", "VPN", "--offline", "--launcher PATH"]);
     assert!(build_calls(&host).is_empty());
     assert_eq!(branches(&host), ["main"]);
 }
@@ -549,7 +549,8 @@ fn artifactory_out_of_reach_stops_before_building_with_the_vpn_hint() {
 #[test]
 fn without_yes_and_without_a_terminal_nothing_starts() {
     let host = repo();
-    Run::of(release(&host, &["--offline", "--branch", BRANCH])).fails_with(&["rerun with --yes"]);
+    Run::in_process(release(&host, &["--offline", "--branch", BRANCH]))
+        .fails_with(&["rerun with --yes"]);
     assert!(build_calls(&host).is_empty());
     assert_eq!(branches(&host), ["main"]);
 }
@@ -557,7 +558,7 @@ fn without_yes_and_without_a_terminal_nothing_starts() {
 #[test]
 fn sequential_builds_one_after_the_other_and_says_why() {
     let host = repo();
-    let run = Run::of(release(
+    let run = Run::in_process(release(
         &host,
         &["--yes", "--offline", "--sequential", "--branch", BRANCH],
     ))
@@ -579,7 +580,7 @@ fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branc
         return;
     };
     let host = repo();
-    let first = Run::of(release(&host, &["--offline", "--yes", "--branch", BRANCH])).ok();
+    let first = Run::in_process(release(&host, &["--offline", "--yes", "--branch", BRANCH])).ok();
     assert_eq!(host.read(IMAGES_CONF), BOTH_NEW);
     assert_eq!(build_calls(&host).len(), 2);
     // A release's own lines carry their workload manager, as packer's do.
@@ -592,7 +593,7 @@ fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branc
 
     // Nothing to change: both images are reused, and the new branch is deleted again.
     let head = git(&host, &["rev-parse", "HEAD"]);
-    let again = Run::of(release(
+    let again = Run::in_process(release(
         &host,
         &["--offline", "--yes", "--branch", "slurm-images-second"],
     ))
@@ -621,7 +622,7 @@ fn each_workload_manager_reuses_on_its_own_and_nothing_to_change_leaves_no_branc
         "ubuntu-2004-focal-v20240301",
         crate::support::SOURCES_CREATED + 86_400 * 60,
     );
-    let run = Run::of(release(
+    let run = Run::in_process(release(
         &host,
         &["--offline", "--yes", "--branch", "second"],
     ))
@@ -717,7 +718,7 @@ fn an_input_git_does_not_track_is_refused_by_name_before_the_branch() {
     // Neither is an input: a file outside the template folder, and a README in it.
     host.write("notes.txt", "mine\n");
     host.write("tools/slurm/packer/static/README.md", "notes\n");
-    Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[
+    Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[
         "uncommitted changes: tools/slurm/packer/static/extra.conf (untracked: packer reads it), \
          tools/slurm/packer/static/key.pem (ignored by git: packer reads it): a release starts from a clean \
          checkout, so that its images are what its branch builds; commit or remove the untracked files \
@@ -733,7 +734,7 @@ fn an_input_git_does_not_track_is_refused_by_name_before_the_branch() {
 fn a_dry_run_lists_an_untracked_input_as_a_stop() {
     let host = repo();
     host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
-    let run = Run::of(release(
+    let run = Run::in_process(release(
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
@@ -764,7 +765,7 @@ fn a_redo_keeps_images_conf_but_refuses_an_untracked_input() {
     );
     host.write(IMAGES_CONF, BOTH_NEW);
     host.write("tools/slurm/packer/static/extra.conf", "not committed\n");
-    let run = Run::of(release(&host, &["--redo", "pbs", "--yes", "--offline"])).fails_with(&[
+    let run = Run::in_process(release(&host, &["--redo", "pbs", "--yes", "--offline"])).fails_with(&[
         "uncommitted changes: tools/slurm/packer/static/extra.conf (untracked: packer reads it): --redo \
          commits tools/slurm/terraform/images.conf alone",
     ]);
@@ -800,13 +801,13 @@ fn a_deb_the_tool_cannot_read_stops_the_release_before_any_download_or_branch() 
     at("hpe-hpc-launcher-3.3.1.deb", 200);
     let stop =
         "tools/slurm/packer/build/hpe-hpc-launcher-3.3.1.deb is not named as a launcher package";
-    Run::of(release_with(&host, &server, &["--yes", "--branch", BRANCH]))
+    Run::in_process(release_with(&host, &server, &["--yes", "--branch", BRANCH]))
         .fails_with(&[stop, "rename it to hpe-hpc-launcher_3.3.1-REV_amd64.deb"]);
     assert!(server.requests().is_empty(), "{:?}", server.requests());
     assert!(build_calls(&host).is_empty(), "{:?}", host.packer_calls());
     assert_eq!(branches(&host), ["main"]);
 
-    let run = Run::of(release_with(
+    let run = Run::in_process(release_with(
         &host,
         &server,
         &["--dry-run", "--branch", BRANCH],
@@ -857,7 +858,7 @@ fn a_broken_playbook_is_a_stop_of_the_plan_and_the_release_refuses_before_its_br
     let head = git(&host, &["rev-parse", "HEAD"]);
     let broken = "the playbook tools/slurm/packer/ansible-playbook.yml is broken";
 
-    let dry = Run::of(release(
+    let dry = Run::in_process(release(
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
@@ -875,11 +876,8 @@ fn a_broken_playbook_is_a_stop_of_the_plan_and_the_release_refuses_before_its_br
         );
     }
 
-    let run = Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[
-        broken,
-        "no_such_module",
-        "fix it before a VM runs it",
-    ]);
+    let run = Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
+        .fails_with(&[broken, "no_such_module", "fix it before a VM runs it"]);
     assert_refused_before_any_work(&host, &head, &run);
 }
 
@@ -897,7 +895,7 @@ fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_
     let missing = "reading the checks script tools/slurm/packer/missing.sh (verify.script in \
                    tools/slurm/packer/slurm-image.toml): add it, fix the name, or build with --no-verify";
 
-    let dry = Run::of(release(
+    let dry = Run::in_process(release(
         &host,
         &["--dry-run", "--offline", "--branch", BRANCH],
     ))
@@ -910,7 +908,7 @@ fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_
         dry.stdout
     );
 
-    let run =
-        Run::of(release(&host, &["--yes", "--offline", "--branch", BRANCH])).fails_with(&[missing]);
+    let run = Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
+        .fails_with(&[missing]);
     assert_refused_before_any_work(&host, &head, &run);
 }

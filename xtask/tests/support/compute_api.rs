@@ -92,12 +92,30 @@ pub struct ComputeApi {
     state: Arc<Mutex<State>>,
 }
 
+/// Every loopback API this test process started, so that a run can find its copy's API from
+/// the endpoint its command names.
+static STARTED: Mutex<Vec<ComputeApi>> = Mutex::new(Vec::new());
+
 impl ComputeApi {
+    /// The API whose endpoint is `endpoint` (a CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE value).
+    pub fn at(endpoint: &str) -> Option<ComputeApi> {
+        STARTED
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|api| api.endpoint() == endpoint)
+            .cloned()
+    }
+
     pub fn start() -> ComputeApi {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(Mutex::new(State::default()));
         let shared = state.clone();
+        STARTED.lock().unwrap().push(ComputeApi {
+            port,
+            state: state.clone(),
+        });
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 let state = shared.clone();

@@ -314,6 +314,8 @@ impl HostCopy {
     pub fn xtask(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
         with_default_signals(&mut cmd);
+        // Names the test, for the wrapper of xtask/bench/gcloud-starts.sh that counts gcloud starts.
+        cmd.env("XTASK_TEST", std::thread::current().name().unwrap_or("?"));
         cmd.arg("slurm-image")
             .args(args)
             .current_dir(self.root())
@@ -376,31 +378,9 @@ impl HostCopy {
 
     /// [`HostCopy::run`] with extra environment variables, e.g. to steer a stand-in.
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = vec![
-            ("PATH".into(), self.path_var()),
-            ("SLURM_IMAGE_TIMESTAMPS".into(), "never".into()),
-        ];
-        vars.extend(env.iter().map(|(k, v)| (k.into(), v.into())));
-        let args: Vec<String> = std::iter::once("slurm-image")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
-        let (root, api) = (self.root().to_path_buf(), self.api.clone());
-        let (done, finished) = std::sync::mpsc::channel();
-        let shown = args.join(" ");
-        std::thread::spawn(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let cloud = Box::new(fake_cloud::FakeCloud::new(api));
-            let _ = done.send(xtask::testing::run_in_process(&args, &root, vars, cloud));
-        });
-        let finished = finished
-            .recv_timeout(HANG)
-            .unwrap_or_else(|_| panic!("`cargo xtask {shown}` did not finish within {HANG:?}"));
-        Run {
-            code: Some(finished.code),
-            stdout: finished.stdout,
-            stderr: finished.stderr,
-        }
+        let mut cmd = self.xtask(args);
+        cmd.envs(env.iter().copied());
+        Run::in_process(cmd)
     }
 
     /// The built binary run to its end with the real gcloud (against the copy's loopback
@@ -646,6 +626,58 @@ impl Run {
     /// Runs `cmd` to its end (a hang fails the test after [`HANG`]).
     pub fn of(cmd: Command) -> Run {
         Running::spawn(cmd).finish()
+    }
+
+    /// Runs the xtask `cmd` describes ([`HostCopy::xtask`] and what a test added to it) in this
+    /// process instead: the same arguments, folder and environment, with no terminal, and the
+    /// loopback API its endpoint names as the cloud, reached through the tool's `Compute`
+    /// seam rather than gcloud. A run that hangs fails the test after [`HANG`].
+    pub fn in_process(cmd: Command) -> Run {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let dir = cmd
+            .get_current_dir()
+            .expect("the xtask's folder")
+            .to_path_buf();
+        // Set variables only: a removed one is absent from the test process too.
+        let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_os_string(), v?.to_os_string())))
+            .collect();
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let endpoint = var("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE").unwrap_or_default();
+        let api = ComputeApi::at(&endpoint).unwrap_or_else(|| {
+            panic!("no loopback API at {endpoint:?}: a run that needs the real gcloud is Run::of")
+        });
+        let mut cloud = fake_cloud::FakeCloud::new(api);
+        if let Some(account) = var("CLOUDSDK_CORE_ACCOUNT") {
+            cloud.account = Some(account).filter(|a| !a.is_empty());
+        }
+        let shown = args.join(" ");
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let _ = done.send(xtask::testing::run_in_process(
+                &args,
+                &dir,
+                vars,
+                Box::new(cloud),
+            ));
+        });
+        let finished = finished
+            .recv_timeout(HANG)
+            .unwrap_or_else(|_| panic!("`cargo xtask {shown}` did not finish within {HANG:?}"));
+        Run {
+            code: Some(finished.code),
+            stdout: finished.stdout,
+            stderr: finished.stderr,
+        }
     }
 
     pub fn ok(self) -> Run {
