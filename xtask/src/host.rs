@@ -275,9 +275,12 @@ fn replace_at(
         .file_name()
         .context("a file to replace has a name")?
         .to_string_lossy();
-    // The process id keeps two writers apart; a file left by a killed process of the same id
-    // is its own leftover and is truncated.
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    // The process id and a count of the process's writes keep two writers apart (two
+    // threads, or two runs of the tool in one test process); a file left by a killed process
+    // of the same id is its own leftover and is truncated.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nth = WRITES.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let temp = dir.join(format!(".{name}.{}-{nth}.tmp", std::process::id()));
     let (temp, mut file) = TempFile::create(&temp)?;
     write(&mut file)?;
     temp.persist(path)

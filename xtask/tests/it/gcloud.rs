@@ -692,49 +692,12 @@ fn an_image_whose_name_holds_403_is_not_taken_for_a_permission_problem() {
     assert!(cloud.api.image_deletions().contains(&in_use.to_string()));
 }
 
-/// The gcloud calls of xtask runs, counted by a wrapper put first on PATH that writes each
-/// call's subcommand to a file and then runs the real gcloud.
-struct CallLog {
-    file: std::path::PathBuf,
-}
-
-impl CallLog {
-    fn install(host: &HostCopy) -> Option<CallLog> {
-        let real = require_tool("gcloud")?;
-        let file = host.root().join("gcloud-calls");
-        // The first three words name the subcommand (`compute images list`, `config get
-        // account`); the rest are names and flags.
-        host.stand_in(
-            "gcloud",
-            &format!(
-                "#!/bin/bash\necho \"$1 $2 $3\" >> '{}'\nexec '{}' \"$@\"\n",
-                file.display(),
-                real.display()
-            ),
-        );
-        Some(CallLog { file })
-    }
-
-    /// The subcommands called since the last look, in order, each run of console reads as
-    /// one `...get-serial-port-output` (how many depends on the VM's pace).
-    fn take(&self) -> Vec<String> {
-        let text = std::fs::read_to_string(&self.file).unwrap_or_default();
-        std::fs::write(&self.file, "").unwrap();
-        let mut calls: Vec<String> = Vec::new();
-        for call in text.lines() {
-            let serial = call.ends_with("get-serial-port-output");
-            if serial && calls.last().is_some_and(|last| last == call) {
-                continue;
-            }
-            calls.push(call.to_string());
-        }
-        calls
-    }
-}
-
-const FAMILY: &str = "compute images describe-from-family";
-const LIST: &str = "compute images list";
-const DESCRIBE: &str = "compute images describe";
+// The calls through the tool's Compute seam, as the in-process cloud notes them: what a
+// command costs in round trips to Google, whichever program makes them.
+const FAMILY: &str = "image_from_family";
+const LIST: &str = "list_images_for";
+const DESCRIBE: &str = "describe_image";
+const LABEL: &str = "add_image_labels";
 
 #[test]
 fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
@@ -742,9 +705,7 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
         return;
     };
     let host = &cloud.host;
-    let Some(calls) = CallLog::install(host) else {
-        return;
-    };
+    let calls = &cloud.api;
     host.stand_in("packer", crate::support::STAND_IN_PACKER);
     host.write(
         "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
@@ -753,29 +714,22 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
     cloud.commit_host();
     // The source image, one listing that decides reuse, and one listing after packer for
     // the table of images (the first is an hour old by then).
-    let run = cloud.run_binary(&["build", "--offline"]).ok();
+    calls.take_calls();
+    let run = cloud.run(&["build", "--offline"]).ok();
     assert!(run.stdout.contains("det-environments-slurm-ci-1800000000"));
-    assert_eq!(calls.take(), [FAMILY, LIST, LIST]);
+    assert_eq!(calls.take_calls(), [FAMILY, LIST, LIST]);
     // Reused: the listing that decided it is also the table.
-    let run = cloud.run_binary(&["build", "--offline"]).ok();
+    let run = cloud.run(&["build", "--offline"]).ok();
     assert!(run
         .stdout
         .contains("reusing det-environments-slurm-ci-1800000000"));
-    // The one listing is announced as what it is for.
-    assert!(
-        run.stderr.contains(
-            "gcloud: looking for an image made from the same inputs in project determined-ai"
-        ),
-        "{}",
-        run.stderr
-    );
     // The table of images is `images`'s to show; the one listing still serves the prune hint.
     assert!(
         !run.stdout.contains("slurm images in project"),
         "{}",
         run.stdout
     );
-    assert_eq!(calls.take(), [FAMILY, LIST]);
+    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
 }
 
 #[test]
@@ -784,30 +738,25 @@ fn a_verified_build_its_reuse_and_verify_read_each_image_once() {
         return;
     }
     let host = crate::verify::host("5m");
-    let Some(calls) = CallLog::install(&host) else {
-        return;
-    };
+    let calls = host.api();
+    calls.take_calls();
     let new = "det-environments-slurm-ci-1800000000";
-    let boot = [
-        "compute instances create",
-        "compute instances get-serial-port-output",
-        "compute instances delete",
-    ];
+    let boot = ["create_instance", "serial_output", "delete_instances"];
     // Built: its labels (the template may have added some) are read before the
     // verification's are added, and the replaced image's for what changed inside.
-    host.run_binary(&["build", "--offline"]).ok();
+    host.run(&["build", "--offline"]).ok();
     let mut built = vec![FAMILY, LIST];
     built.extend(boot);
-    built.extend([DESCRIBE, "compute images add-labels", DESCRIBE, LIST]);
-    assert_eq!(calls.take(), built);
+    built.extend([DESCRIBE, LABEL, DESCRIBE, LIST]);
+    assert_eq!(calls.take_calls(), built);
     // Reused and verified already: the listing holds its labels.
     host.write("tools/slurm/terraform/images.conf", crate::verify::SEED);
-    host.run_binary(&["build", "--offline"]).ok();
-    assert_eq!(calls.take(), [FAMILY, LIST]);
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
     // Verified on demand: the labels read to know what to expect are those added to.
-    host.run_binary(&["verify", new]).ok();
+    host.run(&["verify", new]).ok();
     let mut verified = vec![DESCRIBE];
     verified.extend(boot);
-    verified.push("compute images add-labels");
-    assert_eq!(calls.take(), verified);
+    verified.push(LABEL);
+    assert_eq!(calls.take_calls(), verified);
 }

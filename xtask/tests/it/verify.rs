@@ -7,7 +7,7 @@ use std::process::Stdio;
 use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
 use crate::support::{
-    read_until_line, repo_root, HostCopy, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+    read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
 };
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
@@ -402,9 +402,12 @@ fn two_verifications_of_one_image_at_once_boot_a_vm_each_and_both_pass() {
     let host = host("2m");
     with_older_pbs_image(&host);
     host.api().boot_together(2);
-    let first = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
-    let second = Running::spawn(host.xtask(&["verify", OLDER_PBS]));
-    let (first, second) = (first.finish(), second.finish());
+    // Side by side in this process, each VM waiting for the other to boot.
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| host.run(&["verify", OLDER_PBS]));
+        let second = host.run(&["verify", OLDER_PBS]);
+        (first.join().unwrap(), second)
+    });
     for run in [first, second] {
         let run = run.ok();
         assert!(

@@ -58,6 +58,8 @@ struct State {
     most_at_once: usize,
     /// Each deprecate request: the image and its `DeprecationStatus` body.
     deprecations: Vec<(String, Value)>,
+    /// The `Compute` calls the in-process cloud made, by method name.
+    compute_calls: Vec<String>,
 }
 
 /// How an inserted VM boots: its startup script runs with bash in a sandbox that plays the
@@ -130,6 +132,30 @@ impl ComputeApi {
     pub fn handle(&self, method: &str, target: &str, body: &str) -> Option<(u16, String)> {
         dispatch(&self.state, self.port, method, target, None, body)
             .map(|(status, _, answer)| (status, answer))
+    }
+
+    /// Notes a `Compute` call of the in-process cloud.
+    pub fn note_call(&self, method: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .compute_calls
+            .push(method.to_string());
+    }
+
+    /// The `Compute` calls made through the in-process cloud since the last look, in order;
+    /// each run of console reads counts as one `serial_output` (how many depends on the VM's
+    /// pace).
+    pub fn take_calls(&self) -> Vec<String> {
+        let calls = std::mem::take(&mut self.state.lock().unwrap().compute_calls);
+        let mut taken: Vec<String> = Vec::new();
+        for call in calls {
+            if call == "serial_output" && taken.last() == Some(&call) {
+                continue;
+            }
+            taken.push(call);
+        }
+        taken
     }
 
     /// The value of CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE (gcloud needs the trailing slash).

@@ -96,18 +96,22 @@ impl Compute for FakeCompute {
     }
 
     fn list_images_for(&self, _what: &str) -> anyhow::Result<Vec<Image>> {
+        self.api.note_call("list_images_for");
         self.images()
     }
 
     fn image_from_family(&self, family: &str) -> anyhow::Result<Image> {
+        self.api.note_call("image_from_family");
         self.get(&format!("{}/global/images/family/{family}", self.base()))
     }
 
     fn describe_image(&self, name: &str) -> anyhow::Result<Image> {
+        self.api.note_call("describe_image");
         self.get(&format!("{}/global/images/{name}", self.base()))
     }
 
     fn add_image_labels(&self, image: &str, labels: &[(String, String)]) -> anyhow::Result<()> {
+        self.api.note_call("add_image_labels");
         if labels.is_empty() {
             return Ok(());
         }
@@ -129,6 +133,7 @@ impl Compute for FakeCompute {
         replacement: Option<&str>,
         at: &str,
     ) -> anyhow::Result<()> {
+        self.api.note_call("deprecate_image");
         let mut body = json!({"state": "DEPRECATED", "deprecated": at});
         if let Some(replacement) = replacement {
             body["replacement"] = json!(format!(
@@ -145,6 +150,7 @@ impl Compute for FakeCompute {
     }
 
     fn reactivate_image(&self, image: &str) -> anyhow::Result<()> {
+        self.api.note_call("reactivate_image");
         self.call(
             "POST",
             &format!("{}/global/images/{image}/deprecate", self.base()),
@@ -154,6 +160,7 @@ impl Compute for FakeCompute {
     }
 
     fn delete_images(&self, names: &[String]) -> anyhow::Result<()> {
+        self.api.note_call("delete_images");
         let mut failed = Vec::new();
         for name in names {
             let target = format!("{}/global/images/{name}", self.base());
@@ -177,6 +184,7 @@ impl Compute for FakeCompute {
     }
 
     fn list_instances(&self) -> anyhow::Result<Vec<Instance>> {
+        self.api.note_call("list_instances");
         let list: Value = self.get(&format!("{}/aggregated/instances", self.base()))?;
         let mut instances = Vec::new();
         for scoped in list["items"]
@@ -204,6 +212,7 @@ impl Compute for FakeCompute {
     }
 
     fn delete_instances(&self, zone: &str, names: &[String]) -> anyhow::Result<()> {
+        self.api.note_call("delete_instances");
         for name in names {
             self.call(
                 "DELETE",
@@ -216,6 +225,7 @@ impl Compute for FakeCompute {
 
     /// The insert gcloud sends for `compute instances create` with the tool's flags.
     fn create_instance(&self, vm: &Vm, startup_script: &Path) -> anyhow::Result<()> {
+        self.api.note_call("create_instance");
         let script = std::fs::read_to_string(startup_script)
             .with_context(|| format!("reading {}", startup_script.display()))?;
         let labels: BTreeMap<&str, &str> = vm
@@ -249,6 +259,7 @@ impl Compute for FakeCompute {
     }
 
     fn serial_output(&self, zone: &str, name: &str, start: u64) -> anyhow::Result<SerialOutput> {
+        self.api.note_call("serial_output");
         self.get(&format!(
             "{}/zones/{zone}/instances/{name}/serialPort?start={start}",
             self.base()
@@ -256,10 +267,12 @@ impl Compute for FakeCompute {
     }
 
     fn account(&self) -> anyhow::Result<Option<String>> {
+        self.api.note_call("account");
         Ok(self.account.clone())
     }
 
     fn check_project(&self) -> anyhow::Result<()> {
+        self.api.note_call("check_project");
         self.call("GET", &self.base(), &Value::Null).map(drop)
     }
 }
