@@ -62,7 +62,8 @@ pub struct ImageFlags {
 #[derive(Args)]
 pub struct FormatFlags {
     /// `json`: JSON Lines on stdout, one record per line with its `reason` (plan, progress,
-    /// check, finding, result), the last one the result; the text goes to stderr.
+    /// check, finding, image, prune, vm, result), the last one the result; the text goes to
+    /// stderr.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text)]
     pub format: Format,
 }

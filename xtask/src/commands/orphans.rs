@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::compute::{self, Instance};
 use crate::host::HostTree;
 use crate::model::orphans;
+use crate::model::records::{self, Record, VmRecord};
 use crate::model::time::{format_age, parse_duration, parse_rfc3339};
 use crate::model::{list_or_none, verification};
 use crate::steps::build_lock;
@@ -56,6 +58,25 @@ pub struct Orphans {
     /// Take an --older-than below 30m: VMs that young most likely belong to builds running now.
     #[arg(long)]
     pub allow_young: bool,
+    #[command(flatten)]
+    pub output: FormatFlags,
+}
+
+/// With `--format json`: a record per VM found, `deleted` for those of `deleted` (zone, name),
+/// then the result naming the VMs deleted.
+fn write_records(found: Vec<VmRecord>, deleted: &[(String, String)], result: bool) {
+    for mut record in found {
+        record.deleted = deleted
+            .iter()
+            .any(|(zone, name)| *zone == record.zone && *name == record.vm);
+        crate::output::record(&Record::Vm(record));
+    }
+    if result {
+        crate::output::record(&Record::Result(records::Outcome {
+            deleted: Some(deleted.iter().map(|(_, name)| name.clone()).collect()),
+            ..records::Outcome::done("orphans")
+        }));
+    }
 }
 
 /// `--older-than`: the duration as the user wrote it, to repeat it in messages, and in seconds.
@@ -83,6 +104,7 @@ impl std::fmt::Display for OlderThan {
 
 impl Orphans {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         let threshold = self.older_than.seconds;
         orphans::check_threshold(&self.older_than.text, threshold, self.allow_young)?;
         let config = load_config(host)?;
@@ -109,6 +131,33 @@ impl Orphans {
             .into_iter()
             .map(|(vm, created)| (orphans::owner(created, &running), vm, now - created))
             .partition(|(owner, _, _)| owner.is_some());
+        // The records, in the listing's order (zone, then name), the kept ones among them.
+        let mut found: Vec<VmRecord> = kept
+            .iter()
+            .chain(&orphans)
+            .map(|(owner, vm, age)| {
+                let kind = if is_verification_vm(vm) {
+                    "verification"
+                } else {
+                    "packer"
+                };
+                VmRecord {
+                    vm: vm.name.clone(),
+                    zone: vm.zone.clone(),
+                    created: vm.creation_timestamp.clone(),
+                    age_seconds: *age,
+                    status: vm.status.clone(),
+                    kind,
+                    orphan: owner.is_none(),
+                    why: match owner {
+                        Some(owner) => owner.reason(),
+                        None => format!("a {kind} VM older than {}", self.older_than),
+                    },
+                    deleted: false,
+                }
+            })
+            .collect();
+        found.sort_by(|a, b| (&a.zone, &a.vm).cmp(&(&b.zone, &b.vm)));
         for (owner, vm, age) in &kept {
             if let Some(owner) = owner {
                 outln!(
@@ -129,6 +178,7 @@ impl Orphans {
                 self.older_than,
                 gcloud.project()
             );
+            write_records(found, &[], true);
             return Ok(());
         }
         outln!(
@@ -150,6 +200,7 @@ impl Orphans {
                 "delete them with `cargo xtask slurm-image orphans --older-than {} --delete`",
                 self.older_than
             );
+            write_records(found, &[], true);
             return Ok(());
         }
         let question = format!(
@@ -159,6 +210,7 @@ impl Orphans {
         );
         if !term::approved(self.yes, &question)? {
             outln!("nothing deleted: run again with --yes to delete them");
+            write_records(found, &[], true);
             return Ok(());
         }
         let mut by_zone: BTreeMap<&str, Vec<String>> = BTreeMap::new();
@@ -166,16 +218,20 @@ impl Orphans {
             by_zone.entry(&vm.zone).or_default().push(vm.name.clone());
         }
         let mut deleted: Vec<String> = Vec::new();
+        let mut deleted_in: Vec<(String, String)> = Vec::new();
         for (zone, names) in &by_zone {
             if let Err(err) = gcloud.delete_instances(zone, names) {
+                write_records(found, &deleted_in, false);
                 return Err(err.context(format!(
                     "deleting the packer VMs of {zone} failed (deleted before it: {})",
                     list_or_none(&deleted)
                 )));
             }
             deleted.extend(names.iter().cloned());
+            deleted_in.extend(names.iter().map(|name| (zone.to_string(), name.clone())));
         }
         outln!("deleted {} VM(s): {}", deleted.len(), deleted.join(", "));
+        write_records(found, &deleted_in, true);
         Ok(())
     }
 }

@@ -5,10 +5,12 @@ use anyhow::{bail, Context};
 use clap::Args;
 use xshell::Shell;
 
+use crate::commands::flags::FormatFlags;
 use crate::commands::{HelpFooter, GCLOUD_ENVIRONMENT};
 use crate::edges::compute;
 use crate::host::HostTree;
 use crate::model::prune_plan;
+use crate::model::records::{self, Record};
 use crate::model::time::{rfc3339_utc, utc_date};
 use crate::model::WorkloadManager;
 use crate::steps::host_files::load_config;
@@ -43,10 +45,30 @@ pub struct Prune {
     /// Deprecate and delete without asking.
     #[arg(long)]
     pub yes: bool,
+    #[command(flatten)]
+    pub output: FormatFlags,
+}
+
+/// With `--format json`: a record per image of the plan, `done` for those this run deprecated
+/// or deleted.
+fn write_records(survey: &Survey, deprecated: &[String], deleted: &[String]) {
+    for record in survey.prune_records(deprecated, deleted) {
+        crate::output::record(&Record::Prune(record));
+    }
+}
+
+/// With `--format json`: the result, naming what this run deprecated and deleted.
+fn write_result(deprecated: &[String], deleted: &[String]) {
+    crate::output::record(&Record::Result(records::Outcome {
+        deprecated: Some(deprecated.to_vec()),
+        deleted: Some(deleted.to_vec()),
+        ..records::Outcome::done("prune")
+    }));
 }
 
 impl Prune {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
+        self.output.start();
         let config = load_config(host)?;
         let keep = self.keep.unwrap_or(config.prune.keep);
         let survey = Survey::take(sh, host, &config, keep)?;
@@ -55,6 +77,8 @@ impl Prune {
         let deletions = prune_plan::deletions(&survey.plan);
         if deprecations.is_empty() && deletions.is_empty() {
             outln!("nothing to prune");
+            write_records(&survey, &[], &[]);
+            write_result(&[], &[]);
             return Ok(());
         }
         let deprecated_names: Vec<String> =
@@ -77,6 +101,7 @@ impl Prune {
         if !survey.branches_checked && (self.yes || term::is_interactive()) {
             // An image pinned on a release branch or tag looks old from here: pruning without
             // having read them could break a release's clusters.
+            write_records(&survey, &[], &[]);
             bail!(
                 "nothing changed: the release branches and tags could not be read (see the note above), so \
                  images pinned on them cannot be told apart; run prune in the repository's git checkout"
@@ -94,6 +119,8 @@ impl Prune {
             } else {
                 outln!("nothing changed: run again with --yes in the repository's git checkout to prune");
             }
+            write_records(&survey, &[], &[]);
+            write_result(&[], &[]);
             return Ok(());
         }
         let gcloud = compute::connect(sh, &config.gcp.project)?;
@@ -102,6 +129,7 @@ impl Prune {
         for (done, (name, replacement)) in deprecations.iter().enumerate() {
             gcloud
                 .deprecate_image(name, replacement.as_deref(), &at)
+                .inspect_err(|_| write_records(&survey, &deprecated_names[..done], &[]))
                 .with_context(|| {
                     format!(
                         "deprecated {}; not deprecated: {}; nothing deleted: run prune again to go on",
@@ -120,13 +148,17 @@ impl Prune {
             );
         }
         if !deletions.is_empty() {
-            gcloud.delete_images(&deletions)?;
+            gcloud
+                .delete_images(&deletions)
+                .inspect_err(|_| write_records(&survey, &deprecated_names, &[]))?;
             outln!(
                 "deleted {} image(s): {}",
                 deletions.len(),
                 deletions.join(", ")
             );
         }
+        write_records(&survey, &deprecated_names, &deletions);
+        write_result(&deprecated_names, &deletions);
         Ok(())
     }
 }

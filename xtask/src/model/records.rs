@@ -1,5 +1,6 @@
 //! The records of `--format json`: JSON Lines on stdout, one object per line whose `reason`
-//! says what it is (`plan`, `progress`, `check`, `finding`, `result`), the last one always the
+//! says what it is (`plan`, `progress`, `check`, `finding`, `image`, `prune`, `vm`, `result`),
+//! the last one always the
 //! `result`. Plain data: the commands fill them, `output::record` writes them.
 
 use serde::Serialize;
@@ -27,6 +28,10 @@ pub enum Record {
     Finding(FindingRecord),
     /// One image of the project, as `images` lists it.
     Image(ImageRecord),
+    /// One image of `prune`'s plan, and what prune did with it.
+    Prune(PruneRecord),
+    /// One VM `orphans` found: an orphan, or kept for a build running on this machine.
+    Vm(VmRecord),
     /// The end: what the command did, and how it ended (always the last record).
     Result(Outcome),
 }
@@ -51,6 +56,51 @@ pub struct ImageRecord {
     pub reused: bool,
     /// What `prune` would do with it, and why.
     pub prune: String,
+}
+
+/// One image of the plan as `prune --format json` writes it, once prune is done with it.
+#[derive(Debug, Serialize)]
+pub struct PruneRecord {
+    pub image: String,
+    pub workload_manager: Option<WorkloadManager>,
+    /// `creationTimestamp` as GCE wrote it.
+    pub created: String,
+    /// `keep`; `deprecate` (the first step); `in_grace` (deprecated, deleted by a prune from
+    /// `delete_from`); `delete` (deprecated for longer than the grace: the second step).
+    pub action: &'static str,
+    /// Why, in the plan's words: each keep reason (`pinned in images.conf`, `pinned on tag
+    /// v0.29.0`, `newest 6`, ...), why it goes, or how long it has been deprecated.
+    pub why: String,
+    /// `deprecate`: the image named as its replacement (its workload manager's pin).
+    pub replacement: Option<String>,
+    /// `in_grace`: the day (UTC, `YYYY-MM-DD`) from which a prune deletes it.
+    pub delete_from: Option<String>,
+    /// Whether this run carried out the action: deprecated or deleted the image. Always false
+    /// for `keep` and `in_grace`, and for a plan not approved.
+    pub done: bool,
+}
+
+/// One VM as `orphans --format json` writes it.
+#[derive(Debug, Serialize)]
+pub struct VmRecord {
+    pub vm: String,
+    pub zone: String,
+    /// `creationTimestamp` as GCE wrote it.
+    pub created: String,
+    /// Its age in seconds, when `orphans` looked.
+    pub age_seconds: i64,
+    /// GCE's status: `RUNNING`, `TERMINATED`, ...
+    pub status: String,
+    /// Whose it looks like: `packer` (named `packer-*`, packer's description) or
+    /// `verification` (labelled `slurm-image=verification`).
+    pub kind: &'static str,
+    /// Whether it is an orphan; `false` for a VM kept because a build running on this machine
+    /// may own it.
+    pub orphan: bool,
+    /// Why it is an orphan (older than `--older-than`), or why it is kept.
+    pub why: String,
+    /// Whether this run deleted it.
+    pub deleted: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -124,6 +174,10 @@ pub struct Outcome {
     pub pull_request: Option<String>,
     /// doctor: whether a release would start.
     pub ready_to_release: Option<bool>,
+    /// prune: the images it deprecated (`null` for other commands).
+    pub deprecated: Option<Vec<String>>,
+    /// prune: the images it deleted; orphans: the VMs it deleted (`null` for other commands).
+    pub deleted: Option<Vec<String>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -174,6 +228,8 @@ impl Outcome {
             commit: None,
             pull_request: None,
             ready_to_release: None,
+            deprecated: None,
+            deleted: None,
         }
     }
 
@@ -362,6 +418,32 @@ mod tests {
                 "packer is not installed",
                 "install packer >= 1.7",
             ))),
+            Record::Prune(PruneRecord {
+                image: "det-environments-slurm-ci-1717300000".into(),
+                workload_manager: Some(WorkloadManager::Slurm),
+                created: "2024-06-02T03:46:40.000-00:00".into(),
+                action: "deprecate",
+                why: "unverified, not among the 6 kept".into(),
+                replacement: Some("det-environments-slurm-ci-1717047568".into()),
+                delete_from: None,
+                done: true,
+            }),
+            Record::Vm(VmRecord {
+                vm: "packer-6650c2a0-1f2e-4c3d-9a8b-7c6d5e4f3a2b".into(),
+                zone: "us-central1-c".into(),
+                created: "2024-06-02T03:46:40.000-00:00".into(),
+                age_seconds: 18_000,
+                status: "RUNNING".into(),
+                kind: "packer",
+                orphan: true,
+                why: "a packer VM older than 4h".into(),
+                deleted: false,
+            }),
+            Record::Result(Outcome {
+                deprecated: Some(vec!["det-environments-slurm-ci-1717300000".into()]),
+                deleted: Some(Vec::new()),
+                ..Outcome::done("prune")
+            }),
             Record::Result(Outcome {
                 workload_managers: vec![Image {
                     workload_manager: WorkloadManager::Slurm,

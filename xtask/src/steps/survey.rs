@@ -14,7 +14,7 @@ use crate::model::image::Image;
 use crate::model::image::Verification;
 use crate::model::provenance;
 use crate::model::prune_plan::{self, Decision, Planned, Policy, Protections};
-use crate::model::records::ImageRecord;
+use crate::model::records::{ImageRecord, PruneRecord};
 use crate::model::time::{format_age, utc_date};
 use crate::model::verification;
 use crate::model::WorkloadManager;
@@ -329,6 +329,64 @@ impl Survey {
                     reused: row.reused,
                     prune: row.verdict,
                 })
+            })
+            .collect()
+    }
+
+    /// Each image of the plan as a record of `prune --format json`: what prune does with it
+    /// and why, `done` for those of `deprecated` and `deleted` (what this run changed).
+    pub fn prune_records(&self, deprecated: &[String], deleted: &[String]) -> Vec<PruneRecord> {
+        self.plan
+            .iter()
+            .map(|planned| {
+                let image = &planned.image;
+                let (action, why, replacement, delete_from, done) = match &planned.decision {
+                    Decision::Keep(reasons) => (
+                        "keep",
+                        reasons
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        None,
+                        None,
+                        false,
+                    ),
+                    Decision::Deprecate { why, replacement } => (
+                        "deprecate",
+                        why.to_string(),
+                        replacement.clone(),
+                        None,
+                        deprecated.contains(&image.name),
+                    ),
+                    Decision::InGrace { until } => (
+                        "in_grace",
+                        format!("deprecated: a prune deletes it from {}", utc_date(*until)),
+                        None,
+                        Some(utc_date(*until)),
+                        false,
+                    ),
+                    Decision::Delete { since } => (
+                        "delete",
+                        format!(
+                            "deprecated {} ago, longer than the grace",
+                            format_age(self.now - since)
+                        ),
+                        None,
+                        None,
+                        deleted.contains(&image.name),
+                    ),
+                };
+                PruneRecord {
+                    image: image.name.clone(),
+                    workload_manager: image.wm(),
+                    created: image.creation_timestamp.clone(),
+                    action,
+                    why,
+                    replacement,
+                    delete_from,
+                    done,
+                }
             })
             .collect()
     }

@@ -205,3 +205,220 @@ fn images_as_json_has_a_record_per_image_with_its_pin_then_the_result() {
     // No table on stdout; people read it on a terminal, without --format json.
     assert!(!run.stdout.contains("legend: "), "{}", run.stdout);
 }
+
+/// The record of `image` (a `prune` record) or of VM `vm` (a `vm` record) among `records`.
+fn record_of<'a>(records: &'a [Value], key: &str, name: &str) -> &'a Value {
+    records
+        .iter()
+        .find(|record| record[key] == name)
+        .unwrap_or_else(|| panic!("no record of {name}: {records:?}"))
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn prune_as_json_has_a_record_per_image_with_what_it_did_then_the_result() {
+    const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
+    const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
+    const LONG_DEPRECATED: &str = "det-environments-slurm-ci-1716000000";
+    const OLD: &str = "det-environments-slurm-ci-1717300000";
+    const NEW: &str = "det-environments-slurm-ci-1717600000";
+    let host = HostCopy::new();
+    let deb = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
+    let api = host.api();
+    for (name, created) in [
+        (SLURM_PINNED, 1_717_047_568),
+        (LONG_DEPRECATED, 1_716_000_000),
+        (OLD, 1_717_300_000),
+        (NEW, 1_717_600_000),
+    ] {
+        api.add_image(name, created, "READY", &[], deb);
+    }
+    api.add_image(
+        PBS_PINNED,
+        1_717_016_272,
+        "READY",
+        &[],
+        "HPC pbs testing VM",
+    );
+    api.set_deprecated(
+        LONG_DEPRECATED,
+        Some(now() - 60 * 86_400),
+        Some(SLURM_PINNED),
+    );
+    host.write(
+        "tools/slurm/terraform/images.conf",
+        format!("slurm: {SLURM_PINNED}\npbs: {PBS_PINNED}\n"),
+    );
+    // prune changes images only where it can read the release branches and tags.
+    commit_host_tree(&host);
+
+    let run = host
+        .run(&["prune", "--keep", "1", "--yes", "--format", "json"])
+        .ok();
+    let all = records(&run);
+    let (result, images) = all.split_last().unwrap();
+    assert_eq!(reasons(images), ["prune"; 5], "{}", run.stdout);
+    let pinned = record_of(images, "image", SLURM_PINNED);
+    assert_eq!(pinned["action"], "keep", "{pinned}");
+    assert!(
+        pinned["why"]
+            .as_str()
+            .unwrap()
+            .starts_with("pinned in images.conf"),
+        "{pinned}"
+    );
+    assert_eq!(pinned["done"], false, "{pinned}");
+    assert_eq!(pinned["workload_manager"], "slurm", "{pinned}");
+    let newest = record_of(images, "image", NEW);
+    assert_eq!(
+        (&newest["action"], &newest["why"]),
+        (&Value::from("keep"), &Value::from("newest 1")),
+        "{newest}"
+    );
+    let old = record_of(images, "image", OLD);
+    assert_eq!(old["action"], "deprecate", "{old}");
+    assert_eq!(old["replacement"], SLURM_PINNED, "{old}");
+    assert_eq!(old["done"], true, "{old}");
+    let gone = record_of(images, "image", LONG_DEPRECATED);
+    assert_eq!(gone["action"], "delete", "{gone}");
+    assert_eq!(gone["done"], true, "{gone}");
+    assert!(
+        gone["why"].as_str().unwrap().starts_with("deprecated 60d"),
+        "{gone}"
+    );
+    assert_eq!(record_of(images, "image", PBS_PINNED)["action"], "keep");
+
+    assert_eq!(result["reason"], "result");
+    assert_eq!(result["command"], "prune");
+    assert_eq!(result["ok"], true, "{result}");
+    assert_eq!(result["deprecated"], serde_json::json!([OLD]), "{result}");
+    assert_eq!(
+        result["deleted"],
+        serde_json::json!([LONG_DEPRECATED]),
+        "{result}"
+    );
+    assert_eq!(api.image_deletions(), [LONG_DEPRECATED]);
+    // The plan and what prune did are text, on stderr.
+    assert!(!run.stdout.contains("legend: "), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains(&format!("deleted 1 image(s): {LONG_DEPRECATED}")),
+        "{}",
+        run.stderr
+    );
+
+    // Once more: nothing left to change, every record says so.
+    let again = host
+        .run(&["prune", "--keep", "1", "--yes", "--format", "json"])
+        .ok();
+    let all = records(&again);
+    let (result, images) = all.split_last().unwrap();
+    assert_eq!(reasons(images), ["prune"; 4], "{}", again.stdout);
+    let waiting = record_of(images, "image", OLD);
+    assert_eq!(waiting["action"], "in_grace", "{waiting}");
+    assert!(waiting["delete_from"].is_string(), "{waiting}");
+    assert!(images.iter().all(|image| image["done"] == false));
+    assert_eq!(result["deprecated"], serde_json::json!([]), "{result}");
+    assert_eq!(result["deleted"], serde_json::json!([]), "{result}");
+}
+
+#[test]
+fn orphans_as_json_has_a_record_per_vm_found_then_the_result() {
+    let host = HostCopy::new();
+    let api = host.api();
+    let now = now();
+    let packer = "New instance created by Packer";
+    api.add_instance(
+        "us-west1-b",
+        "packer-bbb",
+        now - 3 * 86_400,
+        "TERMINATED",
+        packer,
+    );
+    api.add_instance(
+        "us-central1-c",
+        "packer-aaa",
+        now - 5 * 3600,
+        "RUNNING",
+        packer,
+    );
+    api.add_instance(
+        "us-central1-c",
+        "packer-young",
+        now - 3600,
+        "RUNNING",
+        packer,
+    );
+    api.add_instance(
+        "us-central1-c",
+        "web-1",
+        now - 9 * 86_400,
+        "RUNNING",
+        packer,
+    );
+    // A verification's VM, as a killed verification of this image leaves it.
+    let verified = "det-environments-pbs-ci-1790000000";
+    let verification_vm = format!("verify-{verified}-0a1b2c3d");
+    api.add_labelled_instance(
+        "us-central1-c",
+        &verification_vm,
+        now - 6 * 3600,
+        &[("slurm-image", "verification"), ("verifies", verified)],
+    );
+
+    let run = host.run(&["orphans", "--format", "json"]).ok();
+    let all = records(&run);
+    assert_eq!(
+        reasons(&all),
+        ["vm", "vm", "vm", "result"],
+        "{}",
+        run.stdout
+    );
+    let names: Vec<&str> = all[..3]
+        .iter()
+        .map(|vm| vm["vm"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["packer-aaa", verification_vm.as_str(), "packer-bbb"],
+        "zone, then name"
+    );
+    let aaa = &all[0];
+    assert_eq!(aaa["zone"], "us-central1-c", "{aaa}");
+    assert_eq!(aaa["kind"], "packer", "{aaa}");
+    assert_eq!(aaa["orphan"], true, "{aaa}");
+    assert_eq!(aaa["why"], "a packer VM older than 4h", "{aaa}");
+    assert_eq!(aaa["deleted"], false, "{aaa}");
+    let age = aaa["age_seconds"].as_i64().unwrap();
+    assert!((5 * 3600..5 * 3600 + 600).contains(&age), "{aaa}");
+    assert!(aaa["created"].is_string(), "{aaa}");
+    assert_eq!(all[1]["kind"], "verification", "{}", all[1]);
+    assert_eq!(all[2]["status"], "TERMINATED", "{}", all[2]);
+    assert_eq!(all[3]["command"], "orphans");
+    assert_eq!(all[3]["deleted"], serde_json::json!([]), "{}", all[3]);
+    assert!(
+        run.stderr.contains("packer VMs older than 4h"),
+        "{}",
+        run.stderr
+    );
+
+    let run = host
+        .run(&["orphans", "--delete", "--yes", "--format", "json"])
+        .ok();
+    let all = records(&run);
+    let (result, vms) = all.split_last().unwrap();
+    assert_eq!(vms.len(), 3, "{}", run.stdout);
+    assert!(vms.iter().all(|vm| vm["deleted"] == true), "{}", run.stdout);
+    assert_eq!(
+        result["deleted"],
+        serde_json::json!(["packer-aaa", verification_vm, "packer-bbb"]),
+        "{result}"
+    );
+    assert_eq!(api.instance_deletions().len(), 3);
+}
