@@ -103,6 +103,8 @@ pub struct State {
     result_written: AtomicBool,
     /// Whether every line starts with the time.
     timestamps: AtomicBool,
+    /// The command running, for a `result` written where only the end is known (a signal).
+    command: std::sync::Mutex<Option<&'static str>>,
     /// For stdout and stderr: whether the next byte written to it starts a line. Read and
     /// written only under the stream's lock.
     at_line_start: [AtomicBool; 2],
@@ -115,6 +117,7 @@ impl Default for State {
             records: AtomicBool::new(false),
             result_written: AtomicBool::new(false),
             timestamps: AtomicBool::new(false),
+            command: std::sync::Mutex::new(None),
             at_line_start: [AtomicBool::new(true), AtomicBool::new(true)],
         }
     }
@@ -156,6 +159,30 @@ pub fn record(record: &crate::model::records::Record) {
     });
     if let Err(error) = result {
         failed(state, Stream::Stdout, error);
+    }
+}
+
+/// Names the command this run is, for [`result_of_the_end`].
+pub fn command_is(command: &'static str) {
+    *session::current()
+        .output
+        .command
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some(command);
+}
+
+/// Writes the `result` of a run that ends where it stands (a signal during a wait), with its
+/// exit status and why, unless a result was written already.
+pub fn result_of_the_end(exit_code: i32, error: &str) {
+    let command = *session::current()
+        .output
+        .command
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if let Some(command) = command {
+        record(&crate::model::records::Record::Result(
+            crate::model::records::Outcome::failed(command, exit_code, error.to_string()),
+        ));
     }
 }
 
@@ -245,6 +272,25 @@ fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     };
     if let Err(error) = result {
         failed(state, stream, error);
+    }
+}
+
+/// Runs `cmd` with its output where the tool's own goes: straight to the terminal while the
+/// tool writes there plainly (git's and packer's progress as they draw it), else through the
+/// tool after it ends, so that a log's lines all carry the time, JSON records keep stdout to
+/// themselves, and a run in a test keeps what the child said. Fails as `cmd.run()` fails.
+pub fn run_child(cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
+    if !session::current().captures() && !stamps_lines() && !writes_records() {
+        return Ok(cmd.run()?);
+    }
+    let shown = cmd.to_string();
+    let out = cmd.ignore_status().output()?;
+    write_bytes(Stream::Stdout, &out.stdout);
+    write_bytes(Stream::Stderr, &out.stderr);
+    match out.status.code() {
+        Some(0) => Ok(()),
+        Some(code) => anyhow::bail!("command exited with non-zero code `{shown}`: {code}"),
+        None => anyhow::bail!("command was terminated by a signal `{shown}`"),
     }
 }
 

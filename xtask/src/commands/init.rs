@@ -24,7 +24,6 @@ impl Init {
         let init = packer::init(sh);
         // Echoed here, not by xshell, whose echo panics when stderr is gone.
         errln!("$ {init}");
-        init.quiet().run()?;
-        Ok(())
+        crate::output::run_child(init.quiet())
     }
 }

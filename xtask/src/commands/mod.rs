@@ -45,6 +45,7 @@ impl SlurmImage {
     /// Runs the command; with `--format json`, a failure still ends with its `result` record.
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         let command = self.name();
+        crate::output::command_is(command);
         let result = self.dispatch(sh, host);
         if let Err(err) = &result {
             crate::output::record(&Record::Result(Outcome::failed(

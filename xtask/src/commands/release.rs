@@ -88,8 +88,17 @@ impl Release {
     pub fn run(self, sh: &Shell, host: &HostTree) -> anyhow::Result<()> {
         self.output.start();
         if self.plan.dry_run {
-            let gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
+            let mut gathered = release_plan::gather(sh, host, &self.asked(), Mode::DryRun)?;
             self.note_sequential(&gathered.plan.wms);
+            // The pull request is prepared as the run prepares it: what would refuse is a stop.
+            if let (true, Some(target)) = (self.pr, &gathered.plan.target) {
+                match PullRequest::prepare(sh, host, target) {
+                    Ok(pull_request) => {
+                        gathered.plan.pull_request = Some(pull_request.planned(target.name()))
+                    }
+                    Err(err) => gathered.plan.stops.push(format!("pull request: {err:#}")),
+                }
+            }
             outln!("{}", gathered.plan.render());
             output::record(&Record::Plan((&gathered.plan).into()));
             let stopped = match gathered.plan.stops.len() {

@@ -339,9 +339,7 @@ pub fn is_valid_branch_name(sh: &Shell, name: &str) -> bool {
 /// Creates branch `name` at HEAD and switches to it; the working tree stays as it is.
 pub fn create_branch(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<()> {
     let _dir = sh.push_dir(root);
-    cmd!(sh, "git checkout -q -b {name}")
-        .quiet()
-        .run()
+    crate::output::run_child(cmd!(sh, "git checkout -q -b {name}").quiet())
         .with_context(|| format!("creating the branch {name} (`git checkout -b {name}`)"))
 }
 
@@ -355,9 +353,7 @@ fn release_mark(name: &str) -> String {
 pub fn mark_release_branch(sh: &Shell, root: &Path, name: &str) -> anyhow::Result<()> {
     let _dir = sh.push_dir(root);
     let key = release_mark(name);
-    cmd!(sh, "git config {key} true")
-        .quiet()
-        .run()
+    crate::output::run_child(cmd!(sh, "git config {key} true").quiet())
         .with_context(|| format!("marking {name} as a release branch (`git config {key} true`)"))
 }
 
@@ -381,13 +377,9 @@ pub fn leave_and_delete_branch(
     back_to: &str,
 ) -> anyhow::Result<()> {
     let _dir = sh.push_dir(root);
-    cmd!(sh, "git checkout -q {back_to}")
-        .quiet()
-        .run()
+    crate::output::run_child(cmd!(sh, "git checkout -q {back_to}").quiet())
         .with_context(|| format!("going back to {back_to} (`git checkout {back_to}`)"))?;
-    cmd!(sh, "git branch -q -D {name}")
-        .quiet()
-        .run()
+    crate::output::run_child(cmd!(sh, "git branch -q -D {name}").quiet())
         .with_context(|| format!("deleting the branch {name} (`git branch -D {name}`)"))
 }
 
@@ -494,12 +486,13 @@ pub fn origin_url(sh: &Shell, root: &Path) -> Option<String> {
 pub fn origin_has(sh: &Shell, root: &Path, name: &str) -> bool {
     let _dir = sh.push_dir(root);
     let refname = format!("refs/remotes/origin/{name}");
-    cmd!(sh, "git rev-parse -q --verify {refname}")
-        .quiet()
-        .ignore_stdout()
-        .ignore_stderr()
-        .run()
-        .is_ok()
+    crate::output::run_child(
+        cmd!(sh, "git rev-parse -q --verify {refname}")
+            .quiet()
+            .ignore_stdout()
+            .ignore_stderr(),
+    )
+    .is_ok()
 }
 
 /// The remote `branch` tracks (`branch.<name>.remote`), if it tracks one.
@@ -519,11 +512,12 @@ pub fn tracked_remote(sh: &Shell, root: &Path, branch: &str) -> Option<String> {
 /// [`behind_upstream`] compares with what the remote holds now.
 pub fn fetch(sh: &Shell, root: &Path, remote: &str, branch: &str) -> anyhow::Result<()> {
     let _dir = sh.push_dir(root);
-    cmd!(sh, "git fetch -q {remote} {branch}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("fetching {branch} from {remote} (`git fetch {remote} {branch}`)"))
+    crate::output::run_child(
+        cmd!(sh, "git fetch -q {remote} {branch}")
+            .quiet()
+            .ignore_stdout(),
+    )
+    .with_context(|| format!("fetching {branch} from {remote} (`git fetch {remote} {branch}`)"))
 }
 
 /// How many commits the branch's upstream (as last fetched) has that `branch` lacks; `None`
@@ -552,9 +546,7 @@ pub fn push(sh: &Shell, root: &Path, remote: &str, branch: &str) -> anyhow::Resu
     let push = push_command(sh, remote, branch);
     // Echoed here, not by xshell, whose echo panics when stderr is gone.
     errln!("$ {push}");
-    push.quiet()
-        .ignore_stdout()
-        .run()
+    crate::output::run_child(push.quiet().ignore_stdout())
         .with_context(|| format!("pushing {branch} to {remote} (`git push -u {remote} {branch}`)"))
 }
 
@@ -568,9 +560,7 @@ fn release_base_key(name: &str) -> String {
 pub fn record_release_base(sh: &Shell, root: &Path, name: &str, base: &str) -> anyhow::Result<()> {
     let _dir = sh.push_dir(root);
     let key = release_base_key(name);
-    cmd!(sh, "git config {key} {base}")
-        .quiet()
-        .run()
+    crate::output::run_child(cmd!(sh, "git config {key} {base}").quiet())
         .with_context(|| format!("recording where {name} started (`git config {key} {base}`)"))
 }
 

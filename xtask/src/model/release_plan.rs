@@ -108,6 +108,8 @@ pub struct ReleasePlan {
     pub images_conf: String,
     /// What would stop a real release before any work, each with why.
     pub stops: Vec<String>,
+    /// With `--pr`: what happens after the commit (push and open, or the commands printed).
+    pub pull_request: Option<String>,
 }
 
 impl ReleasePlan {
@@ -272,10 +274,19 @@ impl ReleasePlan {
             self.images_conf,
             self.commit_message(&self.planned_pins()).trim_end()
         ));
-        lines.push(
-            "# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)"
-                .into(),
-        );
+        match &self.pull_request {
+            Some(pull_request) => {
+                lines.push(format!("# {pull_request}"));
+                lines.push(
+                    "# and end with the checklist: prune (the plan of `cargo xtask slurm-image images`)"
+                        .into(),
+                );
+            }
+            None => lines.push(
+                "# and end with the checklist: push, pull request, prune (the plan of `cargo xtask slurm-image images`)"
+                    .into(),
+            ),
+        }
         if !self.stops.is_empty() {
             lines.push("# a real release would stop here, before any work:".into());
             lines.extend(self.stops.iter().map(|stop| format!("#   {stop}")));
@@ -333,6 +344,7 @@ mod tests {
             .unwrap(),
             images_conf: "tools/slurm/terraform/images.conf".into(),
             stops: Vec::new(),
+            pull_request: None,
         }
     }
 

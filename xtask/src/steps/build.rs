@@ -128,18 +128,7 @@ pub fn ensure_plugins(
     // Echoed here, not by xshell, whose echo panics when stderr is gone.
     errln!("$ {init}");
     let failed = "`packer init .` failed: the template's plugins are not installed";
-    if !crate::output::writes_records() {
-        init.quiet().run().context(failed)?;
-        return Ok(());
-    }
-    // stdout carries JSON records: packer's text goes to stderr, with the tool's.
-    let out = init.quiet().ignore_status().output().context(failed)?;
-    err!("{}", String::from_utf8_lossy(&out.stdout));
-    err!("{}", String::from_utf8_lossy(&out.stderr));
-    if !out.status.success() {
-        anyhow::bail!("{failed} (exit {:?})", out.status.code());
-    }
-    Ok(())
+    crate::output::run_child(init.quiet()).context(failed)
 }
 
 /// One build, decided: the files it uses and the variables it passes.

@@ -70,6 +70,20 @@ impl PullRequest {
         Ok(PullRequest { base, remote, gh })
     }
 
+    /// What a release with `--pr` does after its commit to `branch`, as its dry run says it.
+    pub fn planned(&self, branch: &str) -> String {
+        let (remote, base) = (&self.remote, &self.base);
+        match self.gh {
+            Readiness::Ready => format!(
+                "then push {branch} to {remote} and open its pull request into {base} with gh, printing its address"
+            ),
+            _ => format!(
+                "then print the commands that push {branch} to {remote} and open its pull request into {base} \
+                 (gh cannot, as said above)"
+            ),
+        }
+    }
+
     /// Writes the body (the commit message, each image's verification with its checks), then
     /// pushes the branch and opens the pull request, or, without gh, says how.
     pub fn open(

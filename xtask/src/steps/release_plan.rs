@@ -182,6 +182,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
         conf: read_images_conf(host)?,
         images_conf: host.show(&host.images_conf),
         stops: unknown.lines.into_iter().chain(stops_of_builds).collect(),
+        pull_request: None,
     };
     Ok(Gathered {
         plan,

@@ -23,7 +23,7 @@ use crate::model::verification::{
 };
 use crate::model::WorkloadManager;
 use crate::steps::build::Plan;
-use crate::term::{signal_name, InterruptGuard, Interrupted};
+use crate::term::{signal_name, InterruptGuard, Interrupted, StatusLine};
 
 /// How many lines of the VM's console a failure shows.
 const CONSOLE_TAIL: usize = 15;
@@ -401,11 +401,13 @@ fn wait_for_report(
     let mut interval = Duration::from_secs(1);
     let mut console = Console::default();
     let mut shown = 0;
-    // Said once here, then at most once a minute: a CI log of a 20-minute wait stays short.
+    // Said once here, then on a terminal as one line redrawn in place, and in a log at most
+    // once a minute: a CI log of a 20-minute wait stays short.
     output.say(&format!(
         "  waiting for the checks' report: reading the console of {} every few seconds",
         vm.name
     ));
+    let mut status = StatusLine::new(matches!(output, Output::Inherit));
     let mut said_waiting = Instant::now();
     let mut said_unreadable = false;
     loop {
@@ -419,6 +421,7 @@ fn wait_for_report(
             Err(err) if guard.received().is_none() => {
                 if !said_unreadable {
                     said_unreadable = true;
+                    status.clear();
                     output.say(&format!(
                         "  the console is not readable yet ({err:#}); trying again"
                     ));
@@ -428,6 +431,7 @@ fn wait_for_report(
         }
         let report = Report::read(&console, nonce);
         for check in &report.checks[shown..] {
+            status.clear();
             output.say(&format!("  {}", check_line(check)));
             crate::output::record(&Record::Check(CheckRecord {
                 workload_manager: Some(wm),
@@ -444,15 +448,18 @@ fn wait_for_report(
         if started.elapsed() >= bound {
             return Ok((console, true));
         }
-        if said_waiting.elapsed() >= Duration::from_secs(60) {
+        let progress = format!(
+            "  still waiting for the checks on {}: {} checks reported, {} s of at most {} s",
+            vm.name,
+            shown,
+            started.elapsed().as_secs(),
+            settings.timeout_s
+        );
+        if status.updates_in_place() {
+            status.show(&progress);
+        } else if said_waiting.elapsed() >= Duration::from_secs(60) {
             said_waiting = Instant::now();
-            output.say(&format!(
-                "  still waiting for the checks on {}: {} checks reported, {} s of at most {} s",
-                vm.name,
-                shown,
-                started.elapsed().as_secs(),
-                settings.timeout_s
-            ));
+            output.say(&progress);
         }
         let pause = Instant::now();
         while pause.elapsed() < interval && guard.received().is_none() {

@@ -234,6 +234,7 @@ impl std::error::Error for Interrupted {}
 /// listing after a build), which must not take the signal for one more failure.
 pub fn exit_interrupted(signal: i32, message: &str) -> ! {
     errln!("error: {message}");
+    crate::output::result_of_the_end(128 + signal, message);
     std::process::exit(128 + signal)
 }
 

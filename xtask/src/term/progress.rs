@@ -1,4 +1,5 @@
-//! A download's progress on stderr, and byte counts in the units people read.
+//! Progress on stderr: a download's bar, a wait's status line, and byte counts in the units
+//! people read.
 
 /// A download's progress on stderr: on a terminal a bar (bytes, total, rate) redrawn at most
 /// ten times a second; otherwise one line at the start and one at the end, so a CI log stays short.
@@ -87,6 +88,58 @@ impl Progress {
         // on one row, which `progress_line` sees to.
         err!("\r{line}\x1b[K");
         self.last_draw = Some(std::time::Instant::now());
+    }
+}
+
+/// One line on a terminal that a long wait redraws in place (`waiting for the checks: 3
+/// reported, 95 s of at most 1200 s`), cleared before any other line is written and when it is
+/// dropped. Off a terminal, or when lines carry the time (a log), it draws nothing, and the
+/// wait says its progress in whole lines instead, at most one a minute.
+pub struct StatusLine {
+    on_terminal: bool,
+    drawn: bool,
+}
+
+impl StatusLine {
+    /// A status line for a wait whose lines are its own: `alone` is false when two waits share
+    /// the terminal (a release's builds side by side), which one line cannot show.
+    pub fn new(alone: bool) -> StatusLine {
+        StatusLine {
+            on_terminal: alone
+                && crate::session::is_terminal(crate::session::Stdio::Stderr)
+                && !crate::output::stamps_lines(),
+            drawn: false,
+        }
+    }
+
+    /// Whether the line is drawn at all: else the caller says its progress in whole lines.
+    pub fn updates_in_place(&self) -> bool {
+        self.on_terminal
+    }
+
+    /// Redraws the line with `text`, cut to the terminal's width.
+    pub fn show(&mut self, text: &str) {
+        if !self.on_terminal {
+            return;
+        }
+        let width = terminal_width().saturating_sub(1);
+        let cut: String = text.chars().take(width).collect();
+        err!("\r{cut}\x1b[K");
+        self.drawn = true;
+    }
+
+    /// Takes the line away, so that the next line starts on a clean row.
+    pub fn clear(&mut self) {
+        if self.drawn {
+            err!("\r\x1b[K");
+            self.drawn = false;
+        }
+    }
+}
+
+impl Drop for StatusLine {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -223,7 +276,37 @@ pub fn bytes(n: u64) -> String {
 
 #[cfg(test)]
 mod progress_tests {
-    use super::{bytes, progress_line, width_from_columns};
+    use super::{bytes, progress_line, width_from_columns, StatusLine};
+    use crate::edges::gcloud::GcloudCloud;
+    use crate::session::{self, Session};
+
+    #[test]
+    fn a_status_line_is_redrawn_in_place_and_cleared_before_any_other_line() {
+        let run = std::sync::Arc::new(Session::captured(Vec::new(), Box::new(GcloudCloud)));
+        {
+            let _entered = session::enter(run.clone());
+            let mut status = StatusLine {
+                on_terminal: true,
+                drawn: false,
+            };
+            status.show("waiting: 1 s");
+            status.show("waiting: 2 s");
+            status.clear();
+            status.clear();
+            errln!("  ok a check");
+            status.show("waiting: 3 s");
+            drop(status);
+            // Off a terminal (a captured run is never one) it draws nothing.
+            let mut off = StatusLine::new(true);
+            assert!(!off.updates_in_place());
+            off.show("never drawn");
+        }
+        let (_, stderr) = run.take_output();
+        assert_eq!(
+            String::from_utf8(stderr).unwrap(),
+            "\rwaiting: 1 s\x1b[K\rwaiting: 2 s\x1b[K\r\x1b[K  ok a check\n\rwaiting: 3 s\x1b[K\r\x1b[K"
+        );
+    }
 
     const LABEL: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
     const GIB: u64 = 1024 * 1024 * 1024;

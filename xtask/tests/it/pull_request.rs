@@ -220,3 +220,82 @@ fn a_release_with_pr_from_a_branch_that_tracks_no_remote_stops_before_any_work()
     assert!(!run.stderr.contains("branch: created"), "{}", run.stderr);
     assert!(host.packer_calls().iter().all(|c| !c.contains("| build")));
 }
+
+#[test]
+fn a_release_dry_run_with_pr_shows_the_push_and_the_pull_request_and_what_would_refuse_it() {
+    let (host, _dir, _remote) = repo_with_remote();
+    let run = host
+        .run_env(
+            &[
+                "release",
+                "--dry-run",
+                "--offline",
+                "--branch",
+                BRANCH,
+                "--pr",
+            ],
+            &release_env(false),
+        )
+        .ok();
+    let remote_line = format!(
+        "# then push {BRANCH} to origin and open its pull request into main with gh, printing its address"
+    );
+    assert!(run.stdout.contains(&remote_line), "{}", run.stdout);
+    // The checklist no longer holds what --pr does.
+    assert!(
+        run.stdout
+            .contains("# and end with the checklist: prune (the plan of"),
+        "{}",
+        run.stdout
+    );
+    // gh is asked whether it is logged in, and nothing is pushed or opened.
+    assert_eq!(gh_calls(&host), ["auth status"]);
+    assert!(git(&host, &["ls-remote", "origin"])
+        .lines()
+        .all(|l| !l.contains(BRANCH)));
+
+    // Without a logged-in gh the run would print the commands: the plan says so.
+    let run = host
+        .run_env(
+            &[
+                "release",
+                "--dry-run",
+                "--offline",
+                "--branch",
+                BRANCH,
+                "--pr",
+            ],
+            &release_env(true),
+        )
+        .ok();
+    assert!(
+        run.stdout.contains(&format!(
+            "# then print the commands that push {BRANCH} to origin and open its pull request into main"
+        )),
+        "{}",
+        run.stdout
+    );
+
+    // A base that tracks no remote would refuse the run: the dry run lists it as a stop.
+    git(&host, &["branch", "--unset-upstream", "main"]);
+    let run = host
+        .run_env(
+            &[
+                "release",
+                "--dry-run",
+                "--offline",
+                "--branch",
+                BRANCH,
+                "--pr",
+            ],
+            &release_env(false),
+        )
+        .stops();
+    assert!(
+        run.stdout.contains(
+            "#   pull request: --pr pushes the release branch to the remote main tracks, and main tracks none"
+        ),
+        "{}",
+        run.stdout
+    );
+}

@@ -58,8 +58,10 @@ struct Running {
 impl Running {
     /// Starts `cmd` with stderr piped; `own_group` puts it in a process group of its own, as a
     /// shell does with the job in the terminal's foreground, which Ctrl-C signals.
+    /// Its stdout goes to `xtask-stdout` in the host copy.
     fn start(host: &HostCopy, mut cmd: std::process::Command, own_group: bool) -> Running {
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let stdout = std::fs::File::create(host.path("xtask-stdout")).unwrap();
+        cmd.stdout(stdout).stderr(Stdio::piped());
         if own_group {
             cmd.process_group(0);
         }
@@ -332,8 +334,16 @@ fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
     // source family for the fingerprints); a dry run one, and it notes a failed lookup and goes
     // on. SIGTERM to the tool alone, or Ctrl-C at the terminal, which reaches gcloud too: each
     // way the tool stops as interrupted, not as if gcloud had failed, and no gcloud outlives it.
+    // As JSON, the last record is still the result, with the signal's exit status.
     for (args, calls, signal, group, name, code) in [
-        (&["images"][..], 3, "TERM", false, "SIGTERM", 143),
+        (
+            &["images", "--format", "json"][..],
+            3,
+            "TERM",
+            false,
+            "SIGTERM",
+            143,
+        ),
         (&["images"], 3, "INT", true, "Ctrl-C (SIGINT)", 130),
         (
             &["build", "--dry-run", "--offline"],
@@ -389,6 +399,18 @@ fn a_signal_during_gcloud_calls_ends_every_one_with_the_tool() {
                 && error.contains(&format!("stopped by {name}")),
             "{args:?}: {error}"
         );
+        if args.contains(&"json") {
+            let stdout = host.read("xtask-stdout");
+            let last: serde_json::Value =
+                serde_json::from_str(stdout.lines().last().unwrap_or_default())
+                    .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+            assert_eq!(last["reason"], "result", "{stdout}");
+            assert_eq!(last["exit_code"], code, "{stdout}");
+            assert!(
+                last["error"].as_str().unwrap_or_default().contains(name),
+                "{stdout}"
+            );
+        }
     }
 }
 
