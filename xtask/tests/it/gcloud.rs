@@ -265,15 +265,14 @@ fn prune_yes_deletes_exactly_the_unprotected_in_one_call() {
         return;
     };
     cloud.commit_host();
-    let run = cloud.run_binary(&["prune", "--keep", "2", "--yes"]).ok();
+    cloud.api.take_calls();
+    let run = cloud.run(&["prune", "--keep", "2", "--yes"]).ok();
     let out = &run.stdout;
     assert_eq!(cloud.api.image_deletions(), [OLD_PBS, OLD_A, OLD_B]);
+    // One call deletes them all (gcloud batches its requests: the contract tier).
     assert_eq!(
-        cloud.api.http_requests(),
-        [
-            "GET /compute/v1/projects/determined-ai/global/images",
-            "POST /batch/compute/v1"
-        ],
+        cloud.api.take_calls(),
+        ["list_images_for", "delete_images"],
         "one list and one delete call"
     );
     assert!(out.contains("deleted 3 image(s)"), "{out}");
@@ -406,7 +405,7 @@ fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
         packer,
     );
 
-    let out = cloud.run_binary(&["orphans"]).ok().stdout;
+    let out = cloud.run(&["orphans"]).ok().stdout;
     let listed: Vec<&str> = out.lines().filter(|l| l.starts_with("  ")).collect();
     assert_eq!(listed.len(), 2, "{out}");
     assert!(
@@ -424,12 +423,13 @@ fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
     );
 
     // --delete without --yes and without a terminal: nothing is deleted.
-    let out = cloud.run_binary(&["orphans", "--delete"]).ok().stdout;
+    let out = cloud.run(&["orphans", "--delete"]).ok().stdout;
     assert!(out.contains("nothing deleted"), "{out}");
     assert!(api.instance_deletions().is_empty());
 
+    api.take_calls();
     let out = cloud
-        .run_binary(&["orphans", "--older-than", "30m", "--delete", "--yes"])
+        .run(&["orphans", "--older-than", "30m", "--delete", "--yes"])
         .ok()
         .stdout;
     assert!(out.contains("deleted 3 VM(s)"), "{out}");
@@ -441,19 +441,10 @@ fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
             "us-west1-b/packer-bbb"
         ]
     );
-    let calls = api.http_requests();
     assert_eq!(
-        calls
-            .iter()
-            .filter(|c| c.contains("aggregated/instances"))
-            .count(),
-        3,
-        "{calls:?}"
-    );
-    assert_eq!(
-        calls.len(),
-        5,
-        "three lists and one delete call per zone: {calls:?}"
+        api.take_calls(),
+        ["list_instances", "delete_instances", "delete_instances"],
+        "one list and one delete call per zone"
     );
 }
 
