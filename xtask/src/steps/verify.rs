@@ -396,9 +396,11 @@ fn wait_for_report(
 ) -> anyhow::Result<(Console, bool)> {
     let bound = Duration::from_secs(settings.timeout_s);
     // Often enough to answer soon, seldom enough to cost little: the pause between reads starts
-    // at a second and doubles up to a 120th of the bound, between 1 and 10 s.
+    // at a quarter second (a report already written is read at once, not a second late) and
+    // doubles up to a 120th of the bound, between 1 and 10 s. A VM that takes a minute to boot
+    // costs two reads more than a start at a second would.
     let longest = (bound / 120).clamp(Duration::from_secs(1), Duration::from_secs(10));
-    let mut interval = Duration::from_secs(1);
+    let mut interval = Duration::from_millis(250);
     let mut console = Console::default();
     let mut shown = 0;
     // Said once here, then on a terminal as one line redrawn in place, and in a log at most

@@ -58,23 +58,30 @@ fn seeded() -> ComputeApi {
     api
 }
 
-/// What one cloud answered to each call the tool makes, in the tool's own types.
-fn exercise(cloud: &dyn Cloud, sh: &Shell, script: &Path) -> Vec<String> {
+/// The calls, in three groups that touch different things, so that each group's gcloud calls
+/// (a second or more each) run beside the others'.
+const GROUPS: [fn(&dyn Cloud, &Shell, &Path) -> Vec<String>; 3] = [reads, image_changes, vms];
+
+/// What one cloud answered to the calls that only read, in the tool's own types.
+fn reads(cloud: &dyn Cloud, sh: &Shell, _script: &Path) -> Vec<String> {
     let compute = cloud.connect(sh, PROJECT).unwrap();
     let source = cloud.connect(sh, SOURCE_PROJECT).unwrap();
+    vec![
+        format!("account: {:?}", compute.account().unwrap()),
+        format!("project: {:?}", compute.check_project().is_ok()),
+        format!("list: {:?}", compute.list_images().unwrap()),
+        format!("family: {:?}", source.image_from_family(FAMILY).unwrap()),
+        format!(
+            "missing family: {:?}",
+            source.image_from_family("no-such-family").is_err()
+        ),
+    ]
+}
+
+/// Labels, deprecation and deletion of images, each read back.
+fn image_changes(cloud: &dyn Cloud, sh: &Shell, _script: &Path) -> Vec<String> {
+    let compute = cloud.connect(sh, PROJECT).unwrap();
     let mut seen = Vec::new();
-    let mut note = |what: &str, value: String| seen.push(format!("{what}: {value}"));
-    note("account", format!("{:?}", compute.account().unwrap()));
-    note("project", format!("{:?}", compute.check_project().is_ok()));
-    note("list", format!("{:?}", compute.list_images().unwrap()));
-    note(
-        "family",
-        format!("{:?}", source.image_from_family(FAMILY).unwrap()),
-    );
-    note(
-        "missing family",
-        format!("{:?}", source.image_from_family("no-such-family").is_err()),
-    );
     compute
         .add_image_labels(
             "det-environments-slurm-ci-1",
@@ -88,45 +95,22 @@ fn exercise(cloud: &dyn Cloud, sh: &Shell, script: &Path) -> Vec<String> {
             "2027-01-15T10:00:00Z",
         )
         .unwrap();
-    note(
-        "labelled and deprecated",
-        format!(
-            "{:?}",
-            compute
-                .describe_image("det-environments-slurm-ci-1")
-                .unwrap()
-        ),
-    );
+    seen.push(format!(
+        "labelled and deprecated: {:?}",
+        compute
+            .describe_image("det-environments-slurm-ci-1")
+            .unwrap()
+    ));
     compute
         .reactivate_image("det-environments-pbs-ci-1")
         .unwrap();
-    note(
-        "reactivated",
-        format!(
-            "{:?}",
-            compute
-                .describe_image("det-environments-pbs-ci-1")
-                .unwrap()
-                .deprecation
-        ),
-    );
-    let mut vms = compute.list_instances().unwrap();
-    vms.sort_by(|a, b| a.name.cmp(&b.name));
-    note("vms", format!("{vms:?}"));
-    let vm = Vm {
-        name: "verify-det-environments-slurm-ci-2-y".into(),
-        zone: "us-central1-c".into(),
-        image: "det-environments-slurm-ci-2".into(),
-        machine_type: "e2-standard-2".into(),
-        fuse_s: 1800,
-        labels: vec![("slurm-image-role".into(), "verify".into())],
-    };
-    compute.create_instance(&vm, script).unwrap();
-    let console = compute.serial_output(&vm.zone, &vm.name, 0).unwrap();
-    note("console", format!("{console:?}"));
-    compute
-        .delete_instances("us-west1-b", &["packer-aaa".to_string()])
-        .unwrap();
+    seen.push(format!(
+        "reactivated: {:?}",
+        compute
+            .describe_image("det-environments-pbs-ci-1")
+            .unwrap()
+            .deprecation
+    ));
     compute
         .delete_images(&["det-environments-pbs-ci-1".to_string()])
         .unwrap();
@@ -137,7 +121,30 @@ fn exercise(cloud: &dyn Cloud, sh: &Shell, script: &Path) -> Vec<String> {
         .map(|image| image.name)
         .collect();
     names.sort();
-    note("images left", format!("{names:?}"));
+    seen.push(format!("images left: {names:?}"));
+    seen
+}
+
+/// The VMs: listed, one booted and its console read, one deleted.
+fn vms(cloud: &dyn Cloud, sh: &Shell, script: &Path) -> Vec<String> {
+    let compute = cloud.connect(sh, PROJECT).unwrap();
+    let mut vms = compute.list_instances().unwrap();
+    vms.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seen = vec![format!("vms: {vms:?}")];
+    let vm = Vm {
+        name: "verify-det-environments-slurm-ci-2-y".into(),
+        zone: "us-central1-c".into(),
+        image: "det-environments-slurm-ci-2".into(),
+        machine_type: "e2-standard-2".into(),
+        fuse_s: 1800,
+        labels: vec![("slurm-image-role".into(), "verify".into())],
+    };
+    compute.create_instance(&vm, script).unwrap();
+    let console = compute.serial_output(&vm.zone, &vm.name, 0).unwrap();
+    seen.push(format!("console: {console:?}"));
+    compute
+        .delete_instances("us-west1-b", &["packer-aaa".to_string()])
+        .unwrap();
     seen
 }
 
@@ -166,45 +173,66 @@ fn every_gcloud_call_reads_as_the_in_process_cloud_answers_it() {
     let dir = temp_dir("contract");
     let script = dir.path().join("startup.sh");
     std::fs::write(&script, "#!/bin/bash\necho checks\n").unwrap();
+    let config = dir.path().join("gcloud-config");
 
-    let through_gcloud = seeded();
-    let env: Vec<(OsString, OsString)> = [
-        (
-            "CLOUDSDK_CONFIG",
-            dir.path().join("gcloud-config").into_os_string(),
-        ),
-        ("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true".into()),
-        ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".into()),
-        ("CLOUDSDK_CORE_ACCOUNT", "tester@example.com".into()),
-        (
-            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
-            through_gcloud.endpoint().into(),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.into(), v))
-    .collect();
-    // gcloud reads its environment from the shell the tool gives it.
-    let sh = Shell::new().unwrap();
-    for (key, value) in &env {
-        sh.set_var(key, value);
+    // Each group against its own two copies of the project: one through gcloud, one in-process.
+    let results: Vec<(Vec<String>, String, Vec<String>, ComputeApi, ComputeApi)> =
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = GROUPS
+                .into_iter()
+                .map(|group| {
+                    let (script, config) = (&script, &config);
+                    scope.spawn(move || {
+                        let through_gcloud = seeded();
+                        let env: Vec<(OsString, OsString)> = [
+                            ("CLOUDSDK_CONFIG", config.clone().into_os_string()),
+                            ("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true".into()),
+                            ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".into()),
+                            ("CLOUDSDK_CORE_ACCOUNT", "tester@example.com".into()),
+                            (
+                                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+                                through_gcloud.endpoint().into(),
+                            ),
+                        ]
+                        .into_iter()
+                        .map(|(k, v)| (k.into(), v))
+                        .collect();
+                        // gcloud reads its environment from the shell the tool gives it.
+                        let sh = Shell::new().unwrap();
+                        for (key, value) in &env {
+                            sh.set_var(key, value);
+                        }
+                        let (by_gcloud, said) = in_session(env, Box::new(GcloudCloud), || {
+                            group(&GcloudCloud, &sh, script)
+                        });
+                        let in_process = seeded();
+                        let fake = FakeCloud::new(in_process.clone());
+                        let (by_fake, _) = in_session(
+                            Vec::new(),
+                            Box::new(FakeCloud::new(in_process.clone())),
+                            || group(&fake, &sh, script),
+                        );
+                        (by_gcloud, said, by_fake, through_gcloud, in_process)
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+
+    let mut by_gcloud = Vec::new();
+    let mut said = String::new();
+    for (gcloud, announced, fake, through_gcloud, in_process) in &results {
+        assert_eq!(gcloud.len(), fake.len());
+        for (gcloud, fake) in gcloud.iter().zip(fake) {
+            assert_eq!(gcloud, fake, "gcloud and the in-process cloud differ");
+        }
+        if !through_gcloud.instance_inserts().is_empty() {
+            assert_eq!(insert(through_gcloud), insert(in_process));
+            assert_eq!(insert(through_gcloud)["maxRunDuration"], "1800");
+        }
+        by_gcloud.extend(gcloud.iter().cloned());
+        said.push_str(announced);
     }
-    let (by_gcloud, said) = in_session(env, Box::new(GcloudCloud), || {
-        exercise(&GcloudCloud, &sh, &script)
-    });
-
-    let in_process = seeded();
-    let (by_fake, _) = in_session(
-        Vec::new(),
-        Box::new(FakeCloud::new(in_process.clone())),
-        || exercise(&FakeCloud::new(in_process.clone()), &sh, &script),
-    );
-
-    for (gcloud, fake) in by_gcloud.iter().zip(&by_fake) {
-        assert_eq!(gcloud, fake, "gcloud and the in-process cloud differ");
-    }
-    assert_eq!(by_gcloud.len(), by_fake.len());
-    assert_eq!(insert(&through_gcloud), insert(&in_process));
 
     // What was read is what the project holds, not two equal mistakes.
     let joined = by_gcloud.join("\n");
@@ -222,7 +250,6 @@ fn every_gcloud_call_reads_as_the_in_process_cloud_answers_it() {
     ] {
         assert!(joined.contains(wanted), "{wanted}\n{joined}");
     }
-    assert_eq!(insert(&through_gcloud)["maxRunDuration"], "1800");
     // The gcloud edge announces each wait with its bound; the fake has nothing to wait for.
     assert!(said.contains("(waiting at most 60 s)"), "{said}");
 }
