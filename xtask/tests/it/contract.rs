@@ -60,7 +60,14 @@ fn seeded() -> ComputeApi {
 
 /// The calls, in three groups that touch different things, so that each group's gcloud calls
 /// (a second or more each) run beside the others'.
-const GROUPS: [fn(&dyn Cloud, &Shell, &Path) -> Vec<String>; 3] = [reads, image_changes, vms];
+const GROUPS: [Group; 3] = [reads, image_changes, vms];
+
+/// A group of calls made through one cloud: what it read, as lines.
+type Group = fn(&dyn Cloud, &Shell, &Path) -> Vec<String>;
+
+/// What a group read through gcloud, what gcloud announced, what it read in-process, and the
+/// two copies of the project it ran against.
+type Observed = (Vec<String>, String, Vec<String>, ComputeApi, ComputeApi);
 
 /// What one cloud answered to the calls that only read, in the tool's own types.
 fn reads(cloud: &dyn Cloud, sh: &Shell, _script: &Path) -> Vec<String> {
@@ -176,48 +183,47 @@ fn every_gcloud_call_reads_as_the_in_process_cloud_answers_it() {
     let config = dir.path().join("gcloud-config");
 
     // Each group against its own two copies of the project: one through gcloud, one in-process.
-    let results: Vec<(Vec<String>, String, Vec<String>, ComputeApi, ComputeApi)> =
-        std::thread::scope(|scope| {
-            let threads: Vec<_> = GROUPS
-                .into_iter()
-                .map(|group| {
-                    let (script, config) = (&script, &config);
-                    scope.spawn(move || {
-                        let through_gcloud = seeded();
-                        let env: Vec<(OsString, OsString)> = [
-                            ("CLOUDSDK_CONFIG", config.clone().into_os_string()),
-                            ("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true".into()),
-                            ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".into()),
-                            ("CLOUDSDK_CORE_ACCOUNT", "tester@example.com".into()),
-                            (
-                                "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
-                                through_gcloud.endpoint().into(),
-                            ),
-                        ]
-                        .into_iter()
-                        .map(|(k, v)| (k.into(), v))
-                        .collect();
-                        // gcloud reads its environment from the shell the tool gives it.
-                        let sh = Shell::new().unwrap();
-                        for (key, value) in &env {
-                            sh.set_var(key, value);
-                        }
-                        let (by_gcloud, said) = in_session(env, Box::new(GcloudCloud), || {
-                            group(&GcloudCloud, &sh, script)
-                        });
-                        let in_process = seeded();
-                        let fake = FakeCloud::new(in_process.clone());
-                        let (by_fake, _) = in_session(
-                            Vec::new(),
-                            Box::new(FakeCloud::new(in_process.clone())),
-                            || group(&fake, &sh, script),
-                        );
-                        (by_gcloud, said, by_fake, through_gcloud, in_process)
-                    })
+    let results: Vec<Observed> = std::thread::scope(|scope| {
+        let threads: Vec<_> = GROUPS
+            .into_iter()
+            .map(|group| {
+                let (script, config) = (&script, &config);
+                scope.spawn(move || {
+                    let through_gcloud = seeded();
+                    let env: Vec<(OsString, OsString)> = [
+                        ("CLOUDSDK_CONFIG", config.clone().into_os_string()),
+                        ("CLOUDSDK_AUTH_DISABLE_CREDENTIALS", "true".into()),
+                        ("CLOUDSDK_CORE_DISABLE_PROMPTS", "1".into()),
+                        ("CLOUDSDK_CORE_ACCOUNT", "tester@example.com".into()),
+                        (
+                            "CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE",
+                            through_gcloud.endpoint().into(),
+                        ),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v))
+                    .collect();
+                    // gcloud reads its environment from the shell the tool gives it.
+                    let sh = Shell::new().unwrap();
+                    for (key, value) in &env {
+                        sh.set_var(key, value);
+                    }
+                    let (by_gcloud, said) = in_session(env, Box::new(GcloudCloud), || {
+                        group(&GcloudCloud, &sh, script)
+                    });
+                    let in_process = seeded();
+                    let fake = FakeCloud::new(in_process.clone());
+                    let (by_fake, _) = in_session(
+                        Vec::new(),
+                        Box::new(FakeCloud::new(in_process.clone())),
+                        || group(&fake, &sh, script),
+                    );
+                    (by_gcloud, said, by_fake, through_gcloud, in_process)
                 })
-                .collect();
-            threads.into_iter().map(|t| t.join().unwrap()).collect()
-        });
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
 
     let mut by_gcloud = Vec::new();
     let mut said = String::new();

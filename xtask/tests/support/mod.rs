@@ -39,6 +39,27 @@ pub fn temp_dir(label: &str) -> TempDir {
         .unwrap()
 }
 
+/// Removes the adopted real trees whose test process has ended (70 MB each).
+fn remove_adopted_trees_of_ended_runs() {
+    let Ok(entries) = std::fs::read_dir(env!("CARGO_TARGET_TMPDIR")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ours = path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("real-host-adopted-"));
+        // One being laid out has no pid file yet: not judged.
+        let ended = std::fs::read_to_string(path.join("pid"))
+            .ok()
+            .and_then(|pid| pid.trim().parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if ours && ended {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 /// `../shared/tools/real-host-copy`, beside this repository, or `None` after saying SKIPPED.
 fn real_host_copy_tool() -> Option<PathBuf> {
     let tool = repo_root().join("../shared/tools/real-host-copy");
@@ -65,9 +86,13 @@ fn real_host_adopted() -> Option<PathBuf> {
     dir.as_ref().map(|d| d.path().join("tree"))
 }
 
-/// The README's adoption steps, word for word, on a fresh layout of the real tree.
+/// The README's adoption steps, word for word, on a fresh layout of the real tree. The layout
+/// lives as long as the test process (a static is never dropped), so it names its process, and
+/// a later run removes those of processes that have ended.
 fn adopt_real_host(tool: &Path) -> TempDir {
+    remove_adopted_trees_of_ended_runs();
     let dir = temp_dir("real-host-adopted");
+    std::fs::write(dir.path().join("pid"), std::process::id().to_string()).unwrap();
     let tree = dir.path().join("tree");
     let run = |cmd: &mut Command, what: &str| {
         let out = cmd.envs(GIT_IDENTITY).output().unwrap();
