@@ -196,4 +196,39 @@ mod tests {
             "`pbs: det-environments-pbs-ci-1` -> `pbs: det-environments-pbs-ci-<timestamp>, the image packer builds`"
         ));
     }
+
+    /// The dry runs of the standard builds, whole (see the release plan's snapshots).
+    #[test]
+    fn the_standard_build_plans_render_as_their_snapshots() {
+        insta::assert_snapshot!("build_new_image", known_plan().render());
+        let mut reused = known_plan();
+        reused.reuse = Reuse::Decided {
+            verdict: Verdict::Reuse {
+                image: "det-environments-pbs-ci-1".into(),
+            },
+            explained: "reusing det-environments-pbs-ci-1: made from the same inputs".into(),
+        };
+        insta::assert_snapshot!("build_reused", reused.render());
+        insta::assert_snapshot!("build_unknown_launcher", unknown_plan().render());
+    }
+
+    /// A pbs build whose launcher is in build/ and whose source image is resolved.
+    fn known_plan() -> BuildPlan {
+        let mut known = unknown_plan();
+        known.packer = Some("1.8.6".into());
+        known.playbooks = Some("tools/slurm/packer/ansible-playbook.yml".into());
+        known.launcher = Launcher::Known(
+            crate::model::launcher_version::LauncherPackage::from_file_name(
+                "hpe-hpc-launcher_3.3.1-2_amd64.deb",
+            )
+            .unwrap(),
+        );
+        known.source = Some((
+            "ubuntu-2004-focal-v20240101".into(),
+            "the current image of family ubuntu-2004-lts in project ubuntu-os-cloud".into(),
+        ));
+        known.fingerprint = Some("0f6745a3faf8c451874fb99147150e74".into());
+        known.unknown = Vec::new();
+        known
+    }
 }

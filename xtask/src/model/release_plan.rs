@@ -399,4 +399,50 @@ mod tests {
             "# a real release would stop here, before any work:\n#   launcher: Artifactory cannot be reached"
         ));
     }
+
+    /// The dry runs of the standard releases, whole: any change to what a release engineer
+    /// reads before saying yes shows in review as a changed snapshot.
+    #[test]
+    fn the_standard_release_plans_render_as_their_snapshots() {
+        insta::assert_snapshot!("release_both_built_side_by_side", plan().render());
+
+        let mut reuse_and_pr = plan();
+        reuse_and_pr.arrival = Arrival::InBuildDir;
+        reuse_and_pr.builds[0].source = Some((
+            "slurm-gcp-6-3-ubuntu-2004-lts-v20240101".into(),
+            "the current image of family slurm-gcp-6-3-ubuntu-2004-lts".into(),
+        ));
+        reuse_and_pr.builds[0].reuse = Reuse::Decided {
+            verdict: Verdict::Reuse {
+                image: "det-environments-slurm-ci-1".into(),
+            },
+            explained: "reusing det-environments-slurm-ci-1: made from the same inputs".into(),
+        };
+        reuse_and_pr.builds[1].verification =
+            Some("# [pbs] then boot it and run tools/slurm/packer/verify-image.sh".into());
+        reuse_and_pr.pull_request = Some(
+            "then push slurm-images-2026-11-30 to origin and open its pull request into main with gh, \
+             printing its address"
+                .into(),
+        );
+        insta::assert_snapshot!("release_reuse_and_pull_request", reuse_and_pr.render());
+
+        let mut redo = plan();
+        redo.wms = vec![WorkloadManager::Pbs];
+        redo.builds.retain(|build| build.wm == WorkloadManager::Pbs);
+        redo.target = Some(Target::Current("slurm-images-2026-11-30".into()));
+        redo.side_by_side = false;
+        insta::assert_snapshot!("release_redo_pbs", redo.render());
+
+        let mut stopped = plan();
+        stopped.target = None;
+        stopped.launcher = Launcher::Unknown {
+            why: "Artifactory cannot be reached".into(),
+        };
+        stopped.stops = vec![
+            "launcher: Artifactory cannot be reached".into(),
+            "playbook: tools/slurm/packer/ansible-playbook.yml fails `ansible-playbook --syntax-check`".into(),
+        ];
+        insta::assert_snapshot!("release_stopped", stopped.render());
+    }
 }
