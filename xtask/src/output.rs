@@ -294,6 +294,28 @@ pub fn run_child(cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
     }
 }
 
+/// [`run_child`] for a child whose stdout is read: it is returned (without its last newline, as
+/// `cmd.read()` returns it), and only the child's stderr is passed on.
+pub fn read_child(cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
+    if !session::current().captures() && !stamps_lines() && !writes_records() {
+        return Ok(cmd.read()?);
+    }
+    let shown = cmd.to_string();
+    let out = cmd.ignore_status().output()?;
+    write_bytes(Stream::Stderr, &out.stderr);
+    match out.status.code() {
+        Some(0) => {}
+        Some(code) => anyhow::bail!("command exited with non-zero code `{shown}`: {code}"),
+        None => anyhow::bail!("command was terminated by a signal `{shown}`"),
+    }
+    let mut text = String::from_utf8(out.stdout)
+        .map_err(|_| anyhow::anyhow!("`{shown}` wrote output that is not UTF-8"))?;
+    if text.ends_with('\n') {
+        text.pop();
+    }
+    Ok(text)
+}
+
 /// What a failed write to `stream` does: see the module's description.
 fn failed(state: &State, stream: Stream, error: io::Error) {
     match on_failure(stream, error.kind(), term::work_must_finish()) {

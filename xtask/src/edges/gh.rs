@@ -56,9 +56,7 @@ pub fn pr_create<'a>(
 pub fn open_pull_request(sh: &Shell, root: &Path, create: Cmd<'_>) -> anyhow::Result<String> {
     let _dir = sh.push_dir(root);
     let shown = create.to_string();
-    let out = create
-        .quiet()
-        .read()
+    let out = crate::output::read_child(create.quiet())
         .with_context(|| format!("opening the pull request (`{shown}`)"))?;
     out.lines()
         .rev()

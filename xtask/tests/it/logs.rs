@@ -5,7 +5,7 @@ use crate::support::{commit_host_tree, HostCopy, GIT_IDENTITY, STAND_IN_PACKER};
 use crate::verify::{host, sandbox_available};
 
 /// Whether `line` starts with the time as the tool stamps it: `2026-11-30T09:00:01Z `.
-fn stamped(line: &str) -> bool {
+pub fn stamped(line: &str) -> bool {
     let bytes = line.as_bytes();
     let shape = b"dddd-dd-ddTdd:dd:ddZ ";
     bytes.len() >= shape.len()

@@ -299,3 +299,32 @@ fn a_release_dry_run_with_pr_shows_the_push_and_the_pull_request_and_what_would_
         run.stdout
     );
 }
+
+#[test]
+fn a_release_with_pr_in_a_log_puts_the_time_on_git_s_and_gh_s_lines_too() {
+    let (host, _dir, _remote) = repo_with_remote();
+    let mut env = release_env(false);
+    // As a CI job runs it: no terminal, and no choice made about the time.
+    env.push(("SLURM_IMAGE_TIMESTAMPS", "auto"));
+    let run = host
+        .run_env(
+            &["release", "--yes", "--offline", "--branch", BRANCH, "--pr"],
+            &env,
+        )
+        .ok();
+    // git push's own report and gh's line come through the tool, stamped like its own.
+    for said in ["To ", "Creating pull request for"] {
+        let line = run
+            .stderr
+            .lines()
+            .find(|line| line.contains(said))
+            .unwrap_or_else(|| panic!("{said:?} is not in the log\n{}", run.stderr));
+        assert!(crate::logs::stamped(line), "{line:?}");
+    }
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        assert!(
+            crate::logs::stamped(line),
+            "a line without the time: {line:?}"
+        );
+    }
+}
