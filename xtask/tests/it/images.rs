@@ -1,9 +1,9 @@
 //! images through the built xtask and the real gcloud: deprecated and revoked images shown as
 //! such (with `--wide`, their replacement), and `images diff`.
 
+use crate::support::hosts::SLURM_PINNED;
 use crate::support::{require_tool, HostCopy};
 
-const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
 const DEPRECATED: &str = "det-environments-slurm-ci-1717100000";
 const REVOKED: &str = "det-environments-slurm-ci-1717200000";
 
@@ -11,38 +11,28 @@ const REVOKED: &str = "det-environments-slurm-ci-1717200000";
 /// `None` (after a loud skip) without gcloud.
 fn host() -> Option<HostCopy> {
     require_tool("gcloud")?;
-    let host = HostCopy::new();
-    host.write(
-        "tools/slurm/terraform/images.conf",
-        format!("slurm: {SLURM_PINNED}\npbs: det-environments-pbs-ci-1717016272\n"),
-    );
+    let host = HostCopy::with_images(&[
+        (
+            SLURM_PINNED,
+            &[
+                ("bom-launcher", "3_3_0-0"),
+                ("bom-slurm", "23_11_4"),
+                ("input-fingerprint", "aaaa"),
+            ],
+        ),
+        (DEPRECATED, &[]),
+        (
+            REVOKED,
+            &[
+                ("revoked", "2024-06-01"),
+                ("bom-launcher", "3_3_1-2"),
+                ("bom-slurm", "23_11_4"),
+                ("input-fingerprint", "bbbb"),
+            ],
+        ),
+    ]);
     let api = host.api();
-    let deb = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
-    api.add_image(
-        SLURM_PINNED,
-        1_717_047_568,
-        "READY",
-        &[
-            ("bom-launcher", "3_3_0-0"),
-            ("bom-slurm", "23_11_4"),
-            ("input-fingerprint", "aaaa"),
-        ],
-        deb,
-    );
-    api.add_image(DEPRECATED, 1_717_100_000, "READY", &[], deb);
     api.set_deprecated(DEPRECATED, Some(1_717_200_000), Some(SLURM_PINNED));
-    api.add_image(
-        REVOKED,
-        1_717_200_000,
-        "READY",
-        &[
-            ("revoked", "2024-06-01"),
-            ("bom-launcher", "3_3_1-2"),
-            ("bom-slurm", "23_11_4"),
-            ("input-fingerprint", "bbbb"),
-        ],
-        deb,
-    );
     api.set_deprecated(REVOKED, Some(1_717_300_000), Some(SLURM_PINNED));
     Some(host)
 }

@@ -12,25 +12,14 @@ const REVOKED: &str = "det-environments-slurm-ci-1717300000";
 /// SLURM image. `None` (after a loud skip) without gcloud.
 fn host() -> Option<HostCopy> {
     require_tool("gcloud")?;
-    let host = HostCopy::new();
-    let api = host.api();
-    let deb = "HPC pbs testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";
-    api.add_image(
-        VERIFIED,
-        1_717_100_000,
-        "READY",
-        &[("verification", "verified")],
-        deb,
-    );
-    api.add_image(UNVERIFIED, 1_717_200_000, "READY", &[], deb);
-    api.add_image(
-        REVOKED,
-        1_717_300_000,
-        "READY",
-        &[("verification", "verified"), ("revoked", "2024-06-01")],
-        "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb",
-    );
-    Some(host)
+    Some(HostCopy::with_images(&[
+        (VERIFIED, &[("verification", "verified")]),
+        (UNVERIFIED, &[]),
+        (
+            REVOKED,
+            &[("verification", "verified"), ("revoked", "2024-06-01")],
+        ),
+    ]))
 }
 
 fn images_conf(host: &HostCopy) -> String {

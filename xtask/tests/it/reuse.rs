@@ -8,12 +8,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::support::{require_tool, HostCopy, Run, PBS_SOURCE, SLURM_SOURCE, SOURCES_CREATED};
+use crate::support::hosts::SLURM_PINNED;
+use crate::support::{
+    require_tool, HostCopy, Run, LAUNCHER, PBS_SOURCE, SEED, SLURM_SOURCE, SOURCES_CREATED,
+};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
-const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 /// The first image the stand-in packer builds for slurm, then the next ones.
 const FIRST: &str = "det-environments-slurm-ci-1800000000";
 const SECOND: &str = "det-environments-slurm-ci-1800000001";
@@ -22,21 +21,14 @@ const SECOND: &str = "det-environments-slurm-ci-1800000001";
 /// their inputs. `None` (after a loud skip) without gcloud; under CI that is a failure.
 fn host() -> Option<HostCopy> {
     require_tool("gcloud")?;
-    let host = HostCopy::new();
-    host.stand_in("packer", crate::support::STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host.api().add_image(
-        SLURM_PINNED,
-        1_717_047_568,
-        "READY",
-        &[],
-        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
-    );
-    Some(host)
+    Some(HostCopy::with_unlabelled_pin())
+}
+
+/// [`host`] after its first build, from images.conf's seed, and that build's run.
+fn built_once() -> Option<(HostCopy, Run)> {
+    let host = host()?;
+    let run = host.run(&["build", "--offline"]).ok();
+    Some((host, run))
 }
 
 fn builds(host: &HostCopy) -> usize {
@@ -77,26 +69,12 @@ fn labels_of(host: &HostCopy, image: &str) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// One host copy goes through every step below, each of them a test of its own before: each
-/// began with the same first build, and the xtask runs with their gcloud calls are what the
-/// suite's time is made of. Each step leaves the state the next one starts from.
+/// The first build, from images.conf's seed.
 #[test]
-fn an_image_is_labelled_with_its_inputs_reused_while_they_hold_and_rebuilt_when_one_changes() {
-    let Some(host) = host() else { return };
-    let run = host.run(&["build", "--offline"]).ok();
-    the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs(&host, &run);
-    a_dry_run_says_reuse_writes_nothing_and_only_reads(&host);
-    a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image(&host);
-    changing_any_one_input_builds_again_and_names_it_as_the_reason(&host);
-    a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(&host);
-    pbs_starts_from_its_own_family(&host);
-}
-
-/// After the first build, from images.conf's seed.
-fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs(
-    host: &HostCopy,
-    run: &Run,
-) {
+fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_inputs() {
+    let Some((host, run)) = built_once() else {
+        return;
+    };
     let vars = host.read("last.pkrvars.hcl");
     assert!(
         vars.lines()
@@ -116,9 +94,9 @@ fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_input
             "building: against {SLURM_PINNED}, which images.conf pins: no labels (made before images recorded their inputs)"
         )
     );
-    assert_eq!(pinned(host, "slurm"), FIRST);
+    assert_eq!(pinned(&host, "slurm"), FIRST);
 
-    let labels = labels_of(host, FIRST);
+    let labels = labels_of(&host, FIRST);
     assert_eq!(labels["workload-manager"], "slurm");
     assert_eq!(labels["launcher"], "3_3_1-2");
     assert_eq!(labels["source-image"], SLURM_SOURCE);
@@ -148,29 +126,33 @@ fn the_image_is_built_from_the_familys_current_image_and_labelled_with_its_input
     );
 }
 
-fn pbs_starts_from_its_own_family(host: &HostCopy) {
+#[test]
+fn pbs_starts_from_its_own_family() {
+    let Some(host) = host() else { return };
     host.run(&["build", "--offline", "--wm", "pbs"]).ok();
     assert!(host
         .read("last.pkrvars.hcl")
         .contains(&format!("source_image = \"{PBS_SOURCE}\"")));
     assert_eq!(
-        labels_of(host, "det-environments-pbs-ci-1800000000")["source-image"],
+        labels_of(&host, "det-environments-pbs-ci-1800000000")["source-image"],
         PBS_SOURCE
     );
 }
 
-/// After the first build (and a dry run, which built nothing).
-fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image(
-    host: &HostCopy,
-) {
-    assert_eq!(builds(host), 1);
+/// After the first build.
+#[test]
+fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_image() {
+    let Some((host, _)) = built_once() else {
+        return;
+    };
+    assert_eq!(builds(&host), 1);
     // Another checkout, or a reverted images.conf: it pins the old image again.
     host.write("tools/slurm/terraform/images.conf", SEED);
     let requests_before = host.api().requests().len();
 
     let run = host.run(&["build", "--offline"]).ok();
-    assert_eq!(builds(host), 1, "packer ran again:\n{}", run.stdout);
-    assert_eq!(pinned(host, "slurm"), FIRST);
+    assert_eq!(builds(&host), 1, "packer ran again:\n{}", run.stdout);
+    assert_eq!(pinned(&host, "slurm"), FIRST);
     let reused = line(&run.stdout, "reusing");
     assert!(
         reused.starts_with(&format!(
@@ -217,7 +199,7 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
 
     // A second build of the same inputs once images.conf pins the image changes nothing.
     let run = host.run(&["build", "--offline"]).ok();
-    assert_eq!(builds(host), 1);
+    assert_eq!(builds(&host), 1);
     assert!(
         run.stdout.contains(&format!("already pins {FIRST}")),
         "{}",
@@ -226,7 +208,7 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
 
     // --force builds anyway, and says what it could have reused.
     let run = host.run(&["build", "--offline", "--force"]).ok();
-    assert_eq!(builds(host), 2);
+    assert_eq!(builds(&host), 2);
     assert_eq!(
         line(&run.stdout, "building"),
         format!(
@@ -234,12 +216,16 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
              (against {FIRST}, which images.conf pins: inputs unchanged)"
         )
     );
-    assert_eq!(pinned(host, "slurm"), SECOND);
+    assert_eq!(pinned(&host, "slurm"), SECOND);
 }
 
-/// After a build of unchanged inputs pinned its image.
-fn changing_any_one_input_builds_again_and_names_it_as_the_reason(host: &HostCopy) {
-    let builds_before = builds(host);
+/// After a build pinned an image labelled with the current inputs.
+#[test]
+fn changing_any_one_input_builds_again_and_names_it_as_the_reason() {
+    let Some((host, _)) = built_once() else {
+        return;
+    };
+    let builds_before = builds(&host);
     let newer_source = "slurm-gcp-6-3-ubuntu-2004-lts-v20240301";
     type Change<'a> = Box<dyn Fn(&HostCopy) + 'a>;
     let changes: Vec<(Change, String)> = vec![
@@ -308,11 +294,11 @@ fn changing_any_one_input_builds_again_and_names_it_as_the_reason(host: &HostCop
         ),
     ];
     for (n, (change, reason)) in changes.iter().enumerate() {
-        let before = pinned(host, "slurm");
-        change(host);
+        let before = pinned(&host, "slurm");
+        change(&host);
         let run = host.run(&["build", "--offline"]).ok();
         assert_eq!(
-            builds(host),
+            builds(&host),
             builds_before + n + 1,
             "{reason}: packer did not run"
         );
@@ -320,7 +306,7 @@ fn changing_any_one_input_builds_again_and_names_it_as_the_reason(host: &HostCop
             line(&run.stdout, "building:"),
             format!("building: against {before}, which images.conf pins: {reason}")
         );
-        assert_ne!(pinned(host, "slurm"), before, "{reason}");
+        assert_ne!(pinned(&host, "slurm"), before, "{reason}");
     }
     assert!(host
         .read("last.pkrvars.hcl")
@@ -367,11 +353,15 @@ fn dry_run(host: &HostCopy) -> Run {
 }
 
 /// After the first build.
-fn a_dry_run_says_reuse_writes_nothing_and_only_reads(host: &HostCopy) {
-    let fingerprint = labels_of(host, FIRST)["input-fingerprint"].clone();
+#[test]
+fn a_dry_run_says_reuse_writes_nothing_and_only_reads() {
+    let Some((host, _)) = built_once() else {
+        return;
+    };
+    let fingerprint = labels_of(&host, FIRST)["input-fingerprint"].clone();
     host.write("tools/slurm/terraform/images.conf", SEED);
 
-    let run = dry_run(host);
+    let run = dry_run(&host);
     let out = &run.stdout;
     for wanted in [
         format!("source image: {SLURM_SOURCE} (the current image of family"),
@@ -389,12 +379,16 @@ fn a_dry_run_says_reuse_writes_nothing_and_only_reads(host: &HostCopy) {
     assert!(!out.contains("could not find out"), "{out}");
 }
 
-/// After images were built from every input changed in turn.
-fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) {
+/// After the first build: an image is there, but none made from the inputs changed here.
+#[test]
+fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out() {
+    let Some((host, _)) = built_once() else {
+        return;
+    };
     host.write("tools/slurm/terraform/images.conf", SEED);
     // Inputs no image was made from, so the dry run builds.
     host.write("tools/slurm/packer/static/motd", "a motd no image has\n");
-    let out = dry_run(host).stdout;
+    let out = dry_run(&host).stdout;
     for wanted in [
         format!("# building: against {SLURM_PINNED}, which images.conf pins: no labels"),
         format!(
@@ -406,7 +400,7 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
 
     // Without the network it still shows the plan, says what it could not find out, and
     // exits as the real build would stop.
-    let before = snapshot(host);
+    let before = snapshot(&host);
     let run = host
         .run_binary_env(
             &["build", "--offline", "--dry-run"],
@@ -416,7 +410,7 @@ fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out(host: &HostCopy) 
             )],
         )
         .stops();
-    assert_eq!(snapshot(host), before);
+    assert_eq!(snapshot(&host), before);
     let unknown = &run.stdout[run
         .stdout
         .find("# could not find out")

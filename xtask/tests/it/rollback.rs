@@ -2,11 +2,9 @@
 //! image images.conf pinned before is pinned again, the one it replaces is revoked (a label,
 //! and DEPRECATED with the restored image as replacement), and no build reuses it.
 
+use crate::support::hosts::{PBS_PINNED, SLURM_PINNED};
 use crate::support::{commit_host_tree, git, require_tool, HostCopy};
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
-const PBS_PINNED: &str = "det-environments-pbs-ci-1717016272";
 /// The images the stand-in packer builds for slurm, in order.
 const FIRST: &str = "det-environments-slurm-ci-1800000000";
 const SECOND: &str = "det-environments-slurm-ci-1800000001";
@@ -16,23 +14,7 @@ const SECOND: &str = "det-environments-slurm-ci-1800000001";
 fn host() -> Option<HostCopy> {
     require_tool("gcloud")?;
     require_tool("git")?;
-    let host = HostCopy::new();
-    host.stand_in("packer", crate::support::STAND_IN_PACKER);
-    host.write(
-        "tools/slurm/terraform/images.conf",
-        format!("slurm: {SLURM_PINNED}\npbs: {PBS_PINNED}\n"),
-    );
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
-    host.api().add_image(
-        SLURM_PINNED,
-        1_717_047_568,
-        "READY",
-        &[],
-        "HPC slurm testing VM hpe-hpc-launcher_3.3.0-0_amd64.deb",
-    );
+    let host = HostCopy::with_unlabelled_pin();
     commit_host_tree(&host);
     Some(host)
 }

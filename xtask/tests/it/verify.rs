@@ -6,13 +6,11 @@ use std::process::Stdio;
 
 use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
+pub(crate) use crate::support::SEED;
 use crate::support::{
-    read_until_line, repo_root, HostCopy, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+    read_until_line, repo_root, HostCopy, Run, GIT_IDENTITY as IDENTITY, LAUNCHER,
 };
 
-const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
-pub(crate) const SEED: &str =
-    "slurm: det-environments-slurm-ci-1717047568\npbs: det-environments-pbs-ci-1717016272\n";
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
 const CONFIG: &str = "tools/slurm/packer/slurm-image.toml";
 
@@ -62,16 +60,10 @@ pub(crate) fn vm_of(host: &HostCopy, image: &str) -> String {
     names[0].clone()
 }
 
-/// A host tree with the stand-in packer, a launcher package, the repository's checks script,
-/// verification bounded by `timeout`, and VMs that boot as a good image.
+/// [`HostCopy::with_launcher`] with the repository's checks script, verification bounded by
+/// `timeout`, and VMs that boot as a good image.
 pub(crate) fn host(timeout: &str) -> HostCopy {
-    let host = HostCopy::new();
-    host.stand_in("packer", STAND_IN_PACKER);
-    host.write("tools/slurm/terraform/images.conf", SEED);
-    host.write(
-        &format!("tools/slurm/packer/build/{LAUNCHER}"),
-        b"launcher package bytes",
-    );
+    let host = HostCopy::with_launcher();
     host.write(
         "tools/slurm/packer/verify-image.sh",
         std::fs::read(repo_root().join("tools/slurm/packer/verify-image.sh")).unwrap(),
@@ -84,16 +76,24 @@ pub(crate) fn host(timeout: &str) -> HostCopy {
     host
 }
 
-/// One build of a good image, looked at from every side, then built again unchanged: each part
-/// was a test of its own, and each built the same image (the xtask runs and their gcloud calls
-/// are what the suite's time is made of).
-#[test]
-fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without_booting_again() {
+/// With a sandbox, a host copy ([`host`] with 5 minutes for the checks) after its build of a
+/// good image, and that build's run.
+fn built_and_verified() -> Option<(HostCopy, Run)> {
     if !sandbox_available() {
-        return;
+        return None;
     }
     let host = host("5m");
     let run = host.run(&["build", "--offline"]).ok();
+    Some((host, run))
+}
+
+/// One build of a good image: verified, labelled with its bill of materials, pinned, and its VM
+/// deleted.
+#[test]
+fn a_good_image_is_verified_labelled_and_pinned_and_its_vm_deleted() {
+    let Some((host, run)) = built_and_verified() else {
+        return;
+    };
     assert_eq!(
         host.read("tools/slurm/terraform/images.conf"),
         format!("slurm: {NEW_SLURM}\npbs: det-environments-pbs-ci-1717016272\n")
@@ -126,8 +126,14 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
     let vm = format!("us-central1-c/{}", vm_of(&host, NEW_SLURM));
     assert_eq!(host.api().instance_deletions(), [vm]);
     assert!(host.api().instance_names().is_empty());
+}
 
-    // The VM has a fuse, its labels and no external address.
+/// The VM has a fuse, its labels and no external address.
+#[test]
+fn the_verification_vm_has_a_fuse_its_labels_and_no_external_address() {
+    let Some((host, _)) = built_and_verified() else {
+        return;
+    };
     let inserts = host.api().instance_inserts();
     assert_eq!(inserts.len(), 1);
     let vm = &inserts[0];
@@ -178,16 +184,28 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
         .filter(|name| name.ends_with(".startup-script.sh"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
 
-    // The labels of the build and of its verification are both kept within GCE's rules.
+/// The labels of the build and of its verification are both kept within GCE's rules.
+#[test]
+fn the_labels_of_the_build_and_of_its_verification_are_both_kept_within_gces_rules() {
+    let Some((host, _)) = built_and_verified() else {
+        return;
+    };
     let image = host.api().image(NEW_SLURM).unwrap();
     let labels = image["labels"].as_object().unwrap();
     for key in ["launcher", "workload-manager", "verification", "bom-slurm"] {
         assert!(labels.contains_key(key), "{key} missing: {labels:?}");
     }
     crate::qa::within_gce_rules(labels).unwrap_or_else(|bad| panic!("{bad}: {labels:?}"));
+}
 
-    // The narrow images table shows the verification within 100 columns.
+/// The narrow images table shows the verification within 100 columns.
+#[test]
+fn the_narrow_images_table_shows_the_verification_within_100_columns() {
+    let Some((host, _)) = built_and_verified() else {
+        return;
+    };
     let narrow = host.run(&["images"]).ok().stdout;
     for line in narrow.lines().filter(|l| !l.starts_with("note: ")) {
         assert!(line.chars().count() <= 100, "{line}\n{narrow}");
@@ -201,9 +219,15 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
         .find(|l| l.contains(NEW_SLURM))
         .unwrap_or_else(|| panic!("{narrow}"));
     assert!(row.contains(" yes "), "{row}\n{narrow}");
+}
 
-    // An unchanged rebuild (another checkout, or a reverted images.conf) reuses the verified
-    // image without booting it again.
+/// An unchanged rebuild (another checkout, or a reverted images.conf) reuses the verified
+/// image without booting it again.
+#[test]
+fn an_unchanged_rebuild_reuses_the_verified_image_without_booting_it_again() {
+    let Some((host, _)) = built_and_verified() else {
+        return;
+    };
     host.write("tools/slurm/terraform/images.conf", SEED);
     let run = host.run(&["build", "--offline"]).ok();
     assert!(
@@ -219,17 +243,27 @@ fn a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without
         .contains(NEW_SLURM));
 }
 
-#[test]
-fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_verified_again_before_reuse(
-) {
+/// With a sandbox, a host copy ([`host`] with 5 minutes for the checks) whose VMs lack the
+/// enroot cache file of the CUDA task image, after its build, and that build's run (unchecked).
+fn built_without_an_enroot_cache_file() -> Option<(HostCopy, Run)> {
     if !sandbox_available() {
-        return;
+        return None;
     }
     let host = host("5m");
-    let sqsh = format!("{}.sqsh", CUDA_TASK_IMAGE.replace(['/', ':'], "+"));
-    host.api().images_lack(&format!("srv/enroot/{sqsh}"));
+    host.api()
+        .images_lack(&format!("srv/enroot/{}", cuda_sqsh()));
+    let run = host.run(&["build", "--offline"]);
+    Some((host, run))
+}
+
+#[test]
+fn a_missing_enroot_cache_file_fails_that_check_by_name_and_pins_nothing() {
+    let Some((host, run)) = built_without_an_enroot_cache_file() else {
+        return;
+    };
+    let sqsh = cuda_sqsh();
     // 5: a failed verification, told apart from a failed packer run (4).
-    let run = host.run(&["build", "--offline"]).exits_with(5, &[
+    let run = run.exits_with(5, &[
         &format!("{NEW_SLURM} failed its verification: enroot-cache-cuda (/srv/enroot/{sqsh} is missing)"),
         "its line in images.conf is unchanged",
         "the last lines of the VM's console:",
@@ -247,9 +281,16 @@ fn a_missing_enroot_cache_file_fails_that_check_by_name_pins_nothing_and_is_veri
         "failed"
     );
     assert!(host.api().instance_names().is_empty(), "the VM is deleted");
+}
 
-    // The same inputs again: the failed image would be reused, so it is booted again first,
-    // and stays unpinned.
+/// The same inputs again after a failed verification: the failed image would be reused, so it
+/// is booted again first, and stays unpinned.
+#[test]
+fn a_failed_image_is_verified_again_before_reuse() {
+    let Some((host, run)) = built_without_an_enroot_cache_file() else {
+        return;
+    };
+    run.exits_with(5, &["failed its verification: enroot-cache-cuda"]);
     host.run(&["build", "--offline"]).fails_with(&[
         &format!("{NEW_SLURM} is FAILED: verifying it before it is pinned again"),
         "failed its verification: enroot-cache-cuda",
@@ -694,13 +735,7 @@ fn a_release_verifies_both_images_at_once() {
 const OLDER_PBS: &str = "det-environments-pbs-ci-1790000000";
 
 fn with_older_pbs_image(host: &HostCopy) {
-    host.api().add_image(
-        OLDER_PBS,
-        1_790_000_000,
-        "READY",
-        &[("workload-manager", "pbs")],
-        &format!("HPC pbs testing VM {LAUNCHER}"),
-    );
+    host.add_ci_image(OLDER_PBS, LAUNCHER, &[("workload-manager", "pbs")]);
 }
 
 #[test]

@@ -5,6 +5,7 @@
 pub mod artifactory;
 pub mod compute_api;
 pub mod fake_cloud;
+pub mod hosts;
 mod tools;
 
 #[allow(unused_imports)] // Not every test crate needs a real tool.
