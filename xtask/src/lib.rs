@@ -37,15 +37,8 @@ pub mod testing {
         cloud: Box<dyn Cloud>,
         work: impl FnOnce() -> T,
     ) -> (T, String) {
-        let session = std::sync::Arc::new(crate::session::Session::captured(env, cloud));
-        let done = {
-            let _entered = crate::session::enter(session.clone());
-            work()
-        };
-        let (stdout, stderr) = session.take_output();
-        let mut said = String::from_utf8_lossy(&stdout).into_owned();
-        said.push_str(&String::from_utf8_lossy(&stderr));
-        (done, said)
+        let (done, stdout, stderr) = crate::captured(env, cloud, work);
+        (done, stdout + &stderr)
     }
 }
 
@@ -117,22 +110,36 @@ pub fn run_in_process(
     env: Vec<(OsString, OsString)>,
     cloud: Box<dyn edges::compute::Cloud>,
 ) -> Finished {
-    let session = Arc::new(Session::captured(env, cloud));
-    let code = {
-        let _entered = session::enter(session.clone());
+    let (code, stdout, stderr) = captured(env, cloud, || {
         let argv =
             std::iter::once(OsString::from("cargo-xtask")).chain(args.iter().map(OsString::from));
         match parse(argv) {
             Ok(xtask) => run_in(xtask, dir),
             Err(code) => code,
         }
-    };
-    let (stdout, stderr) = session.take_output();
+    });
     Finished {
         code,
-        stdout: String::from_utf8_lossy(&stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        stdout,
+        stderr,
     }
+}
+
+/// Runs `work` on this thread as a run of the tool whose output is kept: what it returns, its
+/// stdout and its stderr.
+fn captured<T>(
+    env: Vec<(OsString, OsString)>,
+    cloud: Box<dyn edges::compute::Cloud>,
+    work: impl FnOnce() -> T,
+) -> (T, String, String) {
+    let session = Arc::new(Session::captured(env, cloud));
+    let done = {
+        let _entered = session::enter(session.clone());
+        work()
+    };
+    let (stdout, stderr) = session.take_output();
+    let text = |bytes: Vec<u8>| String::from_utf8_lossy(&bytes).into_owned();
+    (done, text(stdout), text(stderr))
 }
 
 /// Runs the command from the process's folder; its exit status.
