@@ -134,10 +134,11 @@ the image list after the build. A build that reuses an image makes two: the list
 is also the table after the pin, since nothing was built. \`doctor\` runs its network checks side
 by side. Artifactory is a closed loopback port here, so doctor's Artifactory check fails at once.
 
-Before and after issue 15's trim (calls per run, counted from the integration tests through a
-logging gcloud; a run of console reads during a verification counts once, as it depends on the
-VM's pace; \`gcloud::a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need\` and
-\`gcloud::a_verified_build_its_reuse_and_verify_read_each_image_once\` keep them):
+Before and after issue 15's trim (calls per run, then counted through a logging gcloud; a run
+of console reads during a verification counts once, as it depends on the VM's pace). The tests
+\`gcloud::a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need\` and
+\`gcloud::a_verified_build_its_reuse_and_verify_read_each_image_once\` keep them, counting
+the calls through the tool's \`Compute\` seam in-process (one seam call is one gcloud start):
 
 | command | before | after | the calls left out |
 |---|---|---|---|
