@@ -136,8 +136,8 @@ by side. Artifactory is a closed loopback port here, so doctor's Artifactory che
 
 Before and after issue 15's trim (calls per run, then counted through a logging gcloud; a run
 of console reads during a verification counts once, as it depends on the VM's pace). The tests
-\`gcloud::a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need\` and
-\`gcloud::a_verified_build_its_reuse_and_verify_read_each_image_once\` keep them, counting
+\`build::a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need\` and
+\`build::a_verified_build_its_reuse_and_verify_read_each_image_once\` keep them, counting
 the calls through the tool's \`Compute\` seam in-process (one seam call is one gcloud start):
 
 | command | before | after | the calls left out |

@@ -1,6 +1,7 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
-use crate::support::{HostCopy, Run, Running};
+use crate::support::images::Cloud;
+use crate::support::{packer_then, HostCopy, Run, Running};
 use crate::support::{LAUNCHER, SEED};
 
 /// The input fingerprint among the image labels of a variables file.
@@ -885,4 +886,129 @@ fn an_image_records_the_packer_and_plugins_that_made_it_outside_its_fingerprint(
         )
         .ok();
     assert!(again.stdout.contains("reusing "), "{}", again.stdout);
+}
+
+const IMAGES_CONF: &str = "tools/slurm/terraform/images.conf";
+
+/// A packer that renames the image in its manifest from `from` to `to`, as a template naming
+/// its images otherwise would.
+fn packer_renaming_its_image(host: &HostCopy, from: &str, to: &str) {
+    packer_then(host, &format!(r#"sed -i 's/"{from}/"{to}/g' "$manifest""#));
+}
+
+#[test]
+fn a_build_never_pins_an_image_of_another_workload_manager() {
+    let host = HostCopy::with_launcher();
+    let template = "tools/slurm/packer/main.pkr.hcl";
+    let text = host.read(template).replace(
+        "det-environments-${var.workload_manager}-ci-",
+        "det-environments-slurm-ci-",
+    );
+    host.write(template, text);
+    packer_renaming_its_image(
+        &host,
+        "det-environments-pbs-ci-",
+        "det-environments-slurm-ci-",
+    );
+    let run = host.run(&["build", "--offline", "--wm", "pbs"]).fails_with(&[
+        "not pinning det-environments-slurm-ci-1800000000, the latest build in target/slurm-image/pbs/build/manifest.json",
+        "tools/slurm/packer/main.pkr.hcl line 42: image_name = \"det-environments-slurm-ci-{{timestamp}}\"",
+        "det-environments-slurm-ci-1800000000 is not a pbs image",
+        "images.conf left as it is",
+    ]);
+    assert_eq!(host.read(IMAGES_CONF), SEED, "{}", run.stderr);
+}
+
+#[test]
+fn a_build_never_pins_another_teams_image() {
+    let host = HostCopy::with_launcher();
+    packer_renaming_its_image(
+        &host,
+        "det-environments-slurm-ci-1800000000",
+        "other-team-image-1",
+    );
+    host.run(&["build", "--offline"]).fails_with(&[
+        "not pinning other-team-image-1, the latest build in target/slurm-image/slurm/build/manifest.json",
+        "other-team-image-1 is not a slurm image",
+    ]);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+    // Another team's image is not this tool's to label or boot.
+    let touched: Vec<String> = host
+        .api()
+        .http_requests()
+        .into_iter()
+        .filter(|r| r.contains("setLabels") || r.contains("/instances"))
+        .collect();
+    assert!(touched.is_empty(), "{touched:?}");
+    // The images a cluster reads are still the ones the tool accepts.
+    host.run(&["build", "--offline", "--dry-run"]).ok();
+}
+
+// The calls through the tool's Compute seam, as the in-process cloud notes them: what a
+// command costs in round trips to Google, whichever program makes them.
+const FAMILY: &str = "image_from_family";
+const LIST: &str = "list_images_for";
+const DESCRIBE: &str = "describe_image";
+const LABEL: &str = "add_image_labels";
+
+#[test]
+fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
+    let Some(cloud) = Cloud::with_images() else {
+        return;
+    };
+    let host = &cloud.host;
+    let calls = &cloud.api;
+    host.stand_in("packer", crate::support::STAND_IN_PACKER);
+    host.write(
+        "tools/slurm/packer/build/hpe-hpc-launcher_3.3.1-2_amd64.deb",
+        b"package",
+    );
+    cloud.commit_host();
+    // The source image, one listing that decides reuse, and one listing after packer for
+    // the table of images (the first is an hour old by then).
+    calls.take_calls();
+    let run = cloud.run(&["build", "--offline"]).ok();
+    assert!(run.stdout.contains("det-environments-slurm-ci-1800000000"));
+    assert_eq!(calls.take_calls(), [FAMILY, LIST, LIST]);
+    // Reused: the listing that decided it is also the table.
+    let run = cloud.run(&["build", "--offline"]).ok();
+    assert!(run
+        .stdout
+        .contains("reusing det-environments-slurm-ci-1800000000"));
+    // The table of images is `images`'s to show; the one listing still serves the prune hint.
+    assert!(
+        !run.stdout.contains("slurm images in project"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
+}
+
+#[test]
+fn a_verified_build_its_reuse_and_verify_read_each_image_once() {
+    if !crate::verify::sandbox_available() {
+        return;
+    }
+    let host = crate::verify::host("5m");
+    let calls = host.api();
+    calls.take_calls();
+    let new = "det-environments-slurm-ci-1800000000";
+    let boot = ["create_instance", "serial_output", "delete_instances"];
+    // Built: its labels (the template may have added some) are read before the
+    // verification's are added, and the replaced image's for what changed inside.
+    host.run(&["build", "--offline"]).ok();
+    let mut built = vec![FAMILY, LIST];
+    built.extend(boot);
+    built.extend([DESCRIBE, LABEL, DESCRIBE, LIST]);
+    assert_eq!(calls.take_calls(), built);
+    // Reused and verified already: the listing holds its labels.
+    host.write("tools/slurm/terraform/images.conf", crate::verify::SEED);
+    host.run(&["build", "--offline"]).ok();
+    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
+    // Verified on demand: the labels read to know what to expect are those added to.
+    host.run(&["verify", new]).ok();
+    let mut verified = vec![DESCRIBE];
+    verified.extend(boot);
+    verified.push(LABEL);
+    assert_eq!(calls.take_calls(), verified);
 }

@@ -189,3 +189,68 @@ fn every_environment_variable_the_tool_reads_is_in_the_readme() {
         );
     }
 }
+
+#[test]
+fn misspelt_subcommands_and_values_get_the_word_meant() {
+    let host = HostCopy::new();
+    usage_error(
+        &host,
+        &["buld"],
+        &[
+            "unrecognized subcommand 'buld'",
+            "similar subcommand exists: 'build'",
+        ],
+    );
+    usage_error(
+        &host,
+        &["build", "--wm", "pbd"],
+        &["invalid value 'pbd'", "similar value exists: 'pbs'"],
+    );
+}
+
+#[test]
+fn a_negative_duration_is_told_it_is_negative() {
+    let host = HostCopy::new();
+    let run = usage_error(
+        &host,
+        &["orphans", "--older-than", "-1h"],
+        &[
+            "invalid value '-1h' for '--older-than <DURATION>'",
+            "a duration is never negative",
+            "`90m`, `4h` or `2d`",
+        ],
+    );
+    assert!(
+        !run.stderr.contains("unexpected argument"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn the_readme_names_the_packer_it_needs_before_the_commands_and_how_long_they_take() {
+    let readme = std::fs::read_to_string(crate::support::repo_root().join("README.md")).unwrap();
+    let setup = readme
+        .find("## Set-up")
+        .expect("the README has a set-up section");
+    let setup = &readme[setup..];
+    let commands = setup
+        .find("cargo xtask slurm-image build ")
+        .expect("the set-up gives the build command");
+    let before = &setup[..commands];
+    for prerequisite in ["Packer >= 1.7 from HashiCorp", "1.6.6", "refuses it"] {
+        assert!(
+            before.contains(prerequisite),
+            "{prerequisite:?} is not before the commands"
+        );
+    }
+    let after = &setup[commands..setup[1..].find("\n## ").unwrap_or(setup.len())];
+    assert!(
+        after.contains("the first `cargo xtask` compiles") && after.contains(" s on\ntwo cores"),
+        "the first run's time is not given"
+    );
+    assert!(
+        after.contains("The test suite takes about"),
+        "the tests' time is not given"
+    );
+}

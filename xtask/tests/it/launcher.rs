@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use crate::support::artifactory::{Faults, Server};
-use crate::support::{HostCopy, Run, Running};
+use crate::support::{HostCopy, Run, Running, STAND_IN_PACKER};
 
 const OLD: &str = "hpe-hpc-launcher_3.9.0-0_amd64.deb";
 const NEW: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -1066,5 +1066,181 @@ fn doctor_fails_on_a_deb_builds_stop_at_and_warns_of_one_they_leave_alone() {
         ),
         "{}",
         run.stdout
+    );
+}
+
+/// Puts a packer first on PATH that writes its whole environment to `packer-environment.log`,
+/// then runs the usual stand-in.
+fn record_packer_environment(host: &HostCopy) {
+    host.stand_in("packer-stand-in", STAND_IN_PACKER);
+    host.stand_in(
+        "packer",
+        "#!/usr/bin/env bash\nhere=\"$(dirname \"$0\")\"\nenv >> \"$here/../packer-environment.log\"\nexec \"$here/packer-stand-in\" \"$@\"\n",
+    );
+}
+
+#[test]
+fn the_artifactory_credentials_never_reach_packer() {
+    let host = HostCopy::with_launcher();
+    record_packer_environment(&host);
+    host.run_env(
+        &["build", "--offline"],
+        &[
+            ("ARTIFACTORY_TOKEN", "secret-token-1"),
+            ("ARTIFACTORY_USER", "secret-user-2"),
+            ("ARTIFACTORY_PASSWORD", "secret-password-3"),
+        ],
+    )
+    .ok();
+    let environment = host.read("packer-environment.log");
+    // The recording ran for version, plugins and build at least.
+    assert!(environment.matches("PATH=").count() >= 3, "{environment}");
+    for secret in [
+        "ARTIFACTORY_",
+        "secret-token-1",
+        "secret-user-2",
+        "secret-password-3",
+    ] {
+        assert!(
+            !environment.contains(secret),
+            "packer got {secret}:\n{environment}"
+        );
+    }
+}
+
+/// The xtask pointed at the loopback Artifactory `server`, with retries made quick.
+fn with_artifactory(host: &HostCopy, server: &Server, args: &[&str]) -> std::process::Command {
+    let mut cmd = host.xtask(args);
+    cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
+        .env("SLURM_IMAGE_RETRY_DELAY_MS", "10")
+        .env("SLURM_IMAGE_STALL_TIMEOUT_S", "5")
+        .env("NO_PROXY", "127.0.0.1,127.0.0.2");
+    cmd
+}
+
+#[test]
+fn a_redirect_to_another_host_cannot_vouch_for_the_package_it_serves() {
+    let server = Server::start();
+    server.add(NEW, b"the real launcher".to_vec());
+    // Another host serves other bytes under the name, with a header that matches them.
+    let other = Server::start_on("127.0.0.2");
+    other.add(NEW, b"EVIL\n".to_vec());
+    server.set_faults(Faults {
+        redirect_downloads_to: Some(other.folder_url()),
+        ..Faults::default()
+    });
+    let host = HostCopy::new();
+    let mut cmd = with_artifactory(&host, &server, &["launcher", "--fetch", "--yes"]);
+    cmd.env("ARTIFACTORY_TOKEN", "t0k");
+    let run = Run::in_process(cmd).fails_with(&[
+        &format!(
+            "note: {} redirects to another host, {}",
+            server.url_of(NEW),
+            other.url_of(NEW)
+        ),
+        "the file is damaged",
+    ]);
+    assert!(!run.stdout.contains("verified"), "{}", run.stdout);
+    assert_eq!(build_files(&host), Vec::<String>::new(), "{}", run.stderr);
+    // The credentials went to the configured server only.
+    let sent = other.requests();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|r| r.authorization.is_none()), "{sent:?}");
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.authorization.as_deref() == Some("Bearer t0k")));
+}
+
+/// A host copy whose config sets the download's rate floor window to one second.
+fn host_with_a_short_rate_window() -> HostCopy {
+    let host = HostCopy::new();
+    let config = "tools/slurm/packer/slurm-image.toml";
+    let text = host.read(config).replace(
+        "[artifactory]\n",
+        "[artifactory]\ndownload_rate_window_s = 1\n",
+    );
+    host.write(config, text);
+    host
+}
+
+#[test]
+fn a_server_dripping_bytes_is_given_up_below_the_rate_floor() {
+    let server = Server::start();
+    server.add(NEW, vec![7u8; 4000]);
+    server.set_faults(Faults {
+        drip_ms: Some(5),
+        ..Faults::default()
+    });
+    let host = host_with_a_short_rate_window();
+    let run = Run::in_process(with_artifactory(
+        &host,
+        &server,
+        &["launcher", "--fetch", "--yes"],
+    ));
+    run.fails_with(&[
+        "in the last 1 s, below the floor of 64 KiB/s (artifactory.min_download_rate_kib_s",
+        "the partial file removed",
+    ]);
+    assert_eq!(build_files(&host), Vec::<String>::new());
+}
+
+#[test]
+fn bytes_beyond_the_listed_size_are_refused() {
+    let server = Server::start();
+    server.add(NEW, b"the real launcher".to_vec());
+    server.set_faults(Faults {
+        too_long_by: 1024 * 1024,
+        ..Faults::default()
+    });
+    let host = HostCopy::new();
+    let run = Run::in_process(with_artifactory(
+        &host,
+        &server,
+        &["launcher", "--fetch", "--yes"],
+    ));
+    run.fails_with(&[&format!(
+        "the server sent more than the 17 bytes it listed for {NEW}: the rest was refused and nothing was kept"
+    )]);
+    assert_eq!(build_files(&host), Vec::<String>::new());
+}
+
+#[test]
+fn a_slow_artifactory_is_called_slow_not_off_the_vpn() {
+    let server = crate::support::artifactory::Server::start();
+    server.set_faults(crate::support::artifactory::Faults {
+        silent: true,
+        ..crate::support::artifactory::Faults::default()
+    });
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    let slow = |args: &[&str]| {
+        let mut cmd = host.xtask(args);
+        cmd.env("SLURM_IMAGE_ARTIFACTORY_URL", server.folder_url())
+            .env("SLURM_IMAGE_STALL_TIMEOUT_S", "1")
+            .env("NO_PROXY", "127.0.0.1");
+        Run::in_process(cmd)
+    };
+    let listed = slow(&["launcher"]).fails_with(&[
+        "answered, but too slowly (no answer within 1 s)",
+        "Artifactory is reachable but answered too slowly (so the VPN is not the cause); retry later",
+    ]);
+    assert!(
+        !listed.stderr.contains("reachable only on the company VPN"),
+        "{}",
+        listed.stderr
+    );
+
+    let doctor = slow(&["doctor"]);
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|line| line.contains(" artifactory: "))
+        .unwrap_or_else(|| panic!("no artifactory line\n{}", doctor.stdout));
+    assert!(
+        line.contains("answered, but too slowly")
+            && line.contains("fix: retry later")
+            && !line.contains("connect to the company VPN"),
+        "{line}"
     );
 }

@@ -7,7 +7,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod adversary;
 mod bench;
 mod bench_download;
 mod build;
@@ -16,12 +15,13 @@ mod contract;
 mod doctor;
 mod drop_in;
 mod gcloud;
+mod hostile_input;
 mod images;
 mod json;
 mod launcher;
 mod launcher_choice;
 mod logs;
-mod newcomer;
+mod orphans;
 mod output;
 mod packer_real;
 mod pin;
@@ -29,7 +29,6 @@ mod plan;
 mod playbook;
 mod prune;
 mod pull_request;
-mod qa;
 mod real_host;
 mod real_template;
 mod release;

@@ -1,14 +1,19 @@
 //! `release` through the built xtask in a temporary git repository, with the stand-in packer
-//! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory.
+//! (which sleeps, and on SIGINT takes a moment to clean up) and a loopback Artifactory: also
+//! `--redo`, a missing git identity, a failing commit, and releases whose images fail
+//! verification or are interrupted while they verify.
 
 use std::collections::BTreeMap;
-use std::process::Command;
+use std::io::BufReader;
+use std::process::{Command, Stdio};
 
 use crate::support::artifactory::Server;
 use crate::support::commit_host_tree;
 use crate::support::{
-    git, temp_dir, HostCopy, Run, Running, GIT_IDENTITY as IDENTITY, STAND_IN_PACKER,
+    git, read_until_line, temp_dir, HostCopy, Run, Running, GIT_IDENTITY as IDENTITY,
+    STAND_IN_PACKER,
 };
+use crate::verify::{sandbox_available, vm_of};
 
 const LAUNCHER: &str = "hpe-hpc-launcher_3.3.1-2_amd64.deb";
 const NEWEST: &str = "hpe-hpc-launcher_3.10.1-12_amd64.deb";
@@ -911,4 +916,314 @@ fn a_missing_checks_script_is_a_stop_of_the_plan_and_the_release_refuses_before_
     let run = Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH]))
         .fails_with(&[missing]);
     assert_refused_before_any_work(&host, &head, &run);
+}
+
+const NEWER: &str = "hpe-hpc-launcher_3.5.0-0_amd64.deb";
+const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
+const NEW_PBS: &str = "det-environments-pbs-ci-1800000000";
+
+#[test]
+fn redo_on_main_is_refused_before_any_work() {
+    let host = repo();
+    let head = git(&host, &["rev-parse", "HEAD"]);
+    let run =
+        Run::in_process(release(&host, &["--redo", "pbs", "--offline", "--yes"])).fails_with(&[
+            "--redo finishes a release on the branch the release made, and main is not one",
+            "cargo xtask slurm-image release",
+        ]);
+    assert_eq!(build_calls(&host).len(), 0, "{}", run.stderr);
+    assert_eq!(git(&host, &["rev-parse", "HEAD"]), head);
+    assert_eq!(host.read(IMAGES_CONF), SEED);
+}
+
+#[test]
+fn a_redo_names_the_kept_image_with_the_launcher_it_was_built_with() {
+    let host = repo();
+    let branch = "slurm-images-redo";
+    let mut first = host.xtask(&["release", "--offline", "--yes", "--branch", branch]);
+    first.envs(IDENTITY).env("FAKE_PACKER_PBS", "fail");
+    Run::in_process(first).fails_with(&["the pbs build failed"]);
+
+    // The pbs build is redone with a newer package; the slurm image keeps its 3.3.1-2.
+    std::fs::remove_file(host.build_dir().join(LAUNCHER)).unwrap();
+    host.write(
+        &format!("tools/slurm/packer/build/{NEWER}"),
+        b"launcher 3.5.0-0",
+    );
+    let asked = Run::in_process(release(&host, &["--redo", "pbs", "--offline"])).fails_with(&[
+        "build the pbs image alone with launcher",
+        "pin it in",
+        "a release runs one packer VM",
+    ]);
+    assert!(!asked.stderr.contains("two packer VMs"), "{}", asked.stderr);
+
+    Run::in_process(release(&host, &["--redo", "pbs", "--offline", "--yes"])).ok();
+    let message = git(&host, &["log", "-1", "--format=%B"]);
+    let lines: Vec<&str> = message.lines().take(4).collect();
+    assert_eq!(
+        lines,
+        [
+            "Update the slurm and pbs test cluster images (launchers slurm 3.3.1-2, pbs 3.5.0-0)",
+            "",
+            "slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)",
+            "pbs: det-environments-pbs-ci-1800000000 (launcher 3.5.0-0)",
+        ],
+        "{message}"
+    );
+}
+
+#[test]
+fn a_release_without_a_git_identity_stops_before_any_work_and_doctor_says_so() {
+    let host = repo();
+    // No identity anywhere: an empty global config, and git told not to guess one from the
+    // host name (a machine with a full domain name would otherwise let git make one up).
+    host.write("empty.gitconfig", "");
+    git(&host, &["config", "user.useConfigOnly", "true"]);
+    let without_identity = |args: &[&str]| {
+        let mut cmd = host.xtask(args);
+        for var in [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+            "EMAIL",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("GIT_CONFIG_GLOBAL", host.path("empty.gitconfig"))
+            .env("GIT_CONFIG_NOSYSTEM", "1");
+        Run::in_process(cmd)
+    };
+    let fix = "git config --global user.name \"Your Name\" && git config --global user.email you@example.com";
+    let run = without_identity(&["release", "--offline", "--yes"])
+        .fails_with(&["git has no identity to commit with", fix]);
+    assert_eq!(build_calls(&host).len(), 0, "{}", run.stderr);
+    assert_eq!(branches(&host), ["main"]);
+
+    let dry = without_identity(&["release", "--offline", "--dry-run"]).stops();
+    assert!(
+        dry.stdout.contains("a real release would stop here")
+            && dry.stdout.contains("git has no identity to commit with"),
+        "{}",
+        dry.stdout
+    );
+
+    let doctor = without_identity(&["doctor"]);
+    let line = doctor
+        .stdout
+        .lines()
+        .find(|line| line.contains(" git: "))
+        .unwrap_or_else(|| panic!("no git line\n{}", doctor.stdout));
+    assert!(
+        line.starts_with("warn  git: git version")
+            && line.contains("no identity")
+            && line.contains(fix),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_commit_that_fails_leaves_its_message_and_the_command_that_uses_it() {
+    let host = repo();
+    let hook = host.path(".git/hooks/pre-commit");
+    host.write(
+        ".git/hooks/pre-commit",
+        "#!/bin/sh\necho 'hook: no commits today' >&2\nexit 1\n",
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let command =
+        format!("git commit -F target/slurm-image/release-commit-message.txt -- {IMAGES_CONF}");
+    Run::in_process(release(
+        &host,
+        &["--offline", "--yes", "--branch", "slurm-images-hook"],
+    ))
+    .fails_with(&["the commit message is saved", &command]);
+    let saved = host.read("target/slurm-image/release-commit-message.txt");
+    assert!(
+        saved.contains("slurm: det-environments-slurm-ci-1800000000 (launcher 3.3.1-2)"),
+        "{saved}"
+    );
+
+    // Once git can commit, the printed command does it.
+    std::fs::remove_file(&hook).unwrap();
+    let words: Vec<&str> = command.split(' ').collect();
+    git(&host, &words[1..]);
+    assert_eq!(
+        git(&host, &["log", "-1", "--format=%B"]).trim_end(),
+        saved.trim_end()
+    );
+}
+
+/// A host tree that verifies with the default checks, committed on `main` so that a release
+/// may branch from it.
+fn release_host(timeout: &str) -> HostCopy {
+    let host = crate::verify::host(timeout);
+    commit_host_tree(&host);
+    host
+}
+
+fn head(host: &HostCopy) -> String {
+    let out = std::process::Command::new("git")
+        .args(["log", "--all", "--format=%s"])
+        .current_dir(host.root())
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
+}
+
+const RELEASE: [&str; 5] = ["release", "--yes", "--offline", "--branch", "qa-release"];
+
+#[test]
+fn a_release_whose_pbs_image_fails_verification_commits_nothing_and_says_how_to_finish() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = release_host("5m");
+    host.api().boot_together(2);
+    host.api().images_lack("enabled/pbs");
+    let run = host.run_env(&RELEASE, &IDENTITY).exits_with(5, &[
+        &format!("{NEW_PBS} failed its verification: pbs-service"),
+        "the pbs image failed verification (see above): nothing was committed",
+        "to finish the release on qa-release: cargo xtask slurm-image release --redo pbs --offline --yes \
+         (it verifies the pbs image again (or builds it anew once a fix changes its inputs), then commits)",
+    ]);
+    // One next step: `verify IMAGE --pin` would pin it but leave the release uncommitted.
+    assert!(
+        !run.stderr.contains("slurm-image verify "),
+        "{}",
+        run.stderr
+    );
+    // packer built both: its log explains nothing here.
+    assert!(
+        !run.stderr.contains("packer's log is") && !run.stderr.contains("build failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        host.read(IMAGES_CONF),
+        format!("slurm: {NEW_SLURM}\npbs: det-environments-pbs-ci-1717016272\n"),
+        "slurm pinned, pbs unchanged\n{}",
+        run.stderr
+    );
+    assert_eq!(head(&host), "The host tree\n", "nothing committed");
+    assert_eq!(
+        host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
+        "verified"
+    );
+    assert_eq!(
+        host.api().image(NEW_PBS).unwrap()["labels"]["verification"],
+        "failed"
+    );
+    assert!(host.api().instance_names().is_empty());
+}
+
+#[test]
+fn a_release_whose_builds_fail_in_different_ways_says_each() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = release_host("5m");
+    host.api().images_lack("enabled/pbs");
+    let env: Vec<(&str, &str)> = IDENTITY
+        .into_iter()
+        .chain([("FAKE_PACKER_SLURM", "fail")])
+        .collect();
+    let run = host.run_env(&RELEASE, &env).fails_with(&[
+        &format!("{NEW_PBS} failed its verification: pbs-service"),
+        "the slurm build failed and the pbs image failed verification (see above): nothing was committed",
+        "cargo xtask slurm-image release --redo slurm,pbs --offline --yes (it builds slurm again, verifies the \
+         pbs image again",
+    ]);
+    // The log of the build that failed, not of the one that built.
+    assert!(
+        run.stderr
+            .contains("packer's log is target/slurm-image/slurm-packer.log")
+            && !run
+                .stderr
+                .contains("packer's log is target/slurm-image/pbs-packer.log"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(host.read(IMAGES_CONF), SEED, "{}", run.stderr);
+    assert_eq!(head(&host), "The host tree\n", "nothing committed");
+}
+
+#[test]
+fn ctrl_c_while_a_release_verifies_deletes_both_vms_commits_nothing_and_exits_130() {
+    if !sandbox_available() {
+        return;
+    }
+    let host = release_host("10m");
+    host.api().hang_at_boot();
+    let mut cmd = host.xtask(&RELEASE);
+    cmd.envs(IDENTITY);
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let seen = read_until_line(&mut stderr, "reading the console of");
+    if !seen.contains("reading the console of verify-det-environments-pbs")
+        || !seen.contains("reading the console of verify-det-environments-slurm")
+    {
+        read_until_line(&mut stderr, "reading the console of");
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{rest}");
+    // The images carry the build's labels: only the verification's are missing.
+    assert!(
+        !rest.contains("neither labelled")
+            && rest.contains("labels are unchanged and it is not pinned")
+            && rest.contains("packer and the verifications were left to delete their VMs"),
+        "{rest}"
+    );
+    assert_eq!(host.read(IMAGES_CONF), SEED, "{rest}");
+    assert_eq!(head(&host), "The host tree\n", "{rest}");
+    let mut deleted = host.api().instance_deletions();
+    deleted.sort();
+    assert_eq!(
+        deleted,
+        [
+            format!("us-central1-c/{}", vm_of(&host, NEW_PBS)),
+            format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))
+        ],
+        "{rest}"
+    );
+    assert!(host.api().instance_names().is_empty(), "{rest}");
+}
+
+#[test]
+fn a_release_dry_run_shows_the_verification_and_an_unknown_launcher_honestly() {
+    let host = crate::verify::host("5m");
+    std::fs::remove_dir_all(host.path("tools/slurm/packer/build")).unwrap();
+    let run = host
+        .run_env(
+            &["release", "--dry-run", "--branch", "qa-release"],
+            &[(
+                "SLURM_IMAGE_ARTIFACTORY_URL",
+                "http://127.0.0.1:9/artifactory",
+            )],
+        )
+        .stops();
+    for wanted in [
+        "# [slurm] then verify it before the pin: boot verify-det-environments-slurm-ci-<timestamp>-<random>",
+        "# [pbs] then verify it before the pin: boot verify-det-environments-pbs-ci-<timestamp>-<random>",
+        "launcher_deb_name = <unknown: the newest release: unknown, Artifactory is unreachable",
+        "Update the slurm and pbs test cluster images (launcher unknown)",
+    ] {
+        assert!(run.stdout.contains(wanted), "{wanted}\n{}", run.stdout);
+    }
+    assert!(
+        !run.stdout.contains("hpe-hpc-launcher_3.3.1-2"),
+        "no launcher is known: {}",
+        run.stdout
+    );
+    assert!(host.api().only_reads());
 }

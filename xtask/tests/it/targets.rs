@@ -1,4 +1,5 @@
-//! `check` and `build --debug` through the built xtask, with a stand-in packer on PATH.
+//! The Makefile's targets through the built xtask, with a stand-in packer on PATH: `check`,
+//! `build --debug` and `clean`.
 
 use crate::support::{HostCopy, STAND_IN_PACKER};
 
@@ -166,4 +167,35 @@ fn a_plain_build_logs_to_its_file_and_echoes_that() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn check_says_for_which_workload_manager_the_configuration_is_valid() {
+    let host = HostCopy::new();
+    host.stand_in("packer", STAND_IN_PACKER);
+    let run = host.run(&["check"]).ok();
+    let valid: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.contains("The configuration is valid."))
+        .collect();
+    assert_eq!(
+        valid,
+        [
+            "[slurm] The configuration is valid.",
+            "[pbs] The configuration is valid."
+        ],
+        "{}",
+        run.stdout
+    );
+}
+
+/// Since builds run in staging copies, packer writes its manifest there: build/ holds the
+/// launcher packages alone, as the README says, and clean's help must not say otherwise.
+#[test]
+fn clean_describes_build_as_the_readme_does() {
+    let host = HostCopy::new();
+    let help = host.run(&["clean", "--help"]).ok().stdout;
+    assert!(!help.contains("manifest"), "{help}");
+    assert!(help.contains("launcher packages"), "{help}");
 }

@@ -197,7 +197,7 @@ fn the_labels_of_the_build_and_of_its_verification_are_both_kept_within_gces_rul
     for key in ["launcher", "workload-manager", "verification", "bom-slurm"] {
         assert!(labels.contains_key(key), "{key} missing: {labels:?}");
     }
-    crate::qa::within_gce_rules(labels).unwrap_or_else(|bad| panic!("{bad}: {labels:?}"));
+    within_gce_rules(labels).unwrap_or_else(|bad| panic!("{bad}: {labels:?}"));
 }
 
 /// The narrow images table shows the verification within 100 columns.
@@ -911,4 +911,31 @@ fn ctrl_c_while_verifying_an_image_verified_before_says_its_earlier_verdict_stay
         host.api().image(NEW_SLURM).unwrap()["labels"]["verification"],
         "verified"
     );
+}
+
+// The labels of a verified build are checked against these rules, and the narrow images table
+// is checked to show its verification, in the one build of a good image that
+// `verify::a_good_image_is_verified_labelled_and_pinned_by_a_fused_vm_and_reused_without_booting_again`
+// makes: each was a test of its own that built the same image.
+
+/// GCE's rules for labels: at most 64, keys start with a lowercase letter, keys and values at
+/// most 63 characters of lowercase letters, digits, `-` and `_`.
+pub(crate) fn within_gce_rules(
+    labels: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(), String> {
+    let allowed = |s: &str| {
+        s.len() <= 63
+            && s.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    };
+    if labels.len() > 64 {
+        return Err(format!("{} labels", labels.len()));
+    }
+    for (key, value) in labels {
+        let value = value.as_str().ok_or(format!("{key}: not a string"))?;
+        if !key.starts_with(|c: char| c.is_ascii_lowercase()) || !allowed(key) || !allowed(value) {
+            return Err(format!("{key}={value}"));
+        }
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ pub mod artifactory;
 pub mod compute_api;
 pub mod fake_cloud;
 pub mod hosts;
+pub mod images;
 mod tools;
 
 #[allow(unused_imports)] // Not every test crate needs a real tool.
@@ -783,6 +784,25 @@ impl Run {
 /// says `Using image: NAME` (the `source_image` given, else the family's current one, or
 /// `FAKE_PACKER_USING_IMAGE`), in its output and its log.
 pub const STAND_IN_PACKER: &str = include_str!("packer-stand-in.sh");
+
+/// Puts a packer first on PATH that runs the usual stand-in, then, after a build, runs
+/// `then` with the manifest's path in `$manifest`.
+pub fn packer_then(host: &HostCopy, then: &str) {
+    host.stand_in("packer-stand-in", STAND_IN_PACKER);
+    host.stand_in(
+        "packer",
+        &format!(
+            r#"#!/usr/bin/env bash
+"$(dirname "$0")/packer-stand-in" "$@" || exit $?
+for arg in "$@"; do case "$arg" in -var-file=*) var_file="${{arg#-var-file=}}" ;; esac; done
+[ "$1" = build ] || exit 0
+manifest=$(sed -n 's/^manifest_path = "\(.*\)"$/\1/p' "$var_file")
+manifest="${{manifest:-build/manifest.json}}"
+{then}
+"#
+        ),
+    );
+}
 
 /// The stand-in ansible-playbook every copy starts with ([`HostCopy::real_ansible_playbook`]
 /// takes it away).
