@@ -1,16 +1,14 @@
-//! images through the built xtask and the real gcloud: deprecated and revoked images shown as
+//! images, run in-process against the loopback Compute API: deprecated and revoked images shown as
 //! such (with `--wide`, their replacement), and `images diff`.
 
 use crate::support::hosts::SLURM_PINNED;
-use crate::support::{require_tool, HostCopy};
+use crate::support::HostCopy;
 
 const DEPRECATED: &str = "det-environments-slurm-ci-1717100000";
 const REVOKED: &str = "det-environments-slurm-ci-1717200000";
 
 /// A host copy pinning `SLURM_PINNED`, with a deprecated and a revoked slurm image beside it.
-/// `None` (after a loud skip) without gcloud.
 fn host() -> Option<HostCopy> {
-    require_tool("gcloud")?;
     let host = HostCopy::with_images(&[
         (
             SLURM_PINNED,

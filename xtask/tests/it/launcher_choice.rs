@@ -14,10 +14,9 @@ const MADE_UP: &str = "0.0.0-0";
 
 /// The identity of the release's commit, as git reads a user's from the environment.
 /// A host tree as a git repository with one commit, a stand-in packer, and `local` in build/.
-/// `None` (the test skips, saying so) without git or gcloud.
+/// `None` (the test skips, saying so) without git.
 fn repo(local: Option<&str>) -> Option<HostCopy> {
     require_tool("git")?;
-    require_tool("gcloud")?;
     let host = HostCopy::new();
     host.stand_in("packer", crate::support::STAND_IN_PACKER);
     if let Some(name) = local {

@@ -1,17 +1,16 @@
-//! pin through the built xtask and the real gcloud: an existing image pinned without a VM,
+//! pin, run in-process against the loopback Compute API: an existing image pinned without a VM,
 //! verified or only when told, and a revoked image refused by `pin` and `verify --pin` unless
 //! allowed.
 
-use crate::support::{require_tool, HostCopy};
+use crate::support::HostCopy;
 
 const VERIFIED: &str = "det-environments-pbs-ci-1717100000";
 const UNVERIFIED: &str = "det-environments-pbs-ci-1717200000";
 const REVOKED: &str = "det-environments-slurm-ci-1717300000";
 
 /// A host copy whose project holds a verified and a never-verified PBS image and a revoked
-/// SLURM image. `None` (after a loud skip) without gcloud.
+/// SLURM image.
 fn host() -> Option<HostCopy> {
-    require_tool("gcloud")?;
     Some(HostCopy::with_images(&[
         (VERIFIED, &[("verification", "verified")]),
         (UNVERIFIED, &[]),

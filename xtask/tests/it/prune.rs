@@ -1,5 +1,4 @@
-//! prune in two steps through the built xtask and the real gcloud, against the loopback Compute
-//! API: deprecate first (the workload manager's pin named as replacement), delete once the
+//! prune in two steps, run in-process against the loopback Compute API: deprecate first (the workload manager's pin named as replacement), delete once the
 //! grace has passed, and never an image pinned on the tree, a release branch or tag, or a branch
 //! `release` made. Then, in-process through the Compute seam against [`Cloud`]'s project:
 //! the plan before `--yes`, one call deleting the unprotected, release branches' pins, names
@@ -20,9 +19,8 @@ const DAY: i64 = 86_400;
 
 /// A host copy in a git checkout with both pins committed on `main` and, in its Compute API,
 /// the pinned images, four more slurm images, one deprecated 60 days ago and one that only the
-/// tag `v0.29.0` pins. `None` (after a loud skip) without gcloud or git.
+/// tag `v0.29.0` pins. `None` (after a loud skip) without git.
 fn project() -> Option<HostCopy> {
-    require_tool("gcloud")?;
     require_tool("git")?;
     let host = HostCopy::new();
     let deb = "HPC slurm testing VM hpe-hpc-launcher_3.3.1-2_amd64.deb";

@@ -1,4 +1,4 @@
-//! Reproducible builds through the built xtask and the real gcloud: the source image pinned
+//! Reproducible builds, run in-process against the loopback Compute API: the source image pinned
 //! from its family, what went in written on the image as labels, an image with the same inputs
 //! reused instead of rebuilt, every rebuild explained, and a dry run that changes nothing.
 //!
@@ -18,9 +18,8 @@ const FIRST: &str = "det-environments-slurm-ci-1800000000";
 const SECOND: &str = "det-environments-slurm-ci-1800000001";
 
 /// A host copy with a launcher in build/, pinning a slurm image made before images recorded
-/// their inputs. `None` (after a loud skip) without gcloud; under CI that is a failure.
+/// their inputs.
 fn host() -> Option<HostCopy> {
-    require_tool("gcloud")?;
     Some(HostCopy::with_unlabelled_pin())
 }
 
@@ -382,6 +381,10 @@ fn a_dry_run_says_reuse_writes_nothing_and_only_reads() {
 /// After the first build: an image is there, but none made from the inputs changed here.
 #[test]
 fn a_dry_run_says_why_it_builds_and_what_it_could_not_find_out() {
+    // Its last run is the built binary's real gcloud, cut off from the network.
+    if require_tool("gcloud").is_none() {
+        return;
+    }
     let Some((host, _)) = built_once() else {
         return;
     };

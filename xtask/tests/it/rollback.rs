@@ -1,4 +1,4 @@
-//! rollback through the built xtask and the real gcloud, against the loopback Compute API: the
+//! rollback, run in-process against the loopback Compute API: the
 //! image images.conf pinned before is pinned again, the one it replaces is revoked (a label,
 //! and DEPRECATED with the restored image as replacement), and no build reuses it.
 
@@ -10,9 +10,8 @@ const FIRST: &str = "det-environments-slurm-ci-1800000000";
 const SECOND: &str = "det-environments-slurm-ci-1800000001";
 
 /// A git checkout of a host copy pinning a slurm image that is in the project, with a launcher
-/// in build/. `None` (after a loud skip) without gcloud or git.
+/// in build/. `None` (after a loud skip) without git.
 fn host() -> Option<HostCopy> {
-    require_tool("gcloud")?;
     require_tool("git")?;
     let host = HostCopy::with_unlabelled_pin();
     commit_host_tree(&host);
