@@ -76,19 +76,19 @@ fn a_compute_api_that_never_answers_fails_images_within_the_bound_naming_what_to
     let mut cmd = cloud.xtask(&["images"]);
     // The bound counts from gcloud's start: long enough for its request to reach the server on
     // a busy machine (at 5 s a loaded machine's gcloud could be stopped before it sent one;
-    // with two busy loops beside the suite it starts in about 3 s).
-    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "15");
+    // with two busy loops beside the suite it starts in 1 to 3 s).
+    cmd.env("SLURM_IMAGE_GCLOUD_TIMEOUT_S", "10");
     // It used to print nothing for 302 s and then show gcloud's crash text; Run gives up on a
     // run that hangs long before that.
     let run = Run::of(cmd).fails_with(&[
         "gcloud compute images list",
-        "no answer from the Compute API within 15 s for project determined-ai",
+        "no answer from the Compute API within 10 s for project determined-ai",
         "check the network connection",
         "status.cloud.google.com",
     ]);
     assert!(
         run.stderr
-            .contains("gcloud: listing the images in project determined-ai (waiting at most 15 s)"),
+            .contains("gcloud: listing the images in project determined-ai (waiting at most 10 s)"),
         "{}",
         run.stderr
     );
