@@ -523,30 +523,36 @@ fn ctrl_c_waits_for_packer_to_clean_up_answers_each_ctrl_c_and_exits_130() {
 }
 
 #[test]
-fn sigterm_or_sighup_to_the_xtask_alone_is_passed_on_to_packer() {
-    for (signal, name, code) in [
-        ("TERM", "SIGTERM", 143),
-        ("HUP", "SIGHUP (the terminal closed)", 129),
-    ] {
-        let host = HostCopy::with_launcher();
-        let mut cmd = host.xtask(&["build", "--offline"]);
-        cmd.env("FAKE_PACKER", "slow");
-        let mut xtask = Running::spawn(cmd);
-        wait_for_packer(&host, &mut xtask);
-        kill(signal, &xtask.id().to_string());
-        let run = xtask.finish();
-        let stderr = &run.stderr;
-        assert!(
-            host.path("packer-cleaned").exists(),
-            "packer was not asked to clean up: {stderr}"
-        );
-        assert!(
-            stderr.contains(&format!("build interrupted by {name}")),
-            "{stderr}"
-        );
-        assert_eq!(run.code, Some(code), "{stderr}");
-        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
-    }
+fn sigterm_to_the_xtask_alone_is_passed_on_to_packer() {
+    signal_to_the_xtask_alone_is_passed_on_to_packer("TERM", "SIGTERM", 143);
+}
+
+#[test]
+fn sighup_to_the_xtask_alone_is_passed_on_to_packer() {
+    signal_to_the_xtask_alone_is_passed_on_to_packer("HUP", "SIGHUP (the terminal closed)", 129);
+}
+
+/// `signal` to the xtask alone (not its process group) during packer: packer is asked to clean
+/// up, and the build ends as the signal would have ended it, pinning nothing.
+fn signal_to_the_xtask_alone_is_passed_on_to_packer(signal: &str, name: &str, code: i32) {
+    let host = HostCopy::with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    cmd.env("FAKE_PACKER", "slow");
+    let mut xtask = Running::spawn(cmd);
+    wait_for_packer(&host, &mut xtask);
+    kill(signal, &xtask.id().to_string());
+    let run = xtask.finish();
+    let stderr = &run.stderr;
+    assert!(
+        host.path("packer-cleaned").exists(),
+        "packer was not asked to clean up: {stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("build interrupted by {name}")),
+        "{stderr}"
+    );
+    assert_eq!(run.code, Some(code), "{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
 #[test]

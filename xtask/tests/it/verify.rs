@@ -571,20 +571,29 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
 }
 
 #[test]
-fn sigterm_and_sighup_during_verification_delete_the_vm_too() {
+fn sigterm_during_verification_deletes_the_vm_too() {
+    signal_during_verification_deletes_the_vm("TERM", 143);
+}
+
+#[test]
+fn sighup_during_verification_deletes_the_vm_too() {
+    signal_during_verification_deletes_the_vm("HUP", 129);
+}
+
+/// `signal` while a build waits for its verification VM's report: the VM is deleted, nothing
+/// is pinned, and the tool ends as the signal would have ended it.
+fn signal_during_verification_deletes_the_vm(signal: &str, wanted: i32) {
     if !sandbox_available() {
         return;
     }
-    for (signal, wanted) in [("TERM", 143), ("HUP", 129)] {
-        let (host, code, rest) = interrupt_verification(signal);
-        assert_eq!(code, Some(wanted), "{signal}: {rest}");
-        assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
-        assert_eq!(
-            host.api().instance_deletions(),
-            [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))],
-            "{signal}"
-        );
-    }
+    let (host, code, rest) = interrupt_verification(signal);
+    assert_eq!(code, Some(wanted), "{signal}: {rest}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
+    assert_eq!(
+        host.api().instance_deletions(),
+        [format!("us-central1-c/{}", vm_of(&host, NEW_SLURM))],
+        "{signal}"
+    );
 }
 
 #[test]
