@@ -90,6 +90,7 @@ impl Build {
             host,
             &plan,
             gcloud.as_ref(),
+            None,
             self.image.force,
             &gate,
             Output::Inherit,

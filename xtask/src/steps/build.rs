@@ -522,11 +522,13 @@ pub struct Built {
 /// One workload manager's build, from its plan to its pin: `build` runs one, `release` one
 /// per workload manager, side by side. Whatever decides between building and reusing an image
 /// belongs here, so that each workload manager of a release decides on its own.
+#[allow(clippy::too_many_arguments)] // Each is the build's own; a struct would only rename them.
 pub fn build_one(
     sh: &Shell,
     host: &HostTree,
     plan: &Plan,
     gcloud: &dyn Compute,
+    listed: Option<&[Image]>,
     force: bool,
     gate: &Gate,
     output: Output<'_>,
@@ -534,14 +536,16 @@ pub fn build_one(
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
     // One listing of the whole project (the caller holds the build lock, and images.conf was
     // just read again) decides reuse, gives the labels of the images it names, and, when
-    // nothing is built or booted, is what the prune hint after the pin counts.
-    let images = match &plan.fingerprint {
-        Some(_) => Some(
+    // nothing is built or booted, is what the prune hint after the pin counts. A release's
+    // builds side by side share the one it made (`listed`).
+    let images = match (&plan.fingerprint, listed) {
+        (Some(_), Some(listed)) => Some(listed.to_vec()),
+        (Some(_), None) => Some(
             gcloud
                 .list_images_for("looking for an image made from the same inputs")
                 .context(REUSE_LOOKUP)?,
         ),
-        None => None,
+        (None, _) => None,
     };
     let verdict = images
         .as_deref()

@@ -112,18 +112,32 @@ pub fn run_builds(
     side_by_side: bool,
     guard: &InterruptGuard,
 ) -> Vec<anyhow::Result<Pinned>> {
+    // Side by side, both builds decide reuse from one listing of the project, made while the
+    // release holds both build locks; one after the other, the second build (an hour later)
+    // lists afresh. A listing that fails here is left to each build, which says so as its own.
+    let shared = (side_by_side && plans.iter().any(|plan| plan.fingerprint.is_some()))
+        .then(|| {
+            compute::connect(sh, reuse.project)
+                .and_then(|gcloud| {
+                    gcloud.list_images_for("looking for images made from the same inputs")
+                })
+                .ok()
+        })
+        .flatten();
+    let shared = shared.as_deref();
     let run = |sh: Shell, plan: &Plan| -> anyhow::Result<Pinned> {
         if let Some(signal) = guard.received() {
             bail!("not started: {} arrived first", signal_name(signal));
         }
         let prefix = format!("[{}] ", plan.wm);
-        // Each build asks about reuse on its own, with its own shell.
+        // Each build decides on its own, with its own shell.
         let gcloud = compute::connect(&sh, reuse.project)?;
         build_one(
             &sh,
             host,
             plan,
             gcloud.as_ref(),
+            shared,
             reuse.force,
             reuse.gate,
             Output::Prefixed(&prefix),

@@ -1227,3 +1227,29 @@ fn a_release_dry_run_shows_the_verification_and_an_unknown_launcher_honestly() {
     );
     assert!(host.api().only_reads());
 }
+
+#[test]
+fn builds_side_by_side_share_one_listing_of_the_project_and_one_after_another_list_each() {
+    let host = repo();
+    host.api().take_calls();
+    Run::in_process(release(&host, &["--yes", "--offline", "--branch", BRANCH])).ok();
+    let calls = host.api().take_calls();
+    let lists = |calls: &[String]| calls.iter().filter(|c| *c == "list_images_for").count();
+    // One listing decides both builds' reuse, and one after packer counts the prune hint.
+    assert_eq!(lists(&calls), 2, "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| *c == "image_from_family").count(),
+        2,
+        "{calls:?}"
+    );
+
+    // One after the other, the second build (an hour later, for real) lists afresh.
+    let host = repo();
+    host.api().take_calls();
+    Run::in_process(release(
+        &host,
+        &["--yes", "--offline", "--sequential", "--branch", BRANCH],
+    ))
+    .ok();
+    assert_eq!(lists(&host.api().take_calls()), 3);
+}
