@@ -2,7 +2,8 @@
 //! such (with `--wide`, their replacement), and `images diff`.
 
 use crate::support::hosts::SLURM_PINNED;
-use crate::support::HostCopy;
+use crate::support::images::{line, Cloud, LABELLED, OLD_A, OLD_PBS, PBS_PINNED, PENDING};
+use crate::support::{HostCopy, LAUNCHER, STAND_IN_PACKER};
 
 const DEPRECATED: &str = "det-environments-slurm-ci-1717100000";
 const REVOKED: &str = "det-environments-slurm-ci-1717200000";
@@ -33,12 +34,6 @@ fn host() -> Option<HostCopy> {
     api.set_deprecated(DEPRECATED, Some(1_717_200_000), Some(SLURM_PINNED));
     api.set_deprecated(REVOKED, Some(1_717_300_000), Some(SLURM_PINNED));
     Some(host)
-}
-
-fn line<'a>(out: &'a str, image: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(image))
-        .unwrap_or_else(|| panic!("{image} missing\n{out}"))
 }
 
 #[test]
@@ -91,9 +86,6 @@ fn images_diff_says_what_differs_one_line_each() {
     assert!(out.lines().last().unwrap().ends_with("differ"), "{out}");
     assert_eq!(host.api().http_requests().len(), 1, "one listing");
 }
-
-use crate::support::images::{Cloud, LABELLED, OLD_A, OLD_PBS, PBS_PINNED, PENDING};
-use crate::support::{LAUNCHER, STAND_IN_PACKER};
 
 #[test]
 fn images_lists_ours_newest_first_with_marks_and_deletes_nothing() {

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::support::images::{add_packer_vms, now};
 use crate::support::{commit_host_tree, HostCopy, Run, STAND_IN_PACKER};
 
 /// Every line of stdout as a record; fails the test on a line that is not one.
@@ -214,13 +215,6 @@ fn record_of<'a>(records: &'a [Value], key: &str, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no record of {name}: {records:?}"))
 }
 
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 #[test]
 fn prune_as_json_has_a_record_per_image_with_what_it_did_then_the_result() {
     const SLURM_PINNED: &str = "det-environments-slurm-ci-1717047568";
@@ -333,35 +327,7 @@ fn orphans_as_json_has_a_record_per_vm_found_then_the_result() {
     let host = HostCopy::new();
     let api = host.api();
     let now = now();
-    let packer = "New instance created by Packer";
-    api.add_instance(
-        "us-west1-b",
-        "packer-bbb",
-        now - 3 * 86_400,
-        "TERMINATED",
-        packer,
-    );
-    api.add_instance(
-        "us-central1-c",
-        "packer-aaa",
-        now - 5 * 3600,
-        "RUNNING",
-        packer,
-    );
-    api.add_instance(
-        "us-central1-c",
-        "packer-young",
-        now - 3600,
-        "RUNNING",
-        packer,
-    );
-    api.add_instance(
-        "us-central1-c",
-        "web-1",
-        now - 9 * 86_400,
-        "RUNNING",
-        packer,
-    );
+    add_packer_vms(api, now);
     // A verification's VM, as a killed verification of this image leaves it.
     let verified = "det-environments-pbs-ci-1790000000";
     let verification_vm = format!("verify-{verified}-0a1b2c3d");

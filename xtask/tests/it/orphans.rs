@@ -3,7 +3,7 @@
 //! build running on this machine spared. (`signals.rs` holds orphans' floor on `--older-than`
 //! and the lock of a running build; `verify.rs` the listing of verification VMs.)
 
-use crate::support::images::{now, Cloud};
+use crate::support::images::{add_packer_vms, now, Cloud};
 use crate::verify::host;
 
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
@@ -11,43 +11,14 @@ const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
 #[test]
 fn orphans_are_packers_old_vms_only_and_deleted_per_zone_when_confirmed() {
     let Some(cloud) = Cloud::new() else { return };
-    let packer = "New instance created by Packer";
-    let now = now();
-    let api = &cloud.api;
-    api.add_instance(
-        "us-central1-c",
-        "packer-aaa",
-        now - 5 * 3600,
-        "RUNNING",
-        packer,
-    );
-    api.add_instance(
-        "us-west1-b",
-        "packer-bbb",
-        now - 3 * 86_400,
-        "TERMINATED",
-        packer,
-    );
-    api.add_instance(
-        "us-central1-c",
-        "packer-young",
-        now - 3600,
-        "RUNNING",
-        packer,
-    );
+    let (api, now) = (&cloud.api, now());
+    add_packer_vms(api, now);
     api.add_instance(
         "us-central1-c",
         "packer-lookalike",
         now - 9 * 86_400,
         "RUNNING",
         "a VM of someone else",
-    );
-    api.add_instance(
-        "us-central1-c",
-        "web-1",
-        now - 9 * 86_400,
-        "RUNNING",
-        packer,
     );
 
     let out = cloud.run(&["orphans"]).ok().stdout;

@@ -5,7 +5,7 @@
 //! listed twice, the hint a build ends with.
 
 use crate::support::images::{
-    commit_host, now, Cloud, OLD_A, OLD_B, OLD_PBS, PBS_PINNED, PENDING, SLURM_PINNED,
+    commit_host, line, now, Cloud, OLD_A, OLD_B, OLD_PBS, PBS_PINNED, PENDING, SLURM_PINNED,
 };
 use crate::support::{commit_host_tree, git, require_tool, HostCopy, Run, SEED};
 
@@ -51,13 +51,6 @@ fn project() -> Option<HostCopy> {
     host.write(conf, format!("slurm: {SLURM_PINNED}\npbs: {PBS_PINNED}\n"));
     git(&host, &["commit", "-q", "-am", "pin the current images"]);
     Some(host)
-}
-
-/// The line of the plan that names `image`.
-fn line<'a>(out: &'a str, image: &str) -> &'a str {
-    out.lines()
-        .find(|l| l.contains(image))
-        .unwrap_or_else(|| panic!("{image} missing\n{out}"))
 }
 
 #[test]

@@ -221,22 +221,20 @@ fn a_release_with_pr_from_a_branch_that_tracks_no_remote_stops_before_any_work()
     assert!(host.packer_calls().iter().all(|c| !c.contains("| build")));
 }
 
+/// A release's dry run with `--pr`.
+const DRY_RUN_PR: &[&str] = &[
+    "release",
+    "--dry-run",
+    "--offline",
+    "--branch",
+    BRANCH,
+    "--pr",
+];
+
 #[test]
 fn a_release_dry_run_with_pr_shows_the_push_and_the_pull_request_and_what_would_refuse_it() {
     let (host, _dir, _remote) = repo_with_remote();
-    let run = host
-        .run_env(
-            &[
-                "release",
-                "--dry-run",
-                "--offline",
-                "--branch",
-                BRANCH,
-                "--pr",
-            ],
-            &release_env(false),
-        )
-        .ok();
+    let run = host.run_env(DRY_RUN_PR, &release_env(false)).ok();
     let remote_line = format!(
         "# then push {BRANCH} to origin and open its pull request into main with gh, printing its address"
     );
@@ -255,19 +253,7 @@ fn a_release_dry_run_with_pr_shows_the_push_and_the_pull_request_and_what_would_
         .all(|l| !l.contains(BRANCH)));
 
     // Without a logged-in gh the run would print the commands: the plan says so.
-    let run = host
-        .run_env(
-            &[
-                "release",
-                "--dry-run",
-                "--offline",
-                "--branch",
-                BRANCH,
-                "--pr",
-            ],
-            &release_env(true),
-        )
-        .ok();
+    let run = host.run_env(DRY_RUN_PR, &release_env(true)).ok();
     assert!(
         run.stdout.contains(&format!(
             "# then print the commands that push {BRANCH} to origin and open its pull request into main"
@@ -278,19 +264,7 @@ fn a_release_dry_run_with_pr_shows_the_push_and_the_pull_request_and_what_would_
 
     // A base that tracks no remote would refuse the run: the dry run lists it as a stop.
     git(&host, &["branch", "--unset-upstream", "main"]);
-    let run = host
-        .run_env(
-            &[
-                "release",
-                "--dry-run",
-                "--offline",
-                "--branch",
-                BRANCH,
-                "--pr",
-            ],
-            &release_env(false),
-        )
-        .stops();
+    let run = host.run_env(DRY_RUN_PR, &release_env(false)).stops();
     assert!(
         run.stdout.contains(
             "#   pull request: --pr pushes the release branch to the remote main tracks, and main tracks none"

@@ -176,3 +176,26 @@ pub fn now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// The line of a listing or a plan that names `image`.
+pub fn line<'a>(out: &'a str, image: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(image))
+        .unwrap_or_else(|| panic!("{image} missing\n{out}"))
+}
+
+/// The VMs `orphans` sorts out, `now` being the present in seconds: packer's `packer-aaa` (5 h
+/// old, us-central1-c) and `packer-bbb` (3 days, TERMINATED, us-west1-b), which are orphans at
+/// the default 4 h; `packer-young` (1 h); and `web-1`, old and described as packer's but not
+/// named as packer names its VMs.
+pub fn add_packer_vms(api: &ComputeApi, now: i64) {
+    let packer = "New instance created by Packer";
+    for (zone, name, age, status) in [
+        ("us-central1-c", "packer-aaa", 5 * 3600, "RUNNING"),
+        ("us-west1-b", "packer-bbb", 3 * 86_400, "TERMINATED"),
+        ("us-central1-c", "packer-young", 3600, "RUNNING"),
+        ("us-central1-c", "web-1", 9 * 86_400, "RUNNING"),
+    ] {
+        api.add_instance(zone, name, now - age, status, packer);
+    }
+}
