@@ -275,45 +275,53 @@ fn emit(stream: Stream, put: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     }
 }
 
+/// Whether a child's output comes through the tool rather than going straight to the terminal:
+/// when stdout is not a terminal (a pipe, a log, a test's run: a reader that goes away must not
+/// end the child with SIGPIPE), when lines carry the time, which the tool puts there, and when
+/// stdout carries JSON records, which the child's text must not reach.
+pub fn children_through_the_tool() -> bool {
+    !session::is_terminal(session::Stdio::Stdout) || stamps_lines() || writes_records()
+}
+
 /// Runs `cmd` with its output where the tool's own goes: straight to the terminal while the
 /// tool writes there plainly (git's and packer's progress as they draw it), else through the
-/// tool after it ends, so that a log's lines all carry the time, JSON records keep stdout to
-/// themselves, and a run in a test keeps what the child said. Fails as `cmd.run()` fails.
+/// tool once it ends ([`children_through_the_tool`]). Fails as `cmd.run()` fails.
 pub fn run_child(cmd: xshell::Cmd<'_>) -> anyhow::Result<()> {
-    if !session::current().captures() && !stamps_lines() && !writes_records() {
+    if !children_through_the_tool() {
         return Ok(cmd.run()?);
     }
-    let shown = cmd.to_string();
-    let out = cmd.ignore_status().output()?;
-    write_bytes(Stream::Stdout, &out.stdout);
-    write_bytes(Stream::Stderr, &out.stderr);
-    match out.status.code() {
-        Some(0) => Ok(()),
-        Some(code) => anyhow::bail!("command exited with non-zero code `{shown}`: {code}"),
-        None => anyhow::bail!("command was terminated by a signal `{shown}`"),
-    }
+    relayed(cmd, true).map(drop)
 }
 
 /// [`run_child`] for a child whose stdout is read: it is returned (without its last newline, as
 /// `cmd.read()` returns it), and only the child's stderr is passed on.
 pub fn read_child(cmd: xshell::Cmd<'_>) -> anyhow::Result<String> {
-    if !session::current().captures() && !stamps_lines() && !writes_records() {
+    if !children_through_the_tool() {
         return Ok(cmd.read()?);
     }
     let shown = cmd.to_string();
-    let out = cmd.ignore_status().output()?;
-    write_bytes(Stream::Stderr, &out.stderr);
-    match out.status.code() {
-        Some(0) => {}
-        Some(code) => anyhow::bail!("command exited with non-zero code `{shown}`: {code}"),
-        None => anyhow::bail!("command was terminated by a signal `{shown}`"),
-    }
-    let mut text = String::from_utf8(out.stdout)
+    let mut text = String::from_utf8(relayed(cmd, false)?)
         .map_err(|_| anyhow::anyhow!("`{shown}` wrote output that is not UTF-8"))?;
     if text.ends_with('\n') {
         text.pop();
     }
     Ok(text)
+}
+
+/// Runs `cmd` to its end, passes on its stderr (and its stdout when `pass_stdout`), and fails
+/// with the words of `cmd.run()`; its stdout.
+fn relayed(cmd: xshell::Cmd<'_>, pass_stdout: bool) -> anyhow::Result<Vec<u8>> {
+    let shown = cmd.to_string();
+    let out = cmd.ignore_status().output()?;
+    if pass_stdout {
+        write_bytes(Stream::Stdout, &out.stdout);
+    }
+    write_bytes(Stream::Stderr, &out.stderr);
+    match out.status.code() {
+        Some(0) => Ok(out.stdout),
+        Some(code) => anyhow::bail!("command exited with non-zero code `{shown}`: {code}"),
+        None => anyhow::bail!("command was terminated by a signal `{shown}`"),
+    }
 }
 
 /// What a failed write to `stream` does: see the module's description.

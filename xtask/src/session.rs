@@ -85,11 +85,6 @@ impl Session {
         self.cloud.as_ref()
     }
 
-    /// Whether what the run writes is kept for its caller rather than written out.
-    pub fn captures(&self) -> bool {
-        matches!(self.streams, Streams::Captured { .. })
-    }
-
     /// Whether `stream` is a terminal: never for a captured run.
     pub fn is_terminal(&self, stream: Stdio) -> bool {
         match (&self.streams, stream) {

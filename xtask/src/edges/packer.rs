@@ -450,13 +450,7 @@ impl Output<'_> {
     fn attach(&self, command: &mut Command) {
         let through_the_tool = match self {
             Output::Prefixed(_) => true,
-            // Lines that carry the time pass through the tool, which puts it there.
-            // So do they when stdout carries JSON records, which packer's text must not reach.
-            Output::Inherit => {
-                !crate::session::is_terminal(crate::session::Stdio::Stdout)
-                    || output::stamps_lines()
-                    || output::writes_records()
-            }
+            Output::Inherit => output::children_through_the_tool(),
         };
         if through_the_tool {
             command.stdout(Stdio::piped()).stderr(Stdio::piped());
