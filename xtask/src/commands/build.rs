@@ -18,7 +18,7 @@ use crate::model::WorkloadManager;
 use crate::output;
 use crate::steps::build::{build_one, Inputs};
 use crate::steps::build_lock;
-use crate::steps::build_plan::{self, Asked, Mode};
+use crate::steps::build_plan::{self, Asked, ForRun, Mode};
 use crate::steps::consumers::TaskImages;
 use crate::steps::survey::Survey;
 use crate::steps::uncommitted::warn_uncommitted_inputs;
@@ -84,13 +84,18 @@ impl Build {
         let _lock =
             build_lock::take(host, &[wm], "build").map_err(|err| Failure::Stopped.mark(err))?;
         let gathered = build_plan::gather(sh, host, &inputs, &self.asked(), Mode::Run)?;
-        let (plan, gcloud, gate) = gathered.for_run()?;
+        let ForRun {
+            build: plan,
+            gcloud,
+            gate,
+            listing,
+        } = gathered.for_run()?;
         let pinned = build_one(
             sh,
             host,
             &plan,
             gcloud.as_ref(),
-            None,
+            listing,
             self.image.force,
             &gate,
             Output::Inherit,

@@ -126,6 +126,7 @@ impl Release {
             decision,
             gate,
             sources,
+            listing,
         } = release_plan::gather(sh, host, &self.asked(), Mode::Run)
             .and_then(release_plan::Gathered::for_run)
             .map_err(stopped)?;
@@ -186,6 +187,7 @@ impl Release {
                 force: self.image.force,
                 gate: &gate,
             },
+            listing,
             plan.side_by_side,
             &guard,
         );

@@ -23,6 +23,7 @@ use crate::model::time::format_duration;
 use crate::model::variables::{self, Extra, ExtraValues, Value, Variables};
 use crate::model::verification::Verified;
 use crate::model::{is_gce_image_name, manifest, WorkloadManager};
+use crate::steps::build_plan::Listing;
 use crate::steps::host_files::{load_config, read_images_conf, read_template};
 use crate::steps::verify::{self, Gate};
 use crate::steps::{build_lock, fingerprint};
@@ -528,18 +529,18 @@ pub fn build_one(
     host: &HostTree,
     plan: &Plan,
     gcloud: &dyn Compute,
-    listed: Option<&[Image]>,
+    listed: Option<Listing>,
     force: bool,
     gate: &Gate,
     output: Output<'_>,
 ) -> anyhow::Result<Pinned> {
     let pinned = read_images_conf(host)?.pinned(plan.wm).map(str::to_string);
-    // One listing of the whole project (the caller holds the build lock, and images.conf was
-    // just read again) decides reuse, gives the labels of the images it names, and, when
-    // nothing is built or booted, is what the prune hint after the pin counts. A release's
-    // builds side by side share the one it made (`listed`).
+    // One listing of the whole project, made while the caller holds the build lock, decides
+    // reuse, gives the labels of the images it names, and, when nothing is built or booted,
+    // is what the prune hint after the pin counts. The caller's (`listed`) was read beside the
+    // source image; a release's builds side by side share one.
     let images = match (&plan.fingerprint, listed) {
-        (Some(_), Some(listed)) => Some(listed.to_vec()),
+        (Some(_), Some(listed)) => Some(listed.context(REUSE_LOOKUP)?),
         (Some(_), None) => Some(
             gcloud
                 .list_images_for("looking for an image made from the same inputs")

@@ -9,8 +9,10 @@ use crate::edges::compute::{self, Compute};
 use crate::edges::packer::{self, OnError};
 use crate::host::HostTree;
 use crate::model::build_plan::{BuildPlan, Reuse};
+use crate::model::image::Image;
 use crate::model::launcher_choice::{Decision, Launcher, Wanted};
 use crate::model::WorkloadManager;
+use crate::session;
 use crate::steps::build::{ensure_plugins, resolve_source, source_origin, Inputs, Plan};
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
@@ -44,6 +46,8 @@ pub struct Gathered<'a> {
     pub build: Plan,
     pub gcloud: Option<Box<dyn Compute + 'a>>,
     pub gate: Option<Gate>,
+    /// A run's listing of the project's images, read beside the source image.
+    pub listing: Option<Listing>,
 }
 
 /// The steps' failures: in a run the first one stops the build, in a dry run each is listed
@@ -117,7 +121,11 @@ pub fn gather<'a>(
         }
     };
     let gate = read_gate(inputs, host, asked.no_verify, &mut unknown)?;
-    let source = resolve(sh, inputs, wm, gcloud.as_deref(), &mut unknown)?;
+    // A run lists the project's images for the reuse lookup beside the source image's; a dry
+    // run lists them later, only once it knows the input fingerprint.
+    let (mut sources, listing) =
+        read_cloud(host, inputs, &[wm], gcloud.is_some(), mode == Mode::Run);
+    let source = settle_source(inputs, wm, sources.pop().flatten(), &mut unknown)?;
 
     let (launcher, arrives, newest) = match launcher::choose(host, &inputs.config, &asked.wanted) {
         Ok(chosen) => {
@@ -197,6 +205,7 @@ pub fn gather<'a>(
         build,
         gcloud,
         gate,
+        listing,
     })
 }
 
@@ -238,19 +247,67 @@ pub fn read_gate(
     )
 }
 
+/// The project's images as the reuse lookup reads them, or why they could not be read.
+pub type Listing = anyhow::Result<Vec<Image>>;
+
+/// What a build reads from the cloud before packer: each workload manager's source image
+/// (`None` without gcloud) and, when `list`, the project's images for the reuse lookup. Each
+/// is a second or more of gcloud and none needs another, so they are read side by side; the
+/// caller settles them in the order of `wms`, as one after the other would.
+pub fn read_cloud(
+    host: &HostTree,
+    inputs: &Inputs,
+    wms: &[WorkloadManager],
+    gcloud: bool,
+    list: bool,
+) -> (Vec<Option<anyhow::Result<String>>>, Option<Listing>) {
+    if !gcloud {
+        return (wms.iter().map(|_| None).collect(), None);
+    }
+    let what = match wms.len() {
+        1 => "looking for an image made from the same inputs",
+        _ => "looking for images made from the same inputs",
+    };
+    std::thread::scope(|scope| {
+        let listing = list.then(|| {
+            session::spawn_scoped(scope, move || -> Listing {
+                let sh = session::shell(&host.root)?;
+                let listed =
+                    compute::connect(&sh, &inputs.config.gcp.project)?.list_images_for(what);
+                listed
+            })
+        });
+        let sources: Vec<_> = wms
+            .iter()
+            .map(|&wm| {
+                session::spawn_scoped(scope, move || {
+                    resolve_source(&session::shell(&host.root)?, &inputs.config, wm)
+                })
+            })
+            .collect();
+        let sources = sources.into_iter().map(|read| Some(joined(read))).collect();
+        (sources, listing.map(joined))
+    })
+}
+
+/// A reading thread's result; its panic is a failure of the read.
+fn joined<T>(read: std::thread::ScopedJoinHandle<'_, anyhow::Result<T>>) -> anyhow::Result<T> {
+    read.join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("reading the cloud panicked")))
+}
+
 /// The exact source image a build starts from: the current image of the workload manager's
-/// source family, said in a run; `None`, with why, where a dry run cannot resolve it. Packer is
-/// given it where the template declares `source_image`; either way the fingerprint covers it
-/// and packer's `Using image:` line confirms it after the build.
-pub fn resolve(
-    sh: &Shell,
+/// source family ([`read_cloud`]), said in a run; `None`, with why, where a dry run could not
+/// resolve it. Packer is given it where the template declares `source_image`; either way the
+/// fingerprint covers it and packer's `Using image:` line confirms it after the build.
+pub fn settle_source(
     inputs: &Inputs,
     wm: WorkloadManager,
-    gcloud: Option<&dyn Compute>,
+    read: Option<anyhow::Result<String>>,
     unknown: &mut Unknowns,
 ) -> anyhow::Result<Option<String>> {
-    let source = match gcloud {
-        Some(_) => unknown.settle("source image", resolve_source(sh, &inputs.config, wm))?,
+    let source = match read {
+        Some(read) => unknown.settle("source image", read)?,
         None => {
             unknown
                 .lines
@@ -342,14 +399,25 @@ pub fn decide(
     })
 }
 
+/// What a run carries out: the plan, the cloud, the verification step and the listing.
+pub struct ForRun<'a> {
+    pub build: Plan,
+    pub gcloud: Box<dyn Compute + 'a>,
+    pub gate: Gate,
+    pub listing: Option<Listing>,
+}
+
 impl<'a> Gathered<'a> {
     /// What a run needs that a dry run may lack; a run's gathering has failed before either is
     /// missing.
-    pub fn for_run(self) -> anyhow::Result<(Plan, Box<dyn Compute + 'a>, Gate)> {
-        let gcloud = self.gcloud.context("gcloud is needed for a build")?;
-        let gate = self
-            .gate
-            .context("the verification settings are needed for a build")?;
-        Ok((self.build, gcloud, gate))
+    pub fn for_run(self) -> anyhow::Result<ForRun<'a>> {
+        Ok(ForRun {
+            gcloud: self.gcloud.context("gcloud is needed for a build")?,
+            gate: self
+                .gate
+                .context("the verification settings are needed for a build")?,
+            build: self.build,
+            listing: self.listing,
+        })
     }
 }

@@ -19,6 +19,7 @@ use crate::model::release::{self, Failure};
 use crate::model::release_plan::Target;
 use crate::model::{list_or_none, prune_plan, WorkloadManager};
 use crate::steps::build::{build_one, Inputs, Pinned, Plan};
+use crate::steps::build_plan::Listing;
 use crate::steps::survey::{now, Survey};
 use crate::steps::verify::{self, Gate};
 use crate::term::{exit, signal_name, InterruptGuard, Interrupted};
@@ -104,27 +105,20 @@ pub fn prepare_builds(
 
 /// Runs the builds, side by side (one thread and one shell each) or one after the other, each
 /// with its output behind `[wm] `. A build not yet started when a signal arrives is not started.
+/// Side by side, both builds decide reuse from `listed`, the one listing of the project the
+/// release made while holding both build locks; one after the other, the second build (an hour
+/// later) lists afresh. A listing that failed is left to each build, which says so as its own.
 pub fn run_builds(
     sh: &Shell,
     host: &HostTree,
     plans: &[Plan],
     reuse: &Reuse<'_>,
+    listed: Option<Listing>,
     side_by_side: bool,
     guard: &InterruptGuard,
 ) -> Vec<anyhow::Result<Pinned>> {
-    // Side by side, both builds decide reuse from one listing of the project, made while the
-    // release holds both build locks; one after the other, the second build (an hour later)
-    // lists afresh. A listing that fails here is left to each build, which says so as its own.
-    let shared = (side_by_side && plans.iter().any(|plan| plan.fingerprint.is_some()))
-        .then(|| {
-            compute::connect(sh, reuse.project)
-                .and_then(|gcloud| {
-                    gcloud.list_images_for("looking for images made from the same inputs")
-                })
-                .ok()
-        })
-        .flatten();
-    let shared = shared.as_deref();
+    let shared = listed.and_then(Result::ok).filter(|_| side_by_side);
+    let shared = &shared;
     let run = |sh: Shell, plan: &Plan| -> anyhow::Result<Pinned> {
         if let Some(signal) = guard.received() {
             bail!("not started: {} arrived first", signal_name(signal));
@@ -137,7 +131,7 @@ pub fn run_builds(
             host,
             plan,
             gcloud.as_ref(),
-            shared,
+            shared.clone().map(Ok),
             reuse.force,
             reuse.gate,
             Output::Prefixed(&prefix),

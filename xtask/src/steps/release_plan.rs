@@ -15,7 +15,7 @@ use crate::model::release::LauncherSource;
 use crate::model::release_plan::{Arrival, Playbooks, ReleasePlan, Target, WmBuild};
 use crate::model::{Version, WorkloadManager};
 use crate::steps::build::Inputs;
-use crate::steps::build_plan::{self, Choices, Mode, Unknowns};
+use crate::steps::build_plan::{self, Choices, Listing, Mode, Unknowns};
 use crate::steps::consumers::TaskImages;
 use crate::steps::host_files::read_images_conf;
 use crate::steps::launcher;
@@ -48,6 +48,8 @@ pub struct Gathered {
     pub gate: Option<Gate>,
     /// Each workload manager's source image, in the order of `plan.wms`.
     pub sources: Vec<Option<String>>,
+    /// A run's listing of the project's images for builds side by side.
+    pub listing: Option<Listing>,
 }
 
 /// A run's plan, every step of which succeeded.
@@ -61,6 +63,8 @@ pub struct Ready {
     pub gate: Gate,
     /// Each workload manager's source image, resolved before any work.
     pub sources: Vec<(WorkloadManager, String)>,
+    /// The project's images, listed beside the source images for builds side by side.
+    pub listing: Option<Listing>,
 }
 
 /// Decides everything up to the question whether to start, in the run's order: the checkout,
@@ -107,16 +111,20 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
     let playbooks = check_playbooks_of(sh, host, &inputs, &asked.wms, &mut unknown)?;
     // Read once for both builds: a missing checks script stops the release, not one build.
     let gate = build_plan::read_gate(&inputs, host, asked.no_verify, &mut unknown)?;
+    // Side by side, a run lists the project's images for both builds' reuse lookup beside the
+    // source images; one after the other, each build lists afresh when it starts.
+    let side_by_side = asked.wms.len() > 1 && !asked.sequential;
+    let (read, listing) = build_plan::read_cloud(
+        host,
+        &inputs,
+        &asked.wms,
+        gcloud.is_some(),
+        mode == Mode::Run && side_by_side,
+    );
     let mut sources = Vec::new();
-    for &wm in &asked.wms {
+    for (&wm, read) in asked.wms.iter().zip(read) {
         let mut own = Unknowns::new(mode);
-        sources.push(build_plan::resolve(
-            sh,
-            &inputs,
-            wm,
-            gcloud.as_deref(),
-            &mut own,
-        )?);
+        sources.push(build_plan::settle_source(&inputs, wm, read, &mut own)?);
         unknown
             .lines
             .extend(own.lines.into_iter().map(|line| format!("[{wm}] {line}")));
@@ -177,7 +185,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
         arrival,
         newest,
         source: asked.source.clone(),
-        side_by_side: asked.wms.len() > 1 && !asked.sequential,
+        side_by_side,
         builds,
         conf: read_images_conf(host)?,
         images_conf: host.show(&host.images_conf),
@@ -192,6 +200,7 @@ pub fn gather(sh: &Shell, host: &HostTree, asked: &Asked, mode: Mode) -> anyhow:
         decision,
         gate,
         sources,
+        listing,
     })
 }
 
@@ -297,6 +306,7 @@ impl Gathered {
                 .zip(self.sources)
                 .map(|(&wm, source)| Ok((wm, source.context(missing)?)))
                 .collect::<anyhow::Result<_>>()?,
+            listing: self.listing,
             plan: self.plan,
         })
     }

@@ -1,6 +1,6 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
-use crate::support::images::Cloud;
+use crate::support::images::{reads_side_by_side, Cloud};
 use crate::support::{packer_then, HostCopy, Run, Running};
 use crate::support::{LAUNCHER, SEED};
 
@@ -975,7 +975,7 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
     calls.take_calls();
     let run = cloud.run(&["build", "--offline"]).ok();
     assert!(run.stdout.contains("det-environments-slurm-ci-1800000000"));
-    assert_eq!(calls.take_calls(), [FAMILY, LIST, LIST]);
+    assert_eq!(reads_side_by_side(calls.take_calls()), [FAMILY, LIST, LIST]);
     // Reused: the listing that decided it is also the table.
     let run = cloud.run(&["build", "--offline"]).ok();
     assert!(run
@@ -987,7 +987,7 @@ fn a_build_and_a_reused_build_make_only_the_gcloud_calls_they_need() {
         "{}",
         run.stdout
     );
-    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
+    assert_eq!(reads_side_by_side(calls.take_calls()), [FAMILY, LIST]);
 }
 
 #[test]
@@ -1006,11 +1006,11 @@ fn a_verified_build_its_reuse_and_verify_read_each_image_once() {
     let mut built = vec![FAMILY, LIST];
     built.extend(boot);
     built.extend([DESCRIBE, LABEL, DESCRIBE, LIST]);
-    assert_eq!(calls.take_calls(), built);
+    assert_eq!(reads_side_by_side(calls.take_calls()), built);
     // Reused and verified already: the listing holds its labels.
     host.write("tools/slurm/terraform/images.conf", crate::verify::SEED);
     host.run(&["build", "--offline"]).ok();
-    assert_eq!(calls.take_calls(), [FAMILY, LIST]);
+    assert_eq!(reads_side_by_side(calls.take_calls()), [FAMILY, LIST]);
     // Verified on demand: the labels read to know what to expect are those added to.
     host.run(&["verify", new]).ok();
     let mut verified = vec![DESCRIBE];

@@ -5,7 +5,8 @@
 //! listed twice, the hint a build ends with.
 
 use crate::support::images::{
-    commit_host, line, now, Cloud, OLD_A, OLD_B, OLD_PBS, PBS_PINNED, PENDING, SLURM_PINNED,
+    commit_host, line, now, reads_side_by_side, Cloud, OLD_A, OLD_B, OLD_PBS, PBS_PINNED, PENDING,
+    SLURM_PINNED,
 };
 use crate::support::{commit_host_tree, git, require_tool, HostCopy, Run, SEED};
 
@@ -393,13 +394,13 @@ fn a_build_ends_with_the_prune_hint_and_leaves_the_table_of_images_to_images() {
         !run.stdout.contains(PBS_PINNED),
         "only the built workload manager is summarised"
     );
-    // The source family resolved, one look for an image to reuse, one list afterwards; only
-    // reads.
+    // The source family resolved beside one look for an image to reuse, one list afterwards;
+    // only reads.
     assert_eq!(
-        cloud.api.http_requests(),
+        reads_side_by_side(cloud.api.http_requests()),
         [
-            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
             "GET /compute/v1/projects/determined-ai/global/images",
+            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
             "GET /compute/v1/projects/determined-ai/global/images",
         ]
     );

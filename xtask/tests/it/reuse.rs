@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::support::hosts::SLURM_PINNED;
+use crate::support::images::reads_side_by_side;
 use crate::support::{
     require_tool, HostCopy, Run, LAUNCHER, PBS_SOURCE, SEED, SLURM_SOURCE, SOURCES_CREATED,
 };
@@ -167,10 +168,10 @@ fn a_second_build_with_unchanged_inputs_runs_no_packer_and_pins_the_existing_ima
     );
     let requests: Vec<String> = host.api().http_requests()[requests_before..].to_vec();
     assert_eq!(
-        requests,
+        reads_side_by_side(requests),
         [
-            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
             "GET /compute/v1/projects/determined-ai/global/images",
+            "GET /compute/v1/projects/schedmd-slurm-public/global/images/family/slurm-gcp-6-3-ubuntu-2004-lts",
         ],
         "the source, and one listing that finds the image to reuse and is the summary"
     );
