@@ -28,7 +28,7 @@ pub mod testing {
     pub use crate::edges::gcloud::GcloudCloud;
     pub use crate::model::image::Image;
     pub use crate::model::verification::Vm;
-    pub use crate::{run_in_process, Finished};
+    pub use crate::{run_in_process, Finished, Started};
 
     /// Runs `work` as a run of the tool with `env` over the process's environment and `cloud`:
     /// what it returns, and what the run wrote to stdout and stderr.
@@ -37,8 +37,26 @@ pub mod testing {
         cloud: Box<dyn Cloud>,
         work: impl FnOnce() -> T,
     ) -> (T, String) {
-        let (done, stdout, stderr) = crate::captured(env, cloud, work);
+        let session = std::sync::Arc::new(crate::Session::captured(env, cloud));
+        let (done, stdout, stderr) = crate::captured(&session, work);
         (done, stdout + &stderr)
+    }
+
+    /// Starts `cargo xtask <args>` in this process on a thread of its own, as
+    /// [`run_in_process`] runs it; the test may deliver it signals while it runs.
+    pub fn start_in_process(
+        args: Vec<String>,
+        dir: std::path::PathBuf,
+        env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+        cloud: Box<dyn Cloud>,
+    ) -> Started {
+        let session = std::sync::Arc::new(crate::Session::captured(env, cloud));
+        let run = session.clone();
+        let thread = std::thread::spawn(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            crate::run_as(&run, &args, &dir)
+        });
+        Started { session, thread }
     }
 }
 
@@ -110,12 +128,25 @@ pub fn run_in_process(
     env: Vec<(OsString, OsString)>,
     cloud: Box<dyn edges::compute::Cloud>,
 ) -> Finished {
-    let (code, stdout, stderr) = captured(env, cloud, || {
+    run_as(&Arc::new(Session::captured(env, cloud)), args, dir)
+}
+
+/// Runs `cargo xtask <args>` as `session`, to its end: where the binary would exit at once
+/// (a signal during a wait), the run unwinds to here with its exit status.
+fn run_as(session: &Arc<Session>, args: &[&str], dir: &std::path::Path) -> Finished {
+    let (code, stdout, stderr) = captured(session, || {
         let argv =
             std::iter::once(OsString::from("cargo-xtask")).chain(args.iter().map(OsString::from));
-        match parse(argv) {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match parse(argv) {
             Ok(xtask) => run_in(xtask, dir),
             Err(code) => code,
+        }));
+        match run {
+            Ok(code) => code,
+            Err(payload) => match payload.downcast::<session::EndOfRun>() {
+                Ok(end) => end.0,
+                Err(payload) => std::panic::resume_unwind(payload),
+            },
         }
     });
     Finished {
@@ -125,14 +156,39 @@ pub fn run_in_process(
     }
 }
 
-/// Runs `work` on this thread as a run of the tool whose output is kept: what it returns, its
+/// A run of the tool on a thread of its own, which a test delivers signals to as `kill` would
+/// to the binary ([`testing::start_in_process`]).
+pub struct Started {
+    session: Arc<Session>,
+    thread: std::thread::JoinHandle<Finished>,
+}
+
+impl Started {
+    /// Delivers `signal` to the run, as `kill -<signal>` to the tool alone would.
+    pub fn deliver(&self, signal: i32) {
+        self.session.signals().deliver(signal);
+    }
+
+    /// What the run has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        self.session.stderr_so_far()
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// Waits for the run to end.
+    pub fn finish(self) -> Finished {
+        self.thread
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
+
+/// Runs `work` on this thread as `session`, a run whose output is kept: what it returns, its
 /// stdout and its stderr.
-fn captured<T>(
-    env: Vec<(OsString, OsString)>,
-    cloud: Box<dyn edges::compute::Cloud>,
-    work: impl FnOnce() -> T,
-) -> (T, String, String) {
-    let session = Arc::new(Session::captured(env, cloud));
+fn captured<T>(session: &Arc<Session>, work: impl FnOnce() -> T) -> (T, String, String) {
     let done = {
         let _entered = session::enter(session.clone());
         work()

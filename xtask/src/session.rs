@@ -19,6 +19,7 @@ use xshell::Shell;
 use crate::edges::compute::Cloud;
 use crate::edges::gcloud::GcloudCloud;
 use crate::output;
+use crate::term::Signals;
 
 /// One run of the tool.
 pub struct Session {
@@ -30,6 +31,8 @@ pub struct Session {
     said: Mutex<Vec<&'static str>>,
     /// What the writer keeps about the streams (closed, records, timestamps).
     pub(crate) output: output::State,
+    /// The stopping signals the run received, and the guards it holds.
+    pub(crate) signals: Arc<Signals>,
 }
 
 enum Streams {
@@ -62,6 +65,7 @@ static PROCESS: LazyLock<Arc<Session>> = LazyLock::new(|| {
         cloud: Box::new(GcloudCloud),
         said: Mutex::default(),
         output: output::State::default(),
+        signals: Arc::new(Signals::of_the_process()),
     })
 });
 
@@ -78,6 +82,23 @@ impl Session {
             cloud,
             said: Mutex::default(),
             output: output::State::default(),
+            signals: Arc::new(Signals::delivered()),
+        }
+    }
+
+    /// The run's signals: a test delivers them to a run inside it.
+    pub fn signals(&self) -> Arc<Signals> {
+        self.signals.clone()
+    }
+
+    /// What a captured run has written to stderr so far.
+    pub fn stderr_so_far(&self) -> String {
+        match &self.streams {
+            Streams::Process => String::new(),
+            Streams::Captured { stderr, .. } => {
+                String::from_utf8_lossy(&stderr.lock().unwrap_or_else(|e| e.into_inner()))
+                    .into_owned()
+            }
         }
     }
 
@@ -133,6 +154,18 @@ impl Session {
                 (take(stdout), take(stderr))
             }
         }
+    }
+}
+
+/// How a run inside a test ends where the binary would exit at once: an unwind that
+/// [`crate::run_in_process`] catches, with the exit status.
+pub struct EndOfRun(pub i32);
+
+/// Ends the current run with `code`: the binary exits; a run inside a test unwinds to its end.
+pub fn end_run(code: i32) -> ! {
+    match current().streams {
+        Streams::Process => std::process::exit(code),
+        Streams::Captured { .. } => std::panic::resume_unwind(Box::new(EndOfRun(code))),
     }
 }
 

@@ -11,7 +11,11 @@ const STOPPING: [i32; 3] = [
     signal_hook::consts::SIGHUP,
 ];
 
-struct Signals {
+/// The stopping signals one run of the tool has received, and the guards it holds. The
+/// binary's run receives them from the process's handlers; a run inside a test receives those
+/// the test delivers ([`Signals::deliver`]), so that runs side by side in one process never
+/// see each other's.
+pub struct Signals {
     /// The number of the last stopping signal received while a guard was held, or 0.
     last: Arc<AtomicUsize>,
     /// How many stopping signals were received while a guard was held.
@@ -24,47 +28,95 @@ struct Signals {
     holders: Mutex<usize>,
     /// How many of the guards held belong to a [`Watch`].
     watches: AtomicUsize,
+    /// The process's handlers, installed by the first guard (`None` for a run whose signals
+    /// are delivered). A `OnceLock` runs one initialiser and makes every other thread wait for
+    /// it, so no handler is installed twice.
+    handlers: Option<OnceLock<Result<(), String>>>,
 }
 
-/// Installed once, by the first guard, whichever thread takes it: a `OnceLock` runs one
-/// initialiser and makes every other thread wait for it, so no handler is installed twice.
-static SIGNALS: OnceLock<Result<Signals, String>> = OnceLock::new();
-
 impl Signals {
-    fn install() -> Result<Signals, String> {
-        let signals = Signals {
+    /// The binary's: the process's Ctrl-C, SIGTERM and SIGHUP.
+    pub fn of_the_process() -> Signals {
+        Signals::new(Some(OnceLock::new()))
+    }
+
+    /// A run inside a test: only the signals [`Signals::deliver`] hands it.
+    pub fn delivered() -> Signals {
+        Signals::new(None)
+    }
+
+    fn new(handlers: Option<OnceLock<Result<(), String>>>) -> Signals {
+        Signals {
             last: Arc::default(),
             count: Arc::default(),
             default_action: Arc::new(AtomicBool::new(true)),
             holders: Mutex::new(0),
             watches: AtomicUsize::new(0),
-        };
-        for signal in STOPPING {
-            // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for a
-            // background job of a script) stays ignored, as the one who started it asked.
-            if is_ignored(signal) {
-                continue;
-            }
-            let (last, count) = (signals.last.clone(), signals.count.clone());
-            let record = move || {
-                last.store(signal as usize, Ordering::SeqCst);
-                count.fetch_add(1, Ordering::SeqCst);
-            };
-            // SAFETY: the action only stores to atomics, which is async-signal-safe.
-            // Recording comes first so that a signal is never lost, then the default action,
-            // which applies only outside a guard.
-            unsafe { signal_hook::low_level::register(signal, record) }
-                .and_then(|_| {
-                    signal_hook::flag::register_conditional_default(
-                        signal,
-                        signals.default_action.clone(),
-                    )
-                })
-                .map_err(|err| {
-                    format!("installing the handler of {}: {err}", signal_name(signal))
-                })?;
+            handlers,
         }
-        Ok(signals)
+    }
+
+    /// Records `signal` as the process's handler records one: for a run inside a test, the
+    /// `kill -<signal>` of the tool alone. A run that holds no guard would have ended, which
+    /// a thread cannot be made to do: delivering then is the caller's mistake.
+    pub fn deliver(&self, signal: i32) {
+        let holders = self.holders.lock().unwrap_or_else(|e| e.into_inner());
+        assert!(
+            *holders > 0,
+            "{} delivered to a run that holds no guard: it would have ended the process",
+            signal_name(signal)
+        );
+        self.last.store(signal as usize, Ordering::SeqCst);
+        self.count.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Installs the process's handlers the first time (the binary's run only).
+    fn install(&self) -> Result<(), String> {
+        let Some(handlers) = &self.handlers else {
+            return Ok(());
+        };
+        handlers
+            .get_or_init(|| {
+                for signal in STOPPING {
+                    // A signal ignored when the tool started (SIGHUP under `nohup`, SIGINT for
+                    // a background job of a script) stays ignored, as the one who started it
+                    // asked.
+                    if is_ignored(signal) {
+                        continue;
+                    }
+                    let (last, count) = (self.last.clone(), self.count.clone());
+                    let record = move || {
+                        last.store(signal as usize, Ordering::SeqCst);
+                        count.fetch_add(1, Ordering::SeqCst);
+                    };
+                    // SAFETY: the action only stores to atomics, which is async-signal-safe.
+                    // Recording comes first so that a signal is never lost, then the default
+                    // action, which applies only outside a guard.
+                    unsafe { signal_hook::low_level::register(signal, record) }
+                        .and_then(|_| {
+                            signal_hook::flag::register_conditional_default(
+                                signal,
+                                self.default_action.clone(),
+                            )
+                        })
+                        .map_err(|err| {
+                            format!("installing the handler of {}: {err}", signal_name(signal))
+                        })?;
+                }
+                Ok(())
+            })
+            .clone()
+    }
+
+    fn holders(&self) -> std::sync::MutexGuard<'_, usize> {
+        self.holders.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn received(&self) -> Option<i32> {
+        match self.last.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n as i32),
+        }
     }
 }
 
@@ -78,58 +130,48 @@ fn is_ignored(signal: i32) -> bool {
     }
 }
 
-fn signals() -> Option<&'static Signals> {
-    SIGNALS.get().and_then(|s| s.as_ref().ok())
+/// The current run's signals.
+fn signals() -> Arc<Signals> {
+    crate::session::current().signals.clone()
 }
 
 /// While held, Ctrl-C (SIGINT), SIGTERM and SIGHUP do not end the process: they are recorded,
 /// so the work under way (packer deleting its VM, a download removing its partial file) can
 /// finish cleanly. When the last guard is dropped, the signals end the process again.
-pub struct InterruptGuard(());
+pub struct InterruptGuard(Arc<Signals>);
 
 impl InterruptGuard {
     pub fn new() -> anyhow::Result<InterruptGuard> {
-        let signals = SIGNALS
-            .get_or_init(Signals::install)
-            .as_ref()
-            .map_err(|err| anyhow::anyhow!("{err}"))?;
-        let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
+        let signals = signals();
+        signals.install().map_err(|err| anyhow::anyhow!("{err}"))?;
+        let mut holders = signals.holders();
         *holders += 1;
         signals.default_action.store(false, Ordering::SeqCst);
-        Ok(InterruptGuard(()))
+        drop(holders);
+        Ok(InterruptGuard(signals))
     }
 
     /// The last signal received since the guard was taken, if any.
     pub fn received(&self) -> Option<i32> {
-        interrupted()
+        self.0.received()
     }
 
     /// How many signals were received since the guard was taken.
     pub fn count(&self) -> usize {
-        signals().map_or(0, |s| s.count.load(Ordering::SeqCst))
+        self.0.count.load(Ordering::SeqCst)
     }
 }
 
 impl Drop for InterruptGuard {
     fn drop(&mut self) {
-        if let Some(signals) = signals() {
-            let mut holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
-            *holders -= 1;
-            if *holders == 0 {
-                signals.last.store(0, Ordering::SeqCst);
-                signals.count.store(0, Ordering::SeqCst);
-                signals.default_action.store(true, Ordering::SeqCst);
-            }
+        let signals = &self.0;
+        let mut holders = signals.holders();
+        *holders -= 1;
+        if *holders == 0 {
+            signals.last.store(0, Ordering::SeqCst);
+            signals.count.store(0, Ordering::SeqCst);
+            signals.default_action.store(true, Ordering::SeqCst);
         }
-    }
-}
-
-/// The last stopping signal received while a guard is held, if any: what a wait checks between
-/// its polls. Outside a guard a signal ends the process at once, so there is nothing to check.
-pub fn interrupted() -> Option<i32> {
-    match signals()?.last.load(Ordering::SeqCst) {
-        0 => None,
-        n => Some(n as i32),
     }
 }
 
@@ -137,10 +179,9 @@ pub fn interrupted() -> Option<i32> {
 /// not only a wait's (packer deleting its VM, a release's builds, a download). A closed stdout
 /// does not end the tool then (see `output`).
 pub fn work_must_finish() -> bool {
-    signals().is_some_and(|signals| {
-        let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
-        *holders > signals.watches.load(Ordering::SeqCst)
-    })
+    let signals = signals();
+    let holders = signals.holders();
+    *holders > signals.watches.load(Ordering::SeqCst)
 }
 
 /// A wait that a stopping signal ends: while it lives, the signals are recorded instead of
@@ -156,9 +197,7 @@ impl Watch {
     pub fn start() -> anyhow::Result<Watch> {
         let guard = InterruptGuard::new()?;
         let before = guard.count();
-        if let Some(signals) = signals() {
-            signals.watches.fetch_add(1, Ordering::SeqCst);
-        }
+        guard.0.watches.fetch_add(1, Ordering::SeqCst);
         Ok(Watch { guard, before })
     }
 
@@ -166,10 +205,9 @@ impl Watch {
     /// that a signal stopped may end the tool there, as the signal would have ended it (see
     /// [`exit_interrupted`]).
     pub fn only_waits(&self) -> bool {
-        signals().is_some_and(|signals| {
-            let holders = signals.holders.lock().unwrap_or_else(|e| e.into_inner());
-            *holders == signals.watches.load(Ordering::SeqCst)
-        })
+        let signals = &self.guard.0;
+        let holders = signals.holders();
+        *holders == signals.watches.load(Ordering::SeqCst)
     }
 
     /// The signal that arrived since the watch started, if one did.
@@ -187,9 +225,7 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         // Before the guard goes, so that the guards never count fewer than the watches.
-        if let Some(signals) = signals() {
-            signals.watches.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.guard.0.watches.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -235,7 +271,7 @@ impl std::error::Error for Interrupted {}
 pub fn exit_interrupted(signal: i32, message: &str) -> ! {
     errln!("error: {message}");
     crate::output::result_of_the_end(128 + signal, message);
-    std::process::exit(128 + signal)
+    crate::session::end_run(128 + signal)
 }
 
 /// Whether a signal stopped the work that failed with `err`.
