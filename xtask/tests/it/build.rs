@@ -1,7 +1,9 @@
 //! `build` and the Makefile targets through the built xtask, with a stand-in packer on PATH.
 
 use crate::support::images::{reads_side_by_side, Cloud};
-use crate::support::{packer_then, HostCopy, Run, Running};
+use std::process::Command;
+
+use crate::support::{packer_then, HostCopy, InProcess, Run, Running};
 use crate::support::{LAUNCHER, SEED};
 
 /// The input fingerprint among the image labels of a variables file.
@@ -522,9 +524,33 @@ fn ctrl_c_waits_for_packer_to_clean_up_answers_each_ctrl_c_and_exits_130() {
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
+/// A build in-process, once the stand-in packer has started: the test delivers it signals as
+/// `kill` of the tool alone would. The built binary's own handling of each signal is the
+/// journeys' (SIGHUP below, Ctrl-C at the terminal above, SIGINT and SIGTERM in `signals.rs`).
+fn build_in_process_with_packer_started(host: &HostCopy, cmd: Command) -> InProcess {
+    let run = InProcess::start(cmd);
+    run.wait_for("the stand-in packer to start", || {
+        host.path("packer-started").exists()
+    });
+    run
+}
+
 #[test]
 fn sigterm_to_the_xtask_alone_is_passed_on_to_packer() {
-    signal_to_the_xtask_alone_is_passed_on_to_packer("TERM", "SIGTERM", 143);
+    let host = HostCopy::with_launcher();
+    let mut cmd = host.xtask(&["build", "--offline"]);
+    cmd.env("FAKE_PACKER", "slow");
+    let build = build_in_process_with_packer_started(&host, cmd);
+    build.deliver(libc::SIGTERM);
+    let run = build.finish();
+    let stderr = &run.stderr;
+    assert!(
+        host.path("packer-cleaned").exists(),
+        "packer was not asked to clean up: {stderr}"
+    );
+    assert!(stderr.contains("build interrupted by SIGTERM"), "{stderr}");
+    assert_eq!(run.code, Some(143), "{stderr}");
+    assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
 }
 
 #[test]
@@ -661,7 +687,8 @@ fn a_build_waits_for_the_images_conf_lock_then_lands_beside_the_other_pin() {
     // The test holds the lock, as a build writing images.conf at that moment would.
     let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
     lock.lock().unwrap();
-    let mut xtask = Running::spawn(host.xtask(&["build", "--offline", "--wm", "pbs"]));
+    // In-process: the lock is a lock of the file, which this process's other handle holds.
+    let xtask = InProcess::start(host.xtask(&["build", "--offline", "--wm", "pbs"]));
     xtask.wait_for_stderr(
         "waiting for another build to finish writing tools/slurm/terraform/images.conf",
     );
@@ -690,11 +717,9 @@ fn ctrl_c_as_packer_finishes_still_pins_the_image_it_built() {
     // The stand-in answers SIGINT by writing its manifest and exiting 0: packer finishing
     // just as the signal arrives.
     cmd.env("FAKE_PACKER", "finish-on-interrupt");
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut xtask = Running::spawn(cmd);
-    wait_for_packer(&host, &mut xtask);
-    kill("INT", &format!("-{}", xtask.id()));
-    let run = xtask.finish();
+    let build = build_in_process_with_packer_started(&host, cmd);
+    build.deliver(libc::SIGINT);
+    let run = build.finish();
     let stderr = &run.stderr;
     assert_eq!(run.code, Some(130), "{stderr}");
     for wanted in [

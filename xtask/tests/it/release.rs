@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use crate::support::artifactory::Server;
 use crate::support::commit_host_tree;
 use crate::support::{
-    git, read_until_line, temp_dir, HostCopy, Run, Running, GIT_IDENTITY as IDENTITY,
+    git, read_until_line, temp_dir, HostCopy, InProcess, Run, GIT_IDENTITY as IDENTITY,
     STAND_IN_PACKER,
 };
 use crate::verify::{sandbox_available, vm_of};
@@ -88,34 +88,22 @@ fn build_times(host: &HostCopy) -> BTreeMap<String, (f64, f64)> {
     times
 }
 
-/// Starts a release in a process group of its own, which stands for the terminal's
-/// foreground group that Ctrl-C signals, and waits until both stand-ins have started.
-fn start_and_wait_for_both(mut cmd: Command, host: &HostCopy) -> Running {
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let mut xtask = Running::spawn(cmd);
-    xtask.wait_for("both stand-in packers to start", |_| {
+/// Starts a release in-process, which the test delivers signals to as `kill` of the tool alone
+/// would, and waits until both stand-ins have started. The built binary's own handling of each
+/// signal is the journeys' (`ctrl_c_while_a_release_verifies_...`, `build.rs`, `signals.rs`).
+fn start_in_process_and_wait_for_both(cmd: Command, host: &HostCopy) -> InProcess {
+    let run = InProcess::start(cmd);
+    run.wait_for("both stand-in packers to start", || {
         let started = std::fs::read_to_string(host.path("packer-started")).unwrap_or_default();
         started.lines().count() == 2
     });
-    xtask
+    run
 }
 
-fn kill(signal: &str, target: &str) {
-    let status = Command::new("kill")
-        .args([signal, "--", target])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// Waits for a release stopped by `signal`; its stderr. It must have waited for packer and
-/// exited as a shell reports the signal: 128 + its number.
-fn interrupted_run(xtask: Running, signal: i32) -> String {
-    let Run { code, stderr, .. } = xtask.finish();
-    assert!(
-        code.is_some(),
-        "the xtask died of the signal instead of waiting for packer: {stderr}"
-    );
+/// The stderr of a release run in-process that a delivered `signal` stopped: it waited for
+/// packer and ended as a shell reports the signal, 128 + its number.
+fn delivered_run(run: InProcess, signal: i32) -> String {
+    let Run { code, stderr, .. } = run.finish();
     assert_eq!(code, Some(128 + signal), "{stderr}");
     stderr
 }
@@ -374,9 +362,9 @@ fn an_interrupt_waits_for_both_clean_ups_and_commits_nothing() {
     let start = git(&host, &["rev-parse", "HEAD"]);
     let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
     cmd.env("FAKE_PACKER", "slow");
-    let child = start_and_wait_for_both(cmd, &host);
-    kill("-INT", &format!("-{}", child.id()));
-    let stderr = interrupted_run(child, 2);
+    let run = start_in_process_and_wait_for_both(cmd, &host);
+    run.deliver(libc::SIGINT);
+    let stderr = delivered_run(run, libc::SIGINT);
     let mut cleaned: Vec<String> = host
         .read("packer-cleaned")
         .lines()
@@ -404,9 +392,9 @@ fn a_build_that_finishes_as_the_interrupt_arrives_is_still_pinned_but_not_commit
     let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
     cmd.env("FAKE_PACKER_SLURM", "finish-on-interrupt")
         .env("FAKE_PACKER_PBS", "slow");
-    let child = start_and_wait_for_both(cmd, &host);
-    kill("-INT", &format!("-{}", child.id()));
-    let stderr = interrupted_run(child, 2);
+    let run = start_in_process_and_wait_for_both(cmd, &host);
+    run.deliver(libc::SIGINT);
+    let stderr = delivered_run(run, libc::SIGINT);
     assert_eq!(host.read("packer-cleaned").trim(), "pbs", "{stderr}");
     for wanted in [
         "arrived as packer finished: pinning the image it built before stopping",
@@ -427,9 +415,9 @@ fn sigterm_to_the_xtask_alone_reaches_both_packers() {
     let host = repo();
     let mut cmd = release(&host, &["--offline", "--yes", "--branch", BRANCH]);
     cmd.env("FAKE_PACKER", "slow");
-    let child = start_and_wait_for_both(cmd, &host);
-    kill("-TERM", &child.id().to_string());
-    let stderr = interrupted_run(child, 15);
+    let run = start_in_process_and_wait_for_both(cmd, &host);
+    run.deliver(libc::SIGTERM);
+    let stderr = delivered_run(run, libc::SIGTERM);
     assert_eq!(host.read("packer-cleaned").lines().count(), 2, "{stderr}");
     assert!(stderr.contains("SIGTERM stopped the release"), "{stderr}");
     assert_eq!(host.read(IMAGES_CONF), SEED);
@@ -690,14 +678,14 @@ fn hold_the_commit(host: &HostCopy) {
 fn sigterm_during_the_commit_is_honoured_and_says_the_commit_landed() {
     let host = repo();
     hold_the_commit(&host);
-    let mut xtask = Running::spawn(release(&host, &["--yes", "--offline", "--branch", BRANCH]));
-    xtask.wait_for("git's commit to begin", |_| {
+    let run = InProcess::start(release(&host, &["--yes", "--offline", "--branch", BRANCH]));
+    run.wait_for("git's commit to begin", || {
         host.path("commit-started").exists()
     });
     // `kill <pid>`, as a supervisor stops a job: the tool alone, not git.
-    kill("-TERM", &xtask.id().to_string());
+    run.deliver(libc::SIGTERM);
     std::fs::write(host.path("commit-may-go"), "").unwrap();
-    let stderr = interrupted_run(xtask, 15);
+    let stderr = delivered_run(run, libc::SIGTERM);
     let commit = git(&host, &["rev-parse", "--short", BRANCH]);
     assert!(
         stderr.contains(&format!(

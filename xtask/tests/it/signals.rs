@@ -9,7 +9,7 @@ use std::process::{Child, ChildStderr, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::SEED;
-use crate::support::{read_until_line, HostCopy, STAND_IN_PACKER};
+use crate::support::{read_until_line, HostCopy, InProcess, Run, STAND_IN_PACKER};
 
 const PACKER: &str = "New instance created by Packer";
 
@@ -129,21 +129,28 @@ fn cancels(host: &HostCopy) -> Vec<String> {
         .collect()
 }
 
+// The journeys run the built binary, whose own handlers take each signal: Ctrl-C at the
+// terminal, SIGTERM, `kill -9`, a signal among gcloud calls. The scenarios where what matters
+// is what the tool does with a signal run in-process and are delivered it, as `kill` of the
+// tool alone would.
+
 #[test]
 fn sigint_sent_to_the_tool_alone_cancels_packer_once_and_ends_as_ctrl_c_does() {
     let host = host_with_counting_packer();
     // As a CI runner or a supervisor stops a job: `kill -INT <pid>`, not the process group.
-    let mut build = Running::start(&host, host.xtask(&["build", "--offline"]), false);
-    wait_for_file(&host.path("packer-started"));
-    kill("INT", &build.pid());
-    let mut seen = build.read_until(
+    let build = InProcess::start(host.xtask(&["build", "--offline"]));
+    build.wait_for("the stand-in packer to start", || {
+        host.path("packer-started").exists()
+    });
+    build.deliver(libc::SIGINT);
+    build.wait_for_stderr(
         "Ctrl-C (SIGINT) received: waiting for packer to cancel the build and delete its VM",
     );
     // A second one is answered, and not passed on: packer is busy deleting its VM.
-    kill("INT", &build.pid());
-    seen += &build.read_until("still waiting for packer to delete its VM");
-    let (code, rest) = build.finish();
-    let stderr = seen + &rest;
+    build.deliver(libc::SIGINT);
+    build.wait_for_stderr("still waiting for packer to delete its VM");
+    std::fs::write(host.path("packer-may-finish"), "").unwrap();
+    let Run { code, stderr, .. } = build.finish();
     assert_eq!(cancels(&host), ["INT"], "{stderr}");
     assert!(host.path("packer-cleaned").exists(), "{stderr}");
     assert_eq!(code, Some(130), "{stderr}");
@@ -172,15 +179,19 @@ fn ctrl_c_at_the_terminal_then_sigterm_still_cancels_packer_once() {
 #[test]
 fn a_second_build_of_the_same_workload_manager_is_refused_naming_the_running_one() {
     let host = host_with_counting_packer();
-    let mut first = Running::start(&host, host.xtask(&["build", "--offline"]), false);
-    wait_for_file(&host.path("packer-started"));
+    // Both in this process: the build lock is a lock of the file, which the first run's
+    // descriptor holds and the second's cannot take.
+    let first = InProcess::start(host.xtask(&["build", "--offline"]));
+    first.wait_for("the stand-in packer to start", || {
+        host.path("packer-started").exists()
+    });
     let run = host.run(&["build", "--offline"]).fails_with(&[
         "a slurm build is already running on this machine (build, pid ",
         "one build per workload manager at a time",
     ]);
     assert!(
         run.stderr
-            .contains(&format!("pid {}, started 20", first.pid())),
+            .contains(&format!("pid {}, started 20", std::process::id())),
         "{}",
         run.stderr
     );
@@ -191,12 +202,14 @@ fn a_second_build_of_the_same_workload_manager_is_refused_naming_the_running_one
         .count();
     assert_eq!(builds, 1, "the second build reached packer: {}", run.stderr);
 
-    kill("INT", &first.pid());
-    first.read_until("Ctrl-C (SIGINT) received");
-    let (code, stderr) = first.finish();
+    first.deliver(libc::SIGINT);
+    first.wait_for_stderr("Ctrl-C (SIGINT) received");
+    std::fs::write(host.path("packer-may-finish"), "").unwrap();
+    let Run { code, stderr, .. } = first.finish();
     assert_eq!(code, Some(130), "{stderr}");
-    // The lock went with the process: the next build is not refused (its packer then fails,
-    // as the stand-in runs one build only).
+    assert!(stderr.contains("Ctrl-C (SIGINT) received"), "{stderr}");
+    // The lock went with the run: the next build is not refused (its packer then fails, as
+    // the stand-in runs one build only).
     let run = host.run(&["build", "--offline"]);
     assert!(!run.stderr.contains("already running"), "{}", run.stderr);
 }
@@ -205,20 +218,16 @@ fn a_second_build_of_the_same_workload_manager_is_refused_naming_the_running_one
 fn a_signal_while_waiting_to_pin_says_the_image_is_not_pinned_and_the_next_build_reuses_it() {
     let host = HostCopy::with_launcher();
     std::fs::create_dir_all(host.state_dir()).unwrap();
-    // The test holds the lock, as a build writing images.conf at that moment would.
+    // The test holds the lock, as a build writing images.conf at that moment would; the run
+    // in this process takes it through a descriptor of its own, so it waits.
     let lock = std::fs::File::create(host.state_dir().join("images.conf.lock")).unwrap();
     lock.lock().unwrap();
-    let mut build = Running::start(
-        &host,
-        host.xtask(&["build", "--offline", "--wm", "pbs"]),
-        false,
-    );
-    let mut stderr = build.read_until(
+    let build = InProcess::start(host.xtask(&["build", "--offline", "--wm", "pbs"]));
+    build.wait_for_stderr(
         "waiting for another build to finish writing tools/slurm/terraform/images.conf",
     );
-    kill("TERM", &build.pid());
-    let (code, rest) = build.finish();
-    stderr += &rest;
+    build.deliver(libc::SIGTERM);
+    let Run { code, stderr, .. } = build.finish();
     assert_eq!(code, Some(143), "{stderr}");
     for wanted in [
         "det-environments-pbs-ci-1800000000 is built but not pinned for pbs",

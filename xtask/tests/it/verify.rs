@@ -8,7 +8,7 @@ use crate::support::commit_host_tree;
 use crate::support::compute_api::CUDA_TASK_IMAGE;
 pub(crate) use crate::support::SEED;
 use crate::support::{
-    read_until_line, repo_root, HostCopy, Run, GIT_IDENTITY as IDENTITY, LAUNCHER,
+    read_until_line, repo_root, HostCopy, InProcess, Run, GIT_IDENTITY as IDENTITY, LAUNCHER,
 };
 
 const NEW_SLURM: &str = "det-environments-slurm-ci-1800000000";
@@ -526,8 +526,18 @@ fn interrupt_verification(signal: &str) -> (HostCopy, Option<i32>, String) {
     (host, code, rest)
 }
 
-/// Runs the xtask with `args` and sends it `signal` once it reads a verification VM's console
-/// (of a VM that never reports); its exit code and what it said after the signal.
+/// Runs the xtask with `args` in-process and delivers it `signal` once it reads a verification
+/// VM's console (of a VM that never reports); its exit code and what it said after the signal.
+fn deliver_while_verifying(host: &HostCopy, args: &[&str], signal: i32) -> (Option<i32>, String) {
+    let run = InProcess::start(host.xtask(args));
+    let before = run.wait_for_stderr("reading the console of");
+    run.deliver(signal);
+    let done = run.finish();
+    (done.code, done.stderr[before.len()..].to_string())
+}
+
+/// Runs the built xtask with `args` and sends it `signal` once it reads a verification VM's
+/// console (of a VM that never reports); its exit code and what it said after the signal.
 fn interrupt_while_verifying(
     host: &HostCopy,
     args: &[&str],
@@ -570,23 +580,28 @@ fn ctrl_c_during_verification_deletes_the_vm_and_exits_130() {
     assert!(host.api().instance_names().is_empty());
 }
 
+// Ctrl-C above is the journey: the built binary, the process's own handler. The other
+// signals are delivered to a run in-process; what the run does with each is the same code.
+
 #[test]
 fn sigterm_during_verification_deletes_the_vm_too() {
-    signal_during_verification_deletes_the_vm("TERM", 143);
+    signal_during_verification_deletes_the_vm(libc::SIGTERM, 143);
 }
 
 #[test]
 fn sighup_during_verification_deletes_the_vm_too() {
-    signal_during_verification_deletes_the_vm("HUP", 129);
+    signal_during_verification_deletes_the_vm(libc::SIGHUP, 129);
 }
 
 /// `signal` while a build waits for its verification VM's report: the VM is deleted, nothing
 /// is pinned, and the tool ends as the signal would have ended it.
-fn signal_during_verification_deletes_the_vm(signal: &str, wanted: i32) {
+fn signal_during_verification_deletes_the_vm(signal: i32, wanted: i32) {
     if !sandbox_available() {
         return;
     }
-    let (host, code, rest) = interrupt_verification(signal);
+    let host = host("10m");
+    host.api().hang_at_boot();
+    let (code, rest) = deliver_while_verifying(&host, &["build", "--offline"], signal);
     assert_eq!(code, Some(wanted), "{signal}: {rest}");
     assert_eq!(host.read("tools/slurm/terraform/images.conf"), SEED);
     assert_eq!(
@@ -908,7 +923,7 @@ fn ctrl_c_while_verifying_an_image_verified_before_says_its_earlier_verdict_stay
         "HPC slurm testing VM, launcher hpe-hpc-launcher_3.3.1-2_amd64.deb",
     );
     host.api().hang_at_boot();
-    let (code, rest) = interrupt_while_verifying(&host, &["verify", NEW_SLURM], "INT");
+    let (code, rest) = deliver_while_verifying(&host, &["verify", NEW_SLURM], libc::SIGINT);
     assert_eq!(code, Some(130), "{rest}");
     assert!(
         rest.contains(

@@ -571,6 +571,101 @@ pub fn with_default_signals(cmd: &mut Command) {
 
 /// A running xtask (or any program) whose stdout and stderr are collected as they come, for
 /// tests that watch what it says or signal it. Its output is shown if the test fails.
+/// The xtask command a test built, run in this process on a thread of its own: the same
+/// arguments, folder and environment, with no terminal, and the loopback API its endpoint
+/// names as the cloud, reached through the tool's `Compute` seam rather than gcloud. The test
+/// may deliver it signals, as `kill` of the tool alone would.
+pub struct InProcess {
+    started: xtask::testing::Started,
+    shown: String,
+}
+
+impl InProcess {
+    pub fn start(cmd: Command) -> InProcess {
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let dir = cmd
+            .get_current_dir()
+            .expect("the xtask's folder")
+            .to_path_buf();
+        // Set variables only: a removed one is absent from the test process too.
+        let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_os_string(), v?.to_os_string())))
+            .collect();
+        let var = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string_lossy().into_owned())
+        };
+        let endpoint = var("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE").unwrap_or_default();
+        let api = ComputeApi::at(&endpoint).unwrap_or_else(|| {
+            panic!("no loopback API at {endpoint:?}: a run that needs the real gcloud is Run::of")
+        });
+        let mut cloud = fake_cloud::FakeCloud::new(api);
+        if let Some(account) = var("CLOUDSDK_CORE_ACCOUNT") {
+            cloud.account = Some(account).filter(|a| !a.is_empty());
+        }
+        let shown = args.join(" ");
+        let started = xtask::testing::start_in_process(args, dir, vars, Box::new(cloud));
+        InProcess { started, shown }
+    }
+
+    /// Waits until `ready` holds, failing the test if the run ends first or after [`HANG`].
+    pub fn wait_for(&self, what: &str, ready: impl Fn() -> bool) {
+        let started = Instant::now();
+        while !ready() {
+            assert!(
+                !self.started.is_finished(),
+                "`cargo xtask {}` ended before {what}:\n{}",
+                self.shown,
+                self.started.stderr_so_far()
+            );
+            assert!(
+                started.elapsed() < HANG,
+                "no {what} within {HANG:?}:\n{}",
+                self.started.stderr_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until the run has said `wanted` on stderr; its stderr so far.
+    pub fn wait_for_stderr(&self, wanted: &str) -> String {
+        self.wait_for(&format!("{wanted:?} on stderr"), || {
+            self.started.stderr_so_far().contains(wanted)
+        });
+        self.started.stderr_so_far()
+    }
+
+    /// Delivers `signal` (`libc::SIGTERM`, ...) to the run, as `kill` of the tool alone would.
+    pub fn deliver(&self, signal: i32) {
+        self.started.deliver(signal);
+    }
+
+    /// Waits for the run to end, for at most [`HANG`].
+    pub fn finish(self) -> Run {
+        let started = Instant::now();
+        while !self.started.is_finished() {
+            assert!(
+                started.elapsed() < HANG,
+                "`cargo xtask {}` did not finish within {HANG:?}:\n{}",
+                self.shown,
+                self.started.stderr_so_far()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let finished = self.started.finish();
+        Run {
+            code: Some(finished.code),
+            stdout: finished.stdout,
+            stderr: finished.stderr,
+        }
+    }
+}
+
 pub struct Running {
     child: Child,
     stdout: Collected,
@@ -702,51 +797,8 @@ impl Run {
     /// loopback API its endpoint names as the cloud, reached through the tool's `Compute`
     /// seam rather than gcloud. A run that hangs fails the test after [`HANG`].
     pub fn in_process(cmd: Command) -> Run {
-        let args: Vec<String> = cmd
-            .get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        let dir = cmd
-            .get_current_dir()
-            .expect("the xtask's folder")
-            .to_path_buf();
-        // Set variables only: a removed one is absent from the test process too.
-        let vars: Vec<(std::ffi::OsString, std::ffi::OsString)> = cmd
-            .get_envs()
-            .filter_map(|(k, v)| Some((k.to_os_string(), v?.to_os_string())))
-            .collect();
-        let var = |name: &str| {
-            vars.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_string_lossy().into_owned())
-        };
-        let endpoint = var("CLOUDSDK_API_ENDPOINT_OVERRIDES_COMPUTE").unwrap_or_default();
-        let api = ComputeApi::at(&endpoint).unwrap_or_else(|| {
-            panic!("no loopback API at {endpoint:?}: a run that needs the real gcloud is Run::of")
-        });
-        let mut cloud = fake_cloud::FakeCloud::new(api);
-        if let Some(account) = var("CLOUDSDK_CORE_ACCOUNT") {
-            cloud.account = Some(account).filter(|a| !a.is_empty());
-        }
-        let shown = args.join(" ");
-        let (done, finished) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let _ = done.send(xtask::testing::run_in_process(
-                &args,
-                &dir,
-                vars,
-                Box::new(cloud),
-            ));
-        });
-        let finished = finished
-            .recv_timeout(HANG)
-            .unwrap_or_else(|_| panic!("`cargo xtask {shown}` did not finish within {HANG:?}"));
-        Run {
-            code: Some(finished.code),
-            stdout: finished.stdout,
-            stderr: finished.stderr,
-        }
+        let started = InProcess::start(cmd);
+        started.finish()
     }
 
     pub fn ok(self) -> Run {
