@@ -580,8 +580,24 @@ pub struct InProcess {
     shown: String,
 }
 
+/// Sets this process's stopping signals to their defaults, once: what a run in-process starts
+/// (packer) inherits them, and must start as it would from a terminal, whatever started the
+/// tests (see [`with_default_signals`], the same for the built binary).
+fn default_signals_for_children() {
+    static DONE: Once = Once::new();
+    DONE.call_once(|| {
+        for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+            // SAFETY: signal(2) with the default action; no handler of this process is replaced
+            // (the in-process runs' signals are delivered, not caught).
+            let was = unsafe { libc::signal(signal, libc::SIG_DFL) };
+            assert_ne!(was, libc::SIG_ERR, "resetting signal {signal}");
+        }
+    });
+}
+
 impl InProcess {
     pub fn start(cmd: Command) -> InProcess {
+        default_signals_for_children();
         let args: Vec<String> = cmd
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
