@@ -50,6 +50,12 @@ for run in $(seq "$runs"); do
   printf '  run %d: %.0f s, %d gcloud starts, exit %d (%s), load %s\n' "$run" \
     "$(echo "$end - $start" | bc)" "$(wc -l < "$work/starts")" "$status" "$results" \
     "$(cut -d' ' -f1 /proc/loadavg)"
+  # A failed run names its failures and keeps its output beside the checkout.
+  if [ "$status" != 0 ]; then
+    grep -E '^test .* FAILED$' "$work/out" | sed 's/^/    /' || true
+    cp "$work/out" "$repo/target/suite-bench-run-$run.txt" 2>/dev/null \
+      && echo "    its output: target/suite-bench-run-$run.txt"
+  fi
 done
 echo "the tests that start gcloud most (last run):"
 cut -d' ' -f1 "$work/starts" | sort | uniq -c | sort -rn | head -8

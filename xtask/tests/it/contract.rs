@@ -184,14 +184,16 @@ fn every_gcloud_call_reads_as_the_in_process_cloud_answers_it() {
     let dir = temp_dir("contract");
     let script = dir.path().join("startup.sh");
     std::fs::write(&script, "#!/bin/bash\necho checks\n").unwrap();
-    let config = dir.path().join("gcloud-config");
+    // A configuration folder per group: gcloud writes into it as it starts.
+    let config = |group: usize| dir.path().join(format!("gcloud-config-{group}"));
 
     // Each group against its own two copies of the project: one through gcloud, one in-process.
     let results: Vec<Observed> = std::thread::scope(|scope| {
         let threads: Vec<_> = GROUPS
             .into_iter()
-            .map(|group| {
-                let (script, config) = (&script, &config);
+            .enumerate()
+            .map(|(number, group)| {
+                let (script, config) = (&script, config(number));
                 scope.spawn(move || {
                     let through_gcloud = seeded();
                     let env: Vec<(OsString, OsString)> = [
