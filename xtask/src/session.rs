@@ -162,6 +162,8 @@ impl Session {
 pub struct EndOfRun(pub i32);
 
 /// Ends the current run with `code`: the binary exits; a run inside a test unwinds to its end.
+/// (On a thread the run started, the unwind ends that thread, and its caller sees a panic: no
+/// test delivers a signal to a run there.)
 pub fn end_run(code: i32) -> ! {
     match current().streams {
         Streams::Process => std::process::exit(code),
