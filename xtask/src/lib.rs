@@ -52,11 +52,17 @@ pub mod testing {
     ) -> Started {
         let session = std::sync::Arc::new(crate::Session::captured(env, cloud));
         let run = session.clone();
+        let (ended, end) = std::sync::mpsc::channel();
         let thread = std::thread::spawn(move || {
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::run_as(&run, &args, &dir)
+            // The receiver may be gone: a test that failed meanwhile waits for nothing.
+            let _ = ended.send(crate::run_as(&run, &args, &dir));
         });
-        Started { session, thread }
+        Started {
+            session,
+            thread,
+            end,
+        }
     }
 }
 
@@ -160,7 +166,9 @@ fn run_as(session: &Arc<Session>, args: &[&str], dir: &std::path::Path) -> Finis
 /// to the binary ([`testing::start_in_process`]).
 pub struct Started {
     session: Arc<Session>,
-    thread: std::thread::JoinHandle<Finished>,
+    thread: std::thread::JoinHandle<()>,
+    /// How the run ended, sent as it ends.
+    end: std::sync::mpsc::Receiver<Finished>,
 }
 
 impl Started {
@@ -178,11 +186,18 @@ impl Started {
         self.thread.is_finished()
     }
 
-    /// Waits for the run to end.
-    pub fn finish(self) -> Finished {
-        self.thread
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    /// Waits at most `within` for the run to end: how it ended, or the run still going. A
+    /// panic of the run is the caller's.
+    pub fn finish(self, within: std::time::Duration) -> Result<Finished, Started> {
+        use std::sync::mpsc::RecvTimeoutError;
+        match self.end.recv_timeout(within) {
+            Ok(finished) => Ok(finished),
+            Err(RecvTimeoutError::Timeout) => Err(self),
+            Err(RecvTimeoutError::Disconnected) => match self.thread.join() {
+                Err(panic) => std::panic::resume_unwind(panic),
+                Ok(()) => unreachable!("the run's thread ended without sending how it ended"),
+            },
+        }
     }
 }
 

@@ -551,6 +551,9 @@ fn show_runs_on_failure() {
     });
 }
 
+/// The signals a terminal, a supervisor or `nohup` may have left ignored for the test runner.
+const STOPPING_SIGNALS: [i32; 4] = [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM];
+
 /// Starts `cmd` with SIGINT, SIGQUIT, SIGHUP and SIGTERM at their defaults. A test runner
 /// started in a script's background or under nohup hands its children SIGINT and SIGQUIT (or
 /// SIGHUP) ignored, and the xtask rightly keeps an ignored signal ignored; the tests signal it as
@@ -559,7 +562,7 @@ pub fn with_default_signals(cmd: &mut Command) {
     // SAFETY: signal() is async-signal-safe, and nothing else runs between fork and exec.
     unsafe {
         std::os::unix::process::CommandExt::pre_exec(cmd, || {
-            for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+            for signal in STOPPING_SIGNALS {
                 if libc::signal(signal, libc::SIG_DFL) == libc::SIG_ERR {
                     return Err(std::io::Error::last_os_error());
                 }
@@ -586,7 +589,7 @@ pub struct InProcess {
 fn default_signals_for_children() {
     static DONE: Once = Once::new();
     DONE.call_once(|| {
-        for signal in [libc::SIGINT, libc::SIGQUIT, libc::SIGHUP, libc::SIGTERM] {
+        for signal in STOPPING_SIGNALS {
             // SAFETY: signal(2) with the default action; no handler of this process is replaced
             // (the in-process runs' signals are delivered, not caught).
             let was = unsafe { libc::signal(signal, libc::SIG_DFL) };
@@ -663,17 +666,13 @@ impl InProcess {
 
     /// Waits for the run to end, for at most [`HANG`].
     pub fn finish(self) -> Run {
-        let started = Instant::now();
-        while !self.started.is_finished() {
-            assert!(
-                started.elapsed() < HANG,
+        let finished = self.started.finish(HANG).unwrap_or_else(|started| {
+            panic!(
                 "`cargo xtask {}` did not finish within {HANG:?}:\n{}",
                 self.shown,
-                self.started.stderr_so_far()
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let finished = self.started.finish();
+                started.stderr_so_far()
+            )
+        });
         Run {
             code: Some(finished.code),
             stdout: finished.stdout,
